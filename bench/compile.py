@@ -1,0 +1,476 @@
+"""Benchmark `assemble_backup` against qpdf's page-copy floor on an image-heavy workload.
+
+Plain script, not a test:
+
+    .venv/bin/python bench/compile.py [--runs 3] [--invoices 50] [--target-mb 250] [--no-pypdf]
+
+Generates under bench/_work (git-ignored) 50 invoices × 3 attachments: a multi-page scan of
+random-noise JPEG pages, a scan of random-noise Flate ("PNG-like") pages, and a text PDF; about
+250 MB in all (noise does not compress away). Each run compiles the backup in a fresh Python
+process (modules imported before the clock starts, like a warm worker) and measures its wall
+time and peak RSS (`os.wait4`, exactly that process), then times
+`qpdf --empty --pages <the same rendered invoices and attachments> -- out.pdf --stream-data=preserve`
+as the floor. With pypdf on, it also times a plain pypdf merge of the same inputs (append with
+open file handles, then write) as a reference for the design choice. Prints medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import pickle
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pikepdf  # noqa: E402
+from PIL import Image  # noqa: E402
+from pikepdf import Name  # noqa: E402
+from reportlab.lib.pagesizes import letter  # noqa: E402
+from reportlab.pdfgen.canvas import Canvas  # noqa: E402
+
+from pdf.documents import (  # noqa: E402
+    AttachmentSource,
+    BackupRequest,
+    G702Header,
+    G702Summary,
+    G703Line,
+    InvoiceEntry,
+    InvoiceSheet,
+)
+
+WORK = ROOT / "bench" / "_work"
+MB = 1024 * 1024
+PAGE_WIDTH, PAGE_HEIGHT = letter
+SEED = 20261031
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The generated inputs: the request, and the files the qpdf floor merges in the same order."""
+
+    request_path: Path
+    prerendered_request_path: Path  # the same, with each rendered invoice given as a signed PDF
+    floor_inputs: tuple[str, ...]
+    input_bytes: int
+    attachment_count: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Workload
+
+
+def noise_jpeg(rng: random.Random, width: int, height: int) -> bytes:
+    image = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=70)
+    return buffer.getvalue()
+
+
+def image_pdf(path: Path, images: list[tuple[bytes, int, int, str]], rotate_first: bool) -> None:
+    """One letter page per image, the image filling the page; (data, width, height, filter)."""
+    pdf = pikepdf.new()
+    for index, (data, width, height, filter_name) in enumerate(images):
+        image = pikepdf.Stream(pdf, data)
+        image.Type = Name.XObject
+        image.Subtype = Name.Image
+        image.Width = width
+        image.Height = height
+        image.ColorSpace = Name.DeviceRGB
+        image.BitsPerComponent = 8
+        image.Filter = Name(filter_name)
+        page = pdf.add_blank_page(page_size=(PAGE_WIDTH, PAGE_HEIGHT))
+        page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+        drawing = f"q {PAGE_WIDTH:.0f} 0 0 {PAGE_HEIGHT:.0f} 0 0 cm /Im0 Do Q".encode()
+        page.obj.Contents = pdf.make_stream(drawing)
+        if rotate_first and index == 0:
+            page.rotate(90, relative=False)
+    pdf.save(path, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+
+
+def text_pdf(path: Path, title: str, pages: int) -> None:
+    canvas = Canvas(str(path), pagesize=letter)
+    for page in range(1, pages + 1):
+        canvas.setFont("Helvetica-Bold", 14)
+        canvas.drawString(72, 720, f"{title} · page {page}")
+        canvas.setFont("Helvetica", 9)
+        for row in range(60):
+            canvas.drawString(72, 690 - row * 10, f"Line {row + 1}: lien waiver, delivery ticket")
+        canvas.showPage()
+    canvas.save()
+
+
+def make_sheet(invoice_number: str, application_number: int, line_count: int) -> InvoiceSheet:
+    scheduled = Decimal("25000.00")
+    lines = tuple(
+        G703Line(
+            item_number=f"{index:03d}",
+            description_of_work=f"Cast-in-place concrete, level {index}",
+            scheduled_value=scheduled,
+            work_completed_from_previous_application=Decimal("10000.00"),
+            work_completed_this_period=Decimal("2500.00"),
+            materials_presently_stored=Decimal("500.00"),
+            total_completed_and_stored_to_date=Decimal("13000.00"),
+            percent_complete=Decimal("52"),
+            balance_to_finish=Decimal("12000.00"),
+            retainage=Decimal("1300.00"),
+        )
+        for index in range(1, line_count + 1)
+    )
+    completed = Decimal("13000.00") * line_count
+    return InvoiceSheet(
+        invoice_number=invoice_number,
+        status="approved",
+        billing_date=date(2026, 10, 31),
+        header=G702Header(
+            to_general_contractor="Acme Builders",
+            project_name="Harbor Tower",
+            project_number="HT-100",
+            application_number=str(application_number),
+            period_start=date(2026, 10, 1),
+            period_end=date(2026, 10, 31),
+            subcontractor_name="Concrete Co",
+            subcontractor_address="1 Main St, Springfield, IL 62701",
+            contract_for="Concrete works",
+            contract_date=date(2026, 1, 15),
+        ),
+        summary=G702Summary(
+            original_contract_sum=scheduled * line_count,
+            net_change_by_change_orders=Decimal("0"),
+            contract_sum_to_date=scheduled * line_count,
+            total_completed_and_stored_to_date=completed,
+            completed_work_retainage_percent=Decimal("10"),
+            completed_work_retainage_amount=completed / 10,
+            stored_materials_retainage_percent=Decimal("0"),
+            stored_materials_retainage_amount=Decimal("0"),
+            total_retainage=completed / 10,
+            total_earned_less_retainage=completed * Decimal("0.9"),
+            less_previous_certificates_for_payment=Decimal("9000.00") * line_count,
+            current_payment_due=completed * Decimal("0.9") - Decimal("9000.00") * line_count,
+            balance_to_finish_including_retainage=scheduled * line_count - completed * Decimal("0.9"),
+        ),
+        lines=lines,
+    )
+
+
+def generate_workload(invoices: int, target_mb: float) -> Workload:
+    """Write the inputs under bench/_work (reused when the same parameters were used before)."""
+    inputs = WORK / "inputs"
+    manifest_path = WORK / "manifest.json"
+    parameters = {"invoices": invoices, "target_mb": target_mb, "seed": SEED}
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest["parameters"] == parameters and all(
+            Path(p).exists() for p in manifest["floor_inputs"]
+        ):
+            return Workload(
+                request_path=Path(manifest["request_path"]),
+                prerendered_request_path=Path(manifest["prerendered_request_path"]),
+                floor_inputs=tuple(manifest["floor_inputs"]),
+                input_bytes=manifest["input_bytes"],
+                attachment_count=manifest["attachment_count"],
+            )
+    shutil.rmtree(WORK, ignore_errors=True)
+    inputs.mkdir(parents=True)
+    print(f"generating {invoices} invoices × 3 attachments (~{target_mb:.0f} MB) …", flush=True)
+    from pdf.render_invoice import render_invoice
+
+    rng = random.Random(SEED)
+    # Per invoice: a JPEG scan (~70 % of the bytes), a Flate scan (~30 %), a small text PDF.
+    per_invoice = target_mb * MB / invoices
+    jpeg_pool = [noise_jpeg(rng, 900, 1160) for _ in range(6)]
+    jpeg_page = len(jpeg_pool[0])
+    flate_size = (360, 470)
+    entries: list[InvoiceEntry] = []
+    floor_inputs: list[str] = []
+    for number in range(1, invoices + 1):
+        invoice_number = f"INV-{1000 + number}"
+        sheet = make_sheet(invoice_number, number, line_count=20 + number % 15)
+        rendered = inputs / f"invoice-{number:03d}.pdf"
+        rendered.write_bytes(render_invoice(sheet))
+        jpeg_pages = max(1, round(per_invoice * 0.7 / jpeg_page + rng.uniform(-0.5, 0.5)))
+        scan = inputs / f"scan-{number:03d}.pdf"
+        image_pdf(
+            scan,
+            [(rng.choice(jpeg_pool), 900, 1160, "/DCTDecode") for _ in range(jpeg_pages)],
+            rotate_first=number % 10 == 0,
+        )
+        width, height = flate_size
+        raw_page = width * height * 3
+        flate_pages = max(1, round(per_invoice * 0.3 / raw_page))
+        flate_scan = inputs / f"photos-{number:03d}.pdf"
+        image_pdf(
+            flate_scan,
+            [
+                (zlib.compress(rng.randbytes(raw_page), 1), width, height, "/FlateDecode")
+                for _ in range(flate_pages)
+            ],
+            rotate_first=False,
+        )
+        waiver = inputs / f"waiver-{number:03d}.pdf"
+        text_pdf(waiver, f"Lien waiver {invoice_number}", pages=2 + number % 4)
+        attachments = (
+            AttachmentSource(scan.name, "application/pdf", str(scan)),
+            AttachmentSource(flate_scan.name, "application/pdf", str(flate_scan)),
+            AttachmentSource(waiver.name, "application/pdf", str(waiver)),
+        )
+        entries.append(
+            InvoiceEntry(
+                invoice_id=number,
+                contract_number=f"SC-{number}",
+                contract_title="Concrete works",
+                vendor_name=f"Vendor {number}",
+                application_number=number,
+                invoice_number=invoice_number,
+                period_label="Oct 1–31, 2026",
+                status_label="Approved",
+                current_payment_due=sheet.summary.current_payment_due,
+                sheet=sheet,
+                signed_pdf_path=None,
+                attachments=attachments,
+            )
+        )
+        floor_inputs += [str(rendered), str(scan), str(flate_scan), str(waiver)]
+    request = BackupRequest(
+        project_name="Harbor Tower",
+        project_number="HT-100",
+        generated_at=datetime(2026, 11, 2, 14, 5, tzinfo=ZoneInfo("America/Chicago")),
+        invoices=tuple(entries),
+        output_path=str(WORK / "out" / "backup.pdf"),
+    )
+    request_path = WORK / "request.pickle"
+    request_path.write_bytes(pickle.dumps(request))
+    prerendered = replace(
+        request,
+        invoices=tuple(
+            replace(entry, signed_pdf_path=str(inputs / f"invoice-{entry.invoice_id:03d}.pdf"))
+            for entry in entries
+        ),
+    )
+    prerendered_request_path = WORK / "request-prerendered.pickle"
+    prerendered_request_path.write_bytes(pickle.dumps(prerendered))
+    input_bytes = sum(os.path.getsize(p) for p in floor_inputs)
+    workload = Workload(
+        request_path, prerendered_request_path, tuple(floor_inputs), input_bytes, invoices * 3
+    )
+    manifest_path.write_text(
+        json.dumps(
+            {
+                "parameters": parameters,
+                "request_path": str(request_path),
+                "prerendered_request_path": str(prerendered_request_path),
+                "floor_inputs": floor_inputs,
+                "input_bytes": input_bytes,
+                "attachment_count": invoices * 3,
+            }
+        )
+    )
+    return workload
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring
+
+
+@dataclass(frozen=True)
+class Measure:
+    wall_seconds: float  # what the child measured around the work itself (imports excluded)
+    process_seconds: float  # the whole child process, start-up and imports included
+    peak_rss_bytes: int
+    output_bytes: int
+
+
+def run_measured(command: list[str]) -> tuple[float, int, str]:
+    """Run `command`; return its wall time, its own peak RSS (os.wait4) and its stdout."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    stdout = child.stdout.read() if child.stdout else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"{command[:3]} … failed with exit code {child.returncode}")
+    return elapsed, usage.ru_maxrss * 1024, stdout
+
+
+def measure_compile(request_path: Path) -> Measure:
+    remove_outputs()
+    command = [sys.executable, __file__, "--child-compile", str(request_path)]
+    elapsed, peak_rss, stdout = run_measured(command)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return Measure(result["seconds"], elapsed, peak_rss, result["output_bytes"])
+
+
+def measure_floor(workload: Workload) -> Measure:
+    remove_outputs()
+    output = WORK / "out" / "floor.pdf"
+    command = [
+        "qpdf",
+        "--empty",
+        "--pages",
+        *workload.floor_inputs,
+        "--",
+        str(output),
+        "--stream-data=preserve",
+    ]
+    elapsed, peak_rss, _ = run_measured(command)
+    return Measure(elapsed, elapsed, peak_rss, output.stat().st_size)
+
+
+def measure_pypdf(workload: Workload) -> Measure:
+    remove_outputs()
+    command = [sys.executable, __file__, "--child-pypdf", str(WORK / "manifest.json")]
+    elapsed, peak_rss, stdout = run_measured(command)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return Measure(result["seconds"], elapsed, peak_rss, result["output_bytes"])
+
+
+def remove_outputs() -> None:
+    """Each measured run writes a new file (replacing a 250 MB file costs time of its own)."""
+    for output in (WORK / "out").glob("*.pdf"):
+        output.unlink()
+
+
+def child_compile(request_path: str) -> None:
+    from pdf.assemble import assemble_backup
+
+    request: BackupRequest = pickle.loads(Path(request_path).read_bytes())
+    started = time.perf_counter()
+    report = assemble_backup(request)
+    seconds = time.perf_counter() - started
+    if report.left_out:
+        print(f"left out: {report.left_out}", file=sys.stderr)
+    print(json.dumps({"seconds": seconds, "output_bytes": report.byte_size}))
+
+
+def child_pypdf(manifest_path: str) -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    inputs = json.loads(Path(manifest_path).read_text())["floor_inputs"]
+    output = WORK / "out" / "pypdf.pdf"
+    started = time.perf_counter()
+    writer = PdfWriter()
+    handles = [open(path, "rb") for path in inputs]  # noqa: SIM115 - kept open until write
+    for handle in handles:
+        writer.append(PdfReader(handle))
+    with open(output, "wb") as sink:
+        writer.write(sink)
+    for handle in handles:
+        handle.close()
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "output_bytes": output.stat().st_size}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def median_measure(measures: list[Measure]) -> Measure:
+    return Measure(
+        wall_seconds=statistics.median(m.wall_seconds for m in measures),
+        process_seconds=statistics.median(m.process_seconds for m in measures),
+        peak_rss_bytes=int(statistics.median(m.peak_rss_bytes for m in measures)),
+        output_bytes=int(statistics.median(m.output_bytes for m in measures)),
+    )
+
+
+def print_report(
+    workload: Workload,
+    compile_: Measure,
+    prerendered: Measure,
+    floor: Measure,
+    pypdf: Measure | None,
+    runs: int,
+) -> None:
+    def mb(value: float) -> str:
+        return f"{value / MB:,.1f} MB"
+
+    sources = len(workload.floor_inputs)
+    print(f"runs (median of)         {runs}")
+    print(
+        f"inputs                   {sources} files ({sources - workload.attachment_count} invoices"
+        f" rendered + {workload.attachment_count} attachments), {mb(workload.input_bytes)}"
+    )
+    print(f"compile wall             {compile_.wall_seconds:.3f} s  (in a warm process)")
+    print(f"compile process wall     {compile_.process_seconds:.3f} s  (start-up + imports too)")
+    print(f"floor wall (qpdf)        {floor.wall_seconds:.3f} s")
+    print(f"ratio compile / floor    {compile_.wall_seconds / floor.wall_seconds:.2f}×  (target ≤ 2.0×)")
+    print(f"ratio process / floor    {compile_.process_seconds / floor.wall_seconds:.2f}×")
+    print(
+        f"pre-rendered compile     {prerendered.wall_seconds:.3f} s = "
+        f"{prerendered.wall_seconds / floor.wall_seconds:.2f}× floor  (invoices given as signed"
+        f" PDFs: everything but render_invoice), peak RSS {mb(prerendered.peak_rss_bytes)}"
+    )
+    print(f"compile peak RSS         {mb(compile_.peak_rss_bytes)}")
+    print(f"backup size              {mb(compile_.output_bytes)}")
+    overhead = compile_.peak_rss_bytes - compile_.output_bytes
+    print(f"RSS − backup size        {mb(overhead)}  (target ≤ 150 MB)")
+    print(f"floor peak RSS           {mb(floor.peak_rss_bytes)}, output {mb(floor.output_bytes)}")
+    if pypdf is not None:
+        print(
+            f"pypdf merge (reference)  {pypdf.wall_seconds:.3f} s in process, peak RSS "
+            f"{mb(pypdf.peak_rss_bytes)} (RSS − output {mb(pypdf.peak_rss_bytes - pypdf.output_bytes)});"
+            " no cover, outline or stamps"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--invoices", type=int, default=50)
+    parser.add_argument("--target-mb", type=float, default=250.0)
+    parser.add_argument("--no-pypdf", action="store_true", help="skip the pypdf reference merge")
+    parser.add_argument("--child-compile", help=argparse.SUPPRESS)
+    parser.add_argument("--child-pypdf", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child_compile:
+        child_compile(arguments.child_compile)
+        return
+    if arguments.child_pypdf:
+        child_pypdf(arguments.child_pypdf)
+        return
+    if shutil.which("qpdf") is None:
+        print("qpdf is missing: apt-get install qpdf", file=sys.stderr)
+        raise SystemExit(2)
+    workload = generate_workload(arguments.invoices, arguments.target_mb)
+    (WORK / "out").mkdir(parents=True, exist_ok=True)
+    compiles, prerendered, floors, pypdfs = [], [], [], []
+    for run in range(1, arguments.runs + 1):
+        compiles.append(measure_compile(workload.request_path))
+        prerendered.append(measure_compile(workload.prerendered_request_path))
+        floors.append(measure_floor(workload))
+        if not arguments.no_pypdf:
+            pypdfs.append(measure_pypdf(workload))
+        print(
+            f"run {run}: compile {compiles[-1].wall_seconds:.3f} s, "
+            f"{compiles[-1].peak_rss_bytes / MB:.0f} MB; pre-rendered "
+            f"{prerendered[-1].wall_seconds:.3f} s; floor {floors[-1].wall_seconds:.3f} s",
+            flush=True,
+        )
+    print_report(
+        workload,
+        median_measure(compiles),
+        median_measure(prerendered),
+        median_measure(floors),
+        median_measure(pypdfs) if pypdfs else None,
+        arguments.runs,
+    )
+
+
+if __name__ == "__main__":
+    main()

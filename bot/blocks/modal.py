@@ -1,0 +1,229 @@
+"""The "compile an invoice backup" modal: building it, and reading what the user chose.
+
+Contract with the listeners:
+- ``private_metadata`` is `ModalMetadata` (channel where the command was typed, requester, project).
+- The project select dispatches ``block_actions`` (``PROJECT_ACTION_ID``); the listener rebuilds the
+  modal with `compile_modal` for the newly chosen project and calls ``views.update``.
+- The invoice select is a ``multi_external_select`` whose block id names the project
+  (`invoices_block_id`), so a project change gives it a new block and clears the old choice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ContextBlock,
+    ExternalDataMultiSelectElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.blocks.text import PLAIN_LABEL_LIMIT, plural, shorten
+from commands.access import ProjectChoice
+
+CALLBACK_ID = "compile_backups"
+PROJECT_BLOCK_ID = "project"
+PROJECT_ACTION_ID = "project_select"
+INVOICES_BLOCK_PREFIX = "invoices-"
+INVOICES_ACTION_ID = "invoice_select"
+PROJECT_OPTIONS_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class ModalMetadata:
+    """What the modal carries between requests (``private_metadata``)."""
+
+    channel_id: str
+    user_id: str
+    project_id: int | None = None
+
+    def dump(self) -> str:
+        """Compact JSON, well under Slack's 3,000-character limit."""
+        return json.dumps({"c": self.channel_id, "u": self.user_id, "p": self.project_id})
+
+    @classmethod
+    def parse(cls, raw: str) -> ModalMetadata:
+        """Read `dump` output back; ValueError when it is not ours."""
+        try:
+            data = json.loads(raw)
+            project_id = data.get("p")
+            return cls(
+                channel_id=str(data["c"]),
+                user_id=str(data["u"]),
+                project_id=int(project_id) if project_id is not None else None,
+            )
+        except (TypeError, KeyError, ValueError, AttributeError) as error:
+            raise ValueError(f"not invoice-backups modal metadata: {raw!r}") from error
+
+
+@dataclass(frozen=True)
+class ModalSelection:
+    """What the user chose in the modal."""
+
+    project_id: int | None
+    invoice_ids: tuple[int, ...]
+    invoices_block_id: str
+
+
+def invoices_block_id(project_id: int | None) -> str:
+    """The block id of the invoice select for ``project_id``."""
+    return f"{INVOICES_BLOCK_PREFIX}{project_id if project_id is not None else 'none'}"
+
+
+def project_option(project: ProjectChoice) -> Option:
+    """One project in the select; label at most 75 characters."""
+    label = f"{project.name} ({project.project_number})" if project.project_number else project.name
+    return Option(value=str(project.id), label=shorten(label, PLAIN_LABEL_LIMIT))
+
+
+def compile_modal(
+    projects: Sequence[ProjectChoice],
+    selected: ProjectChoice | None,
+    metadata: ModalMetadata,
+    *,
+    max_invoices: int,
+) -> View:
+    """The modal: a project select (``projects``, ``selected`` preselected) and an invoice search.
+
+    ``projects`` must be non-empty (a user with none gets an explanation instead of a modal).
+    """
+    if not projects:
+        raise ValueError("the modal needs at least one project")
+    shown = list(projects[:PROJECT_OPTIONS_LIMIT])
+    if selected is not None and selected not in shown:
+        shown[-1] = selected
+    project_select = StaticSelectElement(
+        action_id=PROJECT_ACTION_ID,
+        placeholder="Choose a project",
+        options=[project_option(project) for project in shown],
+        initial_option=project_option(selected) if selected is not None else None,
+    )
+    invoice_hint = (
+        f"Search by invoice or application number, contract, title or vendor. "
+        f"Up to {plural(max_invoices, 'invoice')}."
+        if selected is not None
+        else "Choose a project first; this list then shows its invoices."
+    )
+    invoice_select = ExternalDataMultiSelectElement(
+        action_id=INVOICES_ACTION_ID,
+        placeholder="Search invoices",
+        min_query_length=0,
+        max_selected_items=max_invoices,
+    )
+    return View(
+        type="modal",
+        callback_id=CALLBACK_ID,
+        title="Invoice backup",
+        submit="Compile",
+        close="Cancel",
+        private_metadata=ModalMetadata(
+            metadata.channel_id, metadata.user_id, selected.id if selected else None
+        ).dump(),
+        blocks=[
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="One PDF with each invoice and its PDF attachments, "
+                        "posted in the conversation where you typed the command."
+                    )
+                ]
+            ),
+            InputBlock(
+                block_id=PROJECT_BLOCK_ID,
+                label="Project",
+                element=project_select,
+                dispatch_action=True,
+            ),
+            InputBlock(
+                block_id=invoices_block_id(selected.id if selected else None),
+                label="Invoices",
+                element=invoice_select,
+                hint=invoice_hint,
+            ),
+        ],
+    )
+
+
+def _project_from_state(values: Mapping[str, Any]) -> int | None:
+    selected = values.get(PROJECT_BLOCK_ID, {}).get(PROJECT_ACTION_ID, {}).get("selected_option")
+    if not selected:
+        return None
+    try:
+        return int(selected["value"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def selected_project_id(view: Mapping[str, Any]) -> int | None:
+    """The project chosen in a modal payload: its state first, else its private metadata."""
+    values = (view.get("state") or {}).get("values") or {}
+    project_id = _project_from_state(values)
+    if project_id is not None:
+        return project_id
+    try:
+        return ModalMetadata.parse(view.get("private_metadata") or "").project_id
+    except ValueError:
+        return None
+
+
+def selected_project_label(view: Mapping[str, Any]) -> str | None:
+    """The visible label of the chosen project ("Riverside Tower (2026-014)"), if any."""
+    values = (view.get("state") or {}).get("values") or {}
+    selected = values.get(PROJECT_BLOCK_ID, {}).get(PROJECT_ACTION_ID, {}).get("selected_option")
+    text = (selected or {}).get("text") or {}
+    return str(text["text"]) if text.get("text") else None
+
+
+def read_selection(view: Mapping[str, Any]) -> ModalSelection:
+    """The project and invoices of a submitted modal (invoice ids in the order chosen)."""
+    values: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
+    block_id = next(
+        (key for key in values if key.startswith(INVOICES_BLOCK_PREFIX)),
+        invoices_block_id(None),
+    )
+    chosen = values.get(block_id, {}).get(INVOICES_ACTION_ID, {}).get("selected_options") or []
+    invoice_ids: list[int] = []
+    for option in chosen:
+        try:
+            invoice_ids.append(int(option["value"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return ModalSelection(
+        project_id=selected_project_id(view),
+        invoice_ids=tuple(dict.fromkeys(invoice_ids)),
+        invoices_block_id=block_id,
+    )
+
+
+def selection_errors(selection: ModalSelection, max_invoices: int) -> dict[str, str]:
+    """Errors that need no database: block id → message (empty when the choice is well formed)."""
+    if selection.project_id is None:
+        return {PROJECT_BLOCK_ID: "Choose a project."}
+    if not selection.invoice_ids:
+        return {selection.invoices_block_id: "Choose at least one invoice."}
+    if len(selection.invoice_ids) > max_invoices:
+        return {
+            selection.invoices_block_id: f"Choose at most {max_invoices} invoices "
+            f"({len(selection.invoice_ids)} selected); split them into several backups."
+        }
+    return {}
+
+
+def unavailable_error(missing: int, chosen: int) -> str:
+    """The message for invoices that vanished or became hidden, naming none of them."""
+    if chosen == 1 and missing == 1:
+        return "The selected invoice is no longer available. Choose another one."
+    if missing == chosen:
+        return f"None of the {chosen} selected invoices is available any more. Choose again."
+    verb = "is" if missing == 1 else "are"
+    return (
+        f"{missing} of the selected invoices {verb} no longer available. "
+        "Remove them and submit again."
+    )

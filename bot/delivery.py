@@ -1,0 +1,52 @@
+"""Posting where the user asked, or by DM when the bot can't post there (and saying why)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.messages import Message, fallback_note
+
+# chat.postMessage errors meaning "not here", for which a DM to the requester is the answer.
+FALLBACK_ERRORS = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+)
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Where a message landed, and (for a fallback) the note shown to the user."""
+
+    channel: str
+    ts: str
+    note: str | None = None
+
+
+async def open_dm(client: AsyncWebClient, user_id: str) -> str:
+    """The id of the bot's DM with ``user_id`` (conversations.open)."""
+    response = await client.conversations_open(users=user_id)
+    return str(response["channel"]["id"])
+
+
+async def post_with_dm_fallback(
+    client: AsyncWebClient,
+    channel_id: str,
+    user_id: str,
+    build: Callable[[str | None], Message],
+) -> Posted:
+    """Post ``build(None)`` in ``channel_id``; when Slack says the bot can't post there, post
+    ``build(note)`` in a DM to ``user_id`` instead, ``note`` saying why. Other errors propagate."""
+    try:
+        response = await client.chat_postMessage(channel=channel_id, **build(None).as_kwargs())
+        return Posted(str(response["channel"]), str(response["ts"]))
+    except SlackApiError as error:
+        code = str(error.response.get("error"))
+        if code not in FALLBACK_ERRORS:
+            raise
+    note = fallback_note(channel_id, code)
+    dm_channel = await open_dm(client, user_id)
+    response = await client.chat_postMessage(channel=dm_channel, **build(note).as_kwargs())
+    return Posted(str(response["channel"]), str(response["ts"]), note)

@@ -1,0 +1,124 @@
+"""``/compile-backups``: help, subcommands, and opening the compile modal.
+
+The first word picks a subcommand from `SUBCOMMANDS`; anything else is a project name or number
+to preselect (no match → help). Other issues add ``access``, ``schedule``, ``schedules`` here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.messages import (
+    COMMAND,
+    help_message,
+    no_projects_message,
+    temporary_problem_message,
+    unknown_argument_message,
+)
+from bot.blocks.modal import ModalMetadata, compile_modal
+from bot.identity import IdentityUnavailable
+from bot.listeners.replies import answer_privately
+from bot.services import Services
+from commands.access import compilable_projects, match_project
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """One invocation of the slash command, as a subcommand handler sees it."""
+
+    ack: AsyncAck
+    client: AsyncWebClient
+    payload: dict[str, Any]
+    argument: str
+    services: Services
+
+    @property
+    def user_id(self) -> str:
+        return str(self.payload["user_id"])
+
+    @property
+    def channel_id(self) -> str:
+        return str(self.payload["channel_id"])
+
+
+Subcommand = Callable[[CommandRequest], Awaitable[None]]
+
+
+async def show_help(request: CommandRequest) -> None:
+    """``/compile-backups help``: usage, as the (ephemeral) ack itself."""
+    await request.ack(**help_message().as_kwargs())
+
+
+async def open_compile_modal(request: CommandRequest) -> None:
+    """Ack at once, then open the modal (or explain why not) within the trigger's 3 seconds."""
+    await request.ack()
+    try:
+        identity = await request.services.identities.resolve(request.user_id)
+        requester = identity.requester
+        projects = await compilable_projects(requester)
+        if not projects:
+            await answer_privately(
+                request.client, request.payload, no_projects_message(requester.email is not None)
+            )
+            return
+        selected = projects[0] if len(projects) == 1 else None
+        if request.argument:
+            selected = await match_project(requester, request.argument)
+            if selected is None:
+                await answer_privately(
+                    request.client, request.payload, unknown_argument_message(request.argument)
+                )
+                return
+        view = compile_modal(
+            projects,
+            selected,
+            ModalMetadata(request.channel_id, request.user_id),
+            max_invoices=request.services.max_invoices,
+        )
+        await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
+    except (IdentityUnavailable, SlackApiError) as error:
+        log.warning("%s: cannot open the modal: %s", COMMAND, error)
+        await answer_privately(
+            request.client, request.payload, temporary_problem_message("open the backup form")
+        )
+    except Exception:
+        log.exception("%s failed", COMMAND)
+        await answer_privately(
+            request.client, request.payload, temporary_problem_message("open the backup form")
+        )
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "help": show_help,
+}
+
+
+def parse(text: str) -> tuple[Subcommand, str]:
+    """The handler for the command text and its argument."""
+    stripped = " ".join(text.split())
+    word, _, rest = stripped.partition(" ")
+    handler = SUBCOMMANDS.get(word.lower())
+    if handler is not None:
+        return handler, rest
+    return open_compile_modal, stripped
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Listen to the slash command."""
+
+    async def on_compile_backups(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        handler, argument = parse(str(command.get("text") or ""))
+        await handler(CommandRequest(ack, client, command, argument, services))
+
+    app.command(COMMAND)(on_compile_backups)

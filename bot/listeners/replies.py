@@ -1,0 +1,36 @@
+"""Answering a user privately: the command's response_url, else chat.postEphemeral."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.blocks.messages import Message
+
+log = logging.getLogger(__name__)
+
+
+async def answer_privately(
+    client: AsyncWebClient, payload: dict[str, Any], message: Message
+) -> None:
+    """Show ``message`` only to the user behind ``payload`` (a slash command or interaction).
+
+    The response_url works in any conversation, even where the bot is not a member; without one
+    (or when it fails) chat.postEphemeral is used.
+    """
+    response_url = payload.get("response_url")
+    if response_url:
+        response = await AsyncWebhookClient(response_url).send(
+            response_type="ephemeral", replace_original=False, **message.as_kwargs()
+        )
+        if response.status_code == 200:
+            return
+        log.warning(
+            "response_url answered %s; falling back to chat.postEphemeral", response.status_code
+        )
+    user = payload.get("user_id") or (payload.get("user") or {}).get("id")
+    channel = payload.get("channel_id") or (payload.get("channel") or {}).get("id")
+    await client.chat_postEphemeral(channel=channel, user=user, **message.as_kwargs())

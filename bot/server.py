@@ -1,0 +1,233 @@
+"""Running the bot: the aiohttp web server, Socket Mode, the job worker, one event loop.
+
+HTTP routes: ``POST /slack/events`` (slash commands, interactivity, options loads, events; Bolt
+verifies the signature and the timestamp: forged or older than five minutes → 401) and
+``GET /healthz``. With SLACK_APP_TOKEN set, the same listeners are fed over Socket Mode.
+
+Shutdown (SIGTERM/SIGINT): stop accepting requests, give running jobs a grace period, put the
+ones still running back in the queue at their last recorded step, close the process pool and
+every HTTP session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from tortoise.exceptions import ConfigurationError
+
+from bot.app import build_app, build_web_client
+from bot.identity import IdentityResolver
+from bot.services import Services
+from bot.settings import Settings, SettingsError
+from bot.worker import CompileFunction, JobWorker
+from storage import jobs
+from storage.db import close_database, open_database
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+HEALTH_DB_TIMEOUT = 2.0
+HTTP_SHUTDOWN_TIMEOUT = 5.0
+
+
+class StartupError(Exception):
+    """The bot cannot start; ``str(exc)`` is one line saying why."""
+
+
+class BotServer:
+    """The running bot. `start` brings everything up; `stop` takes it down cleanly."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        executor_factory: Callable[[], concurrent.futures.Executor] | None = None,
+        compile_function: CompileFunction | None = None,
+        worker_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._executor_factory = executor_factory
+        self._compile_function = compile_function
+        self._worker_options = worker_options or {}
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._socket_mode: AsyncSocketModeHandler | None = None
+        self.client: AsyncWebClient | None = None
+        self.app: AsyncApp | None = None
+        self.worker: JobWorker | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP server (after `start`)."""
+        return f"http://{self.settings.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start the HTTP server (and Socket Mode), then the job worker."""
+        settings = self.settings
+        self._session = aiohttp.ClientSession()
+        self.client = build_web_client(settings, self._session)
+        worker_options = dict(self._worker_options)
+        if self._compile_function is not None:
+            worker_options["compile_function"] = self._compile_function
+        self.worker = JobWorker(
+            self.client,
+            concurrency=settings.workers,
+            executor_factory=self._executor_factory,
+            **worker_options,
+        )
+        services = Services(
+            identities=IdentityResolver(self.client),
+            max_invoices=settings.max_invoices,
+            wake_worker=self.worker.wake,
+        )
+        self.app = build_app(settings, self.client, services)
+        self._runner = web.AppRunner(
+            self._web_app(self.app), access_log=None, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as error:
+            await self._close_quietly()
+            raise StartupError(
+                f"cannot listen on HOST={settings.host} PORT={settings.port}: {error.strerror}"
+            ) from error
+        self.port = int(self._runner.addresses[0][1])
+        if settings.app_token is not None:
+            self._socket_mode = AsyncSocketModeHandler(self.app, settings.app_token)
+            await self._socket_mode.connect_async()
+        self.worker.start()
+        log.info(
+            "invoice-backups bot serving on %s (%s mode, %d PDF workers)",
+            self.url,
+            "Socket" if settings.socket_mode else "HTTP",
+            settings.workers,
+        )
+
+    def _web_app(self, app: AsyncApp) -> web.Application:
+        web_app = web.Application()
+
+        async def slack_events(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(
+                await app.async_dispatch(await to_bolt_request(request))
+            )
+
+        if self.settings.signing_secret:
+            web_app.router.add_post(EVENTS_PATH, slack_events)
+        web_app.router.add_get(HEALTH_PATH, self._health)
+        return web_app
+
+    async def _health(self, request: web.Request) -> web.Response:
+        """200 while the database answers; 503 (degraded) when it does not."""
+        body: dict[str, Any] = {
+            "status": "ok",
+            "mode": "socket" if self.settings.socket_mode else "http",
+            "jobs_in_progress": self.worker.running_jobs if self.worker else 0,
+        }
+        try:
+            body["jobs"] = await asyncio.wait_for(jobs.count_by_status(), HEALTH_DB_TIMEOUT)
+            body["database"] = "ok"
+        except Exception as error:
+            log.warning("health check: database unavailable: %s", error)
+            body["status"] = "degraded"
+            body["database"] = "unavailable"
+        return web.json_response(body, status=200 if body["database"] == "ok" else 503)
+
+    async def stop(self) -> None:
+        """Stop accepting work, let running jobs reach a resumable state, close everything."""
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()
+            self._socket_mode = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.worker is not None:
+            await self.worker.stop(self.settings.shutdown_grace_seconds)
+        await self._close_quietly()
+        log.info("invoice-backups bot stopped")
+
+    async def _close_quietly(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def serve(settings: Settings) -> None:
+    """Run the bot until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    server = BotServer(settings)
+    await server.start()
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await server.stop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+async def _run(settings: Settings) -> None:
+    try:
+        await open_database()
+    except ConfigurationError as error:
+        raise SettingsError(
+            f"DATABASE_URL is not a usable database URL: {_one_line(error)}"
+        ) from error
+    except Exception as error:
+        raise StartupError(
+            f"cannot open the database (DATABASE_URL): {_one_line(error)}"
+        ) from error
+    try:
+        await serve(settings)
+    finally:
+        await close_database()
+
+
+def run_serve() -> int:
+    """``invoice-backups serve``: settings from the environment, run until SIGTERM/SIGINT.
+
+    Returns the exit code: 0 after a clean shutdown, 2 for a missing or malformed setting,
+    1 when start-up fails otherwise (database, port); each failure is one line on stderr.
+    """
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"invoice-backups serve: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(_run(settings))
+    except SettingsError as error:
+        print(f"invoice-backups serve: {error}", file=sys.stderr)
+        return 2
+    except StartupError as error:
+        print(f"invoice-backups serve: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,17 @@
+"""What the listeners need besides the Bolt request: one object, built once by `bot.app`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.identity import IdentityResolver
+
+
+@dataclass(frozen=True)
+class Services:
+    """Shared collaborators of the listeners."""
+
+    identities: IdentityResolver
+    max_invoices: int
+    wake_worker: Callable[[], None]

@@ -1,0 +1,142 @@
+"""The bot's settings, read once from the environment.
+
+`Settings.from_env` either returns complete, valid settings or raises `SettingsError` whose
+message is one line naming the variable; `bot.server.run_serve` prints it and exits with 2.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_PORT = 3000
+DEFAULT_WORKERS = 2
+MAX_WORKERS = 32
+DEFAULT_MAX_INVOICES = 100
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 20.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; ``str(exc)`` is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `bot.server` needs to run; the database comes from storage.db (DATABASE_URL)."""
+
+    bot_token: str
+    signing_secret: str
+    app_token: str | None = None
+    api_url: str | None = None
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    workers: int = DEFAULT_WORKERS
+    max_invoices: int = DEFAULT_MAX_INVOICES
+    shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        """True when SLACK_APP_TOKEN is set: events arrive over a WebSocket, not HTTP."""
+        return self.app_token is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings; raise `SettingsError` on the first bad one."""
+        env = _Env(os.environ if environ is None else environ)
+        app_token = env.optional("SLACK_APP_TOKEN")
+        if app_token is not None and not app_token.startswith("xapp-"):
+            raise SettingsError(
+                "SLACK_APP_TOKEN must be an app-level token starting with xapp- "
+                "(Basic Information → App-Level Tokens, scope connections:write)"
+            )
+        bot_token = env.required(
+            "SLACK_BOT_TOKEN", "the bot token (xoxb-…) from OAuth & Permissions"
+        )
+        if not bot_token.startswith("xoxb-"):
+            raise SettingsError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+        if app_token is None:
+            signing_secret = env.required(
+                "SLACK_SIGNING_SECRET",
+                "the Signing Secret from Basic Information → App Credentials",
+            )
+        else:
+            signing_secret = env.optional("SLACK_SIGNING_SECRET") or ""
+        return cls(
+            bot_token=bot_token,
+            signing_secret=signing_secret,
+            app_token=app_token,
+            api_url=_api_url(env.optional("SLACK_API_URL")),
+            host=env.optional("HOST") or "0.0.0.0",
+            port=env.integer("PORT", DEFAULT_PORT, 1, 65535),
+            workers=env.integer("BACKUPS_WORKERS", DEFAULT_WORKERS, 1, MAX_WORKERS),
+            max_invoices=env.integer("BACKUPS_MAX_INVOICES", DEFAULT_MAX_INVOICES, 1, 100),
+            shutdown_grace_seconds=env.number(
+                "BACKUPS_SHUTDOWN_GRACE_SECONDS", DEFAULT_SHUTDOWN_GRACE_SECONDS, 0, 600
+            ),
+            log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+        )
+
+
+def _api_url(value: str | None) -> str | None:
+    """SLACK_API_URL as slack_sdk wants a base URL: http(s), ending with ``/``."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(
+            f"SLACK_API_URL must be an http(s) URL such as https://slack.com/api/, got {value!r}"
+        )
+    return value if value.endswith("/") else value + "/"
+
+
+class _Env:
+    """Typed reads of environment variables; blank counts as unset."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str, what: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise SettingsError(f"{name} is not set: set it to {what}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {raw}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.upper() not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw.upper()

@@ -1,0 +1,375 @@
+"""The job worker: claims compile jobs, runs them, and reports in Slack.
+
+For each job, in order, each step recorded on the job right after it happened so that a resumed
+job (lease expired, or released at shutdown) skips what was done and never posts twice:
+
+1. post the parent message where the command was typed (or by DM, saying why) → ``parent_ts``
+2. compile (`commands.compile_backups.compile_backup`, CPU work in the process pool), the parent
+   message following the progress → ``result`` (+ ``pdf_path``)
+3. upload the PDF into the parent's thread with ``files_upload_v2`` → ``file_id``
+4. reply in the thread: success, or the missing-billing-period warning → ``final_reply_ts``
+
+A failure ends in a thread message saying what to do and the job marked failed; the worker
+carries on. At most ``concurrency`` compiles run at once; more jobs may be claimed and wait
+(their parent message says "Queued").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import multiprocessing
+import os
+import re
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Protocol
+
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.backup_job import BackupJobPayload
+from bot.blocks.messages import (
+    Failure,
+    JobHeadline,
+    Message,
+    Phase,
+    failure_reply,
+    outcome_phase,
+    outcome_reply,
+    parent_message,
+)
+from bot.delivery import open_dm, post_with_dm_fallback
+from bot.errors import is_database_error
+from bot.outcome import BackupOutcome
+from bot.parent import ParentMessage
+from commands.access import AccessDenied, Requester
+from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
+from storage import jobs
+from storage.jobs import Job, JobStatus, LeaseLost
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_POLL_SECONDS = 2.0
+
+
+class CompileFunction(Protocol):
+    """The signature of `compile_backup` (tests and benchmarks may pass another)."""
+
+    def __call__(
+        self,
+        requester: Requester,
+        project_id: int,
+        invoice_ids: list[int],
+        *,
+        timezone: str = "UTC",
+        executor: concurrent.futures.Executor | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Awaitable[CompileResult]: ...
+
+
+class UploadRefused(Exception):
+    """Slack did not take the PDF; ``str(exc)`` is the short reason."""
+
+
+def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A pool for the PDF work. Workers come from a fork server (never forked from this
+    process, whose event loop, sockets and threads must not leak into children)."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context(method)
+    )
+
+
+def _upload_refusal(error: SlackApiError | SlackRequestError) -> str:
+    if isinstance(error, SlackApiError):
+        return f"Slack said {error.response.get('error')}"
+    status = re.search(r"status: (\d+)", str(error))
+    return f"HTTP {status.group(1)}" if status else "the upload did not go through"
+
+
+class JobWorker:
+    """Claims and runs compile jobs in the current event loop until `stop`."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        concurrency: int,
+        executor_factory: Callable[[], concurrent.futures.Executor] | None = None,
+        compile_function: CompileFunction = compile_backup,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+        max_in_flight: int | None = None,
+        progress_interval: float = 1.0,
+    ) -> None:
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._client = client
+        self._executor_factory = executor_factory or (lambda: new_process_pool(concurrency))
+        self._executor: concurrent.futures.Executor | None = None
+        self._compile = compile_function
+        self._compile_slots = asyncio.Semaphore(concurrency)
+        self._lease_seconds = lease_seconds
+        self._poll_seconds = poll_seconds
+        self._max_in_flight = max_in_flight or max(8, concurrency * 4)
+        self._progress_interval = progress_interval
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def running_jobs(self) -> int:
+        """Jobs this worker holds right now (compiling or waiting for a compile slot)."""
+        return len(self._tasks)
+
+    @property
+    def executor(self) -> concurrent.futures.Executor:
+        """The process pool, made on first use (and again if a worker process died)."""
+        if self._executor is None:
+            self._executor = self._executor_factory()
+        return self._executor
+
+    def wake(self) -> None:
+        """Look for new jobs now (called right after a listener enqueued one)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start claiming jobs in the background."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._claim_loop(), name="job-worker")
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop claiming; give running jobs ``grace_seconds`` to finish, then interrupt them at
+        their next step (they go back to the queue and resume later); close the process pool."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            while len(self._tasks) < self._max_in_flight and not self._stopping:
+                try:
+                    job = await jobs.claim_next(self.owner, self._lease_seconds)
+                except Exception as error:
+                    log.warning("cannot claim jobs (will retry): %s", error)
+                    break
+                if job is None:
+                    break
+                task = asyncio.create_task(self._hold(job), name=f"job-{job.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._job_done)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()
+
+    async def _hold(self, job: Job) -> None:
+        """Run ``job`` while renewing its lease; release it if interrupted."""
+        runner = asyncio.current_task()
+        renewer = asyncio.create_task(self._renew_lease(job, runner))
+        try:
+            await self._run(job)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            with contextlib.suppress(Exception):
+                released = await jobs.release(job, self.owner)
+                log.info("job %s interrupted by shutdown; released=%s", job.id, released)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _renew_lease(self, job: Job, runner: asyncio.Task[None] | None) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                await jobs.renew_lease(job, self.owner, self._lease_seconds)
+            except LeaseLost:
+                log.warning("lost the lease of job %s; stopping it", job.id)
+                if runner is not None:
+                    runner.cancel()
+                return
+            except Exception as error:
+                log.warning("cannot renew the lease of job %s: %s", job.id, error)
+
+    async def _run(self, job: Job) -> None:
+        payload = BackupJobPayload.from_json(job.payload)
+        headline = JobHeadline(len(payload.invoice_ids), payload.project_label, payload.user_id)
+        try:
+            if job.attempts > MAX_ATTEMPTS:
+                raise _GaveUp(job.attempts - 1)
+            await self._steps(job, payload, headline)
+        except LeaseLost:
+            log.warning("job %s was taken over by another worker", job.id)
+        except asyncio.CancelledError:
+            raise
+        except _GaveUp as error:
+            await self._fail(job, payload, headline, Failure.GAVE_UP, str(error.attempts))
+        except AccessDenied as error:
+            await self._fail(job, payload, headline, Failure.ACCESS_DENIED, str(error))
+        except UploadRefused as error:
+            log.warning("job %s: upload refused: %s", job.id, error)
+            await self._fail(job, payload, headline, Failure.UPLOAD_REFUSED, str(error))
+        except Exception as error:
+            if is_database_error(error):
+                log.error("job %s: database error: %s", job.id, error)
+                await self._fail(job, payload, headline, Failure.DATABASE, str(error))
+            else:
+                log.exception("job %s failed unexpectedly", job.id)
+                await self._fail(job, payload, headline, Failure.UNEXPECTED, repr(error))
+
+    async def _steps(self, job: Job, payload: BackupJobPayload, headline: JobHeadline) -> None:
+        if job.parent_ts is None:
+            posted = await post_with_dm_fallback(
+                self._client,
+                payload.channel_id,
+                payload.user_id,
+                lambda note: parent_message(headline, Phase.QUEUED, note=note),
+            )
+            await jobs.record_parent_message(
+                job, self.owner, posted.channel, posted.ts, posted.note
+            )
+        parent = self._parent(job, headline)
+        try:
+            outcome = await self._compiled(job, payload, parent)
+            if outcome.has_file and job.file_id is None:
+                await parent.show(Phase.UPLOADING)
+                file_id = await self._upload(job, outcome)
+                await jobs.record_upload(job, self.owner, file_id)
+            if job.final_reply_ts is None:
+                ts = await self._reply(job, outcome_reply(outcome))
+                await jobs.record_final_reply(job, self.owner, ts)
+            await parent.show(outcome_phase(outcome))
+        finally:
+            await parent.close()
+        await jobs.finish(job, self.owner, JobStatus.SUCCEEDED)
+
+    def _parent(self, job: Job, headline: JobHeadline) -> ParentMessage:
+        assert job.parent_channel is not None and job.parent_ts is not None
+        return ParentMessage(
+            self._client,
+            job.parent_channel,
+            job.parent_ts,
+            headline,
+            job.delivery_note,
+            min_interval=self._progress_interval,
+        )
+
+    async def _compiled(
+        self, job: Job, payload: BackupJobPayload, parent: ParentMessage
+    ) -> BackupOutcome:
+        """The outcome recorded on the job, or compile now (also when its PDF went missing)."""
+        if job.result is not None:
+            outcome = BackupOutcome.from_json(job.result)
+            pdf_gone = outcome.has_file and job.file_id is None and not _exists(job.pdf_path)
+            if not pdf_gone:
+                return outcome
+        async with self._compile_slots:
+            await parent.show(Phase.RUNNING)
+            result = await self._compile_in_pool(payload, parent.progress)
+        outcome = BackupOutcome.from_result(result)
+        pdf_path = str(result.pdf_path) if result.pdf_path is not None else None
+        await jobs.record_compiled(job, self.owner, pdf_path, outcome.to_json())
+        return outcome
+
+    async def _compile_in_pool(
+        self, payload: BackupJobPayload, progress: ProgressCallback
+    ) -> CompileResult:
+        try:
+            return await self._compile(
+                payload.requester,
+                payload.project_id,
+                list(payload.invoice_ids),
+                timezone=payload.timezone,
+                executor=self.executor,
+                progress=progress,
+            )
+        except BrokenProcessPool:
+            log.error("a PDF worker process died; starting a new pool")
+            broken, self._executor = self._executor, None
+            if broken is not None:
+                broken.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    async def _upload(self, job: Job, outcome: BackupOutcome) -> str:
+        try:
+            response = await self._client.files_upload_v2(
+                channel=job.parent_channel,
+                thread_ts=job.parent_ts,
+                file=str(job.pdf_path),
+                filename=outcome.file_name,
+                title=outcome.file_name,
+            )
+        except (SlackApiError, SlackRequestError) as error:
+            raise UploadRefused(_upload_refusal(error)) from error
+        return str(response["file"]["id"])
+
+    async def _reply(self, job: Job, message: Message) -> str:
+        response = await self._client.chat_postMessage(
+            channel=job.parent_channel, thread_ts=job.parent_ts, **message.as_kwargs()
+        )
+        return str(response["ts"])
+
+    async def _fail(
+        self,
+        job: Job,
+        payload: BackupJobPayload,
+        headline: JobHeadline,
+        failure: Failure,
+        detail: str,
+    ) -> None:
+        """Tell the user (in the thread, else by DM), mark the parent and the job failed.
+        Each part is best effort: a failure here is logged, never raised."""
+        message = failure_reply(failure, job.id, detail)
+        try:
+            if job.final_reply_ts is None:
+                if job.parent_ts is not None:
+                    ts = await self._reply(job, message)
+                else:
+                    dm = await open_dm(self._client, payload.user_id)
+                    ts = str(
+                        (await self._client.chat_postMessage(channel=dm, **message.as_kwargs()))[
+                            "ts"
+                        ]
+                    )
+                with contextlib.suppress(Exception):
+                    await jobs.record_final_reply(job, self.owner, ts)
+            if job.parent_ts is not None:
+                await self._parent(job, headline).show(Phase.FAILED)
+        except Exception:
+            log.exception("job %s: could not tell the user about the failure", job.id)
+        try:
+            await jobs.finish(job, self.owner, JobStatus.FAILED, f"{failure}: {detail}"[:2000])
+        except Exception:
+            log.exception("job %s: could not mark the job failed", job.id)
+
+
+class _GaveUp(Exception):
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"gave up after {attempts} attempts")
+        self.attempts = attempts
+
+
+def _exists(path: str | None) -> bool:
+    return path is not None and Path(path).is_file()

@@ -1,0 +1,273 @@
+"""Who may see and compile which invoices: the one place every path asks.
+
+The project select, the options search, the submission, the compile job, digests, App Home and
+the CLI all call these functions; the rules themselves are pure (`commands.permissions`).
+Nothing returned here ever names an invoice the requester may not see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tortoise.expressions import Q
+
+from commands.labels import billing_period_label, invoice_option_label
+from commands.permissions import (
+    NO_ROLE,
+    CommitmentScope,
+    ProjectRole,
+    may_compile_commitment,
+    may_compile_on_project,
+    may_see_commitment,
+)
+from storage.models import BillingPeriod, Commitment, Invoice, Project, ProjectUser
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks: a Slack user (e-mail from users.info) or a command-line user."""
+
+    key: str
+    email: str | None
+    display_name: str
+    slack_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectChoice:
+    """A project offered to the requester."""
+
+    id: int
+    name: str
+    project_number: str
+
+    @property
+    def label(self) -> str:
+        """``"Riverside Tower (2026-014)"``."""
+        return f"{self.name} ({self.project_number})" if self.project_number else self.name
+
+
+@dataclass(frozen=True)
+class InvoiceOption:
+    """One invoice offered in a menu; `group` is its billing period label."""
+
+    invoice_id: int
+    label: str
+    group: str
+
+
+class AccessDenied(Exception):
+    """The requester may not do this; ``str(exc)`` is the message to show them."""
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    """The requester's role on a project and the commitments they may see and compile."""
+
+    project: Project
+    role: ProjectRole
+    visible_commitment_ids: frozenset[int]
+    compilable_commitment_ids: frozenset[int]
+    admins: tuple[str, ...] = field(default=())
+
+    @property
+    def may_compile(self) -> bool:
+        """True when at least one commitment's invoices may be compiled."""
+        return bool(self.compilable_commitment_ids) or self.role.is_admin
+
+    def tool_name(self) -> str:
+        """The project's name for the Commitments tool (workspace dictionary)."""
+        return str((self.project.dictionary or {}).get("commitments") or "Commitments")
+
+    def denial(self) -> AccessDenied:
+        """The refusal for this project: the permission lacking and whom to ask."""
+        who = ", ".join(self.admins[:3]) if self.admins else "a project admin"
+        return AccessDenied(
+            f"You need *Admin* on the {self.tool_name()} tool of {self.project.name} to compile "
+            f"invoice backups. Ask {who} to grant it."
+        )
+
+
+def _scope(commitment: Commitment) -> CommitmentScope:
+    def ids(entries: list[dict] | None) -> frozenset[int]:
+        return frozenset(int(entry["id"]) for entry in entries or [] if entry.get("id") is not None)
+
+    def emails(entries: list[dict] | None) -> frozenset[str]:
+        return frozenset(
+            str(entry["email"]).lower() for entry in entries or [] if entry.get("email")
+        )
+
+    return CommitmentScope(
+        commitment_id=commitment.id,
+        private=commitment.private,
+        private_list_ids=ids(commitment.private_list),
+        private_list_emails=emails(commitment.private_list),
+        invoice_contact_ids=ids(commitment.invoice_contacts),
+        invoice_contact_emails=emails(commitment.invoice_contacts),
+    )
+
+
+async def role_on_project(requester: Requester, project_id: int) -> ProjectRole:
+    """The requester's project user, matched by e-mail (case-insensitive), or no role."""
+    if not requester.email:
+        return NO_ROLE
+    user = await ProjectUser.filter(
+        project_id=project_id, email_lower=requester.email.strip().lower()
+    ).first()
+    if user is None:
+        return ProjectRole(user_id=None, email=requester.email.lower())
+    return ProjectRole(
+        user_id=user.user_id,
+        email=user.email_address.lower(),
+        commitments_access=user.commitments_access,
+        is_active=user.is_active,
+    )
+
+
+async def project_access(requester: Requester, project: Project) -> ProjectAccess:
+    """Evaluate the rules for one project."""
+    role = await role_on_project(requester, project.id)
+    commitments = await Commitment.filter(project_id=project.id).all()
+    scopes = [_scope(commitment) for commitment in commitments]
+    contacts_may_compile = bool(project.invoice_contacts_may_compile)
+    visible = frozenset(s.commitment_id for s in scopes if may_see_commitment(role, s))
+    compilable = frozenset(
+        s.commitment_id for s in scopes if may_compile_commitment(role, s, contacts_may_compile)
+    )
+    if not may_compile_on_project(role, scopes, contacts_may_compile):
+        compilable = frozenset()
+    admins = await ProjectUser.filter(
+        project_id=project.id, commitments_access="admin", is_active=True
+    ).values_list("name", flat=True)
+    return ProjectAccess(project, role, visible, compilable, tuple(str(a) for a in admins))
+
+
+async def _projects_of(requester: Requester) -> list[Project]:
+    if not requester.email:
+        return []
+    project_ids = await ProjectUser.filter(
+        email_lower=requester.email.strip().lower(), is_active=True
+    ).values_list("project_id", flat=True)
+    return await Project.filter(id__in=list(project_ids)).order_by("name")
+
+
+async def compilable_projects(requester: Requester) -> list[ProjectChoice]:
+    """Projects where the requester may compile at least one invoice."""
+    choices: list[ProjectChoice] = []
+    for project in await _projects_of(requester):
+        access = await project_access(requester, project)
+        if access.may_compile:
+            choices.append(ProjectChoice(project.id, project.name, project.project_number))
+    return choices
+
+
+async def match_project(requester: Requester, text: str) -> ProjectChoice | None:
+    """The compilable project whose number, id or name matches `text` (exact before partial)."""
+    wanted = text.strip().casefold()
+    if not wanted:
+        return None
+    choices = await compilable_projects(requester)
+    for choice in choices:
+        if wanted in (choice.project_number.casefold(), str(choice.id), choice.name.casefold()):
+            return choice
+    partial = [choice for choice in choices if wanted in choice.name.casefold()]
+    return partial[0] if len(partial) == 1 else None
+
+
+async def compile_access(requester: Requester, project_id: int) -> ProjectAccess:
+    """The requester's access to a project they want to compile on; `AccessDenied` otherwise.
+
+    An unknown project gets the same answer as a forbidden one, so nothing is revealed.
+    """
+    project = await Project.get_or_none(id=project_id)
+    if project is None:
+        raise AccessDenied(
+            "You need *Admin* on the Commitments tool of that project to compile invoice backups."
+        )
+    access = await project_access(requester, project)
+    if not access.may_compile:
+        raise access.denial()
+    return access
+
+
+async def visible_invoice_ids(
+    requester: Requester, project_id: int, invoice_ids: list[int]
+) -> set[int]:
+    """The subset of `invoice_ids` that exists in the project and that the requester may compile.
+
+    Raises `AccessDenied` when the requester may not compile on the project at all.
+    """
+    access = await compile_access(requester, project_id)
+    rows = await Invoice.filter(
+        project_id=project_id,
+        id__in=list(invoice_ids),
+        commitment_id__in=list(access.compilable_commitment_ids),
+    ).values_list("id", flat=True)
+    return {int(row) for row in rows}
+
+
+def _search_filter(query: str) -> Q:
+    text = query.strip()
+    condition = (
+        Q(invoice_number__icontains=text)
+        | Q(commitment__number__icontains=text)
+        | Q(commitment__title__icontains=text)
+        | Q(commitment__vendor_name__icontains=text)
+    )
+    number = text.lstrip("#")
+    if number.isdigit():
+        condition |= Q(number=int(number))
+    return condition
+
+
+async def search_invoice_options(
+    requester: Requester, project_id: int, query: str, limit: int = 100
+) -> list[InvoiceOption]:
+    """Invoices the requester may compile, matching `query` on invoice number, application
+    number, contract number, contract title or vendor; newest billing period first."""
+    try:
+        access = await compile_access(requester, project_id)
+    except AccessDenied:
+        return []
+    invoices = Invoice.filter(
+        project_id=project_id, commitment_id__in=list(access.compilable_commitment_ids)
+    )
+    if query.strip():
+        invoices = invoices.filter(_search_filter(query))
+    rows = await invoices.values(
+        "id",
+        "number",
+        "period_id",
+        "status",
+        "current_payment_due",
+        "requisition_end",
+        "commitment__number",
+        "commitment__vendor_name",
+    )
+    periods = {
+        period.id: period for period in await BillingPeriod.filter(project_id=project_id).all()
+    }
+
+    def order(row: dict) -> tuple:
+        period = periods.get(row["period_id"])
+        return (period is None, -(period.position if period else 0), -row["number"])
+
+    options: list[InvoiceOption] = []
+    for row in sorted(rows, key=order)[:limit]:
+        period = periods.get(row["period_id"])
+        group = (
+            billing_period_label(period.position, period.start_date, period.end_date)
+            if period
+            else f"Missing billing period (id {row['period_id']})"
+        )
+        month = period.start_date if period else row["requisition_end"]
+        label = invoice_option_label(
+            row["number"],
+            row["commitment__number"],
+            row["commitment__vendor_name"] or "",
+            month,
+            row["current_payment_due"],
+            row["status"],
+        )
+        options.append(InvoiceOption(int(row["id"]), label, group))
+    return options

@@ -1,0 +1,317 @@
+"""The compile use case: from a project and chosen invoices to one backup PDF and its record.
+
+Called by the CLI, the Slack job worker and digests alike. It re-checks permissions, applies the
+billing-period rule (invoices whose period does not exist are left out and reported), orders the
+invoices (contract number in natural order, then application number), runs the CPU-heavy PDF
+work in the given executor (never on the event loop) and records the backup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from commands.access import Requester, compile_access
+from commands.invoice_sheets import build_invoice_sheet
+from commands.labels import invoice_reference, natural_key, status_label
+from pdf.assemble import assemble_backup, backup_file_name
+from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNote, InvoiceEntry
+from pdf.formatting import format_period
+from storage.blobs import BlobStore
+from storage.db import data_dir
+from storage.models import Attachment, Backup, BillingPeriod, Invoice
+
+ProgressCallback = Callable[[str], Awaitable[None]]
+
+MAX_INVOICES = 200
+
+
+@dataclass(frozen=True)
+class MissingPeriod:
+    """An invoice left out because its billing period does not exist."""
+
+    invoice_label: str
+    period_id: int
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """What a compile produced, enough to write the success message or the warning."""
+
+    status: str
+    backup_id: int
+    pdf_path: Path | None
+    file_name: str | None
+    project_name: str
+    invoice_count: int
+    page_count: int
+    byte_size: int
+    missing_periods: tuple[MissingPeriod, ...]
+    left_out_attachments: tuple[tuple[str, str, str], ...]
+    unavailable_count: int = 0
+
+    def fix_hint(self) -> str:
+        """How to make the left-out invoices compilable."""
+        return (
+            "To include them, create the missing billing periods in the project's Invoicing "
+            "settings (automatic or manual billing periods), or move each invoice to an "
+            "existing period, then compile again."
+        )
+
+    def summary_text(self) -> str:
+        """The plain-text summary a person reads (CLI output; the Slack reply says the same)."""
+        lines: list[str] = []
+        if self.status == "succeeded":
+            lines.append(
+                f"Compiled an invoice backup of {self.invoice_count} invoice"
+                f"{'s' if self.invoice_count != 1 else ''} for {self.project_name}: "
+                f"{self.page_count} pages, {format_size(self.byte_size)}."
+            )
+            lines.append(f"File: {self.file_name}")
+        else:
+            lines.append(f"No invoice backup was produced for {self.project_name}.")
+        if self.missing_periods:
+            lines.append(
+                f"Warning: {len(self.missing_periods)} invoice"
+                f"{'s were' if len(self.missing_periods) != 1 else ' was'} left out because "
+                "the billing period does not exist:"
+            )
+            lines.extend(
+                f"  - {missing.invoice_label}: billing period {missing.period_id} does not exist"
+                for missing in self.missing_periods
+            )
+            lines.append(self.fix_hint())
+        if self.unavailable_count:
+            lines.append(
+                f"{self.unavailable_count} selected invoice"
+                f"{'s are' if self.unavailable_count != 1 else ' is'} no longer available to you "
+                "and were left out."
+            )
+        if self.left_out_attachments:
+            lines.append("Attachments not merged (listed on the cover page):")
+            lines.extend(
+                f"  - {invoice}: {filename} ({reason})"
+                for invoice, filename, reason in self.left_out_attachments
+            )
+        return "\n".join(lines)
+
+
+def format_size(byte_size: int) -> str:
+    """``1536`` → ``"1.5 KB"``."""
+    size = float(byte_size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def zone(name: str) -> ZoneInfo:
+    """The named time zone, UTC when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+async def _noop_progress(_: str) -> None:
+    return None
+
+
+def _entry(
+    invoice: Invoice,
+    attachments: list[Attachment],
+    periods: dict[int, BillingPeriod],
+    blobs: BlobStore,
+) -> InvoiceEntry:
+    commitment = invoice.commitment
+    period = periods[invoice.period_id]
+    label = status_label(invoice.status)
+    signed_path = (
+        str(blobs.path_for(invoice.signed_pdf_sha256)) if invoice.signed_pdf_sha256 else None
+    )
+    return InvoiceEntry(
+        invoice_id=invoice.id,
+        contract_number=commitment.number,
+        contract_title=commitment.title,
+        vendor_name=commitment.vendor_name or "",
+        application_number=invoice.number,
+        invoice_number=invoice.invoice_number or "",
+        period_label=f"#{period.position} · {format_period(period.start_date, period.end_date)}",
+        status_label=label,
+        current_payment_due=invoice.current_payment_due,
+        sheet=build_invoice_sheet(
+            application_number=invoice.number,
+            invoice_number=invoice.invoice_number,
+            status_label=label,
+            billing_date=invoice.billing_date,
+            summary=invoice.summary,
+            summary_text=invoice.summary_text,
+            items=invoice.items,
+        ),
+        signed_pdf_path=signed_path,
+        attachments=tuple(
+            AttachmentSource(
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                path=str(blobs.path_for(attachment.sha256))
+                if blobs.exists(attachment.sha256)
+                else None,
+            )
+            for attachment in attachments
+        ),
+    )
+
+
+def _reference(invoice: Invoice) -> str:
+    commitment = invoice.commitment
+    return invoice_reference(invoice.number, commitment.number, commitment.vendor_name or "")
+
+
+async def compile_backup(
+    requester: Requester,
+    project_id: int,
+    invoice_ids: list[int],
+    *,
+    timezone: str = "UTC",
+    executor: concurrent.futures.Executor | None = None,
+    progress: ProgressCallback | None = None,
+    blobs: BlobStore | None = None,
+    now: datetime | None = None,
+) -> CompileResult:
+    """Compile one backup of `invoice_ids` and record it.
+
+    Raises `AccessDenied` when the requester may not compile on the project. Invoices that do not
+    exist or that the requester may not compile are left out and counted, never named. With no
+    `executor` the PDF work runs in a worker thread.
+    """
+    report = progress or _noop_progress
+    access = await compile_access(requester, project_id)
+    project = access.project
+    blobs = blobs or BlobStore(data_dir())
+    wanted = list(dict.fromkeys(invoice_ids))[:MAX_INVOICES]
+    invoices = await Invoice.filter(
+        project_id=project_id,
+        id__in=wanted,
+        commitment_id__in=list(access.compilable_commitment_ids),
+    ).prefetch_related("commitment")
+    unavailable = len(wanted) - len(invoices)
+    periods = {p.id: p for p in await BillingPeriod.filter(project_id=project_id).all()}
+    invoices.sort(key=lambda i: (natural_key(i.commitment.number), i.number, i.id))
+    included = [invoice for invoice in invoices if invoice.period_id in periods]
+    missing = tuple(
+        MissingPeriod(_reference(invoice), invoice.period_id)
+        for invoice in invoices
+        if invoice.period_id not in periods
+    )
+    attachments_by_invoice: dict[int, list[Attachment]] = {invoice.id: [] for invoice in included}
+    for attachment in await Attachment.filter(
+        invoice_id__in=list(attachments_by_invoice)
+    ).order_by("invoice_id", "position", "id"):
+        attachments_by_invoice[attachment.invoice_id].append(attachment)
+
+    generated_at = (now or datetime.now(UTC)).astimezone(zone(timezone))
+    references = {invoice.id: _reference(invoice) for invoice in included}
+    backup = await Backup.create(
+        project_id=project_id,
+        requested_by=requester.key,
+        requested_at=generated_at,
+        invoice_ids=[invoice.id for invoice in invoices],
+        excluded=[
+            {"invoice_id": i.id, "period_id": i.period_id, "reason": "billing period missing"}
+            for i in invoices
+            if i.period_id not in periods
+        ],
+        page_count=0,
+        byte_size=0,
+        file_name="",
+        file_path="",
+        warnings=[],
+        status="running",
+    )
+    if not included:
+        backup.status = "nothing_to_compile"
+        backup.warnings = [f"{m.invoice_label}: billing period {m.period_id} missing" for m in missing]
+        await backup.save()
+        return CompileResult(
+            status="nothing_to_compile",
+            backup_id=backup.id,
+            pdf_path=None,
+            file_name=None,
+            project_name=project.name,
+            invoice_count=0,
+            page_count=0,
+            byte_size=0,
+            missing_periods=missing,
+            left_out_attachments=(),
+            unavailable_count=unavailable,
+        )
+
+    file_name = backup_file_name(project.name, project.project_number, generated_at)
+    folder = blobs.root / "backups" / f"{backup.id}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    request = BackupRequest(
+        project_name=project.name,
+        project_number=project.project_number,
+        generated_at=generated_at,
+        invoices=tuple(
+            _entry(invoice, attachments_by_invoice[invoice.id], periods, blobs)
+            for invoice in included
+        ),
+        output_path=str(folder / file_name),
+        not_included=tuple(
+            CoverNote(m.invoice_label, f"billing period {m.period_id} does not exist")
+            for m in missing
+        ),
+    )
+    await report(f"rendering and merging {len(included)} invoices")
+    try:
+        pdf_report = await _run_assembly(request, executor)
+    except Exception as error:
+        backup.status = "failed"
+        backup.warnings = [f"compile failed: {error}"]
+        await backup.save()
+        raise
+    left_out = tuple(
+        (references.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason)
+        for item in pdf_report.left_out
+    )
+    backup.status = "succeeded"
+    backup.page_count = pdf_report.page_count
+    backup.byte_size = pdf_report.byte_size
+    backup.file_name = file_name
+    backup.file_path = str(Path(pdf_report.output_path).relative_to(blobs.root))
+    backup.invoice_ids = [invoice.id for invoice in included]
+    backup.warnings = [f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out] + [
+        f"{m.invoice_label}: billing period {m.period_id} missing" for m in missing
+    ]
+    await backup.save()
+    return CompileResult(
+        status="succeeded",
+        backup_id=backup.id,
+        pdf_path=Path(pdf_report.output_path),
+        file_name=file_name,
+        project_name=project.name,
+        invoice_count=len(included),
+        page_count=pdf_report.page_count,
+        byte_size=pdf_report.byte_size,
+        missing_periods=missing,
+        left_out_attachments=left_out,
+        unavailable_count=unavailable,
+    )
+
+
+async def _run_assembly(
+    request: BackupRequest, executor: concurrent.futures.Executor | None
+) -> BackupReport:
+    if executor is None:
+        return await asyncio.to_thread(assemble_backup, request)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, assemble_backup, request)
+

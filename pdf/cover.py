@@ -1,0 +1,303 @@
+"""The cover page(s) of a backup: what it holds, where, and what was left out.
+
+`render_cover(content)` returns the PDF bytes and the cover's page count. Page ranges on the cover
+are final page numbers, which depend on the cover's own length: the cover is rendered assuming
+one page, and again with the count it actually took until the count is stable (in practice at
+most twice). Letter portrait, core Helvetica fonts only (WinAnsi), like the invoice PDFs.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import letter
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import inch
+from reportlab.platypus import (
+    Flowable,
+    KeepTogether,
+    LongTable,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    TableStyle,
+)
+
+from pdf.documents import CoverNote, InvoiceEntry, LeftOutAttachment
+from pdf.formatting import format_date, format_money
+
+FONT = "Helvetica"
+FONT_BOLD = "Helvetica-Bold"
+GRID_GREY = colors.HexColor("#9A9A9A")
+HEADER_FILL = colors.HexColor("#E6E9EE")
+STRIPE_FILL = colors.HexColor("#F6F7F9")
+MUTED = colors.HexColor("#555555")
+PAGE_SIZE = letter
+SIDE_MARGIN = 0.6 * inch
+TOP_MARGIN = 0.6 * inch
+BOTTOM_MARGIN = 0.85 * inch  # keeps clear of the "Backup page N of M" stamp
+CONTENT_WIDTH = PAGE_SIZE[0] - 2 * SIDE_MARGIN
+MAX_RENDER_PASSES = 5
+NO_VALUE = "—"
+
+INVOICE_COLUMNS: tuple[tuple[str, float], ...] = (
+    ("Contract", 0.23),
+    ("Vendor", 0.17),
+    ("Application", 0.12),
+    ("Billing period", 0.14),
+    ("Status", 0.12),
+    ("Current payment due", 0.13),
+    ("Pages", 0.09),
+)
+
+
+def _style(name: str, **overrides: Any) -> ParagraphStyle:
+    settings: dict[str, Any] = {"fontName": FONT, "fontSize": 8, "leading": 10}
+    settings.update(overrides)
+    return ParagraphStyle(name, **settings)
+
+
+TITLE_STYLE = _style("CoverTitle", fontName=FONT_BOLD, fontSize=17, leading=21)
+PROJECT_STYLE = _style("CoverProject", fontName=FONT_BOLD, fontSize=11, leading=14)
+META_STYLE = _style("CoverMeta", fontSize=8.5, leading=11, textColor=MUTED)
+HEADING_STYLE = _style("CoverHeading", fontName=FONT_BOLD, fontSize=11, leading=14)
+HEADER_CELL_STYLE = _style("CoverHeaderCell", fontName=FONT_BOLD, fontSize=7.5, leading=9)
+CELL_STYLE = _style("CoverCell", fontSize=8, leading=10)
+CELL_RIGHT_STYLE = _style("CoverCellRight", fontSize=8, leading=10, alignment=2)
+TOTAL_STYLE = _style("CoverTotal", fontName=FONT_BOLD, fontSize=8, leading=10)
+TOTAL_RIGHT_STYLE = _style("CoverTotalRight", fontName=FONT_BOLD, fontSize=8, leading=10, alignment=2)
+BODY_STYLE = _style("CoverBody", fontSize=8.5, leading=11)
+
+
+@dataclass(frozen=True)
+class CoverInvoiceRow:
+    """One invoice of the backup and its page range counted from the first page after the cover."""
+
+    entry: InvoiceEntry
+    first_body_page: int
+    last_body_page: int
+    used_signed_pdf: bool
+
+
+@dataclass(frozen=True)
+class CoverContent:
+    """Everything the cover shows."""
+
+    project_name: str
+    project_number: str
+    generated_at: datetime
+    invoices: tuple[CoverInvoiceRow, ...]
+    not_included: tuple[CoverNote, ...]
+    left_out: tuple[LeftOutAttachment, ...]
+    repaired: tuple[LeftOutAttachment, ...]
+    body_page_count: int
+
+
+def render_cover(content: CoverContent) -> tuple[bytes, int]:
+    """Render the cover; return its PDF bytes and its page count (page ranges account for it)."""
+    assumed_pages = _estimated_page_count(content)
+    for _ in range(MAX_RENDER_PASSES):
+        pdf_bytes, page_count = _render(content, assumed_pages)
+        if page_count == assumed_pages:
+            return pdf_bytes, page_count
+        assumed_pages = page_count
+    raise RuntimeError("the cover's page count did not settle")
+
+
+def _estimated_page_count(content: CoverContent) -> int:
+    """A first guess, so that most covers are rendered once: about 30 table rows a page."""
+    rows = len(content.invoices) + len(content.not_included) + len(content.left_out)
+    rows += len(content.repaired)
+    return 1 + max(0, rows - 18) // 30
+
+
+def page_range_label(first: int, last: int) -> str:
+    """``(5, 9)`` → ``"5–9"``; a single page → ``"5"``."""
+    return str(first) if first == last else f"{first}–{last}"
+
+
+def generated_label(when: datetime) -> str:
+    """``"Oct 31, 2026 at 14:05 PDT"``; the zone is left out for a naive datetime."""
+    zone = when.tzname() or ""
+    return f"{format_date(when.date())} at {when:%H:%M} {zone}".rstrip()
+
+
+def _render(content: CoverContent, cover_pages: int) -> tuple[bytes, int]:
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=PAGE_SIZE,
+        leftMargin=SIDE_MARGIN,
+        rightMargin=SIDE_MARGIN,
+        topMargin=TOP_MARGIN,
+        bottomMargin=BOTTOM_MARGIN,
+        title=f"Subcontractor invoice backup · {content.project_name}",
+        creator="invoice-backups",
+        author="",
+        invariant=1,
+    )
+    document.build(_flowables(content, cover_pages))
+    return buffer.getvalue(), document.page
+
+
+def _flowables(content: CoverContent, cover_pages: int) -> list[Flowable]:
+    total_pages = cover_pages + content.body_page_count
+    flowables: list[Flowable] = [
+        Paragraph("Subcontractor invoice backup", TITLE_STYLE),
+        Spacer(0, 4),
+        Paragraph(
+            f"{_text(content.project_name)} · Project {_text(content.project_number)}",
+            PROJECT_STYLE,
+        ),
+        Paragraph(f"Generated {_text(generated_label(content.generated_at))}", META_STYLE),
+        Paragraph(_counts_line(len(content.invoices), total_pages), META_STYLE),
+        Spacer(0, 14),
+        Paragraph("Invoices", HEADING_STYLE),
+        Spacer(0, 4),
+    ]
+    if content.invoices:
+        flowables.append(_invoice_table(content.invoices, cover_pages))
+    else:
+        flowables.append(Paragraph("No invoice could be included.", BODY_STYLE))
+    flowables.extend(_not_included_section(content))
+    flowables.extend(_repaired_section(content))
+    return flowables
+
+
+def _counts_line(invoice_count: int, total_pages: int) -> str:
+    invoices = "invoice" if invoice_count == 1 else "invoices"
+    pages = "page" if total_pages == 1 else "pages"
+    return f"{invoice_count} {invoices} · {total_pages} {pages}"
+
+
+def _invoice_table(rows: Sequence[CoverInvoiceRow], cover_pages: int) -> LongTable:
+    header = [Paragraph(title, HEADER_CELL_STYLE) for title, _ in INVOICE_COLUMNS]
+    body = [_invoice_cells(row, cover_pages) for row in rows]
+    total = sum((row.entry.current_payment_due for row in rows), Decimal(0))
+    total_row = [
+        Paragraph("Total current payment due", TOTAL_STYLE),
+        "",
+        "",
+        "",
+        "",
+        Paragraph(_text(format_money(total)), TOTAL_RIGHT_STYLE),
+        "",
+    ]
+    widths = [CONTENT_WIDTH * share for _, share in INVOICE_COLUMNS]
+    table = LongTable([header, *body, total_row], colWidths=widths, repeatRows=1)
+    table.setStyle(_table_style(len(body), with_total=True))
+    return table
+
+
+def _invoice_cells(row: CoverInvoiceRow, cover_pages: int) -> list[Paragraph]:
+    entry = row.entry
+    contract = f"<b>{_text(entry.contract_number)}</b>"
+    if entry.contract_title:
+        contract += f"<br/>{_text(entry.contract_title)}"
+    application = f"#{entry.application_number}"
+    if entry.invoice_number:
+        application += f"<br/>Invoice {_text(entry.invoice_number)}"
+    status = _text(entry.status_label)
+    if row.used_signed_pdf:
+        status += '<br/><font color="#555555">Signed PDF</font>'
+    pages = page_range_label(row.first_body_page + cover_pages, row.last_body_page + cover_pages)
+    return [
+        Paragraph(contract, CELL_STYLE),
+        Paragraph(_text(entry.vendor_name), CELL_STYLE),
+        Paragraph(application, CELL_STYLE),
+        Paragraph(_text(entry.period_label), CELL_STYLE),
+        Paragraph(status, CELL_STYLE),
+        Paragraph(_text(format_money(entry.current_payment_due)), CELL_RIGHT_STYLE),
+        Paragraph(pages, CELL_RIGHT_STYLE),
+    ]
+
+
+def _not_included_section(content: CoverContent) -> list[Flowable]:
+    flowables: list[Flowable] = [Spacer(0, 16), Paragraph("Not included", HEADING_STYLE)]
+    if not content.not_included and not content.left_out:
+        return [*flowables, Spacer(0, 4), Paragraph("Nothing was left out.", BODY_STYLE)]
+    if content.not_included:
+        rows = [[note.subject, note.reason] for note in content.not_included]
+        flowables += [Spacer(0, 4), _simple_table(("Not included", "Reason"), rows, (0.45, 0.55))]
+    if content.left_out:
+        labels = _invoice_labels(content)
+        rows = [
+            [labels.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason]
+            for item in content.left_out
+        ]
+        flowables += [
+            Spacer(0, 8),
+            _simple_table(("Invoice", "File", "Reason"), rows, (0.36, 0.34, 0.30)),
+        ]
+    return flowables
+
+
+def _repaired_section(content: CoverContent) -> list[Flowable]:
+    if not content.repaired:
+        return []
+    labels = _invoice_labels(content)
+    rows = [
+        [labels.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason]
+        for item in content.repaired
+    ]
+    return [
+        Spacer(0, 16),
+        KeepTogether(
+            [
+                Paragraph("Repaired and included", HEADING_STYLE),
+                Spacer(0, 4),
+                _simple_table(("Invoice", "File", "Note"), rows, (0.36, 0.34, 0.30)),
+            ]
+        ),
+    ]
+
+
+def _invoice_labels(content: CoverContent) -> dict[int, str]:
+    return {row.entry.invoice_id: row.entry.bookmark_title for row in content.invoices}
+
+
+def _simple_table(
+    titles: Sequence[str], rows: Sequence[Sequence[str]], shares: Sequence[float]
+) -> LongTable:
+    header = [Paragraph(title, HEADER_CELL_STYLE) for title in titles]
+    body = [[Paragraph(_text(cell), CELL_STYLE) for cell in row] for row in rows]
+    table = LongTable(
+        [header, *body], colWidths=[CONTENT_WIDTH * share for share in shares], repeatRows=1
+    )
+    table.setStyle(_table_style(len(body), with_total=False))
+    return table
+
+
+def _table_style(body_rows: int, *, with_total: bool) -> TableStyle:
+    commands: list[tuple[Any, ...]] = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.75, GRID_GREY),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, GRID_GREY),
+        ("TOPPADDING", (0, 0), (-1, -1), 3),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+    ]
+    commands += [
+        ("BACKGROUND", (0, row), (-1, row), STRIPE_FILL) for row in range(2, body_rows + 1, 2)
+    ]
+    if with_total:
+        commands += [
+            ("SPAN", (0, -1), (4, -1)),
+            ("LINEABOVE", (0, -1), (-1, -1), 0.75, colors.black),
+            ("BACKGROUND", (0, -1), (-1, -1), HEADER_FILL),
+        ]
+    return TableStyle(commands)
+
+
+def _text(value: str) -> str:
+    """Plain text made safe for reportlab's paragraph markup."""
+    return escape(value) if value else NO_VALUE

@@ -1,0 +1,206 @@
+"""Run the triage of every input PDF in a child process with a memory cap and per-file deadline.
+
+pypdf has decompression limits but parses in pure Python, which a hostile file can keep busy for
+minutes; qpdf (the repair pass) has no decompression limits at all. So `inspect_files` hands the
+files to a fresh interpreter whose address space is capped (`RLIMIT_AS`) and gives it
+`INSPECTION_SECONDS_PER_FILE` for each file. A child that overruns the deadline is killed, one
+that dies (out of memory, a crash) is replaced; the file it was on is "could not be read safely"
+and the others go on in a new child. The checks that need no parser (missing, empty, not a PDF,
+too large) run here, so a backup without PDF attachments starts no child.
+
+`inspect_files` never raises because of a file, and returns one `TriageResult` per job, in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdf import attachments
+from pdf.attachments import (
+    UNSAFE,
+    Rejected,
+    TriageResult,
+    precheck_file,
+    result_from_json,
+    result_to_json,
+    triage_pdf,
+)
+
+INSPECTION_MEMORY_LIMIT_BYTES = 1 << 30
+INSPECTION_SECONDS_PER_FILE = 20.0
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[1])
+_CHILD_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from pdf.inspection import child_main; child_main(sys.argv[2:])"
+
+
+@dataclass(frozen=True)
+class InspectionJob:
+    """One file to triage: where it is and what content type its uploader declared."""
+
+    path: str | None
+    content_type: str
+
+
+class InspectionRun:
+    """Triage started in a child process; `results()` waits for it. Use as a context manager."""
+
+    def __init__(self, jobs: Sequence[InspectionJob], scratch_dir: str) -> None:
+        self._jobs = list(jobs)
+        self._scratch_dir = scratch_dir
+        self._results: list[TriageResult | None] = [
+            precheck_file(job.path, job.content_type) for job in self._jobs
+        ]
+        self._jobs_file = Path(scratch_dir) / "inspection-jobs.json"
+        self._jobs_file.write_text(
+            json.dumps(
+                {
+                    "limits": {
+                        "max_input_bytes": attachments.MAX_INPUT_BYTES,
+                        "max_input_pages": attachments.MAX_INPUT_PAGES,
+                    },
+                    "jobs": [{"path": job.path, "content_type": job.content_type} for job in jobs],
+                }
+            )
+        )
+        self._child: _Child | None = None
+        self._start_child()
+
+    def results(self) -> list[TriageResult]:
+        """One result per job, in order; blocks until the child has been through them all."""
+        while self._child is not None:
+            self._collect_from_child()
+        return [result if result is not None else Rejected(UNSAFE) for result in self._results]
+
+    def close(self) -> None:
+        """Stop the child if it still runs."""
+        if self._child is not None:
+            self._child.kill()
+            self._child = None
+
+    def __enter__(self) -> InspectionRun:
+        return self
+
+    def __exit__(self, *_exception: object) -> None:
+        self.close()
+
+    def _pending(self) -> list[int]:
+        return [index for index, result in enumerate(self._results) if result is None]
+
+    def _start_child(self) -> None:
+        pending = self._pending()
+        self._child = _Child.start(self._jobs_file, pending, self._scratch_dir) if pending else None
+
+    def _collect_from_child(self) -> None:
+        """Read results until the child finishes, overruns a deadline or dies."""
+        assert self._child is not None
+        for index in self._child.pending:
+            line = self._child.read_line(INSPECTION_SECONDS_PER_FILE)
+            if line is None:  # deadline passed or child gone: that file is the culprit
+                self._child.kill()
+                self._results[index] = Rejected(UNSAFE)
+                self._start_child()
+                return
+            result = result_from_json(json.loads(line))
+            self._results[index] = result
+            if result == Rejected(UNSAFE):  # the child stops after this: start a fresh one
+                self._child.kill()
+                self._start_child()
+                return
+        self._child.wait()
+        self._child = None
+
+
+def inspect_files(jobs: Sequence[InspectionJob], scratch_dir: str) -> list[TriageResult]:
+    """Triage `jobs` in a capped child process and return one result per job, in order."""
+    with InspectionRun(jobs, scratch_dir) as run:
+        return run.results()
+
+
+class _Child:
+    """The child interpreter, and a line reader on its stdout with a deadline."""
+
+    def __init__(self, process: subprocess.Popen[bytes], pending: list[int]) -> None:
+        self.process = process
+        self.pending = pending
+        self._buffer = b""
+        self._selector = selectors.DefaultSelector()
+        assert process.stdout is not None
+        os.set_blocking(process.stdout.fileno(), False)
+        self._selector.register(process.stdout, selectors.EVENT_READ)
+
+    @classmethod
+    def start(cls, jobs_file: Path, pending: list[int], scratch_dir: str) -> _Child:
+        indexes = ",".join(str(index) for index in pending)
+        command = [
+            sys.executable,
+            "-I",
+            "-c",
+            _CHILD_BOOT,
+            _PROJECT_ROOT,
+            str(jobs_file),
+            indexes,
+            scratch_dir,
+            str(INSPECTION_MEMORY_LIMIT_BYTES),
+        ]
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        return cls(process, pending)
+
+    def read_line(self, timeout_seconds: float) -> str | None:
+        """The next line the child writes, or None if it writes none within the timeout."""
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout_seconds
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._selector.select(remaining):
+                return None
+            chunk = os.read(self.process.stdout.fileno(), 65536)
+            if not chunk:
+                return None  # the child exited
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+    def wait(self) -> None:
+        self.process.wait()
+        self._close_pipe()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        self._selector.close()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def child_main(arguments: list[str]) -> None:
+    """In the child: cap memory, triage the given jobs in order, one JSON line per result.
+
+    The caps of `pdf.attachments` come with the jobs, so the child applies the parent's.
+    """
+    jobs_file, indexes, scratch_dir, memory_limit = arguments
+    resource.setrlimit(resource.RLIMIT_AS, (int(memory_limit), int(memory_limit)))
+    work = json.loads(Path(jobs_file).read_text())
+    attachments.MAX_INPUT_BYTES = work["limits"]["max_input_bytes"]
+    attachments.MAX_INPUT_PAGES = work["limits"]["max_input_pages"]
+    jobs = work["jobs"]
+    for index in (int(text) for text in indexes.split(",")):
+        job = jobs[index]
+        result = triage_pdf(job["path"], job["content_type"], scratch_dir)
+        sys.stdout.write(json.dumps(result_to_json(result)) + "\n")
+        sys.stdout.flush()
+        if result == Rejected(UNSAFE):
+            return  # memory may be in a bad state: the parent starts a fresh child

@@ -1,0 +1,224 @@
+"""Tortoise models of a project as imported from Procore, and of compiled backups.
+
+Ids are Procore ids (64-bit: Procore ids exceed 2**31), never generated, except `ProjectUser.id`
+and `Backup.id`. Money is `Decimal`; JSON columns hold money as the strings Procore sent.
+Attachment bytes live in the blob store (`storage.blobs`), never in the database: rows hold
+their sha256 only. The allowed values of the status and setting columns are the tuples below;
+`commands.import_bundle` validates against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+INVOICE_STATUSES: tuple[str, ...] = (
+    "draft",
+    "under_review",
+    "revise_and_resubmit",
+    "pending_owner_approval",
+    "approved_as_noted",
+    "approved",
+)
+BILLING_PERIOD_STATUSES: tuple[str, ...] = ("open", "closed")
+ACCESS_LEVELS: tuple[str, ...] = ("none", "read_only", "standard", "admin")
+BACKUP_STATUSES: tuple[str, ...] = ("succeeded", "nothing_to_compile", "failed")
+
+# Tool names per workspace dictionary; the first of each is the default.
+DICTIONARY_CHOICES: dict[str, tuple[str, ...]] = {
+    "commitments": ("Commitments", "Subcontracts"),
+    "invoicing": ("Invoicing", "Progress Billings"),
+    "subcontractor": ("Subcontractor", "Trade Partner"),
+}
+
+
+def default_dictionary() -> dict[str, str]:
+    """The dictionary of a project nobody configured: the first name of each tool."""
+    return {tool: names[0] for tool, names in DICTIONARY_CHOICES.items()}
+
+
+def normalize_email(email: str) -> str:
+    """The lookup form of an e-mail address (`ProjectUser.email_lower`)."""
+    return email.strip().lower()
+
+
+class Project(Model):
+    """A Procore project, with its company and our per-project settings."""
+
+    id = fields.BigIntField(primary_key=True, generated=False)
+    name = fields.CharField(max_length=255)
+    project_number = fields.CharField(max_length=100, default="", db_index=True)
+    company_id = fields.BigIntField()
+    company_name = fields.CharField(max_length=255)
+    invoice_contacts_may_compile = fields.BooleanField(default=False)
+    dictionary: Any = fields.JSONField(default=default_dictionary)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "projects"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.project_number})"
+
+
+class BillingPeriod(Model):
+    """A billing period of a project; at most one is `open`."""
+
+    id = fields.BigIntField(primary_key=True, generated=False)
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
+        "models.Project", related_name="billing_periods", on_delete=fields.CASCADE
+    )
+    position = fields.IntField()
+    start_date = fields.DateField()
+    end_date = fields.DateField()
+    due_date = fields.DateField(null=True)
+    status = fields.CharField(max_length=16)
+
+    project_id: int
+
+    class Meta:
+        table = "billing_periods"
+        indexes = (("project", "position"),)
+
+
+class Commitment(Model):
+    """A commitment (subcontract) of a project; `private` ones are seen by admins and
+    `private_list` only. `invoice_contacts`: [{id, name, email}]; `private_list`: [{id, email}].
+    """
+
+    id = fields.BigIntField(primary_key=True, generated=False)
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
+        "models.Project", related_name="commitments", on_delete=fields.CASCADE
+    )
+    number = fields.CharField(max_length=100)
+    title = fields.CharField(max_length=500, default="")
+    status = fields.CharField(max_length=64, default="")
+    executed = fields.BooleanField(default=False)
+    private = fields.BooleanField(default=False)
+    vendor_id = fields.BigIntField(null=True)
+    vendor_name = fields.CharField(max_length=255, default="")
+    invoice_contacts: Any = fields.JSONField(default=list)
+    private_list: Any = fields.JSONField(default=list)
+
+    project_id: int
+
+    class Meta:
+        table = "commitments"
+        indexes = (("project", "number"),)
+
+
+class ProjectUser(Model):
+    """A person in a project's directory, with their access to the Commitments tool.
+
+    `email_address` is kept as Procore sent it; look people up by `email_lower`.
+    """
+
+    id = fields.IntField(primary_key=True)
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
+        "models.Project", related_name="users", on_delete=fields.CASCADE
+    )
+    user_id = fields.BigIntField()
+    name = fields.CharField(max_length=255, default="")
+    email_address = fields.CharField(max_length=320, default="")
+    email_lower = fields.CharField(max_length=320, default="", db_index=True)
+    is_active = fields.BooleanField(default=True)
+    vendor_id = fields.BigIntField(null=True)
+    vendor_name = fields.CharField(max_length=255, null=True)
+    commitments_access = fields.CharField(max_length=16, default="none")
+
+    project_id: int
+
+    class Meta:
+        table = "project_users"
+        unique_together = (("project", "user_id"),)
+
+
+class Invoice(Model):
+    """A subcontractor invoice (Procore requisition).
+
+    `period_id` is deliberately not a foreign key: it may name a period that does not exist,
+    which the compile step reports. `current_payment_due` is `summary["current_payment_due"]`
+    parsed as Decimal; `summary` keeps Procore's strings as given.
+    """
+
+    id = fields.BigIntField(primary_key=True, generated=False)
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
+        "models.Project", related_name="invoices", on_delete=fields.CASCADE
+    )
+    commitment: fields.ForeignKeyRelation[Commitment] = fields.ForeignKeyField(
+        "models.Commitment", related_name="invoices", on_delete=fields.CASCADE
+    )
+    number = fields.IntField()
+    invoice_number = fields.CharField(max_length=100, null=True)
+    period_id = fields.BigIntField()
+    requisition_start = fields.DateField(null=True)
+    requisition_end = fields.DateField(null=True)
+    billing_date = fields.DateField(null=True)
+    status = fields.CharField(max_length=32)
+    summary: Any = fields.JSONField(default=dict)
+    summary_text: Any = fields.JSONField(default=dict)
+    items: Any = fields.JSONField(default=list)
+    current_payment_due = fields.DecimalField(max_digits=16, decimal_places=2)
+    signed_pdf_filename = fields.CharField(max_length=255, null=True)
+    signed_pdf_sha256 = fields.CharField(max_length=64, null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    project_id: int
+    commitment_id: int
+    attachments: fields.ReverseRelation[Attachment]
+
+    class Meta:
+        table = "invoices"
+        indexes = (("project", "commitment"), ("project", "period_id"))
+
+
+class Attachment(Model):
+    """A file attached to an invoice; its bytes are the blob `sha256`."""
+
+    id = fields.BigIntField(primary_key=True, generated=False)
+    invoice: fields.ForeignKeyRelation[Invoice] = fields.ForeignKeyField(
+        "models.Invoice", related_name="attachments", on_delete=fields.CASCADE
+    )
+    position = fields.IntField()
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=255, default="")
+    sha256 = fields.CharField(max_length=64)
+    byte_size = fields.BigIntField()
+
+    invoice_id: int
+
+    class Meta:
+        table = "attachments"
+        indexes = (("invoice", "position"),)
+
+
+class Backup(Model):
+    """A compile request and its outcome.
+
+    `requested_by`: a Slack user id, an e-mail or ``cli:<user>``. `excluded`: [{invoice_id,
+    period_id, reason}]. `file_name`/`file_path` (relative to the data dir) are None when no
+    PDF was written.
+    """
+
+    id = fields.IntField(primary_key=True)
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
+        "models.Project", related_name="backups", on_delete=fields.CASCADE
+    )
+    requested_by = fields.CharField(max_length=255)
+    requested_at = fields.DatetimeField()
+    invoice_ids: Any = fields.JSONField(default=list)
+    excluded: Any = fields.JSONField(default=list)
+    page_count = fields.IntField(default=0)
+    byte_size = fields.BigIntField(default=0)
+    file_name = fields.CharField(max_length=500, null=True)
+    file_path = fields.CharField(max_length=1000, null=True)
+    warnings: Any = fields.JSONField(default=list)
+    status = fields.CharField(max_length=32)
+
+    project_id: int
+
+    class Meta:
+        table = "backups"
+        indexes = (("project", "requested_at"),)

@@ -1,0 +1,169 @@
+"""The compile use case on the demo bundle, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from commands.access import (
+    AccessDenied,
+    Requester,
+    compilable_projects,
+    match_project,
+    search_invoice_options,
+    visible_invoice_ids,
+)
+from commands.compile_backups import compile_backup
+from commands.demo import ADMIN_EMAIL, MISSING_PERIOD_ID, PROJECT_ID, write_demo_bundle
+from commands.import_bundle import import_bundle
+from storage.blobs import BlobStore
+from storage.models import Backup, Invoice, Project
+
+ADMIN = Requester(key="test:admin", email=ADMIN_EMAIL.upper(), display_name="Dana")
+STANDARD = Requester(key="test:std", email="super@example.com", display_name="Sam")
+VIEWER = Requester(key="test:viewer", email="viewer@example.com", display_name="Lee")
+ACME_CONTACT = Requester(key="test:ana", email="ana@acmeconcrete.example", display_name="Ana")
+VOLT_CONTACT = Requester(key="test:mara", email="mara@voltelectric.example", display_name="Mara")
+STRANGER = Requester(key="test:x", email="nobody@else.example", display_name="X")
+
+ORDER = [9001, 9002, 9003, 9011, 9012, 9021, 9022]
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_demo_bundle(tmp_path_factory.mktemp("bundle") / "demo")
+
+
+@pytest.fixture
+async def demo_project(database: str, data_dir: Path, demo_bundle: Path) -> int:
+    await import_bundle(demo_bundle, BlobStore(data_dir))
+    return PROJECT_ID
+
+
+async def all_invoice_ids() -> list[int]:
+    return [int(i) for i in await Invoice.filter(project_id=PROJECT_ID).values_list("id", flat=True)]
+
+
+def outline_titles(reader: PdfReader) -> list[str]:
+    return [item.title for item in reader.outline if not isinstance(item, list)]
+
+
+async def test_compiles_everything_in_domain_order(demo_project: int) -> None:
+    ids = await all_invoice_ids()
+    result = await compile_backup(ADMIN, demo_project, list(reversed(ids)), timezone="America/Toronto")
+
+    assert result.status == "succeeded"
+    assert result.invoice_count == 7
+    assert [m.period_id for m in result.missing_periods] == [MISSING_PERIOD_ID]
+    assert "SC-010" in result.missing_periods[0].invoice_label
+    assert "Application #3" in result.missing_periods[0].invoice_label
+    assert result.pdf_path is not None and result.pdf_path.exists()
+    assert result.file_name is not None
+    assert result.file_name.startswith(
+        "Subcontractor invoice backup - Riverside Medical Office Building - 2026-014 - "
+    )
+
+    reader = PdfReader(result.pdf_path)
+    assert len(reader.pages) == result.page_count
+    titles = [t for t in outline_titles(reader) if t != "Cover"]
+    expected = [
+        "SC-001 Acme Concrete · Application #1",
+        "SC-001 Acme Concrete · Application #2",
+        "SC-001 Acme Concrete · Application #3",
+        "SC-002 Volt Electric Co. · Application #1",
+        "SC-002 Volt Electric Co. · Application #2",
+        "SC-010 Polar Air Mechanical · Application #1",
+        "SC-010 Polar Air Mechanical · Application #2",
+    ]
+    assert titles == expected
+    text = "\n".join(page.extract_text() or "" for page in reader.pages)
+    assert "DocuSign Certificate of Completion" in text
+
+    reasons = {filename: reason for _, filename, reason in result.left_out_attachments}
+    assert "site-photo.jpg" in reasons
+    assert "payroll-locked.pdf" in reasons and "password" in reasons["payroll-locked.pdf"]
+    assert "damaged-invoice-copy.pdf" in reasons
+    assert "equipment-receipt.pdf" not in reasons
+
+    backup = await Backup.get(id=result.backup_id)
+    assert backup.status == "succeeded"
+    assert backup.page_count == result.page_count
+    assert backup.byte_size == result.pdf_path.stat().st_size
+    assert sorted(backup.invoice_ids) == sorted(ORDER)
+    assert backup.requested_by == "test:admin"
+    assert [e["period_id"] for e in backup.excluded] == [MISSING_PERIOD_ID]
+    assert "billing period 599 does not exist" in result.summary_text()
+
+
+async def test_only_missing_periods_compiles_nothing(demo_project: int) -> None:
+    result = await compile_backup(ADMIN, demo_project, [9023])
+    assert result.status == "nothing_to_compile"
+    assert result.pdf_path is None
+    assert [m.period_id for m in result.missing_periods] == [MISSING_PERIOD_ID]
+    assert "No invoice backup was produced" in result.summary_text()
+    backup = await Backup.get(id=result.backup_id)
+    assert backup.status == "nothing_to_compile"
+
+
+async def test_non_admin_is_refused_with_the_missing_permission(demo_project: int) -> None:
+    with pytest.raises(AccessDenied) as refusal:
+        await compile_backup(STANDARD, demo_project, [9001])
+    assert "Admin" in str(refusal.value) and "Commitments" in str(refusal.value)
+    assert "Dana Reyes" in str(refusal.value)
+    assert await Backup.all().count() == 0
+
+
+async def test_unknown_project_refusal_reveals_nothing(demo_project: int) -> None:
+    with pytest.raises(AccessDenied):
+        await visible_invoice_ids(ADMIN, 424242, [9001])
+
+
+async def test_invoice_contacts_compile_only_their_own_when_allowed(demo_project: int) -> None:
+    assert await compilable_projects(ACME_CONTACT) == []
+    await Project.filter(id=demo_project).update(invoice_contacts_may_compile=True)
+    assert [p.id for p in await compilable_projects(ACME_CONTACT)] == [demo_project]
+    ids = await all_invoice_ids()
+    assert await visible_invoice_ids(ACME_CONTACT, demo_project, ids) == {9001, 9002, 9003}
+    result = await compile_backup(ACME_CONTACT, demo_project, [9001, 9011, 9021])
+    assert result.invoice_count == 1
+    assert result.unavailable_count == 2
+    assert "SC-002" not in result.summary_text()
+
+
+async def test_search_never_offers_hidden_invoices(demo_project: int) -> None:
+    options = await search_invoice_options(ADMIN, demo_project, "volt")
+    assert {o.invoice_id for o in options} == {9011, 9012}
+    assert all(len(o.label) <= 75 for o in options)
+    assert options[0].label.startswith("#2 · SC-002 Volt Electric Co. · Oct 2026 · $")
+    assert await search_invoice_options(VIEWER, demo_project, "") == []
+    assert await search_invoice_options(STRANGER, demo_project, "") == []
+
+    await Project.filter(id=demo_project).update(invoice_contacts_may_compile=True)
+    acme = await search_invoice_options(ACME_CONTACT, demo_project, "")
+    assert {o.invoice_id for o in acme} == {9001, 9002, 9003}
+    volt = await search_invoice_options(VOLT_CONTACT, demo_project, "")
+    assert {o.invoice_id for o in volt} == {9011, 9012}
+
+    everything = await search_invoice_options(ADMIN, demo_project, "")
+    assert len(everything) == 8
+    assert everything[-1].invoice_id == 9023
+    assert "Missing billing period" in everything[-1].group
+    by_number = await search_invoice_options(ADMIN, demo_project, "#3")
+    assert {o.invoice_id for o in by_number} == {9003, 9023}
+
+
+async def test_match_project_by_number_or_name(demo_project: int) -> None:
+    assert (await match_project(ADMIN, "2026-014")).id == demo_project
+    assert (await match_project(ADMIN, "riverside")).id == demo_project
+    assert await match_project(STANDARD, "2026-014") is None
+    assert await match_project(ADMIN, "elsewhere") is None
+
+
+async def test_inactive_admin_loses_access(demo_project: int) -> None:
+    from storage.models import ProjectUser
+
+    await ProjectUser.filter(project_id=demo_project, user_id=1).update(is_active=False)
+    with pytest.raises(AccessDenied):
+        await compile_backup(ADMIN, demo_project, [9001])

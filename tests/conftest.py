@@ -1,0 +1,83 @@
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, and a data dir.
+
+PostgreSQL is the server on 127.0.0.1:5432 (trust auth); each test gets its own database,
+created from ``test`` and dropped afterwards. ``BACKUPS_TEST_PG`` overrides the server URL.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from storage.db import close_database, open_database
+
+PG_SERVER = os.environ.get("BACKUPS_TEST_PG", "postgres://postgres@127.0.0.1:5432")
+
+DATABASE_KINDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private BACKUPS_DATA_DIR for the test."""
+    directory = tmp_path / "data"
+    directory.mkdir()
+    monkeypatch.setenv("BACKUPS_DATA_DIR", str(directory))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return directory
+
+
+async def create_postgres_database() -> str:
+    """Create an empty database on the test server and return its name."""
+    name = f"ib_{uuid.uuid4().hex[:16]}"
+    connection = await asyncpg.connect(f"{PG_SERVER}/test")
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return name
+
+
+async def drop_postgres_database(name: str) -> None:
+    """Drop a database made by `create_postgres_database`."""
+    connection = await asyncpg.connect(f"{PG_SERVER}/test")
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+async def database_url(
+    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
+    """The URL of an empty database (SQLite file or PostgreSQL database), set as DATABASE_URL."""
+    if request.param == "sqlite":
+        url = f"sqlite://{data_dir / 'test.sqlite3'}"
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
+        return
+    name = await create_postgres_database()
+    url = f"{PG_SERVER}/{name}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(name)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[str]:
+    """An open, migrated, empty database; closed after the test."""
+    await open_database(database_url)
+    try:
+        yield database_url
+    finally:
+        await close_database()

@@ -1,0 +1,126 @@
+"""Slack test fixtures: demo data, the fake Slack, the running bot, a signed-request driver.
+
+The bot runs for real (its aiohttp server on a free port, the worker, the process pool) in the
+test's event loop, pointed at the fake Slack through SLACK_API_URL; nothing in Bolt or slack_sdk
+is patched. `database` (from tests/conftest.py) makes every test run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.server import BotServer
+from bot.settings import Settings
+from commands.demo import PROJECT_ID, write_demo_bundle
+from commands.import_bundle import import_bundle
+from storage.blobs import BlobStore
+from storage.jobs import Job, JobStatus
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.slack_driver import Answer, SlackDriver, flatten_options
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-0000-test-token"
+
+PM = "U0PM"  # pm@example.com: Admin on the demo project's Commitments tool
+VIEWER = "U0VIEWER"  # viewer@example.com: read-only
+STRANGER = "U0STRANGER"  # not a project user at all
+DEMO_PROJECT = PROJECT_ID
+
+
+@pytest.fixture
+async def demo_project(database: str, data_dir: Path, tmp_path: Path) -> int:
+    """The demo bundle imported into the test database; returns the project id."""
+    bundle = write_demo_bundle(tmp_path / "bundle")
+    await import_bundle(bundle, BlobStore(data_dir))
+    return DEMO_PROJECT
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    """A running fake Slack Web API with three workspace members."""
+    fake = FakeSlack()
+    fake.add_user(PM, "pm@example.com", "Dana Reyes")
+    fake.add_user(VIEWER, "viewer@example.com", "Lee Park")
+    fake.add_user(STRANGER, "stranger@example.com", "Robin Doe")
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+def bot_settings(fake: FakeSlack, **overrides: object) -> Settings:
+    """Settings of a bot on a free local port, talking to ``fake``."""
+    values: dict[str, object] = {
+        "bot_token": BOT_TOKEN,
+        "signing_secret": SIGNING_SECRET,
+        "api_url": fake.api_url,
+        "host": "127.0.0.1",
+        "port": 0,
+        "workers": 1,
+        "shutdown_grace_seconds": 10.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def bot(fake_slack: FakeSlack, demo_project: int) -> AsyncIterator[BotServer]:
+    """The bot, serving HTTP on a free port, its worker polling often."""
+    server = BotServer(
+        bot_settings(fake_slack), worker_options={"poll_seconds": 0.2, "progress_interval": 0.2}
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def slack(bot: BotServer, fake_slack: FakeSlack) -> AsyncIterator[SlackDriver]:
+    """Sends signed Slack requests to the bot."""
+    async with aiohttp.ClientSession() as session:
+        yield SlackDriver(session, bot.url, SIGNING_SECRET, fake_slack)
+
+
+async def finished_jobs(count: int, within: float = 60.0) -> list[Job]:
+    """Wait until ``count`` jobs have ended (succeeded or failed); return all jobs."""
+
+    async def poll() -> list[Job]:
+        while True:
+            jobs = await Job.all().order_by("id")
+            ended = [j for j in jobs if j.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)]
+            if len(ended) >= count:
+                return jobs
+            await asyncio.sleep(0.1)
+
+    return await asyncio.wait_for(poll(), within)
+
+
+async def offered_options(
+    slack: SlackDriver, user_id: str, view: dict, project_id: int = DEMO_PROJECT
+) -> dict[int, dict]:
+    """Invoice id → option, for every invoice the options load offers (empty query)."""
+    answer = await slack.load_options(user_id, view, project_id)
+    assert answer.status == 200, answer
+    return {int(option["value"]): option for option in flatten_options(answer)}
+
+
+async def request_backup(
+    slack: SlackDriver,
+    user_id: str,
+    invoice_ids: list[int],
+    channel_id: str = "C_JOBSITE",
+    project_id: int = DEMO_PROJECT,
+) -> Answer:
+    """The whole user journey: command → modal → options → choose ``invoice_ids`` → Compile."""
+    view = await slack.open_modal(user_id, channel_id=channel_id)
+    offered = await offered_options(slack, user_id, view, project_id)
+    chosen = [offered[invoice_id] for invoice_id in invoice_ids]
+    return await slack.submit(user_id, view, project_id, chosen)

@@ -1,0 +1,395 @@
+"""A fake Slack Web API: an aiohttp server on a free port, reached through SLACK_API_URL.
+
+It implements the methods the bot calls (auth.test, users.info, views.open/update/publish,
+chat.postMessage/update/postEphemeral, conversations.open, files.getUploadURLExternal, the upload
+URL itself, files.completeUploadExternal) and the response_url of slash commands. It records every
+call (method, arguments, what it answered) and the uploaded bytes, and can be told to fail:
+a 429 with Retry-After, ``not_in_channel`` for a channel, an upload refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER_ID = "UBOT"
+TEAM_ID = "T0001"
+
+
+@dataclass
+class Call:
+    """One request to the fake, as received and as answered."""
+
+    method: str
+    args: dict[str, Any]
+    status: int
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class Message:
+    """A message posted with chat.postMessage, and its later versions (chat.update)."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None
+    versions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def all_text(self) -> str:
+        """The fallback text and every text in the blocks, for assertions."""
+        return self.text + "\n" + json.dumps(self.blocks, ensure_ascii=False)
+
+
+@dataclass
+class Upload:
+    """A file uploaded through the v2 flow."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    title: str | None = None
+    completed: bool = False
+
+
+@dataclass
+class View:
+    """A modal opened (and updated) through the fake."""
+
+    id: str
+    hash: str
+    view: dict[str, Any]
+    trigger_id: str
+    user_id: str | None
+    updates: int = 0
+
+
+class FakeSlack:
+    """The fake server. `start` it, point the bot at `api_url`, then inspect what it recorded."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict[str, Any]] = {}
+        self.calls: list[Call] = []
+        self.messages: list[Message] = []
+        self.ephemerals: list[dict[str, Any]] = []
+        self.uploads: dict[str, Upload] = {}
+        self.views: dict[str, View] = {}
+        self.published: list[dict[str, Any]] = []
+        self._rate_limits: dict[str, list[int]] = {}
+        self._denied_channels: dict[str, str] = {}
+        self._upload_refusal: int | None = None
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+        self._changed = asyncio.Condition()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1, on a free port."""
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/response/{key}", self._response_url)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The value for SLACK_API_URL."""
+        return f"{self.base_url}/api/"
+
+    def response_url(self, key: str) -> str:
+        """A response_url for a slash command; what is posted there lands in `ephemerals`."""
+        return f"{self.base_url}/response/{key}"
+
+    # --- programming the fake ---------------------------------------------------------------
+
+    def add_user(
+        self, user_id: str, email: str | None, name: str, tz: str = "America/New_York"
+    ) -> None:
+        """A workspace member users.info knows."""
+        profile: dict[str, Any] = {"real_name": name, "display_name": name.split()[0]}
+        if email is not None:
+            profile["email"] = email
+        self.users[user_id] = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name.lower().replace(" ", "."),
+            "real_name": name,
+            "tz": tz,
+            "profile": profile,
+        }
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        """The next ``times`` calls to ``method`` answer 429 with ``Retry-After``."""
+        self._rate_limits[method] = [retry_after] * times
+
+    def deny_channel(self, channel: str, error: str = "not_in_channel") -> None:
+        """chat.postMessage (and uploads) in ``channel`` fail with ``error``."""
+        self._denied_channels[channel] = error
+
+    def refuse_uploads(self, status: int = 403) -> None:
+        """The upload URL answers ``status`` instead of taking the bytes."""
+        self._upload_refusal = status
+
+    def accept_uploads(self) -> None:
+        """Undo `refuse_uploads`."""
+        self._upload_refusal = None
+
+    # --- reading what happened --------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Every call of ``method``, in order (including refused ones)."""
+        return [call for call in self.calls if call.method == method]
+
+    def api_calls(self) -> list[Call]:
+        """Every Web API call, excluding the upload URL and response_url posts."""
+        return [call for call in self.calls if not call.method.startswith("(")]
+
+    def top_level_messages(self) -> list[Message]:
+        """Messages that are not thread replies (parent messages)."""
+        return [message for message in self.messages if message.thread_ts is None]
+
+    def replies(self, channel: str, thread_ts: str) -> list[Message]:
+        """Thread replies under ``thread_ts``."""
+        return [
+            message
+            for message in self.messages
+            if message.channel == channel and message.thread_ts == thread_ts
+        ]
+
+    def files_in_thread(self, channel: str, thread_ts: str) -> list[Upload]:
+        """Completed uploads shared into a thread."""
+        return [
+            upload
+            for upload in self.uploads.values()
+            if upload.completed and upload.channel == channel and upload.thread_ts == thread_ts
+        ]
+
+    async def wait_for(self, condition: Callable[[], Any], within: float = 60.0) -> Any:
+        """Wait until ``condition()`` is truthy (re-checked on every call) and return it."""
+
+        async def check() -> Any:
+            async with self._changed:
+                while not (value := condition()):
+                    await self._changed.wait()
+                return value
+
+        return await asyncio.wait_for(check(), within)
+
+    # --- HTTP handlers ---------------------------------------------------------------------
+
+    async def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await _arguments(request)
+        pending = self._rate_limits.get(method)
+        if pending:
+            retry_after = pending.pop(0)
+            await self._record(Call(method, args, 429, False, "ratelimited"))
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(retry_after)},
+            )
+        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            answer: dict[str, Any] = {"ok": False, "error": "not_authed"}
+        else:
+            handler = getattr(self, "_" + method.replace(".", "_"), None)
+            answer = handler(args) if handler else {"ok": False, "error": "unknown_method"}
+        await self._record(Call(method, args, 200, bool(answer.get("ok")), answer.get("error")))
+        return web.json_response(answer)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        upload = self.uploads.get(file_id)
+        if self._upload_refusal is not None or upload is None:
+            status = self._upload_refusal or 404
+            await self._record(Call("(upload)", {"file_id": file_id}, status, False, "refused"))
+            return web.Response(status=status, text="upload refused")
+        upload.data = data
+        await self._record(Call("(upload)", {"file_id": file_id, "bytes": len(data)}, 200, True))
+        return web.Response(text=f"OK - {len(data)}")
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        body = json.loads(await request.text())
+        body["response_url_key"] = request.match_info["key"]
+        self.ephemerals.append(body)
+        await self._record(Call("(response_url)", body, 200, True))
+        return web.Response(text="ok")
+
+    # --- Web API methods -----------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        number = next(self._ids)
+        return f"{1_700_000_000 + number}.{number:06d}"
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.test/",
+            "team": "Fake Workspace",
+            "user": "invoice-backups",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": "BBOT",
+            "is_enterprise_install": False,
+        }
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _json_arg(args.get("view"))
+        trigger_id = str(args.get("trigger_id") or "")
+        if not trigger_id:
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view_id = f"V{next(self._ids):06d}"
+        stored = View(view_id, f"h{next(self._ids)}", view, trigger_id, None)
+        self.views[view_id] = stored
+        return {"ok": True, "view": self._view_payload(stored)}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        stored = self.views.get(str(args.get("view_id")))
+        if stored is None:
+            return {"ok": False, "error": "not_found"}
+        if args.get("hash") and args["hash"] != stored.hash:
+            return {"ok": False, "error": "hash_conflict"}
+        stored.view = _json_arg(args.get("view"))
+        stored.hash = f"h{next(self._ids)}"
+        stored.updates += 1
+        return {"ok": True, "view": self._view_payload(stored)}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.published.append({"user_id": args.get("user_id"), "view": _json_arg(args["view"])})
+        return {"ok": True, "view": {"id": f"V{next(self._ids):06d}"}}
+
+    def _view_payload(self, stored: View) -> dict[str, Any]:
+        return {
+            **stored.view,
+            "id": stored.id,
+            "hash": stored.hash,
+            "team_id": TEAM_ID,
+            "state": {"values": {}},
+        }
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel") or "")
+        denied = self._denied_channels.get(channel)
+        if denied:
+            return {"ok": False, "error": denied}
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        message = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            text=str(args.get("text") or ""),
+            blocks=_json_arg(args.get("blocks")) or [],
+            thread_ts=args.get("thread_ts"),
+        )
+        self.messages.append(message)
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message.ts,
+            "message": {"text": message.text, "ts": message.ts},
+        }
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        for message in self.messages:
+            if message.channel == args.get("channel") and message.ts == args.get("ts"):
+                message.versions.append({"text": message.text, "blocks": message.blocks})
+                message.text = str(args.get("text") or "")
+                message.blocks = _json_arg(args.get("blocks")) or []
+                return {"ok": True, "channel": message.channel, "ts": message.ts}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel") or "")
+        if channel in self._denied_channels:
+            return {"ok": False, "error": self._denied_channels[channel]}
+        self.ephemerals.append({**args, "blocks": _json_arg(args.get("blocks")) or []})
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users") or "")
+        if not users or "," in users:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "channel": {"id": f"D{users}"}}
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ids):06d}"
+        self.uploads[file_id] = Upload(file_id, str(args.get("filename")), int(args["length"]))
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self.base_url}/upload/{file_id}"}
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel_id")
+        if channel in self._denied_channels:
+            return {"ok": False, "error": self._denied_channels[channel]}
+        shared = []
+        for entry in _json_arg(args.get("files")) or []:
+            upload = self.uploads.get(entry.get("id"))
+            if upload is None or upload.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            upload.title = entry.get("title")
+            upload.channel = channel
+            upload.thread_ts = args.get("thread_ts")
+            upload.completed = True
+            shared.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
+        return {"ok": True, "files": shared}
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    """Query string, form fields and JSON body merged, as Slack accepts all three."""
+    args: dict[str, Any] = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        if request.content_type == "application/json":
+            body = await request.json()
+            if isinstance(body, Mapping):
+                args.update(body)
+        else:
+            args.update(dict(await request.post()))
+    return args
+
+
+def _json_arg(value: Any) -> Any:
+    """Arguments that may arrive as JSON strings (form posts) or as JSON values."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

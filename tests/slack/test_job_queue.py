@@ -1,0 +1,77 @@
+"""The job queue in storage/jobs.py on SQLite and PostgreSQL: idempotent enqueue, exclusive
+claims, leases, resumable steps."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from tortoise import timezone
+
+from storage import jobs
+from storage.jobs import Job, JobStatus, LeaseLost
+
+
+async def test_enqueue_is_idempotent_on_the_key(database: str) -> None:
+    first = await jobs.enqueue("view:V1:h1", {"invoice_ids": [1, 2]})
+    again = await jobs.enqueue("view:V1:h1", {"invoice_ids": [1, 2]})
+    assert first.created and not again.created
+    assert first.job.id == again.job.id
+    assert await Job.all().count() == 1
+
+
+async def test_concurrent_enqueues_of_one_key_make_one_job(database: str) -> None:
+    results = await asyncio.gather(*(jobs.enqueue("view:V2:h", {}) for _ in range(8)))
+    assert len({result.job.id for result in results}) == 1
+    assert sum(result.created for result in results) == 1
+
+
+async def test_concurrent_claims_never_share_a_job(database: str) -> None:
+    for number in range(5):
+        await jobs.enqueue(f"key-{number}", {"n": number})
+    claimed = await asyncio.gather(*(jobs.claim_next(f"w{i}", 30) for i in range(8)))
+    ids = [job.id for job in claimed if job is not None]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 5
+    assert await jobs.claim_next("late", 30) is None
+    job = next(job for job in claimed if job is not None)
+    assert job.status == JobStatus.RUNNING and job.attempts == 1 and job.lease_owner
+
+
+async def test_an_expired_lease_is_claimed_again_with_its_steps(database: str) -> None:
+    await jobs.enqueue("key", {})
+    job = await jobs.claim_next("dead-worker", 30)
+    assert job is not None
+    await jobs.record_parent_message(job, "dead-worker", "C1", "111.222", None)
+    await Job.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    resumed = await jobs.claim_next("new-worker", 30)
+    assert resumed is not None and resumed.id == job.id
+    assert resumed.attempts == 2 and resumed.parent_ts == "111.222"
+    with pytest.raises(LeaseLost):
+        await jobs.record_upload(job, "dead-worker", "F1")
+    await jobs.record_upload(resumed, "new-worker", "F1")
+    await jobs.finish(resumed, "new-worker", JobStatus.SUCCEEDED)
+    stored = await Job.get(id=job.id)
+    assert stored.status == JobStatus.SUCCEEDED and stored.file_id == "F1"
+    assert stored.lease_owner is None and stored.finished_at is not None
+
+
+async def test_a_live_lease_is_not_claimed_and_renewal_keeps_it(database: str) -> None:
+    await jobs.enqueue("key", {})
+    job = await jobs.claim_next("w1", 0.5)
+    assert job is not None
+    await jobs.renew_lease(job, "w1", 30)
+    await asyncio.sleep(0.6)
+    assert await jobs.claim_next("w2", 30) is None
+
+
+async def test_release_puts_the_job_back_keeping_steps(database: str) -> None:
+    await jobs.enqueue("key", {})
+    job = await jobs.claim_next("w1", 30)
+    assert job is not None
+    await jobs.record_compiled(job, "w1", "/tmp/x.pdf", {"status": "succeeded"})
+    assert await jobs.release(job, "w1")
+    again = await jobs.claim_next("w2", 30)
+    assert again is not None and again.pdf_path == "/tmp/x.pdf"
+    assert again.result == {"status": "succeeded"}

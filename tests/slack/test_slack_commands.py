@@ -1,0 +1,157 @@
+"""The slash command: help, unknown arguments, preselection, switching project, App Home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.server import BotServer
+from commands.import_bundle import import_bundle
+from storage.blobs import BlobStore
+from tests.slack.conftest import DEMO_PROJECT, PM, finished_jobs, offered_options
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.slack_driver import SlackDriver, invoice_block_id, with_state
+
+HARBOR = 2002  # a second project where the PM is admin, with no invoices yet
+
+
+@pytest.fixture
+async def second_project(demo_project: int, data_dir: Path, tmp_path: Path) -> int:
+    """A second, empty project (besides the demo one) where pm@example.com is admin."""
+    folder = tmp_path / "harbor"
+    folder.mkdir()
+    documents = {
+        "project.json": {
+            "id": HARBOR,
+            "name": "Harbor Logistics Center",
+            "project_number": "2026-020",
+            "company": {"id": 11, "name": "Northwind Builders, Inc."},
+        },
+        "billing_periods.json": [],
+        "commitments.json": [],
+        "users.json": [
+            {
+                "id": 1,
+                "name": "Dana Reyes",
+                "email_address": "pm@example.com",
+                "is_active": True,
+                "vendor": None,
+                "commitments_access": "admin",
+            }
+        ],
+        "requisitions.json": [],
+    }
+    for name, content in documents.items():
+        (folder / name).write_text(json.dumps(content))
+    await import_bundle(folder, BlobStore(data_dir))
+    return HARBOR
+
+
+async def test_help_is_the_ack_itself(bot: BotServer, slack: SlackDriver) -> None:
+    answer = await slack.command(PM, "help")
+    assert answer.status == 200
+    body = answer.json()
+    assert "/compile-backups <project name or number>" in body["text"]
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+
+
+async def test_an_unknown_subcommand_answers_with_help(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    answer = await slack.command(PM, "frobnicate now")
+    assert answer.status == 200
+    [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals, 10)
+    assert "`frobnicate now` is not a subcommand" in ephemeral["text"]
+    assert "/compile-backups help" in ephemeral["text"]
+    assert not fake_slack.calls_to("views.open")
+
+
+async def test_the_argument_preselects_a_project(
+    second_project: int, bot: BotServer, slack: SlackDriver
+) -> None:
+    by_number = await slack.open_modal(PM, "2026-014")
+    project = next(block for block in by_number["blocks"] if block.get("block_id") == "project")
+    assert project["element"]["initial_option"]["value"] == str(DEMO_PROJECT)
+    assert {option["value"] for option in project["element"]["options"]} == {"1001", "2002"}
+    by_name = await slack.open_modal(PM, "harbor logistics center")
+    project = next(block for block in by_name["blocks"] if block.get("block_id") == "project")
+    assert project["element"]["initial_option"]["value"] == str(HARBOR)
+    plain = await slack.open_modal(PM)
+    project = next(block for block in plain["blocks"] if block.get("block_id") == "project")
+    assert "initial_option" not in project["element"]
+
+
+async def test_changing_project_updates_the_modal_and_the_options_follow(
+    second_project: int, bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    view = await slack.open_modal(PM, "2026-020")
+    assert await offered_options(slack, PM, view, HARBOR) == {}  # no invoices there
+    answer = await slack.choose_project(PM, view, DEMO_PROJECT)
+    assert answer.status == 200
+    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.update"), 10)
+    updated = slack.current_view(view["id"])
+    assert invoice_block_id(updated) == f"invoices-{DEMO_PROJECT}" != invoice_block_id(view)
+    assert json.loads(updated["private_metadata"])["p"] == DEMO_PROJECT
+    offered = await offered_options(slack, PM, updated, DEMO_PROJECT)
+    assert 9001 in offered
+    # the options load reads the project from view.state, not from the modal's first project
+    stale_metadata = with_state(view, None, [])
+    stale_metadata["state"]["values"]["project"]["project_select"]["selected_option"] = {
+        "text": {"type": "plain_text", "text": "Riverside"},
+        "value": str(DEMO_PROJECT),
+    }
+    raw = await slack.interaction(
+        {
+            "type": "block_suggestion",
+            "user": {"id": PM},
+            "team": {"id": "T0001"},
+            "action_id": "invoice_select",
+            "block_id": invoice_block_id(view),
+            "value": "SC-001",
+            "view": stale_metadata,
+        }
+    )
+    values = {
+        option["value"] for group in raw.json()["option_groups"] for option in group["options"]
+    }
+    assert values == {"9001", "9002", "9003"}
+    submitted = await slack.submit(PM, updated, DEMO_PROJECT, [offered[9001]])
+    assert submitted.status == 200 and submitted.text == ""
+    [job] = await finished_jobs(1)
+    assert job.payload["project_id"] == DEMO_PROJECT
+
+
+async def test_submission_without_invoices_or_with_too_many_is_refused_on_the_field(
+    bot: BotServer, slack: SlackDriver
+) -> None:
+    view = await slack.open_modal(PM)
+    empty = (await slack.submit(PM, view, DEMO_PROJECT, [])).json()
+    assert empty == {
+        "response_action": "errors",
+        "errors": {f"invoices-{DEMO_PROJECT}": "Choose at least one invoice."},
+    }
+    too_many = [
+        {"text": {"type": "plain_text", "text": str(n)}, "value": str(n)} for n in range(101)
+    ]
+    crowded = (await slack.submit(PM, view, DEMO_PROJECT, too_many)).json()
+    assert "at most 100 invoices" in crowded["errors"][f"invoices-{DEMO_PROJECT}"]
+
+
+async def test_app_home_shows_how_to_use_the_bot(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    event = {
+        "token": "legacy",
+        "team_id": "T0001",
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": "Ev1",
+        "event_time": 1,
+        "event": {"type": "app_home_opened", "user": PM, "channel": "D0PM", "tab": "home"},
+    }
+    answer = await slack.send(json.dumps(event), content_type="application/json")
+    assert answer.status == 200
+    [published] = await fake_slack.wait_for(lambda: fake_slack.published, 10)
+    assert published["user_id"] == PM and "/compile-backups" in json.dumps(published["view"])

@@ -1,0 +1,240 @@
+"""End to end over real HTTP: signed Slack requests → the bot → the fake Slack Web API.
+
+Demo project invoices (commands.demo): SC-001 Acme Concrete #1–#3 (9001–9003), SC-002 Volt
+Electric #1–#2 (9011, 9012; #2 DocuSign-signed), SC-010 Polar Air #1–#3 (9021–9023; #3 points
+to billing period 599, which does not exist).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+
+import aiohttp
+from pypdf import PdfReader
+
+from bot.server import BotServer
+from storage.jobs import Job, JobStatus
+from tests.slack.conftest import (
+    DEMO_PROJECT,
+    PM,
+    bot_settings,
+    finished_jobs,
+    offered_options,
+    request_backup,
+)
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.slack_driver import SlackDriver
+
+MISSING_PERIOD_INVOICE = 9023
+
+
+def outline_titles(reader: PdfReader) -> list[str]:
+    """Top-level bookmark titles."""
+    return [item.title for item in reader.outline if not isinstance(item, list)]
+
+
+async def test_happy_path_from_command_to_pdf_in_the_thread(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    command = await slack.command(PM)
+    assert command.status == 200 and command.text == ""  # acked at once, nothing shown
+    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"), 10)
+    view = slack.current_view(list(fake_slack.views)[-1])
+    assert view["callback_id"] == "compile_backups"
+
+    offered = await offered_options(slack, PM, view)
+    assert set(offered) == {9001, 9002, 9003, 9011, 9012, 9021, 9022, 9023}
+    assert all(len(option["text"]["text"]) <= 75 for option in offered.values())
+    # chosen out of order: the PDF follows contract number, then application number
+    chosen_ids = [9021, 9002, 9011]
+    answer = await slack.submit(PM, view, DEMO_PROJECT, [offered[i] for i in chosen_ids])
+    assert answer.status == 200 and answer.text == ""  # modal closes
+
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.parent_ts and job.file_id and job.final_reply_ts and job.attempts == 1
+
+    [parent] = fake_slack.top_level_messages()
+    assert parent.channel == "C_JOBSITE"
+    assert (
+        "Compiling an invoice backup of 3 invoices for Riverside Medical Office Building "
+        "(2026-014), asked by <@U0PM>"
+    ) in parent.text
+    history = [version["text"] for version in parent.versions] + [parent.text]
+    assert "Queued" in history[0]
+    assert any("Uploading" in text for text in history)
+    assert "Done" in history[-1]
+
+    [upload] = fake_slack.files_in_thread(parent.channel, parent.ts)
+    assert re.fullmatch(
+        r"Subcontractor invoice backup - Riverside Medical Office Building - 2026-014 - "
+        r"\d{4}-\d{2}-\d{2} - \d{4}\.pdf",
+        upload.filename,
+    )
+    reader = PdfReader(io.BytesIO(upload.data or b""))
+    assert len(reader.pages) > 1 + len(chosen_ids)  # cover, then every invoice's pages
+    assert outline_titles(reader) == [
+        "Cover",
+        "SC-001 Acme Concrete · Application #2",
+        "SC-002 Volt Electric Co. · Application #1",
+        "SC-010 Polar Air Mechanical · Application #1",
+    ]
+
+    [reply] = fake_slack.replies(parent.channel, parent.ts)
+    assert "Invoice backup ready" in reply.text
+    assert "3 invoices" in reply.text and f"{len(reader.pages)} pages" in reply.text
+    methods = [call.method for call in fake_slack.api_calls()]
+    assert methods.index("files.completeUploadExternal") < len(methods) - 1 - methods[::-1].index(
+        "chat.postMessage"
+    )  # the file is in the thread before the reply
+    assert len(fake_slack.calls_to("users.info")) == 1  # identity cached
+    assert len(fake_slack.calls_to("auth.test")) == 1  # Bolt checks the token once
+
+
+async def test_missing_billing_period_is_left_out_and_explained(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    await request_backup(slack, PM, [9022, MISSING_PERIOD_INVOICE])
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    [parent] = fake_slack.top_level_messages()
+    [upload] = fake_slack.files_in_thread(parent.channel, parent.ts)
+    reader = PdfReader(io.BytesIO(upload.data or b""))
+    assert outline_titles(reader) == ["Cover", "SC-010 Polar Air Mechanical · Application #2"]
+    [reply] = fake_slack.replies(parent.channel, parent.ts)
+    assert "1 invoice left out" in reply.all_text
+    assert "SC-010 Polar Air Mechanical · Application #3: billing period 599 does not exist" in (
+        reply.all_text
+    )
+    assert "create the missing billing periods" in reply.all_text
+    assert "invoices left out" in parent.text
+
+
+async def test_nothing_compilable_posts_only_the_warning(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    await request_backup(slack, PM, [MISSING_PERIOD_INVOICE])
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED and job.file_id is None
+    assert not fake_slack.calls_to("files.getUploadURLExternal")
+    assert not fake_slack.uploads
+    [parent] = fake_slack.top_level_messages()
+    [reply] = fake_slack.replies(parent.channel, parent.ts)
+    assert "No backup was produced" in reply.text
+    assert "billing period 599 does not exist" in reply.all_text
+    assert "Nothing could be compiled" in parent.text
+
+
+async def test_the_same_submission_twice_makes_one_job(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    view = await slack.open_modal(PM)
+    offered = await offered_options(slack, PM, view)
+    payload = slack.submission(PM, view, DEMO_PROJECT, [offered[9001]])
+    answers = await asyncio.gather(*(slack.interaction(payload) for _ in range(3)))
+    assert [answer.status for answer in answers] == [200, 200, 200]
+    await finished_jobs(1)
+    late_retry = await slack.interaction(payload)  # a retry arriving after the job ended
+    assert late_retry.status == 200
+    await asyncio.sleep(0.5)
+    assert await Job.all().count() == 1
+    assert len(fake_slack.top_level_messages()) == 1
+    assert len([upload for upload in fake_slack.uploads.values() if upload.completed]) == 1
+
+
+async def test_rate_limited_post_is_retried_and_posted_once(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    fake_slack.rate_limit("chat.postMessage", retry_after=1)
+    await request_backup(slack, PM, [9001])
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    statuses = [call.status for call in fake_slack.calls_to("chat.postMessage")]
+    assert statuses[:2] == [429, 200]
+    assert len(fake_slack.top_level_messages()) == 1
+    [parent] = fake_slack.top_level_messages()
+    assert len(fake_slack.replies(parent.channel, parent.ts)) == 1
+
+
+async def test_refused_upload_fails_the_job_clearly_and_the_bot_carries_on(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    fake_slack.refuse_uploads(status=403)
+    await request_backup(slack, PM, [9001])
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.FAILED and "upload" in (job.error or "")
+    [parent] = fake_slack.top_level_messages()
+    [reply] = fake_slack.replies(parent.channel, parent.ts)
+    assert "Slack refused the upload" in reply.text and "HTTP 403" in reply.text
+    assert "/compile-backups" in reply.text  # what to do
+    assert "Failed" in parent.text
+
+    async with aiohttp.ClientSession() as session, session.get(f"{bot.url}/healthz") as health:
+        assert health.status == 200
+        assert (await health.json())["status"] == "ok"
+
+    fake_slack.accept_uploads()
+    await request_backup(slack, PM, [9002])
+    jobs = await finished_jobs(2)
+    assert jobs[1].status == JobStatus.SUCCEEDED, jobs[1].error
+    second_parent = fake_slack.top_level_messages()[1]
+    assert len(fake_slack.files_in_thread(second_parent.channel, second_parent.ts)) == 1
+
+
+async def test_unexpected_error_is_reported_and_the_job_marked_failed(
+    fake_slack: FakeSlack, demo_project: int, database: str
+) -> None:
+    async def broken_compile(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    server = BotServer(
+        bot_settings(fake_slack),
+        compile_function=broken_compile,  # type: ignore[arg-type]
+        worker_options={"poll_seconds": 0.2},
+    )
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            from tests.slack.conftest import SIGNING_SECRET
+
+            slack = SlackDriver(session, server.url, SIGNING_SECRET, fake_slack)
+            await request_backup(slack, PM, [9001])
+            [job] = await finished_jobs(1)
+            assert job.status == JobStatus.FAILED and "boom" in (job.error or "")
+            [parent] = fake_slack.top_level_messages()
+            [reply] = fake_slack.replies(parent.channel, parent.ts)
+            assert "Something went wrong" in reply.text and f"job {job.id}" in reply.text
+            async with session.get(f"{server.url}/healthz") as health:
+                assert health.status == 200
+    finally:
+        await server.stop()
+
+
+async def test_bot_not_in_channel_falls_back_to_a_dm_saying_why(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    fake_slack.deny_channel("C_SECRET", "not_in_channel")
+    await request_backup(slack, PM, [9001], channel_id="C_SECRET")
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert fake_slack.calls_to("conversations.open")
+    [parent] = fake_slack.top_level_messages()
+    assert parent.channel == f"D{PM}" and job.parent_channel == parent.channel
+    assert "I'm not a member of <#C_SECRET>" in parent.all_text
+    assert "/invite" in parent.all_text
+    assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
+    assert len(fake_slack.replies(parent.channel, parent.ts)) == 1
+
+
+async def test_unreachable_conversation_falls_back_to_a_dm(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    fake_slack.deny_channel("G_PRIVATE", "channel_not_found")
+    await request_backup(slack, PM, [9001], channel_id="G_PRIVATE")
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    [parent] = fake_slack.top_level_messages()
+    assert parent.channel == f"D{PM}"
+    assert "can't see that conversation" in parent.all_text

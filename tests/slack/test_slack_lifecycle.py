@@ -1,0 +1,238 @@
+"""Start-up, shutdown and resumption: settings errors, SIGTERM, jobs that outlive a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+from tortoise import timezone
+
+from bot.backup_job import BackupJobPayload, enqueue_backup
+from bot.server import BotServer
+from commands.access import Requester
+from commands.compile_backups import CompileResult, compile_backup
+from storage import jobs
+from storage.jobs import Job, JobStatus
+from tests.slack.conftest import (
+    BOT_TOKEN,
+    DEMO_PROJECT,
+    PM,
+    SIGNING_SECRET,
+    bot_settings,
+    finished_jobs,
+    request_backup,
+)
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.slack_driver import SlackDriver
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_SERVE = "import sys; from bot.server import run_serve; sys.exit(run_serve())"
+
+
+def pm_payload(invoice_ids: tuple[int, ...] = (9001,)) -> BackupJobPayload:
+    return BackupJobPayload(
+        channel_id="C_JOBSITE",
+        user_id=PM,
+        project_id=DEMO_PROJECT,
+        project_label="Riverside Medical Office Building (2026-014)",
+        invoice_ids=invoice_ids,
+        requester=Requester("slack:U0PM", "pm@example.com", "Dana", PM),
+        timezone="America/New_York",
+    )
+
+
+async def expire_lease(job_id: int) -> None:
+    await Job.filter(id=job_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+async def test_a_job_whose_worker_died_after_posting_resumes_without_posting_twice(
+    fake_slack: FakeSlack, demo_project: int
+) -> None:
+    await enqueue_backup("crash-after-parent", pm_payload())
+    job = await jobs.claim_next("worker-that-dies", 30)
+    assert job is not None
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
+    posted = await client.chat_postMessage(channel="C_JOBSITE", text="Compiling…")
+    await jobs.record_parent_message(job, "worker-that-dies", "C_JOBSITE", posted["ts"], None)
+    await expire_lease(job.id)
+
+    server = BotServer(bot_settings(fake_slack), worker_options={"poll_seconds": 0.2})
+    await server.start()
+    try:
+        [done] = await finished_jobs(1)
+        assert done.status == JobStatus.SUCCEEDED and done.attempts == 2
+        [parent] = fake_slack.top_level_messages()
+        assert parent.ts == posted["ts"] and "Done" in parent.text  # updated, not re-posted
+        assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
+
+        # Now pretend it died again right after the upload, before its final reply.
+        reply = fake_slack.replies(parent.channel, parent.ts)[0]
+        fake_slack.messages.remove(reply)
+        await Job.filter(id=done.id).update(
+            status=JobStatus.RUNNING, final_reply_ts=None, lease_owner="another-dead-worker"
+        )
+        await expire_lease(done.id)
+        server.worker.wake()  # type: ignore[union-attr]
+        await fake_slack.wait_for(lambda: fake_slack.replies(parent.channel, parent.ts), 30)
+        [again] = await finished_jobs(1)
+        assert again.status == JobStatus.SUCCEEDED
+        assert len(fake_slack.calls_to("files.getUploadURLExternal")) == 1  # no second upload
+        assert len(fake_slack.replies(parent.channel, parent.ts)) == 1
+        assert len(fake_slack.top_level_messages()) == 1
+    finally:
+        await server.stop()
+
+
+async def test_shutdown_puts_a_running_job_back_and_the_next_start_finishes_it(
+    fake_slack: FakeSlack, demo_project: int
+) -> None:
+    started = asyncio.Event()
+
+    async def compile_that_hangs(*args: Any, **kwargs: Any) -> CompileResult:
+        started.set()
+        await asyncio.Event().wait()  # until cancelled by the shutdown
+        raise AssertionError("unreachable")
+
+    first = BotServer(
+        bot_settings(fake_slack, shutdown_grace_seconds=0.2),
+        compile_function=compile_that_hangs,
+        worker_options={"poll_seconds": 0.2},
+    )
+    await first.start()
+    async with aiohttp.ClientSession() as session:
+        await request_backup(
+            SlackDriver(session, first.url, SIGNING_SECRET, fake_slack), PM, [9001]
+        )
+    await asyncio.wait_for(started.wait(), 30)
+    await first.stop()
+    [job] = await Job.all()
+    assert job.status == JobStatus.QUEUED and job.lease_owner is None
+    assert job.parent_ts is not None and job.attempts == 0  # a release is not a failed attempt
+
+    second = BotServer(
+        bot_settings(fake_slack),
+        compile_function=compile_backup,
+        worker_options={"poll_seconds": 0.2},
+    )
+    await second.start()
+    try:
+        [done] = await finished_jobs(1)
+        assert done.status == JobStatus.SUCCEEDED, done.error
+        [parent] = fake_slack.top_level_messages()
+        assert parent.ts == job.parent_ts
+        assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
+    finally:
+        await second.stop()
+
+
+def _environment(**values: str) -> dict[str, str]:
+    keep = {"PATH", "HOME", "LANG", "TMPDIR"}
+    env = {name: value for name, value in os.environ.items() if name in keep}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(values)
+    return env
+
+
+async def _run_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RUN_SERVE,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user-token"}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET"),
+        ({"PORT": "eighty"}, "PORT"),
+        ({"BACKUPS_WORKERS": "0"}, "BACKUPS_WORKERS"),
+        ({"SLACK_API_URL": "slack.test/api"}, "SLACK_API_URL"),
+        ({"SLACK_APP_TOKEN": "xoxb-not-an-app-token"}, "SLACK_APP_TOKEN"),
+        ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
+    ],
+)
+async def test_a_bad_setting_stops_start_up_with_one_line_naming_it(
+    tmp_path: Path, overrides: dict[str, str], variable: str
+) -> None:
+    env = _environment(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        BACKUPS_DATA_DIR=str(tmp_path),
+        PORT="1",
+    )
+    env.update(overrides)
+    process = await _run_serve(env)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == 2, stderr.decode()
+    assert len(lines) == 1 and variable in lines[0] and "Traceback" not in lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_serve_runs_until_sigterm_then_shuts_down_cleanly(
+    fake_slack: FakeSlack, database: str, data_dir: Path
+) -> None:
+    port = _free_port()
+    process = await _run_serve(
+        _environment(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=fake_slack.api_url,
+            DATABASE_URL=database,
+            BACKUPS_DATA_DIR=str(data_dir),
+            HOST="127.0.0.1",
+            PORT=str(port),
+            PYTHONWARNINGS="always",
+            PYTHONASYNCIODEBUG="1",
+        )
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            health = await _wait_healthy(session, f"http://127.0.0.1:{port}/healthz")
+            assert health["status"] == "ok" and health["mode"] == "http"
+            slack = SlackDriver(session, f"http://127.0.0.1:{port}", SIGNING_SECRET, fake_slack)
+            assert (await slack.command(PM, "help")).status == 200
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert "invoice-backups bot stopped" in log
+    assert "Unclosed" not in log and "Traceback" not in log and "was never awaited" not in log
+    assert "WARNING" not in log
+
+
+async def _wait_healthy(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    for _ in range(300):
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return dict(await response.json())
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never became healthy")
