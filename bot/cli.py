@@ -13,11 +13,13 @@ import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC
 from pathlib import Path
 
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import compile_backup
 from commands.import_bundle import BundleError, import_bundle
+from commands.manage_access import InvalidChange
 from storage.blobs import BlobStore
 from storage.db import close_database, data_dir, open_database
 from storage.queries import get_project_by_id_or_number
@@ -32,6 +34,16 @@ def _requester(email: str | None) -> Requester:
     if not address:
         raise CliError("say who asks: --as EMAIL (a project user's e-mail) or BACKUPS_CLI_EMAIL")
     return Requester(key=f"cli:{address}", email=address, display_name=address)
+
+
+def _deliver(pdf_path: Path, output: str | None) -> Path:
+    """Copy the backup to `output` when asked; return the absolute path of the PDF to open."""
+    if not output:
+        return pdf_path.resolve()
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pdf_path, target)
+    return target.resolve()
 
 
 async def _with_database(work: Callable[[], Awaitable[int]]) -> int:
@@ -55,13 +67,8 @@ async def _compile(args: argparse.Namespace) -> int:
     result = await compile_backup(
         _requester(args.requester), project.id, list(args.invoice), timezone=args.timezone
     )
-    if result.pdf_path is not None and args.output:
-        target = Path(args.output)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.pdf_path, target)
-        print(f"PDF: {target.resolve()}")
-    elif result.pdf_path is not None:
-        print(f"PDF: {result.pdf_path}")
+    if result.pdf_path is not None:
+        print(f"PDF: {_deliver(result.pdf_path, args.output)}")
     print(result.summary_text())
     return 0 if result.status == "succeeded" else 3
 
@@ -87,12 +94,80 @@ async def _demo(args: argparse.Namespace) -> int:
     print(result.summary_text())
     if result.pdf_path is None:
         return 3
-    output = Path(args.output) if args.output else result.pdf_path
-    if args.output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.pdf_path, output)
     print()
-    print(f"Demo backup PDF: {output.resolve()}")
+    print(f"Demo backup PDF: {_deliver(result.pdf_path, args.output)}")
+    return 0
+
+
+def _owners() -> frozenset[str]:
+    raw = os.environ.get("BACKUPS_OWNERS", "")
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+async def _project_id(value: str) -> int:
+    project = await get_project_by_id_or_number(value)
+    if project is None:
+        raise CliError(f"no project with id or number {value!r}")
+    return project.id
+
+
+async def _access(args: argparse.Namespace) -> int:
+    from commands import manage_access
+
+    requester = _requester(args.requester)
+    project_id = await _project_id(args.project)
+    owners = _owners()
+    if args.action == "roster":
+        settings = await manage_access.project_settings(requester, project_id, owners)
+        print(
+            f"{settings.project.label}: invoice contacts may compile: "
+            f"{'yes' if settings.invoice_contacts_may_compile else 'no'}; dictionary: "
+            + ", ".join(f"{tool}={name}" for tool, name in settings.dictionary.items())
+        )
+        for line in await manage_access.roster(requester, project_id, owners):
+            links = ",".join(line.linked_slack_user_ids) or "-"
+            contact = ",".join(line.invoice_contact_of) or "-"
+            active = "" if line.is_active else " (inactive)"
+            print(
+                f"{line.user_id:>8}  {line.name:<24} {line.email:<32} "
+                f"{line.commitments_access:<9} slack:{links:<12} contact:{contact}{active}"
+            )
+    elif args.action == "link":
+        print(
+            await manage_access.link_slack_user(
+                requester, project_id, args.slack_user, args.user, owners
+            )
+        )
+    elif args.action == "unlink":
+        removed = await manage_access.unlink_slack_user(
+            requester, project_id, args.slack_user, owners
+        )
+        print("Link removed." if removed else "There was no link.")
+    elif args.action == "contacts-may-compile":
+        allowed = args.value == "on"
+        await manage_access.set_invoice_contacts_may_compile(requester, project_id, allowed, owners)
+        print(f"Invoice contacts may compile: {'yes' if allowed else 'no'}.")
+    elif args.action == "dictionary":
+        names = dict(pair.split("=", 1) for pair in args.names if "=" in pair)
+        dictionary = await manage_access.set_dictionary(requester, project_id, names, owners)
+        print("Dictionary: " + ", ".join(f"{tool}={name}" for tool, name in dictionary.items()))
+    return 0
+
+
+async def _audit(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from commands import audit
+
+    project_id = await _project_id(args.project) if args.project else None
+    since = datetime.fromisoformat(args.since) if args.since else None
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    lines = await audit.entries(project_id=project_id, since=since)
+    for line in lines:
+        print(line.render())
+    if not lines:
+        print("No audit entries.")
     return 0
 
 
@@ -126,6 +201,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timezone", default="UTC", help="time zone of the file name")
 
     commands.add_parser("serve", help="run the Slack bot (HTTP or Socket Mode)")
+
+    access = commands.add_parser("access", help="see and manage who may do what on a project")
+    access.add_argument("--project", required=True, help="project id or number")
+    access.add_argument("--as", dest="requester", help="e-mail of the project admin who asks")
+    actions = access.add_subparsers(dest="action", required=True)
+    actions.add_parser("roster", help="who has which level, links and settings")
+    link = actions.add_parser("link", help="link a Slack user to a project user")
+    link.add_argument("--slack-user", required=True, help="Slack user id (U…)")
+    link.add_argument("--user", required=True, help="project user's e-mail or Procore id")
+    unlink = actions.add_parser("unlink", help="remove a Slack user's explicit link")
+    unlink.add_argument("--slack-user", required=True, help="Slack user id (U…)")
+    contacts = actions.add_parser("contacts-may-compile", help="the invoice-contacts setting")
+    contacts.add_argument("value", choices=["on", "off"])
+    dictionary = actions.add_parser("dictionary", help="tool names used in messages")
+    dictionary.add_argument(
+        "names", nargs="+", help="e.g. commitments=Subcontracts subcontractor='Trade Partner'"
+    )
+
+    audit = commands.add_parser("audit", help="print the audit trail")
+    audit.add_argument("--project", help="project id or number")
+    audit.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
     return parser
 
 
@@ -133,6 +229,8 @@ ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "import": _import,
     "compile": _compile,
     "demo": _demo,
+    "access": _access,
+    "audit": _audit,
 }
 
 
@@ -144,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = ASYNC_COMMANDS[args.command]
     try:
         return asyncio.run(_with_database(lambda: handler(args)))
-    except (CliError, BundleError, AccessDenied) as error:
+    except (CliError, BundleError, AccessDenied, InvalidChange) as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 1
     except OSError as error:

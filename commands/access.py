@@ -13,13 +13,13 @@ from tortoise.expressions import Q
 
 from commands.labels import billing_period_label, invoice_option_label
 from commands.permissions import (
-    NO_ROLE,
     CommitmentScope,
     ProjectRole,
     may_compile_commitment,
     may_compile_on_project,
     may_see_commitment,
 )
+from storage.links import SlackLink
 from storage.models import BillingPeriod, Commitment, Invoice, Project, ProjectUser
 
 
@@ -107,15 +107,26 @@ def _scope(commitment: Commitment) -> CommitmentScope:
     )
 
 
-async def role_on_project(requester: Requester, project_id: int) -> ProjectRole:
-    """The requester's project user, matched by e-mail (case-insensitive), or no role."""
+async def project_user_of(requester: Requester, project_id: int) -> ProjectUser | None:
+    """The requester's project user: an explicit Slack link wins, else the e-mail match."""
+    if requester.slack_user_id:
+        link = await SlackLink.get_or_none(
+            slack_user_id=requester.slack_user_id, project_id=project_id
+        )
+        if link is not None:
+            return await ProjectUser.get_or_none(project_id=project_id, user_id=link.user_id)
     if not requester.email:
-        return NO_ROLE
-    user = await ProjectUser.filter(
+        return None
+    return await ProjectUser.filter(
         project_id=project_id, email_lower=requester.email.strip().lower()
     ).first()
+
+
+async def role_on_project(requester: Requester, project_id: int) -> ProjectRole:
+    """The requester's standing on a project (no role when no project user matches)."""
+    user = await project_user_of(requester, project_id)
     if user is None:
-        return ProjectRole(user_id=None, email=requester.email.lower())
+        return ProjectRole(user_id=None, email=requester.email.lower() if requester.email else None)
     return ProjectRole(
         user_id=user.user_id,
         email=user.email_address.lower(),
@@ -142,19 +153,30 @@ async def project_access(requester: Requester, project: Project) -> ProjectAcces
     return ProjectAccess(project, role, visible, compilable, tuple(str(a) for a in admins))
 
 
-async def _projects_of(requester: Requester) -> list[Project]:
-    if not requester.email:
+async def projects_of(requester: Requester) -> list[Project]:
+    """Projects where the requester is a project user (by e-mail or by an explicit link)."""
+    project_ids: set[int] = set()
+    if requester.email:
+        project_ids.update(
+            await ProjectUser.filter(
+                email_lower=requester.email.strip().lower(), is_active=True
+            ).values_list("project_id", flat=True)
+        )
+    if requester.slack_user_id:
+        project_ids.update(
+            await SlackLink.filter(slack_user_id=requester.slack_user_id).values_list(
+                "project_id", flat=True
+            )
+        )
+    if not project_ids:
         return []
-    project_ids = await ProjectUser.filter(
-        email_lower=requester.email.strip().lower(), is_active=True
-    ).values_list("project_id", flat=True)
-    return await Project.filter(id__in=list(project_ids)).order_by("name")
+    return await Project.filter(id__in=sorted(project_ids)).order_by("name")
 
 
 async def compilable_projects(requester: Requester) -> list[ProjectChoice]:
     """Projects where the requester may compile at least one invoice."""
     choices: list[ProjectChoice] = []
-    for project in await _projects_of(requester):
+    for project in await projects_of(requester):
         access = await project_access(requester, project)
         if access.may_compile:
             choices.append(ProjectChoice(project.id, project.name, project.project_number))

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from commands.access import Requester, compile_access
+from commands import audit
+from commands.access import AccessDenied, Requester, compile_access
 from commands.invoice_sheets import build_invoice_sheet
 from commands.labels import invoice_reference, natural_key, status_label
 from pdf.assemble import assemble_backup, backup_file_name
@@ -169,6 +170,10 @@ def _entry(
     )
 
 
+def _missing_warnings(missing: tuple[MissingPeriod, ...]) -> list[str]:
+    return [f"{m.invoice_label}: billing period {m.period_id} missing" for m in missing]
+
+
 def _reference(invoice: Invoice) -> str:
     commitment = invoice.commitment
     return invoice_reference(invoice.number, commitment.number, commitment.vendor_name or "")
@@ -192,7 +197,13 @@ async def compile_backup(
     `executor` the PDF work runs in a worker thread.
     """
     report = progress or _noop_progress
-    access = await compile_access(requester, project_id)
+    try:
+        access = await compile_access(requester, project_id)
+    except AccessDenied:
+        await audit.record(
+            requester.key, "compile", "refused", project_id=project_id, invoices=len(invoice_ids)
+        )
+        raise
     project = access.project
     blobs = blobs or BlobStore(data_dir())
     wanted = list(dict.fromkeys(invoice_ids))[:MAX_INVOICES]
@@ -211,9 +222,9 @@ async def compile_backup(
         if invoice.period_id not in periods
     )
     attachments_by_invoice: dict[int, list[Attachment]] = {invoice.id: [] for invoice in included}
-    for attachment in await Attachment.filter(
-        invoice_id__in=list(attachments_by_invoice)
-    ).order_by("invoice_id", "position", "id"):
+    for attachment in await Attachment.filter(invoice_id__in=list(attachments_by_invoice)).order_by(
+        "invoice_id", "position", "id"
+    ):
         attachments_by_invoice[attachment.invoice_id].append(attachment)
 
     generated_at = (now or datetime.now(UTC)).astimezone(zone(timezone))
@@ -237,8 +248,11 @@ async def compile_backup(
     )
     if not included:
         backup.status = "nothing_to_compile"
-        backup.warnings = [f"{m.invoice_label}: billing period {m.period_id} missing" for m in missing]
+        backup.warnings = _missing_warnings(missing)
         await backup.save()
+        await audit.record(
+            requester.key, "compile", "nothing_to_compile", project_id=project_id, backup=backup.id
+        )
         return CompileResult(
             status="nothing_to_compile",
             backup_id=backup.id,
@@ -277,6 +291,9 @@ async def compile_backup(
         backup.status = "failed"
         backup.warnings = [f"compile failed: {error}"]
         await backup.save()
+        await audit.record(
+            requester.key, "compile", "failed", project_id=project_id, backup=backup.id
+        )
         raise
     left_out = tuple(
         (references.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason)
@@ -288,10 +305,19 @@ async def compile_backup(
     backup.file_name = file_name
     backup.file_path = str(Path(pdf_report.output_path).relative_to(blobs.root))
     backup.invoice_ids = [invoice.id for invoice in included]
-    backup.warnings = [f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out] + [
-        f"{m.invoice_label}: billing period {m.period_id} missing" for m in missing
-    ]
+    backup.warnings = [
+        f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out
+    ] + _missing_warnings(missing)
     await backup.save()
+    await audit.record(
+        requester.key,
+        "compile",
+        "succeeded",
+        project_id=project_id,
+        backup=backup.id,
+        invoices=len(included),
+        pages=pdf_report.page_count,
+    )
     return CompileResult(
         status="succeeded",
         backup_id=backup.id,
@@ -314,4 +340,3 @@ async def _run_assembly(
         return await asyncio.to_thread(assemble_backup, request)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(executor, assemble_backup, request)
-

@@ -103,8 +103,9 @@ def triage_pdf(path: str | None, content_type: str, scratch_dir: str) -> TriageR
             return rejected or Rejected(MISSING_FILE)
         try:
             return Accepted(path=path, page_count=_count_pages_safely(path))
-        except _NeedsRepair:
-            return _repair_and_recheck(path, scratch_dir)
+        except _NeedsRepair as error:
+            limit_reached = isinstance(error.__cause__, LimitReachedError)
+            return _repair_and_recheck(path, scratch_dir, limit_reached=limit_reached)
     except _Rejection as rejection:
         return Rejected(rejection.reason)
     except FileNotFoundError:
@@ -181,13 +182,18 @@ def _count_pages_safely(path: str) -> int:
     return page_count
 
 
-def _repair_and_recheck(path: str, scratch_dir: str) -> TriageResult:
-    """Re-save with qpdf's recovery, then check the copy again (no second repair)."""
+def _repair_and_recheck(path: str, scratch_dir: str, *, limit_reached: bool) -> TriageResult:
+    """Re-save with qpdf's recovery, then check the copy again (no second repair).
+
+    qpdf reports running out of memory as damage ("unable to find /Root dictionary"), so a
+    file that tripped pypdf's limits and cannot be repaired is "could not be read safely".
+    """
+    failed = UNSAFE if limit_reached else DAMAGED
     target = str(Path(scratch_dir) / f"repaired-{os.urandom(6).hex()}.pdf")
     try:
         with pikepdf.open(path, attempt_recovery=True) as pdf:
             if len(pdf.pages) == 0:
-                return Rejected(DAMAGED)
+                return Rejected(failed)
             # Streams are copied as they are (nothing is decoded); object streams are
             # written compressed again, so a decompression bomb stays one and is caught below.
             pdf.save(
@@ -200,7 +206,7 @@ def _repair_and_recheck(path: str, scratch_dir: str) -> TriageResult:
     except MemoryError:
         return Rejected(UNSAFE)
     except Exception:
-        return Rejected(DAMAGED)
+        return Rejected(failed)
     try:
         return Accepted(path=target, page_count=_count_pages_safely(target), repaired=True)
     except _NeedsRepair as error:

@@ -2,48 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from demo_requesters import ACME_CONTACT, ADMIN, STANDARD, STRANGER, VIEWER, VOLT_CONTACT
 from pypdf import PdfReader
 
 from commands.access import (
     AccessDenied,
-    Requester,
     compilable_projects,
     match_project,
     search_invoice_options,
     visible_invoice_ids,
 )
 from commands.compile_backups import compile_backup
-from commands.demo import ADMIN_EMAIL, MISSING_PERIOD_ID, PROJECT_ID, write_demo_bundle
-from commands.import_bundle import import_bundle
-from storage.blobs import BlobStore
+from commands.demo import MISSING_PERIOD_ID, PROJECT_ID
 from storage.models import Backup, Invoice, Project
-
-ADMIN = Requester(key="test:admin", email=ADMIN_EMAIL.upper(), display_name="Dana")
-STANDARD = Requester(key="test:std", email="super@example.com", display_name="Sam")
-VIEWER = Requester(key="test:viewer", email="viewer@example.com", display_name="Lee")
-ACME_CONTACT = Requester(key="test:ana", email="ana@acmeconcrete.example", display_name="Ana")
-VOLT_CONTACT = Requester(key="test:mara", email="mara@voltelectric.example", display_name="Mara")
-STRANGER = Requester(key="test:x", email="nobody@else.example", display_name="X")
 
 ORDER = [9001, 9002, 9003, 9011, 9012, 9021, 9022]
 
 
-@pytest.fixture(scope="session")
-def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_demo_bundle(tmp_path_factory.mktemp("bundle") / "demo")
-
-
-@pytest.fixture
-async def demo_project(database: str, data_dir: Path, demo_bundle: Path) -> int:
-    await import_bundle(demo_bundle, BlobStore(data_dir))
-    return PROJECT_ID
-
-
 async def all_invoice_ids() -> list[int]:
-    return [int(i) for i in await Invoice.filter(project_id=PROJECT_ID).values_list("id", flat=True)]
+    return [
+        int(i) for i in await Invoice.filter(project_id=PROJECT_ID).values_list("id", flat=True)
+    ]
 
 
 def outline_titles(reader: PdfReader) -> list[str]:
@@ -52,7 +32,9 @@ def outline_titles(reader: PdfReader) -> list[str]:
 
 async def test_compiles_everything_in_domain_order(demo_project: int) -> None:
     ids = await all_invoice_ids()
-    result = await compile_backup(ADMIN, demo_project, list(reversed(ids)), timezone="America/Toronto")
+    result = await compile_backup(
+        ADMIN, demo_project, list(reversed(ids)), timezone="America/Toronto"
+    )
 
     assert result.status == "succeeded"
     assert result.invoice_count == 7

@@ -2,8 +2,9 @@
 
 `pdfs` (a `PdfFactory` writing under the test's tmp_path) makes plain PDFs with known text, the
 bad-input matrix (encrypted, truncated, garbage, renamed PNG, empty, bomb) and special cases
-(filled form, rotated page, own outline, shared content streams). `make_sheet` / `make_entry`
-build the plain-data invoices `assemble_backup` consumes.
+(filled form, rotated page, own outline, named destinations, shared content streams, a big
+scanned page). `pdfs.sheet` / `pdfs.entry` build the plain-data invoices `assemble_backup`
+consumes.
 """
 
 from __future__ import annotations
@@ -153,7 +154,17 @@ def png_bytes() -> bytes:
 
 
 class PdfFactory:
-    """Writes test input files under one directory and returns AttachmentSource/paths."""
+    """Writes test input files under one directory and returns AttachmentSource/paths.
+
+    Tests reach every helper through the `pdfs` fixture (a module named conftest cannot be
+    imported reliably when there are several).
+    """
+
+    text = staticmethod(attachment_text)
+    text_pdf = staticmethod(text_pdf_bytes)
+    png = staticmethod(png_bytes)
+    sheet = staticmethod(make_sheet)
+    entry = staticmethod(make_entry)
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -237,6 +248,45 @@ class PdfFactory:
             buffer = io.BytesIO()
             pdf.save(buffer)
             return buffer.getvalue()
+
+    def linked(self, number: int, destination: str = "section") -> bytes:
+        """Two pages; a link on page 1 goes to the named destination `destination` on page 2."""
+        data = text_pdf_bytes([attachment_text(number, 1), attachment_text(number, 2)])
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            target = pdf.pages[1].obj
+            names = pikepdf.NameTree.new(pdf)
+            names[destination] = pikepdf.Array([target, pikepdf.Name.Fit])
+            pdf.Root.Names = pdf.make_indirect(pikepdf.Dictionary(Dests=names.obj))
+            link = pikepdf.Dictionary(
+                Type=pikepdf.Name.Annot,
+                Subtype=pikepdf.Name.Link,
+                Rect=pikepdf.Array([72, 600, 300, 640]),
+                Border=pikepdf.Array([0, 0, 0]),
+                Dest=pikepdf.String(destination),
+            )
+            pdf.pages[0].obj.Annots = pdf.make_indirect(pikepdf.Array([pdf.make_indirect(link)]))
+            buffer = io.BytesIO()
+            pdf.save(buffer)
+            return buffer.getvalue()
+
+    def big_scanned_page(self, image_bytes: int = 82_000_000) -> bytes:
+        """One page showing one uncompressed greyscale image of `image_bytes` bytes."""
+        width = 10_000
+        height = image_bytes // width
+        pdf = pikepdf.new()
+        image = pikepdf.Stream(pdf, bytes(width * height))
+        image.Type = pikepdf.Name.XObject
+        image.Subtype = pikepdf.Name.Image
+        image.Width = width
+        image.Height = height
+        image.ColorSpace = pikepdf.Name.DeviceGray
+        image.BitsPerComponent = 8
+        page = pdf.add_blank_page(page_size=letter)
+        page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Scan=image))
+        page.obj.Contents = pdf.make_stream(b"q 612 0 0 792 0 0 cm /Scan Do Q")
+        buffer = io.BytesIO()
+        pdf.save(buffer, compress_streams=False)
+        return buffer.getvalue()
 
     def object_stream_bomb(self, inflated_bytes: int = 100_000_000) -> bytes:
         """A valid PDF whose page object sits in an object stream inflating to `inflated_bytes`."""

@@ -1,0 +1,208 @@
+"""Managing access: link Slack users to project users, see who has which level, the
+"invoice contacts may compile" setting and the workspace dictionary.
+
+Allowed to project admins (Admin on the Commitments tool) and to bot owners (``BACKUPS_OWNERS``,
+Slack user ids, passed in as `owners`). Owners manage access everywhere but do not get
+Commitments admin by that alone. Every change, and every refusal, is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commands import audit
+from commands.access import AccessDenied, ProjectChoice, Requester, projects_of, role_on_project
+from storage.links import SlackLink
+from storage.models import DICTIONARY_CHOICES, Commitment, Project, ProjectUser, default_dictionary
+
+
+class InvalidChange(ValueError):
+    """The change asked for makes no sense (unknown user or dictionary entry); says why."""
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    """One project user and their standing."""
+
+    user_id: int
+    name: str
+    email: str
+    commitments_access: str
+    is_active: bool
+    linked_slack_user_ids: tuple[str, ...]
+    invoice_contact_of: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """The per-project settings an admin can change from Slack or the command line."""
+
+    project: ProjectChoice
+    invoice_contacts_may_compile: bool
+    dictionary: dict[str, str]
+
+
+def is_owner(requester: Requester, owners: frozenset[str]) -> bool:
+    """True for a bot owner (by Slack user id)."""
+    return requester.slack_user_id is not None and requester.slack_user_id in owners
+
+
+async def may_manage(requester: Requester, project_id: int, owners: frozenset[str]) -> bool:
+    """Bot owners manage every project; project admins manage theirs."""
+    if is_owner(requester, owners):
+        return True
+    return (await role_on_project(requester, project_id)).is_admin
+
+
+async def manageable_projects(requester: Requester, owners: frozenset[str]) -> list[ProjectChoice]:
+    """Projects whose access the requester may manage."""
+    projects = (
+        await Project.all().order_by("name")
+        if is_owner(requester, owners)
+        else await projects_of(requester)
+    )
+    choices = []
+    for project in projects:
+        if await may_manage(requester, project.id, owners):
+            choices.append(ProjectChoice(project.id, project.name, project.project_number))
+    return choices
+
+
+async def _managed_project(
+    requester: Requester, project_id: int, owners: frozenset[str], action: str
+) -> Project:
+    project = await Project.get_or_none(id=project_id)
+    if project is None or not await may_manage(requester, project_id, owners):
+        await audit.record(requester.key, action, "refused", project_id=project_id)
+        tool = (project.dictionary or {}).get("commitments", "Commitments") if project else None
+        raise AccessDenied(
+            f"You need *Admin* on the {tool or 'Commitments'} tool of that project, or to be an "
+            "owner of this bot, to manage access. Ask a project admin."
+        )
+    return project
+
+
+async def project_settings(
+    requester: Requester, project_id: int, owners: frozenset[str]
+) -> ProjectSettings:
+    """The project's current settings (for the access modal)."""
+    project = await _managed_project(requester, project_id, owners, "access.view")
+    return ProjectSettings(
+        ProjectChoice(project.id, project.name, project.project_number),
+        bool(project.invoice_contacts_may_compile),
+        {**default_dictionary(), **(project.dictionary or {})},
+    )
+
+
+async def roster(requester: Requester, project_id: int, owners: frozenset[str]) -> list[RosterLine]:
+    """Everyone in the project's directory with their level, links and invoice contacts."""
+    await _managed_project(requester, project_id, owners, "access.view")
+    links: dict[int, list[str]] = {}
+    for link in await SlackLink.filter(project_id=project_id).order_by("slack_user_id"):
+        links.setdefault(link.user_id, []).append(link.slack_user_id)
+    contacts: dict[int, list[str]] = {}
+    for commitment in await Commitment.filter(project_id=project_id).order_by("number"):
+        for contact in commitment.invoice_contacts or []:
+            if contact.get("id") is not None:
+                contacts.setdefault(int(contact["id"]), []).append(commitment.number)
+    users = await ProjectUser.filter(project_id=project_id).order_by("name", "user_id")
+    return [
+        RosterLine(
+            user_id=user.user_id,
+            name=user.name,
+            email=user.email_address,
+            commitments_access=user.commitments_access,
+            is_active=user.is_active,
+            linked_slack_user_ids=tuple(links.get(user.user_id, [])),
+            invoice_contact_of=tuple(contacts.get(user.user_id, [])),
+        )
+        for user in users
+    ]
+
+
+async def link_slack_user(
+    requester: Requester,
+    project_id: int,
+    slack_user_id: str,
+    user_email_or_id: str,
+    owners: frozenset[str],
+) -> str:
+    """Link a Slack user to a project user (by e-mail or Procore id); returns a confirmation."""
+    await _managed_project(requester, project_id, owners, "access.link")
+    wanted = user_email_or_id.strip()
+    query = ProjectUser.filter(project_id=project_id)
+    if wanted.isdigit():
+        query = query.filter(user_id=int(wanted))
+    else:
+        query = query.filter(email_lower=wanted.lower())
+    user = await query.first()
+    if user is None:
+        raise InvalidChange(f"No project user {wanted!r} in this project.")
+    await SlackLink.update_or_create(
+        slack_user_id=slack_user_id,
+        project_id=project_id,
+        defaults={"user_id": user.user_id, "created_by": requester.key},
+    )
+    await audit.record(
+        requester.key,
+        "access.link",
+        "succeeded",
+        project_id=project_id,
+        slack_user=slack_user_id,
+        project_user=user.user_id,
+    )
+    return f"<@{slack_user_id}> is now {user.name} ({user.email_address}) on this project."
+
+
+async def unlink_slack_user(
+    requester: Requester, project_id: int, slack_user_id: str, owners: frozenset[str]
+) -> bool:
+    """Remove an explicit link; returns whether one existed."""
+    await _managed_project(requester, project_id, owners, "access.unlink")
+    removed = await SlackLink.filter(slack_user_id=slack_user_id, project_id=project_id).delete()
+    await audit.record(
+        requester.key,
+        "access.unlink",
+        "succeeded" if removed else "unchanged",
+        project_id=project_id,
+        slack_user=slack_user_id,
+    )
+    return bool(removed)
+
+
+async def set_invoice_contacts_may_compile(
+    requester: Requester, project_id: int, allowed: bool, owners: frozenset[str]
+) -> None:
+    """Turn the project's "invoice contacts may compile" setting on or off."""
+    project = await _managed_project(requester, project_id, owners, "access.setting")
+    before = bool(project.invoice_contacts_may_compile)
+    project.invoice_contacts_may_compile = allowed
+    await project.save(update_fields=["invoice_contacts_may_compile"])
+    await audit.record(
+        requester.key,
+        "access.setting",
+        "succeeded",
+        project_id=project_id,
+        invoice_contacts_may_compile=allowed,
+        before=before,
+    )
+
+
+async def set_dictionary(
+    requester: Requester, project_id: int, names: dict[str, str], owners: frozenset[str]
+) -> dict[str, str]:
+    """Choose the tool names used in messages; unknown tools or names are refused."""
+    project = await _managed_project(requester, project_id, owners, "access.dictionary")
+    dictionary = {**default_dictionary(), **(project.dictionary or {})}
+    for tool, name in names.items():
+        allowed = DICTIONARY_CHOICES.get(tool)
+        if allowed is None or name not in allowed:
+            choices = ", ".join(f"{t}: {' / '.join(n)}" for t, n in DICTIONARY_CHOICES.items())
+            raise InvalidChange(f"Unknown dictionary entry {tool}={name!r}. Choices: {choices}.")
+        dictionary[tool] = name
+    project.dictionary = dictionary
+    await project.save(update_fields=["dictionary"])
+    await audit.record(
+        requester.key, "access.dictionary", "succeeded", project_id=project_id, **dictionary
+    )
+    return dictionary

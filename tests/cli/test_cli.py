@@ -1,0 +1,102 @@
+"""The command line, run as a user runs it: a subprocess on the embedded SQLite default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pypdf import PdfReader
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BACKUPS_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_demo_then_compile_access_and_audit(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    demo = run(data, "demo", "-o", str(tmp_path / "demo.pdf"))
+    assert demo.returncode == 0, demo.stderr
+    assert "invoices: 8 (8 created)" in demo.stdout
+    assert "billing period 599 does not exist" in demo.stdout
+    assert "payroll-locked.pdf (password-protected)" in demo.stdout
+    reader = PdfReader(tmp_path / "demo.pdf")
+    assert len(reader.pages) > 20
+    assert (data / "invoice-backups.sqlite3").exists()
+
+    again = run(data, "import", str(data / "demo-bundle"))
+    assert again.returncode == 0, again.stderr
+    assert "created" not in again.stdout and "unchanged" in again.stdout
+
+    compiled = run(
+        data,
+        "compile",
+        "--project",
+        "2026-014",
+        "--invoice",
+        "9012",
+        "--invoice",
+        "9001",
+        "--as",
+        "pm@example.com",
+        "-o",
+        str(tmp_path / "two.pdf"),
+    )
+    assert compiled.returncode == 0, compiled.stderr
+    assert "Compiled an invoice backup of 2 invoices" in compiled.stdout
+    titles = [
+        item.title for item in PdfReader(tmp_path / "two.pdf").outline if not isinstance(item, list)
+    ]
+    assert titles[-2:] == [
+        "SC-001 Acme Concrete · Application #1",
+        "SC-002 Volt Electric Co. · Application #2",
+    ]
+
+    refused = run(
+        data, "compile", "--project", "2026-014", "--invoice", "9001", "--as", "super@example.com"
+    )
+    assert refused.returncode == 1
+    assert "Admin" in refused.stderr and "Traceback" not in refused.stderr
+
+    nothing = run(
+        data, "compile", "--project", "2026-014", "--invoice", "9023", "--as", "pm@example.com"
+    )
+    assert nothing.returncode == 3
+    assert "No invoice backup was produced" in nothing.stdout
+
+    roster = run(data, "access", "--project", "1001", "--as", "pm@example.com", "roster")
+    assert roster.returncode == 0, roster.stderr
+    assert "Dana Reyes" in roster.stdout and "admin" in roster.stdout
+
+    trail = run(data, "audit", "--project", "2026-014")
+    assert trail.returncode == 0
+    entries = [line.split("  ") for line in trail.stdout.splitlines()]
+    assert [(entry[1], entry[4]) for entry in entries] == [
+        ("cli:demo", "succeeded"),
+        ("cli:pm@example.com", "succeeded"),
+        ("cli:super@example.com", "refused"),
+        ("cli:pm@example.com", "nothing_to_compile"),
+    ]
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    missing = run(tmp_path / "data", "import", str(tmp_path / "nope"))
+    assert missing.returncode == 1
+    assert "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("invoice-backups: ")
+    assert len(missing.stderr.strip().splitlines()) == 1
+    unknown = run(tmp_path / "data", "compile", "--project", "x", "--invoice", "1", "--as", "a@b.c")
+    assert unknown.returncode == 1
+    assert "no project with id or number 'x'" in unknown.stderr

@@ -1,0 +1,22 @@
+"""Fixtures of the use-case tests: the demo bundle imported into a fresh database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from commands.demo import PROJECT_ID, write_demo_bundle
+from commands.import_bundle import import_bundle
+from storage.blobs import BlobStore
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_demo_bundle(tmp_path_factory.mktemp("bundle") / "demo")
+
+
+@pytest.fixture
+async def demo_project(database: str, data_dir: Path, demo_bundle: Path) -> int:
+    await import_bundle(demo_bundle, BlobStore(data_dir))
+    return PROJECT_ID
