@@ -8,9 +8,12 @@ Generates under bench/_work (git-ignored) 50 invoices × 3 attachments: a multi-
 random-noise JPEG pages, a scan of random-noise Flate ("PNG-like") pages, and a text PDF; about
 250 MB in all (noise does not compress away). Each run compiles the backup in a fresh Python
 process (modules imported before the clock starts, like a warm worker) and measures its wall
-time and peak RSS (`os.wait4`, exactly that process), then times
-`qpdf --empty --pages <the same rendered invoices and attachments> -- out.pdf --stream-data=preserve`
-as the floor. With pypdf on, it also times a plain pypdf merge of the same inputs (append with
+time and peak RSS (`os.wait4`, exactly that process), then times the floor,
+
+    qpdf --empty --pages <the same rendered invoices and attachments> -- out.pdf \
+        --stream-data=preserve
+
+ With pypdf on, it also times a plain pypdf merge of the same inputs (append with
 open file handles, then write) as a reference for the design choice. Prints medians.
 """
 
@@ -22,6 +25,7 @@ import json
 import os
 import pickle
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,6 +36,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +44,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import pikepdf  # noqa: E402
-from PIL import Image  # noqa: E402
 from pikepdf import Name  # noqa: E402
+from PIL import Image  # noqa: E402
 from reportlab.lib.pagesizes import letter  # noqa: E402
 from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 
@@ -162,7 +167,8 @@ def make_sheet(invoice_number: str, application_number: int, line_count: int) ->
             total_earned_less_retainage=completed * Decimal("0.9"),
             less_previous_certificates_for_payment=Decimal("9000.00") * line_count,
             current_payment_due=completed * Decimal("0.9") - Decimal("9000.00") * line_count,
-            balance_to_finish_including_retainage=scheduled * line_count - completed * Decimal("0.9"),
+            balance_to_finish_including_retainage=scheduled * line_count
+            - completed * Decimal("0.9"),
         ),
         lines=lines,
     )
@@ -291,12 +297,13 @@ def generate_workload(invoices: int, target_mb: float) -> Workload:
 class Measure:
     wall_seconds: float  # what the child measured around the work itself (imports excluded)
     process_seconds: float  # the whole child process, start-up and imports included
+    cpu_seconds: float  # user + system, the work and the processes it started (not imports)
     peak_rss_bytes: int
     output_bytes: int
 
 
-def run_measured(command: list[str]) -> tuple[float, int, str]:
-    """Run `command`; return its wall time, its own peak RSS (os.wait4) and its stdout."""
+def run_measured(command: list[str]) -> tuple[float, float, int, str]:
+    """Run `command`; return its wall time, CPU time, own peak RSS (os.wait4) and stdout."""
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     stdout = child.stdout.read() if child.stdout else ""
@@ -305,15 +312,15 @@ def run_measured(command: list[str]) -> tuple[float, int, str]:
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"{command[:3]} … failed with exit code {child.returncode}")
-    return elapsed, usage.ru_maxrss * 1024, stdout
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, stdout
 
 
 def measure_compile(request_path: Path) -> Measure:
     remove_outputs()
     command = [sys.executable, __file__, "--child-compile", str(request_path)]
-    elapsed, peak_rss, stdout = run_measured(command)
+    elapsed, _, peak_rss, stdout = run_measured(command)
     result = json.loads(stdout.strip().splitlines()[-1])
-    return Measure(result["seconds"], elapsed, peak_rss, result["output_bytes"])
+    return Measure(result["seconds"], elapsed, result["cpu"], peak_rss, result["output_bytes"])
 
 
 def measure_floor(workload: Workload) -> Measure:
@@ -328,16 +335,23 @@ def measure_floor(workload: Workload) -> Measure:
         str(output),
         "--stream-data=preserve",
     ]
-    elapsed, peak_rss, _ = run_measured(command)
-    return Measure(elapsed, elapsed, peak_rss, output.stat().st_size)
+    elapsed, cpu, peak_rss, _ = run_measured(command)
+    return Measure(elapsed, elapsed, cpu, peak_rss, output.stat().st_size)
 
 
 def measure_pypdf(workload: Workload) -> Measure:
     remove_outputs()
     command = [sys.executable, __file__, "--child-pypdf", str(WORK / "manifest.json")]
-    elapsed, peak_rss, stdout = run_measured(command)
+    elapsed, _, peak_rss, stdout = run_measured(command)
     result = json.loads(stdout.strip().splitlines()[-1])
-    return Measure(result["seconds"], elapsed, peak_rss, result["output_bytes"])
+    return Measure(result["seconds"], elapsed, result["cpu"], peak_rss, result["output_bytes"])
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and of the children it has waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def remove_outputs() -> None:
@@ -350,12 +364,34 @@ def child_compile(request_path: str) -> None:
     from pdf.assemble import assemble_backup
 
     request: BackupRequest = pickle.loads(Path(request_path).read_bytes())
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     report = assemble_backup(request)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_before
     if report.left_out:
         print(f"left out: {report.left_out}", file=sys.stderr)
-    print(json.dumps({"seconds": seconds, "output_bytes": report.byte_size}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "output_bytes": report.byte_size}))
+
+
+def stamp_with_pypdf(writer: Any) -> None:
+    """ "Backup page N of M" the pypdf way: one overlay page per page, `merge_page`, compress."""
+    from pypdf import PdfReader
+
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer)
+    total = len(writer.pages)
+    for number, page in enumerate(writer.pages, start=1):
+        width, height = float(page.mediabox.width), float(page.mediabox.height)
+        canvas.setPageSize((width, height))
+        canvas.setFont("Helvetica", 8)
+        canvas.drawRightString(width - 36, 38, f"Backup page {number} of {total}")
+        canvas.showPage()
+    canvas.save()
+    stamps = PdfReader(buffer)
+    for page, stamp in zip(writer.pages, stamps.pages, strict=True):
+        page.merge_page(stamp)
+        page.compress_content_streams()
 
 
 def child_pypdf(manifest_path: str) -> None:
@@ -363,17 +399,20 @@ def child_pypdf(manifest_path: str) -> None:
 
     inputs = json.loads(Path(manifest_path).read_text())["floor_inputs"]
     output = WORK / "out" / "pypdf.pdf"
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     writer = PdfWriter()
     handles = [open(path, "rb") for path in inputs]  # noqa: SIM115 - kept open until write
     for handle in handles:
         writer.append(PdfReader(handle))
+    stamp_with_pypdf(writer)
     with open(output, "wb") as sink:
         writer.write(sink)
     for handle in handles:
         handle.close()
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "output_bytes": output.stat().st_size}))
+    cpu = cpu_seconds() - cpu_before
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "output_bytes": output.stat().st_size}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,6 +423,7 @@ def median_measure(measures: list[Measure]) -> Measure:
     return Measure(
         wall_seconds=statistics.median(m.wall_seconds for m in measures),
         process_seconds=statistics.median(m.process_seconds for m in measures),
+        cpu_seconds=statistics.median(m.cpu_seconds for m in measures),
         peak_rss_bytes=int(statistics.median(m.peak_rss_bytes for m in measures)),
         output_bytes=int(statistics.median(m.output_bytes for m in measures)),
     )
@@ -407,14 +447,23 @@ def print_report(
         f" rendered + {workload.attachment_count} attachments), {mb(workload.input_bytes)}"
     )
     print(f"compile wall             {compile_.wall_seconds:.3f} s  (in a warm process)")
+    print(
+        f"compile CPU              {compile_.cpu_seconds:.3f} s  (all its processes; floor "
+        f"{floor.cpu_seconds:.3f} s; {os.cpu_count()} CPUs, load before the runs "
+        f"{os.getloadavg()[0]:.1f})"
+    )
     print(f"compile process wall     {compile_.process_seconds:.3f} s  (start-up + imports too)")
     print(f"floor wall (qpdf)        {floor.wall_seconds:.3f} s")
-    print(f"ratio compile / floor    {compile_.wall_seconds / floor.wall_seconds:.2f}×  (target ≤ 2.0×)")
+    print(
+        f"ratio compile / floor    {compile_.wall_seconds / floor.wall_seconds:.2f}×"
+        "  (target ≤ 2.0×)"
+    )
     print(f"ratio process / floor    {compile_.process_seconds / floor.wall_seconds:.2f}×")
     print(
         f"pre-rendered compile     {prerendered.wall_seconds:.3f} s = "
-        f"{prerendered.wall_seconds / floor.wall_seconds:.2f}× floor  (invoices given as signed"
-        f" PDFs: everything but render_invoice), peak RSS {mb(prerendered.peak_rss_bytes)}"
+        f"{prerendered.wall_seconds / floor.wall_seconds:.2f}× floor, CPU "
+        f"{prerendered.cpu_seconds:.3f} s  (invoices given as signed PDFs: everything but "
+        f"render_invoice), peak RSS {mb(prerendered.peak_rss_bytes)}"
     )
     print(f"compile peak RSS         {mb(compile_.peak_rss_bytes)}")
     print(f"backup size              {mb(compile_.output_bytes)}")
@@ -423,14 +472,18 @@ def print_report(
     print(f"floor peak RSS           {mb(floor.peak_rss_bytes)}, output {mb(floor.output_bytes)}")
     if pypdf is not None:
         print(
-            f"pypdf merge (reference)  {pypdf.wall_seconds:.3f} s in process, peak RSS "
-            f"{mb(pypdf.peak_rss_bytes)} (RSS − output {mb(pypdf.peak_rss_bytes - pypdf.output_bytes)});"
-            " no cover, outline or stamps"
+            f"pypdf (reference)        {pypdf.wall_seconds:.3f} s, CPU {pypdf.cpu_seconds:.3f} s,"
+            f" peak RSS "
+            f"{mb(pypdf.peak_rss_bytes)} "
+            f"(RSS − output {mb(pypdf.peak_rss_bytes - pypdf.output_bytes)});"
+            " append with open handles + merge_page stamps + write; no triage, cover, outline"
         )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--invoices", type=int, default=50)
     parser.add_argument("--target-mb", type=float, default=250.0)
@@ -444,6 +497,7 @@ def main() -> None:
     if arguments.child_pypdf:
         child_pypdf(arguments.child_pypdf)
         return
+    print(f"load average before the runs: {os.getloadavg()[0]:.2f}", flush=True)
     if shutil.which("qpdf") is None:
         print("qpdf is missing: apt-get install qpdf", file=sys.stderr)
         raise SystemExit(2)
@@ -457,7 +511,8 @@ def main() -> None:
         if not arguments.no_pypdf:
             pypdfs.append(measure_pypdf(workload))
         print(
-            f"run {run}: compile {compiles[-1].wall_seconds:.3f} s, "
+            f"run {run}: compile {compiles[-1].wall_seconds:.3f} s "
+            f"(CPU {compiles[-1].cpu_seconds:.2f} s), "
             f"{compiles[-1].peak_rss_bytes / MB:.0f} MB; pre-rendered "
             f"{prerendered[-1].wall_seconds:.3f} s; floor {floors[-1].wall_seconds:.3f} s",
             flush=True,

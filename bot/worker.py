@@ -20,7 +20,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import multiprocessing
 import os
 import re
 import socket
@@ -48,6 +47,7 @@ from bot.delivery import open_dm, post_with_dm_fallback
 from bot.errors import is_database_error
 from bot.outcome import BackupOutcome
 from bot.parent import ParentMessage
+from bot.pool import new_process_pool
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
 from storage import jobs
@@ -77,15 +77,6 @@ class CompileFunction(Protocol):
 
 class UploadRefused(Exception):
     """Slack did not take the PDF; ``str(exc)`` is the short reason."""
-
-
-def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
-    """A pool for the PDF work. Workers come from a fork server (never forked from this
-    process, whose event loop, sockets and threads must not leak into children)."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context(method)
-    )
 
 
 def _upload_refusal(error: SlackApiError | SlackRequestError) -> str:
@@ -313,11 +304,13 @@ class JobWorker:
             raise
 
     async def _upload(self, job: Job, outcome: BackupOutcome) -> str:
+        # files_upload_v2 would read a path synchronously, on the event loop; read it aside.
+        content = await asyncio.to_thread(Path(str(job.pdf_path)).read_bytes)
         try:
             response = await self._client.files_upload_v2(
                 channel=job.parent_channel,
                 thread_ts=job.parent_ts,
-                file=str(job.pdf_path),
+                file=content,
                 filename=outcome.file_name,
                 title=outcome.file_name,
             )

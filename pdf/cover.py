@@ -24,6 +24,7 @@ from reportlab.platypus import (
     Flowable,
     KeepTogether,
     LongTable,
+    PageBreak,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -45,17 +46,21 @@ TOP_MARGIN = 0.6 * inch
 BOTTOM_MARGIN = 0.85 * inch  # keeps clear of the "Backup page N of M" stamp
 CONTENT_WIDTH = PAGE_SIZE[0] - 2 * SIDE_MARGIN
 MAX_RENDER_PASSES = 5
+FIRST_PAGE_ROWS = 16  # for the first guess of the cover's length only
+ROWS_PER_PAGE = 20
+BLANK_PAGE_NOTE = "This page is intentionally left blank."
 NO_VALUE = "—"
 
 INVOICE_COLUMNS: tuple[tuple[str, float], ...] = (
-    ("Contract", 0.23),
-    ("Vendor", 0.17),
+    ("Contract", 0.22),
+    ("Vendor", 0.18),
     ("Application", 0.12),
     ("Billing period", 0.14),
     ("Status", 0.12),
     ("Current payment due", 0.13),
     ("Pages", 0.09),
 )
+RIGHT_ALIGNED_COLUMNS = frozenset({5, 6})
 
 
 def _style(name: str, **overrides: Any) -> ParagraphStyle:
@@ -69,10 +74,15 @@ PROJECT_STYLE = _style("CoverProject", fontName=FONT_BOLD, fontSize=11, leading=
 META_STYLE = _style("CoverMeta", fontSize=8.5, leading=11, textColor=MUTED)
 HEADING_STYLE = _style("CoverHeading", fontName=FONT_BOLD, fontSize=11, leading=14)
 HEADER_CELL_STYLE = _style("CoverHeaderCell", fontName=FONT_BOLD, fontSize=7.5, leading=9)
+HEADER_RIGHT_STYLE = _style(
+    "CoverHeaderRight", fontName=FONT_BOLD, fontSize=7.5, leading=9, alignment=2
+)
 CELL_STYLE = _style("CoverCell", fontSize=8, leading=10)
 CELL_RIGHT_STYLE = _style("CoverCellRight", fontSize=8, leading=10, alignment=2)
 TOTAL_STYLE = _style("CoverTotal", fontName=FONT_BOLD, fontSize=8, leading=10)
-TOTAL_RIGHT_STYLE = _style("CoverTotalRight", fontName=FONT_BOLD, fontSize=8, leading=10, alignment=2)
+TOTAL_RIGHT_STYLE = _style(
+    "CoverTotalRight", fontName=FONT_BOLD, fontSize=8, leading=10, alignment=2
+)
 BODY_STYLE = _style("CoverBody", fontSize=8.5, leading=11)
 
 
@@ -101,21 +111,32 @@ class CoverContent:
 
 
 def render_cover(content: CoverContent) -> tuple[bytes, int]:
-    """Render the cover; return its PDF bytes and its page count (page ranges account for it)."""
+    """Render the cover; return its PDF bytes and its page count (page ranges account for it).
+
+    The assumed length only grows from pass to pass; should a pass come out shorter than
+    assumed (it would take page numbers that change the wrapping), the cover is padded with
+    blank pages to the assumed length, so the page ranges it shows stay true.
+    """
     assumed_pages = _estimated_page_count(content)
     for _ in range(MAX_RENDER_PASSES):
         pdf_bytes, page_count = _render(content, assumed_pages)
         if page_count == assumed_pages:
             return pdf_bytes, page_count
+        if page_count < assumed_pages:
+            break
         assumed_pages = page_count
-    raise RuntimeError("the cover's page count did not settle")
+    pdf_bytes, page_count = _render(content, assumed_pages, pad_to=assumed_pages)
+    if page_count != assumed_pages:
+        raise RuntimeError(f"the cover took {page_count} pages, {assumed_pages} expected")
+    return pdf_bytes, page_count
 
 
 def _estimated_page_count(content: CoverContent) -> int:
-    """A first guess, so that most covers are rendered once: about 30 table rows a page."""
+    """A first guess, so that most covers are rendered once: 16 rows, then 20 rows a page."""
     rows = len(content.invoices) + len(content.not_included) + len(content.left_out)
     rows += len(content.repaired)
-    return 1 + max(0, rows - 18) // 30
+    more_rows = max(0, rows - FIRST_PAGE_ROWS)
+    return 1 + -(-more_rows // ROWS_PER_PAGE)
 
 
 def page_range_label(first: int, last: int) -> str:
@@ -129,7 +150,15 @@ def generated_label(when: datetime) -> str:
     return f"{format_date(when.date())} at {when:%H:%M} {zone}".rstrip()
 
 
-def _render(content: CoverContent, cover_pages: int) -> tuple[bytes, int]:
+def _render(
+    content: CoverContent, cover_pages: int, pad_to: int | None = None
+) -> tuple[bytes, int]:
+    """Render assuming the cover takes `cover_pages`; pad with blank pages to `pad_to`."""
+    flowables = _flowables(content, cover_pages)
+    if pad_to is not None:
+        _, unpadded_pages = _render(content, cover_pages)
+        padding = [PageBreak(), Paragraph(BLANK_PAGE_NOTE, META_STYLE)]
+        flowables += padding * max(0, pad_to - unpadded_pages)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer,
@@ -143,7 +172,7 @@ def _render(content: CoverContent, cover_pages: int) -> tuple[bytes, int]:
         author="",
         invariant=1,
     )
-    document.build(_flowables(content, cover_pages))
+    document.build(flowables)
     return buffer.getvalue(), document.page
 
 
@@ -178,7 +207,12 @@ def _counts_line(invoice_count: int, total_pages: int) -> str:
 
 
 def _invoice_table(rows: Sequence[CoverInvoiceRow], cover_pages: int) -> LongTable:
-    header = [Paragraph(title, HEADER_CELL_STYLE) for title, _ in INVOICE_COLUMNS]
+    header = [
+        Paragraph(
+            title, HEADER_RIGHT_STYLE if column in RIGHT_ALIGNED_COLUMNS else HEADER_CELL_STYLE
+        )
+        for column, (title, _) in enumerate(INVOICE_COLUMNS)
+    ]
     body = [_invoice_cells(row, cover_pages) for row in rows]
     total = sum((row.entry.current_payment_due for row in rows), Decimal(0))
     total_row = [
@@ -225,7 +259,7 @@ def _not_included_section(content: CoverContent) -> list[Flowable]:
         return [*flowables, Spacer(0, 4), Paragraph("Nothing was left out.", BODY_STYLE)]
     if content.not_included:
         rows = [[note.subject, note.reason] for note in content.not_included]
-        flowables += [Spacer(0, 4), _simple_table(("Not included", "Reason"), rows, (0.45, 0.55))]
+        flowables += [Spacer(0, 4), _simple_table(("What", "Reason"), rows, (0.45, 0.55))]
     if content.left_out:
         labels = _invoice_labels(content)
         rows = [

@@ -8,7 +8,8 @@ that dies (out of memory, a crash) is replaced; the file it was on is "could not
 and the others go on in a new child. The checks that need no parser (missing, empty, not a PDF,
 too large) run here, so a backup without PDF attachments starts no child.
 
-`inspect_files` never raises because of a file, and returns one `TriageResult` per job, in order.
+`inspect_files` never raises because of a file, and returns one `TriageResult` per job, in order;
+a child that cannot even start raises RuntimeError.
 """
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ from pdf.attachments import (
 
 INSPECTION_MEMORY_LIMIT_BYTES = 1 << 30
 INSPECTION_SECONDS_PER_FILE = 20.0
+CHILD_START_SECONDS = 60.0
+_READY = "ready"
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[1])
-_CHILD_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from pdf.inspection import child_main; child_main(sys.argv[2:])"
+_CHILD_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from pdf.inspection import child_main; child_main(sys.argv[2:])"
+)
 
 
 @dataclass(frozen=True)
@@ -49,14 +55,19 @@ class InspectionJob:
     content_type: str
 
 
-class InspectionRun:
-    """Triage started in a child process; `results()` waits for it. Use as a context manager."""
+class Inspection:
+    """Triage of `jobs` running in child processes; `result(i)` waits for job i only.
+
+    The child goes through the jobs in order, so a caller that asks for them in order can work
+    on the first files while the child is still on the later ones. The deadline runs while the
+    caller waits, so each file gets at least `INSPECTION_SECONDS_PER_FILE`. Use as a context
+    manager.
+    """
 
     def __init__(self, jobs: Sequence[InspectionJob], scratch_dir: str) -> None:
-        self._jobs = list(jobs)
         self._scratch_dir = scratch_dir
         self._results: list[TriageResult | None] = [
-            precheck_file(job.path, job.content_type) for job in self._jobs
+            precheck_file(job.path, job.content_type) for job in jobs
         ]
         self._jobs_file = Path(scratch_dir) / "inspection-jobs.json"
         self._jobs_file.write_text(
@@ -73,11 +84,16 @@ class InspectionRun:
         self._child: _Child | None = None
         self._start_child()
 
-    def results(self) -> list[TriageResult]:
-        """One result per job, in order; blocks until the child has been through them all."""
-        while self._child is not None:
-            self._collect_from_child()
-        return [result if result is not None else Rejected(UNSAFE) for result in self._results]
+    def result(self, index: int) -> TriageResult:
+        """The triage of job `index`, waiting for the child to get there if need be."""
+        while self._results[index] is None:
+            if self._child is None:
+                self._results[index] = Rejected(UNSAFE)  # cannot happen: every job is read
+            else:
+                self._read_next_result()
+        result = self._results[index]
+        assert result is not None
+        return result
 
     def close(self) -> None:
         """Stop the child if it still runs."""
@@ -85,43 +101,42 @@ class InspectionRun:
             self._child.kill()
             self._child = None
 
-    def __enter__(self) -> InspectionRun:
+    def __enter__(self) -> Inspection:
         return self
 
     def __exit__(self, *_exception: object) -> None:
         self.close()
 
-    def _pending(self) -> list[int]:
-        return [index for index, result in enumerate(self._results) if result is None]
-
     def _start_child(self) -> None:
-        pending = self._pending()
+        pending = [index for index, result in enumerate(self._results) if result is None]
         self._child = _Child.start(self._jobs_file, pending, self._scratch_dir) if pending else None
 
-    def _collect_from_child(self) -> None:
-        """Read results until the child finishes, overruns a deadline or dies."""
-        assert self._child is not None
-        for index in self._child.pending:
-            line = self._child.read_line(INSPECTION_SECONDS_PER_FILE)
-            if line is None:  # deadline passed or child gone: that file is the culprit
-                self._child.kill()
-                self._results[index] = Rejected(UNSAFE)
-                self._start_child()
-                return
-            result = result_from_json(json.loads(line))
-            self._results[index] = result
-            if result == Rejected(UNSAFE):  # the child stops after this: start a fresh one
-                self._child.kill()
-                self._start_child()
-                return
-        self._child.wait()
-        self._child = None
+    def _read_next_result(self) -> None:
+        """Read the child's next result; a deadline overrun or a death condemns its file."""
+        child = self._child
+        assert child is not None
+        if not child.ready:
+            if child.read_line(CHILD_START_SECONDS) != _READY:
+                self.close()
+                raise RuntimeError("the PDF inspection child process did not start")
+            child.ready = True
+        index = child.pending[child.done]
+        line = child.read_line(INSPECTION_SECONDS_PER_FILE)
+        result = Rejected(UNSAFE) if line is None else result_from_json(json.loads(line))
+        self._results[index] = result
+        child.done += 1
+        if result == Rejected(UNSAFE):  # the child stopped or must stop: start a fresh one
+            child.kill()
+            self._start_child()
+        elif child.done == len(child.pending):
+            child.wait()
+            self._child = None
 
 
 def inspect_files(jobs: Sequence[InspectionJob], scratch_dir: str) -> list[TriageResult]:
-    """Triage `jobs` in a capped child process and return one result per job, in order."""
-    with InspectionRun(jobs, scratch_dir) as run:
-        return run.results()
+    """Triage `jobs` in capped child processes and return one result per job, in order."""
+    with Inspection(jobs, scratch_dir) as inspection:
+        return [inspection.result(index) for index in range(len(jobs))]
 
 
 class _Child:
@@ -129,7 +144,9 @@ class _Child:
 
     def __init__(self, process: subprocess.Popen[bytes], pending: list[int]) -> None:
         self.process = process
-        self.pending = pending
+        self.pending = pending  # the job indexes it works through, in order
+        self.done = 0  # how many of them it has answered
+        self.ready = False
         self._buffer = b""
         self._selector = selectors.DefaultSelector()
         assert process.stdout is not None
@@ -193,6 +210,8 @@ def child_main(arguments: list[str]) -> None:
     """
     jobs_file, indexes, scratch_dir, memory_limit = arguments
     resource.setrlimit(resource.RLIMIT_AS, (int(memory_limit), int(memory_limit)))
+    sys.stdout.write(_READY + "\n")
+    sys.stdout.flush()
     work = json.loads(Path(jobs_file).read_text())
     attachments.MAX_INPUT_BYTES = work["limits"]["max_input_bytes"]
     attachments.MAX_INPUT_PAGES = work["limits"]["max_input_pages"]

@@ -39,11 +39,17 @@ class InvoiceRenderer:
         wanted = [index for index, sheet in enumerate(self._sheets) if sheet is not None]
         workers = _worker_count(len(wanted))
         if workers > 1:
-            self._executor = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("fork")
-            )
-            for index in wanted:
-                self._futures[index] = self._executor.submit(render_invoice, self._sheets[index])
+            try:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=workers, mp_context=multiprocessing.get_context("fork")
+                )
+                for index in wanted:
+                    self._futures[index] = self._executor.submit(
+                        render_invoice, self._sheets[index]
+                    )
+            except (OSError, BrokenProcessPool):  # cannot fork now: render in this process
+                self.close()
+                self._futures.clear()
 
     def render(self, index: int, sheet: InvoiceSheet) -> bytes:
         """The PDF of `sheet` (the invoice at `index`), from a worker if it was started there."""

@@ -24,7 +24,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 STAMP_FONT = "Helvetica"
 STAMP_FONT_SIZE = 8.0
 STAMP_RIGHT_MARGIN = 36.0  # lines up with the right margin of the invoice and cover pages
-STAMP_BASELINE = 34.0  # above the invoice footer (baseline 21.6 pt), below body text
+STAMP_BASELINE = 38.0  # above the invoice footer and its rule (to 31 pt), below its body (54 pt)
 STAMP_PADDING = 2.5
 STAMP_GREY = 0.2
 _MIN_BOX_SIDE = 72.0

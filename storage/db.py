@@ -11,7 +11,13 @@ from pathlib import Path
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-MODEL_MODULES: list[str] = ["storage.models", "storage.jobs", "storage.links", "storage.audit"]
+MODEL_MODULES: list[str] = [
+    "storage.models",
+    "storage.jobs",
+    "storage.links",
+    "storage.audit",
+    "storage.schedules",
+]
 
 
 def data_dir() -> Path:

@@ -176,7 +176,9 @@ class PdfFactory:
         return str(path)
 
     def source(self, name: str, data: bytes, content_type: str = PDF) -> AttachmentSource:
-        return AttachmentSource(filename=name, content_type=content_type, path=self.write(name, data))
+        return AttachmentSource(
+            filename=name, content_type=content_type, path=self.write(name, data)
+        )
 
     def attachment(self, number: int, pages: int = 1) -> AttachmentSource:
         """A plain PDF whose page k reads "ATTACHMENT {number} PAGE {k}"."""
@@ -287,6 +289,15 @@ class PdfFactory:
         buffer = io.BytesIO()
         pdf.save(buffer, compress_streams=False)
         return buffer.getvalue()
+
+    def slow_to_parse(self, padding_bytes: int = 40_000_000) -> bytes:
+        """A valid PDF whose page holds a huge literal string: pure-Python parsing takes seconds."""
+        data = text_pdf_bytes(["SLOW"])
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            pdf.pages[0].obj.Padding = pikepdf.String(b"x" * padding_bytes)
+            buffer = io.BytesIO()
+            pdf.save(buffer, object_stream_mode=pikepdf.ObjectStreamMode.disable)
+            return buffer.getvalue()
 
     def object_stream_bomb(self, inflated_bytes: int = 100_000_000) -> bytes:
         """A valid PDF whose page object sits in an object stream inflating to `inflated_bytes`."""

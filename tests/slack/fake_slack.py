@@ -2,8 +2,9 @@
 
 It implements the methods the bot calls (auth.test, users.info, views.open/update/publish,
 chat.postMessage/update/postEphemeral, conversations.open, files.getUploadURLExternal, the upload
-URL itself, files.completeUploadExternal) and the response_url of slash commands. It records every
-call (method, arguments, what it answered) and the uploaded bytes, and can be told to fail:
+URL itself, files.completeUploadExternal), the response_url of slash commands, and Socket Mode
+(apps.connections.open and the WebSocket, on which `send_envelope` pushes requests). It records
+every call (method, arguments, what it answered) and the uploaded bytes, and can be told to fail:
 a 429 with Retry-After, ``not_in_channel`` for a channel, an upload refused.
 """
 
@@ -87,13 +88,15 @@ class FakeSlack:
         self.uploads: dict[str, Upload] = {}
         self.views: dict[str, View] = {}
         self.published: list[dict[str, Any]] = []
-        self._rate_limits: dict[str, list[int]] = {}
+        self._failures: dict[str, list[tuple[int, int | None]]] = {}
         self._denied_channels: dict[str, str] = {}
         self._upload_refusal: int | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._changed = asyncio.Condition()
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: dict[str, dict[str, Any]] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -103,6 +106,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{key}", self._response_url)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -110,7 +114,9 @@ class FakeSlack:
         self.port = int(self._runner.addresses[0][1])
 
     async def close(self) -> None:
-        """Stop listening."""
+        """Stop listening (closing any Socket Mode connection)."""
+        for socket in list(self.sockets):
+            await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -147,7 +153,11 @@ class FakeSlack:
 
     def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
         """The next ``times`` calls to ``method`` answer 429 with ``Retry-After``."""
-        self._rate_limits[method] = [retry_after] * times
+        self._failures[method] = [(429, retry_after)] * times
+
+    def server_error(self, method: str, *, status: int = 503, times: int = 1) -> None:
+        """The next ``times`` calls to ``method`` answer ``status`` (nothing done)."""
+        self._failures[method] = [(status, None)] * times
 
     def deny_channel(self, channel: str, error: str = "not_in_channel") -> None:
         """chat.postMessage (and uploads) in ``channel`` fail with ``error``."""
@@ -202,7 +212,38 @@ class FakeSlack:
 
         return await asyncio.wait_for(check(), within)
 
+    async def send_envelope(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Push a Socket Mode request (``slash_commands``, ``interactive``, ``events_api``) to
+        the connected app and wait for its acknowledgement (``{"envelope_id", "payload"?}``)."""
+        await self.wait_for(lambda: self.sockets, 30)
+        envelope_id = f"env-{next(self._ids)}"
+        await self.sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+        return await self.wait_for(lambda: self.socket_acks.get(envelope_id), 30)
+
     # --- HTTP handlers ---------------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        self.sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": 1})
+        try:
+            async for message in socket:
+                ack = json.loads(message.data)
+                self.socket_acks[ack["envelope_id"]] = ack
+                await self._record(Call("(socket ack)", ack, 200, True))
+        finally:
+            self.sockets.remove(socket)
+        return socket
 
     async def _record(self, call: Call) -> None:
         self.calls.append(call)
@@ -212,16 +253,15 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
-        pending = self._rate_limits.get(method)
+        pending = self._failures.get(method)
         if pending:
-            retry_after = pending.pop(0)
-            await self._record(Call(method, args, 429, False, "ratelimited"))
-            return web.json_response(
-                {"ok": False, "error": "ratelimited"},
-                status=429,
-                headers={"Retry-After": str(retry_after)},
-            )
-        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            status, retry_after = pending.pop(0)
+            error = "ratelimited" if status == 429 else "fatal_error"
+            await self._record(Call(method, args, status, False, error))
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
+        token_kind = "xapp-" if method == "apps.connections.open" else "xoxb-"
+        if not request.headers.get("Authorization", "").startswith(f"Bearer {token_kind}"):
             answer: dict[str, Any] = {"ok": False, "error": "not_authed"}
         else:
             handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -265,6 +305,9 @@ class FakeSlack:
             "bot_id": "BBOT",
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user")))

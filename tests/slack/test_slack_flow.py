@@ -13,12 +13,14 @@ import re
 
 import aiohttp
 from pypdf import PdfReader
+from tortoise.exceptions import DBConnectionError
 
 from bot.server import BotServer
 from storage.jobs import Job, JobStatus
 from tests.slack.conftest import (
     DEMO_PROJECT,
     PM,
+    SIGNING_SECRET,
     bot_settings,
     finished_jobs,
     offered_options,
@@ -197,8 +199,6 @@ async def test_unexpected_error_is_reported_and_the_job_marked_failed(
     await server.start()
     try:
         async with aiohttp.ClientSession() as session:
-            from tests.slack.conftest import SIGNING_SECRET
-
             slack = SlackDriver(session, server.url, SIGNING_SECRET, fake_slack)
             await request_backup(slack, PM, [9001])
             [job] = await finished_jobs(1)
@@ -238,3 +238,43 @@ async def test_unreachable_conversation_falls_back_to_a_dm(
     [parent] = fake_slack.top_level_messages()
     assert parent.channel == f"D{PM}"
     assert "can't see that conversation" in parent.all_text
+
+
+async def test_slack_server_errors_are_retried(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    fake_slack.server_error("files.getUploadURLExternal", status=503)
+    fake_slack.server_error("chat.update", status=500)
+    await request_backup(slack, PM, [9001])
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    statuses = [call.status for call in fake_slack.calls_to("files.getUploadURLExternal")]
+    assert statuses == [503, 200]
+    [parent] = fake_slack.top_level_messages()
+    assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
+    assert "Done" in parent.text
+
+
+async def test_a_database_failure_during_the_job_is_explained(
+    fake_slack: FakeSlack, demo_project: int
+) -> None:
+    async def database_gone(*args: object, **kwargs: object) -> object:
+        raise DBConnectionError("connection refused")
+
+    server = BotServer(
+        bot_settings(fake_slack),
+        compile_function=database_gone,  # type: ignore[arg-type]
+        worker_options={"poll_seconds": 0.2},
+    )
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            slack = SlackDriver(session, server.url, SIGNING_SECRET, fake_slack)
+            await request_backup(slack, PM, [9001])
+            [job] = await finished_jobs(1)
+    finally:
+        await server.stop()
+    assert job.status == JobStatus.FAILED and (job.error or "").startswith("database")
+    [parent] = fake_slack.top_level_messages()
+    [reply] = fake_slack.replies(parent.channel, parent.ts)
+    assert "the database is unavailable" in reply.text and "in a few minutes" in reply.text

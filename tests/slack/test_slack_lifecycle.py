@@ -236,3 +236,61 @@ async def _wait_healthy(session: aiohttp.ClientSession, url: str) -> dict[str, A
             pass
         await asyncio.sleep(0.1)
     raise AssertionError(f"{url} never became healthy")
+
+
+async def test_socket_mode_feeds_the_same_listeners(
+    fake_slack: FakeSlack, demo_project: int
+) -> None:
+    settings = bot_settings(fake_slack, app_token="xapp-1-test", signing_secret="")
+    server = BotServer(settings, worker_options={"poll_seconds": 0.2})
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{server.url}/healthz") as health:
+                assert (await health.json())["mode"] == "socket"
+            async with session.post(f"{server.url}/slack/events", data="x") as events:
+                assert events.status == 404  # no HTTP endpoint without a signing secret
+        help_ack = await fake_slack.send_envelope(
+            "slash_commands",
+            {"command": "/compile-backups", "text": "help", "user_id": PM, "channel_id": "C1"},
+        )
+        assert "/compile-backups help" in help_ack["payload"]["text"]
+        await fake_slack.send_envelope(
+            "slash_commands",
+            {
+                "command": "/compile-backups",
+                "text": "",
+                "user_id": PM,
+                "channel_id": "C1",
+                "team_id": "T0001",
+                "trigger_id": "trigger.socket",
+                "response_url": fake_slack.response_url("socket"),
+            },
+        )
+        await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"), 10)
+    finally:
+        await server.stop()
+    assert not fake_slack.sockets  # the connection was closed on shutdown
+
+
+async def test_a_job_that_keeps_crashing_is_given_up_with_a_message(
+    fake_slack: FakeSlack, demo_project: int
+) -> None:
+    await enqueue_backup("crash-loop", pm_payload())
+    job = await jobs.claim_next("crashed", 30)
+    assert job is not None
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
+    posted = await client.chat_postMessage(channel="C_JOBSITE", text="Compiling…")
+    await jobs.record_parent_message(job, "crashed", "C_JOBSITE", posted["ts"], None)
+    await Job.filter(id=job.id).update(attempts=3)  # three runs died already
+    await expire_lease(job.id)
+    server = BotServer(bot_settings(fake_slack), worker_options={"poll_seconds": 0.2})
+    await server.start()
+    try:
+        [done] = await finished_jobs(1)
+    finally:
+        await server.stop()
+    assert done.status == JobStatus.FAILED and done.attempts == 4
+    [reply] = fake_slack.replies("C_JOBSITE", posted["ts"])
+    assert "failed 3 times in a row" in reply.text
+    assert not fake_slack.uploads

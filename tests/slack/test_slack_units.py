@@ -104,7 +104,10 @@ async def test_progress_is_throttled_latest_wins_and_phases_are_immediate() -> N
     await parent.show(Phase.RUNNING)
     for step in range(1, 6):
         await parent.progress(f"rendering {step}/5")
-    await asyncio.sleep(0.35)
+    assert len(chat.updates) == 1  # progress never waits for Slack
+    async with asyncio.timeout(5):
+        while len(chat.updates) < 2:
+            await asyncio.sleep(0.01)
     await parent.show(Phase.UPLOADING)
     await parent.close()
     assert len(chat.updates) == 3

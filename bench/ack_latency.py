@@ -1,0 +1,416 @@
+"""Ack latency of the Slack bot under load, and the invoice search with 10,000 invoices.
+
+Run: ``.venv/bin/python bench/ack_latency.py`` (``--help`` for options). It
+
+1. generates a project bundle with 10,000 invoices (250 contracts × 40 applications, 36 billing
+   periods; the invoices of the two large backups carry the demo bundle's real attachments,
+   including a 1.9 MB scan) and imports it with `commands.import_bundle`;
+2. starts the fake Slack Web API (tests/slack/fake_slack.py) here and the real bot in a child
+   process (``run_serve``, as ``invoice-backups serve`` does), HTTP mode, pointed at the fake;
+3. queues large backups (100 invoices each; six by default, so that with BACKUPS_WORKERS=2 two
+   are compiling at any moment for a while) and, while they compile, sends signed requests
+   round-robin (slash command, options load with a typed query, valid submission), one at a
+   time, timing each from request to HTTP answer;
+4. then times options loads alone (idle bot), per query.
+
+The machine may be shared: the load average is printed with the figures.
+
+It prints p50/p95/p99/max per kind, and the verdict against the targets: p99 ≤ 100 ms for every
+ack; options search p95 ≤ 150 ms. Everything runs on 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402
+
+from commands.demo import write_demo_bundle  # noqa: E402
+from commands.import_bundle import import_bundle  # noqa: E402
+from storage.blobs import BlobStore  # noqa: E402
+from storage.db import close_database, open_database  # noqa: E402
+from tests.slack.fake_slack import FakeSlack  # noqa: E402
+from tests.slack.slack_driver import SlackDriver, flatten_options  # noqa: E402
+
+PROJECT_ID = 4242
+SECRET = "bench-signing-secret"
+BOT_TOKEN = "xoxb-bench"
+PM = "U0PM"
+CONTRACTS = 250
+PERIODS = 36
+BIG_BACKUP = 100
+FIRST_INVOICE_ID = 1_000_000
+QUERIES = ("", "SC-0", "SC-12", "Mechanical", "Vendor 17", "#7", "2025", "Concrete", "3")
+PASSED_ENVIRONMENT = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "TMPDIR",
+    "PYTHONASYNCIODEBUG",
+)  # debug: slow callbacks
+ACK_TARGET_P99 = 0.100
+SEARCH_TARGET_P95 = 0.150
+
+
+# --- the data ------------------------------------------------------------------------------
+
+
+def generate_bundle(folder: Path, invoices: int) -> list[int]:
+    """Write the big bundle into ``folder``; return the invoice ids that carry attachments."""
+    demo = write_demo_bundle(folder / "demo")
+    templates = [
+        r
+        for r in json.loads((demo / "requisitions.json").read_text())
+        if r["period_id"] != 599 and not r.get("signed_pdf")
+    ]
+    commitment_template = json.loads((demo / "commitments.json").read_text())[0]
+    bundle = folder / "bundle"
+    bundle.mkdir()
+    shutil.copytree(demo / "files", bundle / "files")
+    trades = ("Concrete", "Mechanical", "Electrical", "Drywall", "Roofing", "Glazing")
+    commitments = []
+    for n in range(1, CONTRACTS + 1):
+        commitment = deepcopy(commitment_template)
+        commitment.update(
+            id=10_000 + n,
+            number=f"SC-{n:03}",
+            title=f"{trades[n % len(trades)]} package {n}",
+            vendor={"id": 20_000 + n, "name": f"Vendor {n} {trades[n % len(trades)]}"},
+            invoice_contacts=[],
+            private_list=[],
+            private=False,
+        )
+        commitments.append(commitment)
+    periods = []
+    for position in range(1, PERIODS + 1):
+        year, month = 2024 + (position - 1) // 12, (position - 1) % 12 + 1
+        end_day = 28
+        periods.append(
+            {
+                "id": 500 + position,
+                "position": position,
+                "start_date": f"{year}-{month:02}-01",
+                "end_date": f"{year}-{month:02}-{end_day}",
+                "due_date": f"{year}-{month:02}-{end_day}",
+                "status": "open" if position == PERIODS else "closed",
+            }
+        )
+    with_attachments = set(range(FIRST_INVOICE_ID, FIRST_INVOICE_ID + 2 * BIG_BACKUP))
+    requisitions = []
+    attachment_id = 5_000_000
+    for index in range(invoices):
+        invoice_id = FIRST_INVOICE_ID + index
+        commitment = commitments[index % CONTRACTS]
+        application = index // CONTRACTS + 1
+        period = periods[(application - 1) % PERIODS]
+        requisition = deepcopy(templates[index % len(templates)])
+        requisition.update(
+            id=invoice_id,
+            number=application,
+            invoice_number=f"{commitment['number']}-{application:03}",
+            commitment_id=commitment["id"],
+            period_id=period["id"],
+            requisition_start=period["start_date"],
+            requisition_end=period["end_date"],
+            billing_date=period["end_date"],
+            signed_pdf=None,
+        )
+        for item in requisition["items"]:
+            item["id"] = invoice_id * 100 + item["position"]
+        if invoice_id in with_attachments:
+            for attachment in requisition["attachments"]:
+                attachment_id += 1
+                attachment["id"] = attachment_id
+        else:
+            requisition["attachments"] = []
+        requisitions.append(requisition)
+    documents = {
+        "project.json": {
+            "id": PROJECT_ID,
+            "name": "Bench Tower",
+            "project_number": "BENCH-1",
+            "company": {"id": 11, "name": "Northwind Builders, Inc."},
+        },
+        "billing_periods.json": periods,
+        "commitments.json": commitments,
+        "users.json": [
+            {
+                "id": 1,
+                "name": "Dana Reyes",
+                "email_address": "pm@example.com",
+                "is_active": True,
+                "vendor": None,
+                "commitments_access": "admin",
+            }
+        ],
+        "requisitions.json": requisitions,
+    }
+    for name, content in documents.items():
+        (bundle / name).write_text(json.dumps(content))
+    return sorted(with_attachments)
+
+
+# --- running the bot -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def start_bot(
+    fake: FakeSlack, database_url: str, data_dir: Path, workers: int
+) -> tuple[asyncio.subprocess.Process, str]:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k in PASSED_ENVIRONMENT},
+        "PYTHONPATH": str(REPO),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "DATABASE_URL": database_url,
+        "BACKUPS_DATA_DIR": str(data_dir),
+        "BACKUPS_WORKERS": str(workers),
+        "BACKUPS_SHUTDOWN_GRACE_SECONDS": "1",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import sys; from bot.server import run_serve; sys.exit(run_serve())",
+        cwd=REPO,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            try:
+                async with session.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return process, url
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    process.kill()
+    raise SystemExit("the bot did not become healthy")
+
+
+async def stop_bot(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def option(invoice_id: int) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": f"#{invoice_id}"}, "value": str(invoice_id)}
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered))) - 1))]
+
+
+def report(title: str, samples: dict[str, list[float]]) -> None:
+    print(f"\n{title}")
+    print(f"  {'kind':<12} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for kind, values in samples.items():
+        if not values:
+            continue
+        print(
+            f"  {kind:<12} {len(values):>5} {percentile(values, 0.5) * 1000:>8.1f}"
+            f" {percentile(values, 0.95) * 1000:>8.1f} {percentile(values, 0.99) * 1000:>8.1f}"
+            f" {max(values) * 1000:>8.1f}"
+        )
+
+
+async def run(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="ack-latency-", dir=args.work_dir))
+    data_dir = work / "data"
+    data_dir.mkdir()
+    database_url = f"sqlite://{data_dir / 'bench.sqlite3'}"
+    postgres_name = None
+    if args.postgres:
+        postgres_name = f"ib_bench_{os.getpid()}"
+        await _postgres(args.postgres, f'CREATE DATABASE "{postgres_name}"')
+        database_url = f"{args.postgres}/{postgres_name}"
+    os.environ["BACKUPS_DATA_DIR"] = str(data_dir)
+    try:
+        started = time.perf_counter()
+        big_ids = generate_bundle(work, args.invoices)
+        await open_database(database_url)
+        try:
+            await import_bundle(work / "bundle", BlobStore(data_dir))
+        finally:
+            await close_database()
+        print(
+            f"Imported {args.invoices:,} invoices ({CONTRACTS} contracts, {PERIODS} billing "
+            f"periods) in {time.perf_counter() - started:.1f} s into {database_url.split(':')[0]}"
+        )
+        fake = FakeSlack()
+        fake.add_user(PM, "pm@example.com", "Dana Reyes")
+        await fake.start()
+        process, url = await start_bot(fake, database_url, data_dir, args.workers)
+        try:
+            async with aiohttp.ClientSession() as session:
+                slack = SlackDriver(session, url, SECRET, fake)
+                return await measure(slack, fake, big_ids, args)
+        finally:
+            await stop_bot(process)
+            await fake.close()
+    finally:
+        if postgres_name is not None:
+            await _postgres(
+                args.postgres, f'DROP DATABASE IF EXISTS "{postgres_name}" WITH (FORCE)'
+            )
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+async def _postgres(server: str, statement: str) -> None:
+    """Run one statement on the server's ``postgres`` database."""
+    import asyncpg
+
+    connection = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def measure(
+    slack: SlackDriver, fake: FakeSlack, big_ids: list[int], args: argparse.Namespace
+) -> int:
+    view = await slack.open_modal(PM)  # also warms the identity cache and auth.test
+    await slack.load_options(PM, view, PROJECT_ID)
+    rng = random.Random(7)
+    all_ids = list(range(FIRST_INVOICE_ID, FIRST_INVOICE_ID + args.invoices))
+
+    big_started = time.perf_counter()
+    for number in range(args.big_backups):
+        chunk = (big_ids[:BIG_BACKUP], big_ids[BIG_BACKUP:])[number % 2]
+        big_view = {**view, "hash": f"big-{number}"}
+        answer = await slack.submit(PM, big_view, PROJECT_ID, [option(i) for i in chunk])
+        assert answer.status == 200 and answer.text == "", answer
+    await fake.wait_for(lambda: len(fake.top_level_messages()) >= args.big_backups, 60)
+    big_parents = fake.top_level_messages()[: args.big_backups]
+
+    def big_backups_done() -> int:
+        return sum(1 for parent in big_parents if fake.replies(parent.channel, parent.ts))
+
+    under_load: dict[str, list[float]] = defaultdict(list)
+    kinds = ("command", "options", "submission")
+    deadline = time.perf_counter() + args.seconds
+    sent = 0
+    while time.perf_counter() < deadline and sent < args.requests * len(kinds):
+        if sent >= 3 * len(kinds) and big_backups_done() == args.big_backups:
+            break
+        kind = kinds[sent % len(kinds)]
+        if kind == "command":
+            answer = await slack.command(PM, "")
+        elif kind == "options":
+            answer = await slack.load_options(PM, view, PROJECT_ID, rng.choice(QUERIES))
+            assert flatten_options(answer) is not None
+        else:
+            chosen = [option(i) for i in rng.sample(all_ids, 3)]
+            answer = await slack.submit(PM, {**view, "hash": f"s{sent}"}, PROJECT_ID, chosen)
+        assert answer.status == 200, (kind, answer)
+        under_load[kind].append(answer.seconds)
+        sent += 1
+        await asyncio.sleep(args.pause)
+    loaded_for = time.perf_counter() - big_started
+    done_while_measuring = big_backups_done()
+    load_during = os.getloadavg()[0]
+    await fake.wait_for(lambda: big_backups_done() == args.big_backups, 900)
+    big_seconds = time.perf_counter() - big_started
+
+    idle: dict[str, list[float]] = {"options": []}
+    by_query: dict[str, list[float]] = defaultdict(list)
+    for number in range(args.search_samples):
+        query = QUERIES[number % len(QUERIES)]
+        answer = await slack.load_options(PM, view, PROJECT_ID, query)
+        idle["options"].append(answer.seconds)
+        by_query[repr(query)].append(answer.seconds)
+
+    report(
+        f"Under load: {sum(map(len, under_load.values()))} signed requests over "
+        f"{loaded_for:.1f} s while {BIG_BACKUP}-invoice backups compiled, two at a time "
+        f"(BACKUPS_WORKERS={args.workers}; {done_while_measuring} of {args.big_backups} "
+        f"finished by the end of sampling; 1-min load average {load_during:.2f} on "
+        f"{os.cpu_count()} cores)",
+        under_load,
+    )
+    report(f"Idle: options search with {args.invoices:,} invoices in the project", idle)
+    report("Idle options search, by typed query", by_query)
+    first_reply = fake.replies(big_parents[0].channel, big_parents[0].ts)[0].text
+    print(f"\n{args.big_backups} large backups took {big_seconds:.1f} s in all; the first:")
+    print(f"  {first_reply}")
+
+    worst_ack = max(percentile(values, 0.99) for values in under_load.values())
+    search_p95 = max(percentile(under_load["options"], 0.95), percentile(idle["options"], 0.95))
+    ack_ok = worst_ack <= ACK_TARGET_P99
+    search_ok = search_p95 <= SEARCH_TARGET_P95
+    print(
+        f"\nTarget ack p99 ≤ {ACK_TARGET_P99 * 1000:.0f} ms: worst p99 {worst_ack * 1000:.1f} ms"
+        f" → {'met' if ack_ok else 'NOT met'}"
+    )
+    print(
+        f"Target options search p95 ≤ {SEARCH_TARGET_P95 * 1000:.0f} ms: "
+        f"{search_p95 * 1000:.1f} ms → {'met' if search_ok else 'NOT met'}"
+    )
+    median_all = statistics.median(v for values in under_load.values() for v in values)
+    print(f"(median of all acks under load: {median_all * 1000:.1f} ms)")
+    return 0 if ack_ok and search_ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--invoices", type=int, default=10_000, help="invoices in the project")
+    parser.add_argument("--workers", type=int, default=2, help="BACKUPS_WORKERS of the bot")
+    parser.add_argument("--big-backups", type=int, default=6, help="100-invoice backups queued")
+    parser.add_argument("--requests", type=int, default=300, help="most requests of each kind")
+    parser.add_argument("--seconds", type=float, default=60.0, help="longest sampling time")
+    parser.add_argument("--pause", type=float, default=0.02, help="seconds between requests")
+    parser.add_argument("--search-samples", type=int, default=150, help="idle options loads")
+    parser.add_argument(
+        "--postgres",
+        metavar="SERVER_URL",
+        help="use a fresh database on this PostgreSQL server, e.g. "
+        "postgres://postgres@127.0.0.1:5432, instead of a SQLite file (dropped afterwards)",
+    )
+    parser.add_argument("--work-dir", default=str(REPO / "bench" / "_work"))
+    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    args = parser.parse_args()
+    Path(args.work_dir).mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
