@@ -93,9 +93,12 @@ async def test_identity_unavailable_when_slack_has_no_user() -> None:
 class RecordingChat:
     def __init__(self) -> None:
         self.updates: list[str] = []
+        self.second_update = asyncio.Event()
 
     async def chat_update(self, channel: str, ts: str, text: str, blocks: list) -> None:
         self.updates.append(text)
+        if len(self.updates) == 2:
+            self.second_update.set()
 
 
 async def test_progress_is_throttled_latest_wins_and_phases_are_immediate() -> None:
@@ -105,9 +108,7 @@ async def test_progress_is_throttled_latest_wins_and_phases_are_immediate() -> N
     for step in range(1, 6):
         await parent.progress(f"rendering {step}/5")
     assert len(chat.updates) == 1  # progress never waits for Slack
-    async with asyncio.timeout(5):
-        while len(chat.updates) < 2:
-            await asyncio.sleep(0.01)
+    await asyncio.wait_for(chat.second_update.wait(), 5)
     await parent.show(Phase.UPLOADING)
     await parent.close()
     assert len(chat.updates) == 3
