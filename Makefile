@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	scripts/ensure-postgres
+	scripts/ensure-test-tools
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

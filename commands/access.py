@@ -256,26 +256,34 @@ async def search_invoice_options(
     )
     if query.strip():
         invoices = invoices.filter(_search_filter(query))
-    rows = await invoices.values(
-        "id",
-        "number",
-        "period_id",
-        "status",
-        "current_payment_due",
-        "requisition_end",
-        "commitment__number",
-        "commitment__vendor_name",
-    )
     periods = {
         period.id: period for period in await BillingPeriod.filter(project_id=project_id).all()
     }
 
-    def order(row: dict) -> tuple:
-        period = periods.get(row["period_id"])
-        return (period is None, -(period.position if period else 0), -row["number"])
+    def newest_first(candidate: tuple[int, int, int]) -> tuple[bool, int, int]:
+        _, period_id, number = candidate
+        period = periods.get(period_id)
+        return (period is None, -(period.position if period else 0), -number)
 
+    # Rank on three narrow columns first, then load the details of the few offered.
+    candidates = await invoices.values_list("id", "period_id", "number")
+    chosen = [int(row[0]) for row in sorted(candidates, key=newest_first)[:limit]]
+    details = {
+        int(row["id"]): row
+        for row in await Invoice.filter(id__in=chosen).values(
+            "id",
+            "number",
+            "period_id",
+            "status",
+            "current_payment_due",
+            "requisition_end",
+            "commitment__number",
+            "commitment__vendor_name",
+        )
+    }
     options: list[InvoiceOption] = []
-    for row in sorted(rows, key=order)[:limit]:
+    for invoice_id in chosen:
+        row = details[invoice_id]
         period = periods.get(row["period_id"])
         group = (
             billing_period_label(period.position, period.start_date, period.end_date)

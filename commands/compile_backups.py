@@ -31,6 +31,7 @@ from storage.models import Attachment, Backup, BillingPeriod, Invoice
 ProgressCallback = Callable[[str], Awaitable[None]]
 
 MAX_INVOICES = 200
+PROGRESS_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -279,14 +280,15 @@ async def compile_backup(
             for invoice in included
         ),
         output_path=str(folder / file_name),
+        progress_path=str(folder / "progress.txt"),
         not_included=tuple(
             CoverNote(m.invoice_label, f"billing period {m.period_id} does not exist")
             for m in missing
         ),
     )
-    await report(f"rendering and merging {len(included)} invoices")
+    await report(f"rendering and merging 0/{len(included)}")
     try:
-        pdf_report = await _run_assembly(request, executor)
+        pdf_report = await _run_assembly(request, executor, report)
     except Exception as error:
         backup.status = "failed"
         backup.warnings = [f"compile failed: {error}"]
@@ -334,9 +336,35 @@ async def compile_backup(
 
 
 async def _run_assembly(
-    request: BackupRequest, executor: concurrent.futures.Executor | None
+    request: BackupRequest,
+    executor: concurrent.futures.Executor | None,
+    report: ProgressCallback,
 ) -> BackupReport:
+    """Run `assemble_backup` off the event loop, relaying its progress notes to `report`."""
     if executor is None:
-        return await asyncio.to_thread(assemble_backup, request)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, assemble_backup, request)
+        work = asyncio.ensure_future(asyncio.to_thread(assemble_backup, request))
+    else:
+        loop = asyncio.get_running_loop()
+        work = asyncio.ensure_future(loop.run_in_executor(executor, assemble_backup, request))
+    progress_file = Path(request.progress_path) if request.progress_path else None
+    last_note = ""
+    try:
+        while not work.done():
+            await asyncio.wait({work}, timeout=PROGRESS_POLL_SECONDS)
+            note = await asyncio.to_thread(_read_note, progress_file)
+            if note and note != last_note and not work.done():
+                last_note = note
+                await report(note)
+        return work.result()
+    finally:
+        if progress_file is not None:
+            progress_file.unlink(missing_ok=True)
+
+
+def _read_note(progress_file: Path | None) -> str:
+    if progress_file is None:
+        return ""
+    try:
+        return progress_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""

@@ -91,13 +91,16 @@ def assemble_backup(request: BackupRequest) -> BackupReport:
     ):
         temporary_output = Path(scratch) / "backup.pdf"
         with pikepdf.new() as backup:
-            body = _merge_body(backup, plans, inspection, renderer)
+            body = _merge_body(backup, plans, inspection, renderer, request.progress_path)
             renderer.close()  # every invoice is in: free the workers before the memory peak
+            _note_progress(request.progress_path, "adding the cover page and bookmarks")
             cover_pages = _prepend_cover(backup, request, body)
             _write_outline(backup, body, cover_pages)
+            _note_progress(request.progress_path, "numbering pages")
             stamp_page_numbers(backup)
             _set_document_info(backup, request)
             page_count = len(backup.pages)
+            _note_progress(request.progress_path, f"writing the PDF ({page_count} pages)")
             backup.save(
                 temporary_output,
                 stream_decode_level=StreamDecodeLevel.none,
@@ -113,6 +116,18 @@ def assemble_backup(request: BackupRequest) -> BackupReport:
         left_out=tuple(body.left_out),
         repaired=tuple(body.repaired),
     )
+
+
+def _note_progress(progress_path: str | None, note: str) -> None:
+    """Replace the progress file's content with `note` (atomically); never fails the compile."""
+    if progress_path is None:
+        return
+    try:
+        partial = f"{progress_path}.partial"
+        Path(partial).write_text(note, encoding="utf-8")
+        os.replace(partial, progress_path)
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,10 +190,12 @@ def _merge_body(
     plans: list[_InvoicePlan],
     inspection: Inspection,
     renderer: InvoiceRenderer,
+    progress_path: str | None,
 ) -> _Body:
     """Append each invoice and its attachments in order; triage results are awaited one by one."""
     body = _Body()
     for invoice_index, plan in enumerate(plans):
+        _note_progress(progress_path, f"rendering and merging {invoice_index + 1}/{len(plans)}")
         first_page = len(backup.pages)
         signed = None if plan.signed_job is None else inspection.result(plan.signed_job)
         used_signed_pdf = _append_signed_pdf(backup, plan.entry, signed, body)

@@ -131,6 +131,7 @@ class BackupRequest:
     invoices: tuple[InvoiceEntry, ...]
     output_path: str
     not_included: tuple[CoverNote, ...] = ()
+    progress_path: str | None = None  # where to write a one-line progress note as work goes on
 
 
 @dataclass(frozen=True)

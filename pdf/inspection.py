@@ -122,7 +122,7 @@ class Inspection:
             child.ready = True
         index = child.pending[child.done]
         line = child.read_line(INSPECTION_SECONDS_PER_FILE)
-        result = Rejected(UNSAFE) if line is None else result_from_json(json.loads(line))
+        result = _parse_result(line)
         self._results[index] = result
         child.done += 1
         if result == Rejected(UNSAFE):  # the child stopped or must stop: start a fresh one
@@ -131,6 +131,16 @@ class Inspection:
         elif child.done == len(child.pending):
             child.wait()
             self._child = None
+
+
+def _parse_result(line: str | None) -> TriageResult:
+    """A result line from the child; silence or anything unreadable condemns the file."""
+    if line is None:
+        return Rejected(UNSAFE)
+    try:
+        return result_from_json(json.loads(line))
+    except (ValueError, KeyError, TypeError):
+        return Rejected(UNSAFE)
 
 
 def inspect_files(jobs: Sequence[InspectionJob], scratch_dir: str) -> list[TriageResult]:
@@ -210,8 +220,11 @@ def child_main(arguments: list[str]) -> None:
     """
     jobs_file, indexes, scratch_dir, memory_limit = arguments
     resource.setrlimit(resource.RLIMIT_AS, (int(memory_limit), int(memory_limit)))
-    sys.stdout.write(_READY + "\n")
-    sys.stdout.flush()
+    # Results go to the original stdout only; anything a library prints lands on stderr.
+    results = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    results.write(_READY + "\n")
+    results.flush()
     work = json.loads(Path(jobs_file).read_text())
     attachments.MAX_INPUT_BYTES = work["limits"]["max_input_bytes"]
     attachments.MAX_INPUT_PAGES = work["limits"]["max_input_pages"]
@@ -219,7 +232,7 @@ def child_main(arguments: list[str]) -> None:
     for index in (int(text) for text in indexes.split(",")):
         job = jobs[index]
         result = triage_pdf(job["path"], job["content_type"], scratch_dir)
-        sys.stdout.write(json.dumps(result_to_json(result)) + "\n")
-        sys.stdout.flush()
+        results.write(json.dumps(result_to_json(result)) + "\n")
+        results.flush()
         if result == Rejected(UNSAFE):
             return  # memory may be in a bad state: the parent starts a fresh child

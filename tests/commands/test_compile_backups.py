@@ -149,3 +149,35 @@ async def test_inactive_admin_loses_access(demo_project: int) -> None:
     await ProjectUser.filter(project_id=demo_project, user_id=1).update(is_active=False)
     with pytest.raises(AccessDenied):
         await compile_backup(ADMIN, demo_project, [9001])
+
+
+async def test_progress_notes_follow_the_work(
+    demo_project: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    from commands import compile_backups
+
+    monkeypatch.setattr(compile_backups, "PROGRESS_POLL_SECONDS", 0.01)
+    notes: list[str] = []
+
+    async def progress(note: str) -> None:
+        notes.append(note)
+
+    result = await compile_backup(ADMIN, demo_project, ORDER, progress=progress)
+    assert result.status == "succeeded"
+    assert notes[0] == "rendering and merging 0/7"
+    assert len(notes) >= 2
+    steps = [
+        r"rendering and merging (\d)/7",
+        r"adding the cover page and bookmarks",
+        r"numbering pages",
+        r"writing the PDF \(\d+ pages\)",
+    ]
+    ranks = []
+    for note in notes:
+        rank = next(i for i, step in enumerate(steps) if re.fullmatch(step, note))
+        merged = re.fullmatch(steps[0], note)
+        ranks.append((rank, int(merged.group(1)) if merged else 0))
+    assert ranks == sorted(ranks)
+    assert not list(result.pdf_path.parent.glob("progress.txt*"))

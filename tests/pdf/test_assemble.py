@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import pickle
 import re
-import shutil
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -343,7 +342,6 @@ def stamp_word_boxes(pdf_path: str, page_number: int) -> list[tuple[float, ...]]
     return [tuple(float(value) for value in word[:4]) for word in stamp]
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (pdftotext)")
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
 def test_page_number_is_upright_at_the_bottom_right_of_rotated_pages(
     tmp_path: Path, pdfs: PdfFactory, rotation: int
