@@ -93,6 +93,7 @@ class BotServer:
             identities=IdentityResolver(self.client),
             max_invoices=settings.max_invoices,
             wake_worker=self.worker.wake,
+            owners=settings.owners,
         )
         self.app = build_app(settings, self.client, services)
         self._runner = web.AppRunner(

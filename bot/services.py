@@ -15,3 +15,4 @@ class Services:
     identities: IdentityResolver
     max_invoices: int
     wake_worker: Callable[[], None]
+    owners: frozenset[str] = frozenset()  # BACKUPS_OWNERS: manage access on every project

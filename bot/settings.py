@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ MAX_WORKERS = 32
 DEFAULT_MAX_INVOICES = 100
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 20.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 class SettingsError(Exception):
@@ -37,6 +39,7 @@ class Settings:
     max_invoices: int = DEFAULT_MAX_INVOICES
     shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS
     log_level: str = "INFO"
+    owners: frozenset[str] = frozenset()  # Slack user ids that manage access on every project
 
     @property
     def socket_mode(self) -> bool:
@@ -78,7 +81,22 @@ class Settings:
                 "BACKUPS_SHUTDOWN_GRACE_SECONDS", DEFAULT_SHUTDOWN_GRACE_SECONDS, 0, 600
             ),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+            owners=_owners(env.optional("BACKUPS_OWNERS")),
         )
+
+
+def _owners(value: str | None) -> frozenset[str]:
+    """BACKUPS_OWNERS: comma-separated Slack user ids (``U…`` or ``W…``)."""
+    if value is None:
+        return frozenset()
+    owners = [part.strip() for part in value.split(",") if part.strip()]
+    wrong = [owner for owner in owners if not SLACK_USER_ID.match(owner)]
+    if wrong:
+        raise SettingsError(
+            "BACKUPS_OWNERS must be Slack user ids (U… or W…, from a profile's ⋮ → Copy member "
+            f"ID) separated by commas, got {wrong[0]!r}"
+        )
+    return frozenset(owners)
 
 
 def _api_url(value: str | None) -> str | None:

@@ -46,13 +46,14 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from commands.money import parse_money
 from storage.blobs import BlobStore
 from storage.models import (
     ACCESS_LEVELS,
@@ -129,7 +130,6 @@ CURRENT_PAYMENT_DUE_LIMIT = Decimal("1e14")  # DecimalField(max_digits=16, decim
 IGNORED_TOP_LEVEL_NAMES = frozenset({"__MACOSX", ".DS_Store"})
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-AMOUNT = re.compile(r"(?P<sign>-?)\$?(?P<whole>\d{1,3}(?:,\d{3})+|\d*)(?P<fraction>\.\d+)?")
 
 
 class BundleError(Exception):
@@ -147,34 +147,6 @@ class BundleError(Exception):
 
 class _Invalid(Exception):
     """One bad field; caught per record and collected into a `BundleError`."""
-
-
-def parse_money(value: object, *, percent: bool = False) -> Decimal:
-    """Procore money (``"1,234.50"``, ``"-$12"``, a JSON number) as an exact Decimal.
-
-    With ``percent``, a trailing ``%`` is allowed. Raises ValueError for anything else.
-    """
-    if isinstance(value, bool):
-        raise ValueError("not an amount")
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError("not an amount")
-        return value
-    if not isinstance(value, str):
-        raise ValueError("not an amount")
-    text = value.strip()
-    if percent:
-        text = text.removesuffix("%").rstrip()
-    match = AMOUNT.fullmatch(text)
-    if match is None or not (match["whole"] or match["fraction"]):
-        raise ValueError("not an amount")
-    digits = match["whole"].replace(",", "") or "0"
-    try:
-        return Decimal(f"{match['sign']}{digits}{match['fraction'] or ''}")
-    except InvalidOperation as error:  # pragma: no cover - the pattern admits only digits
-        raise ValueError("not an amount") from error
 
 
 # ---------------------------------------------------------------------------------------------

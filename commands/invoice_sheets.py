@@ -1,46 +1,19 @@
 """Turn a stored requisition (Procore `summary`, `summary_text`, `items`) into an `InvoiceSheet`.
 
-Money arrives as strings (``"1,234.50"``, ``"(12.00)"``, ``"$5"``) and is parsed with `Decimal`.
+Money arrives as strings (``"1,234.50"``, ``"-$5"``), parsed exactly by `commands.money`.
 Derivable G703 columns (G, H, I) are computed when the item does not carry them.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from commands.money import money_or_zero
 from pdf.documents import ZERO, G702Header, G702Summary, G703Line, InvoiceSheet
 
 HUNDRED = Decimal("100")
-
-
-def parse_money(value: Any) -> Decimal:
-    """``"1,234.50"`` → ``Decimal("1234.50")``; ``"(5.00)"`` is negative; None or "" is zero.
-
-    Raises `ValueError` for anything else that is not a number.
-    """
-    if value is None:
-        return ZERO
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, bool):
-        raise ValueError(f"not an amount: {value!r}")
-    if isinstance(value, int | float):
-        return Decimal(str(value))
-    text = str(value).strip().replace(",", "").replace("$", "").replace(" ", "")
-    if not text:
-        return ZERO
-    negative = text.startswith("(") and text.endswith(")")
-    if negative:
-        text = text[1:-1]
-    try:
-        amount = Decimal(text)
-    except InvalidOperation as error:
-        raise ValueError(f"not an amount: {value!r}") from error
-    if not amount.is_finite():
-        raise ValueError(f"not an amount: {value!r}")
-    return -amount if negative else amount
 
 
 def parse_date(value: Any) -> date | None:
@@ -79,7 +52,7 @@ def _header(summary_text: dict[str, Any], application_number: int) -> G702Header
 
 def _summary(summary: dict[str, Any]) -> G702Summary:
     def money(key: str) -> Decimal:
-        return parse_money(summary.get(key))
+        return money_or_zero(summary.get(key))
 
     return G702Summary(
         original_contract_sum=money("original_contract_sum"),
@@ -103,20 +76,20 @@ def _summary(summary: dict[str, Any]) -> G702Summary:
 
 
 def _line(item: dict[str, Any], index: int) -> G703Line:
-    scheduled = parse_money(item.get("scheduled_value"))
-    previous = parse_money(item.get("work_completed_from_previous_application"))
-    this_period = parse_money(item.get("work_completed_this_period"))
-    stored = parse_money(item.get("materials_presently_stored"))
+    scheduled = money_or_zero(item.get("scheduled_value"))
+    previous = money_or_zero(item.get("work_completed_from_previous_application"))
+    this_period = money_or_zero(item.get("work_completed_this_period"))
+    stored = money_or_zero(item.get("materials_presently_stored"))
     if item.get("total_completed_and_stored_to_date") not in (None, ""):
-        completed = parse_money(item["total_completed_and_stored_to_date"])
+        completed = money_or_zero(item["total_completed_and_stored_to_date"])
     else:
         completed = previous + this_period + stored
     if item.get("total_completed_and_stored_to_date_percent") not in (None, ""):
-        percent = parse_money(item["total_completed_and_stored_to_date_percent"])
+        percent = money_or_zero(item["total_completed_and_stored_to_date_percent"])
     else:
         percent = (completed / scheduled * HUNDRED) if scheduled else ZERO
     if item.get("balance_to_finish") not in (None, ""):
-        balance = parse_money(item["balance_to_finish"])
+        balance = money_or_zero(item["balance_to_finish"])
     else:
         balance = scheduled - completed
     number = item.get("item_number") or item.get("position") or index
@@ -130,7 +103,7 @@ def _line(item: dict[str, Any], index: int) -> G703Line:
         total_completed_and_stored_to_date=completed,
         percent_complete=percent,
         balance_to_finish=balance,
-        retainage=parse_money(item.get("total_retainage", item.get("retainage"))),
+        retainage=money_or_zero(item.get("total_retainage", item.get("retainage"))),
     )
 
 

@@ -267,42 +267,76 @@ def failure_reply(failure: Failure, job_id: int, detail: str = "") -> Message:
 
 # --- command answers -------------------------------------------------------------------------
 
-HELP_LINES = (
-    "*Invoice backups*: one PDF with each subcontractor invoice and its PDF attachments, "
-    "posted in the conversation where you ask.",
-    f"• `{COMMAND}`: choose a project and its invoices",
-    f"• `{COMMAND} <project name or number>`: the same, with that project chosen",
-    f"• `{COMMAND} help`: this help",
-    "Compiling needs *Admin* on the project's Commitments tool.",
-)
+def help_lines(tool: str = "Commitments") -> tuple[str, ...]:
+    """The usage lines; ``tool`` is the project's name for the Commitments tool."""
+    return (
+        "*Invoice backups*: one PDF with each subcontractor invoice and its PDF attachments, "
+        "posted in the conversation where you ask.",
+        f"• `{COMMAND}`: choose a project and its invoices",
+        f"• `{COMMAND} <project name or number>`: the same, with that project chosen",
+        f"• `{COMMAND} access`: who may compile, Slack links and settings (project admins)",
+        f"• `{COMMAND} help`: this help",
+        f"Compiling needs *Admin* on the project's {escape(tool)} tool.",
+    )
 
 
-def help_message(preface: str | None = None) -> Message:
+def help_message(preface: str | None = None, tool: str = "Commitments") -> Message:
     """Usage, optionally after a line saying what went wrong (unknown subcommand, no match)."""
-    lines = ([preface] if preface else []) + list(HELP_LINES)
+    lines = ([preface] if preface else []) + list(help_lines(tool))
     return _message("\n".join(lines).replace("*", ""), [_section("\n".join(lines))])
 
 
-def unknown_argument_message(argument: str) -> Message:
+def unknown_argument_message(argument: str, tool: str = "Commitments") -> Message:
     """Help for ``/compile-backups <something>`` that is neither a subcommand nor a project."""
     return help_message(
         f":grey_question: `{escape(argument)}` is not a subcommand, nor a project where you "
-        "may compile backups."
+        "may compile backups.",
+        tool,
     )
 
 
-def no_projects_message(has_email: bool) -> Message:
-    """The refusal for a user who may compile on no project: the permission and whom to ask."""
-    text = (
-        ":no_entry: You can't compile invoice backups on any project yet: it needs *Admin* on "
-        "a project's *Commitments* tool. Ask one of the project's admins to grant it."
-    )
-    if not has_email:
-        text += (
-            " (I also couldn't read an e-mail address from your Slack profile, which is how I "
-            "match you to a project user: ask a workspace admin to check it.)"
+def whom_to_ask(owner_ids: Sequence[str]) -> str:
+    """``"a project admin or this bot's owners (<@U1>, <@U2>)"``."""
+    if not owner_ids:
+        return "a project admin or whoever runs this bot"
+    shown = ", ".join(f"<@{owner}>" for owner in owner_ids[:5])
+    return f"a project admin or this bot's owners ({shown})"
+
+
+def unknown_user_text(email: str | None, owner_ids: Sequence[str]) -> str:
+    """How a Slack user is matched to a project user, and whom to ask, for someone who matches
+    nobody (mrkdwn)."""
+    link = f"to link your Slack account to your project user with `{COMMAND} access`"
+    if email is None:
+        return (
+            "I couldn't read an e-mail address from your Slack profile, and that is how I match "
+            "you: *by the e-mail of your Slack profile, against the project directory*. Ask a "
+            f"workspace admin to check your profile, or ask {whom_to_ask(owner_ids)} {link}. "
+            "Compiling invoice backups needs *Admin* on a project's Commitments tool."
         )
+    return (
+        "I don't know you yet. I match you *by the e-mail of your Slack profile, "
+        f"{escape(email)}, against the project directory*, and no project has an active user "
+        f"with that address or a link to your Slack account. Ask {whom_to_ask(owner_ids)} to add "
+        f"you to the project with that address, or {link}. Compiling invoice backups needs "
+        "*Admin* on a project's Commitments tool."
+    )
+
+
+def unknown_user_message(email: str | None, owner_ids: Sequence[str]) -> Message:
+    """The answer to someone the bot can't match to any project user."""
+    text = f":wave: {unknown_user_text(email, owner_ids)}"
     return _message(text.replace("*", ""), [_section(text)])
+
+
+def compile_refusal_message(reasons: Sequence[str]) -> Message:
+    """The refusal for a project user who may compile on none of their projects: one
+    `AccessDenied` text per project (each names the permission, the tool and whom to ask)."""
+    if len(reasons) == 1:
+        return access_denied_message(reasons[0])
+    text = ":no_entry: You can't compile invoice backups on any of your projects yet:"
+    plain = "\n".join([text, *reasons]).replace("*", "")
+    return _message(plain, [_section(text), *_bullets(list(reasons))])
 
 
 def access_denied_message(reason: str) -> Message:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from bundles import BundleData, dump_database, sample_bundle, write_bundle, zip_folder
 
-from commands.import_bundle import BundleError, import_bundle, parse_money
+from commands.import_bundle import BundleError, import_bundle
+from commands.money import parse_money
 from storage.blobs import BlobStore
 from storage.models import Project
 
