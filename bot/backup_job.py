@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.blocks.messages import JobHeadline
 from commands.access import Requester
 from storage import jobs
 from storage.jobs import COMPILE_BACKUP, Enqueued
@@ -21,6 +22,12 @@ class BackupJobPayload:
     invoice_ids: tuple[int, ...]
     requester: Requester
     timezone: str
+    title: str | None = None  # the parent message's own headline (a digest's), if any
+
+    @property
+    def headline(self) -> JobHeadline:
+        """What the job's parent message says it is about."""
+        return JobHeadline(len(self.invoice_ids), self.project_label, self.user_id, self.title)
 
     def to_json(self) -> dict[str, Any]:
         """JSON types only (for ``Job.payload``)."""
@@ -37,6 +44,7 @@ class BackupJobPayload:
                 "slack_user_id": self.requester.slack_user_id,
             },
             "timezone": self.timezone,
+            "title": self.title,
         }
 
     @classmethod
@@ -56,6 +64,7 @@ class BackupJobPayload:
                 slack_user_id=requester.get("slack_user_id"),
             ),
             timezone=str(data.get("timezone") or "UTC"),
+            title=data.get("title"),
         )
 
 

@@ -50,3 +50,21 @@ async def post_with_dm_fallback(
     dm_channel = await open_dm(client, user_id)
     response = await client.chat_postMessage(channel=dm_channel, **build(note).as_kwargs())
     return Posted(str(response["channel"]), str(response["ts"]), note)
+
+
+async def posting_problem(client: AsyncWebClient, channel_id: str) -> str | None:
+    """Why the bot could not post in ``channel_id``, as conversations.info tells it before
+    anything is posted: ``"not_in_channel"`` (``is_member`` false), ``"channel_not_found"`` (a
+    private channel it isn't in), ``"is_archived"``; None when it can (or Slack can't say: the
+    post itself falls back to a DM then)."""
+    try:
+        response = await client.conversations_info(channel=channel_id)
+    except SlackApiError as error:
+        code = str(error.response.get("error"))
+        return code if code in FALLBACK_ERRORS else None
+    channel = response.get("channel") or {}
+    if channel.get("is_archived"):
+        return "is_archived"
+    if channel.get("is_member") is False:
+        return "not_in_channel"
+    return None

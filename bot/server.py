@@ -1,12 +1,13 @@
-"""Running the bot: the aiohttp web server, Socket Mode, the job worker, one event loop.
+"""Running the bot: the aiohttp web server, Socket Mode, the job worker, the digest scheduler
+(`bot.scheduler`), one event loop.
 
 HTTP routes: ``POST /slack/events`` (slash commands, interactivity, options loads, events; Bolt
 verifies the signature and the timestamp: forged or older than five minutes → 401) and
 ``GET /healthz``. With SLACK_APP_TOKEN set, the same listeners are fed over Socket Mode.
 
-Shutdown (SIGTERM/SIGINT): stop accepting requests, give running jobs a grace period, put the
-ones still running back in the queue at their last recorded step, close the process pool and
-every HTTP session.
+Shutdown (SIGTERM/SIGINT): stop accepting requests and firing schedules, give running jobs a
+grace period, put the ones still running back in the queue at their last recorded step, close the
+process pool and every HTTP session.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tortoise.exceptions import ConfigurationError
 
 from bot.app import build_app, build_web_client
 from bot.identity import IdentityResolver
+from bot.scheduler import ScheduleRegistry
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.worker import CompileFunction, JobWorker
@@ -57,17 +59,20 @@ class BotServer:
         executor_factory: Callable[[], concurrent.futures.Executor] | None = None,
         compile_function: CompileFunction | None = None,
         worker_options: dict[str, Any] | None = None,
+        scheduler_options: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self._executor_factory = executor_factory
         self._compile_function = compile_function
         self._worker_options = worker_options or {}
+        self._scheduler_options = scheduler_options or {}
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._socket_mode: AsyncSocketModeHandler | None = None
         self.client: AsyncWebClient | None = None
         self.app: AsyncApp | None = None
         self.worker: JobWorker | None = None
+        self.scheduler: ScheduleRegistry | None = None
         self.port: int | None = None
 
     @property
@@ -89,10 +94,12 @@ class BotServer:
             executor_factory=self._executor_factory,
             **worker_options,
         )
+        self.scheduler = ScheduleRegistry(wake_worker=self.worker.wake, **self._scheduler_options)
         services = Services(
             identities=IdentityResolver(self.client),
             max_invoices=settings.max_invoices,
             wake_worker=self.worker.wake,
+            schedules=self.scheduler,
             owners=settings.owners,
         )
         self.app = build_app(settings, self.client, services)
@@ -113,6 +120,7 @@ class BotServer:
             self._socket_mode = AsyncSocketModeHandler(self.app, settings.app_token)
             await self._socket_mode.connect_async()
         self.worker.start()
+        await self.scheduler.start()
         log.info(
             "invoice-backups bot serving on %s (%s mode, %d PDF workers)",
             self.url,
@@ -157,6 +165,8 @@ class BotServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.worker is not None:
             await self.worker.stop(self.settings.shutdown_grace_seconds)
         await self._close_quietly()

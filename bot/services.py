@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.identity import IdentityResolver
+from bot.scheduler import ScheduleRegistry
 
 
 @dataclass(frozen=True)
@@ -16,3 +17,4 @@ class Services:
     max_invoices: int
     wake_worker: Callable[[], None]
     owners: frozenset[str] = frozenset()  # BACKUPS_OWNERS: manage access on every project
+    schedules: ScheduleRegistry | None = None  # the digest scheduler: refresh after a change

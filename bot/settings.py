@@ -7,8 +7,8 @@ message is one line naming the variable; `bot.server.run_serve` prints it and ex
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 

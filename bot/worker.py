@@ -1,9 +1,13 @@
-"""The job worker: claims compile jobs, runs them, and reports in Slack.
+"""The job worker: claims jobs (compile jobs and digests), runs them, and reports in Slack.
 
-For each job, in order, each step recorded on the job right after it happened so that a resumed
+Every job kind goes through one pipeline. First the job's kind turns it into its work
+(`bot.job_work`: a compile job holds its request; a digest plans its run now, as its owner, and
+records the plan). Work that is a notice (an empty week, an owner who lost access) posts one
+message, recorded as the parent message; work that is a skip only ends the job. Compile work
+runs these steps, in order, each recorded on the job right after it happened so that a resumed
 job (lease expired, or released at shutdown) skips what was done and never posts twice:
 
-1. post the parent message where the command was typed (or by DM, saying why) → ``parent_ts``
+1. post the parent message where asked (or by DM, saying why) → ``parent_ts``
 2. compile (`commands.compile_backups.compile_backup`, CPU work in the process pool), the parent
    message following the progress → ``result`` (+ ``pdf_path``)
 3. upload the PDF into the parent's thread with ``files_upload_v2`` → ``file_id``
@@ -33,6 +37,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backup_job import BackupJobPayload
+from bot.blocks.digests import notice_message
 from bot.blocks.messages import (
     Failure,
     JobHeadline,
@@ -43,21 +48,24 @@ from bot.blocks.messages import (
     outcome_reply,
     parent_message,
 )
-from bot.delivery import open_dm, post_with_dm_fallback
+from bot.delivery import Posted, open_dm, post_with_dm_fallback
+from bot.digest_job import plan_digest_job
 from bot.errors import is_database_error
+from bot.job_work import CompileWork, JobPlanner, JobWork, NoticeWork, plan_compile_job
 from bot.outcome import BackupOutcome
 from bot.parent import ParentMessage
 from bot.pool import new_process_pool
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
 from storage import jobs
-from storage.jobs import Job, JobStatus, LeaseLost
+from storage.jobs import COMPILE_BACKUP, DIGEST, Job, JobStatus, LeaseLost
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_POLL_SECONDS = 2.0
+JOB_PLANNERS: dict[str, JobPlanner] = {COMPILE_BACKUP: plan_compile_job, DIGEST: plan_digest_job}
 
 
 class CompileFunction(Protocol):
@@ -87,7 +95,7 @@ def _upload_refusal(error: SlackApiError | SlackRequestError) -> str:
 
 
 class JobWorker:
-    """Claims and runs compile jobs in the current event loop until `stop`."""
+    """Claims and runs jobs of the kinds in `planners` in the current event loop until `stop`."""
 
     def __init__(
         self,
@@ -100,6 +108,7 @@ class JobWorker:
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         max_in_flight: int | None = None,
         progress_interval: float = 1.0,
+        planners: dict[str, JobPlanner] | None = None,
     ) -> None:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._client = client
@@ -111,6 +120,7 @@ class JobWorker:
         self._poll_seconds = poll_seconds
         self._max_in_flight = max_in_flight or max(8, concurrency * 4)
         self._progress_interval = progress_interval
+        self._planners = dict(JOB_PLANNERS if planners is None else planners)
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -158,7 +168,9 @@ class JobWorker:
             self._wake.clear()
             while len(self._tasks) < self._max_in_flight and not self._stopping:
                 try:
-                    job = await jobs.claim_next(self.owner, self._lease_seconds)
+                    job = await jobs.claim_next(
+                        self.owner, self._lease_seconds, kinds=tuple(self._planners)
+                    )
                 except Exception as error:
                     log.warning("cannot claim jobs (will retry): %s", error)
                     break
@@ -205,37 +217,66 @@ class JobWorker:
                 log.warning("cannot renew the lease of job %s: %s", job.id, error)
 
     async def _run(self, job: Job) -> None:
-        payload = BackupJobPayload.from_json(job.payload)
-        headline = JobHeadline(len(payload.invoice_ids), payload.project_label, payload.user_id)
+        work: JobWork | None = None
         try:
+            work = await self._planners[job.kind](job, self.owner)
             if job.attempts > MAX_ATTEMPTS:
                 raise _GaveUp(job.attempts - 1)
-            await self._steps(job, payload, headline)
+            if isinstance(work, CompileWork):
+                await self._steps(job, work.request)
+            elif isinstance(work, NoticeWork):
+                await self._notice(job, work)
+            else:
+                await jobs.finish(job, self.owner, JobStatus.SUCCEEDED, work.note)
         except LeaseLost:
             log.warning("job %s was taken over by another worker", job.id)
         except asyncio.CancelledError:
             raise
         except _GaveUp as error:
-            await self._fail(job, payload, headline, Failure.GAVE_UP, str(error.attempts))
+            await self._fail(job, work, Failure.GAVE_UP, str(error.attempts))
         except AccessDenied as error:
-            await self._fail(job, payload, headline, Failure.ACCESS_DENIED, str(error))
+            await self._fail(job, work, Failure.ACCESS_DENIED, str(error))
         except UploadRefused as error:
             log.warning("job %s: upload refused: %s", job.id, error)
-            await self._fail(job, payload, headline, Failure.UPLOAD_REFUSED, str(error))
+            await self._fail(job, work, Failure.UPLOAD_REFUSED, str(error))
         except Exception as error:
             if is_database_error(error):
                 log.error("job %s: database error: %s", job.id, error)
-                await self._fail(job, payload, headline, Failure.DATABASE, str(error))
+                await self._fail(job, work, Failure.DATABASE, str(error))
             else:
                 log.exception("job %s failed unexpectedly", job.id)
-                await self._fail(job, payload, headline, Failure.UNEXPECTED, repr(error))
+                await self._fail(job, work, Failure.UNEXPECTED, repr(error))
 
-    async def _steps(self, job: Job, payload: BackupJobPayload, headline: JobHeadline) -> None:
+    async def _notice(self, job: Job, work: NoticeWork) -> None:
+        """Post the notice once (in its channel, else by DM; or straight by DM), then end."""
+        if job.parent_ts is None:
+            if work.channel_id:
+                posted = await post_with_dm_fallback(
+                    self._client,
+                    work.channel_id,
+                    work.user_id or "",
+                    lambda note: notice_message(work.text, note),
+                )
+            else:
+                assert work.user_id, "a notice without a channel goes to a user"
+                posted = await self._direct_message(work.user_id, notice_message(work.text))
+            await jobs.record_parent_message(
+                job, self.owner, posted.channel, posted.ts, posted.note
+            )
+        await jobs.finish(job, self.owner, JobStatus.SUCCEEDED, work.note[:2000])
+
+    async def _direct_message(self, user_id: str, message: Message) -> Posted:
+        dm = await open_dm(self._client, user_id)
+        response = await self._client.chat_postMessage(channel=dm, **message.as_kwargs())
+        return Posted(dm, str(response["ts"]))
+
+    async def _steps(self, job: Job, request: BackupJobPayload) -> None:
+        headline = request.headline
         if job.parent_ts is None:
             posted = await post_with_dm_fallback(
                 self._client,
-                payload.channel_id,
-                payload.user_id,
+                request.channel_id,
+                request.user_id,
                 lambda note: parent_message(headline, Phase.QUEUED, note=note),
             )
             await jobs.record_parent_message(
@@ -243,7 +284,7 @@ class JobWorker:
             )
         parent = self._parent(job, headline)
         try:
-            outcome = await self._compiled(job, payload, parent)
+            outcome = await self._compiled(job, request, parent)
             if outcome.has_file and job.file_id is None:
                 await parent.show(Phase.UPLOADING)
                 file_id = await self._upload(job, outcome)
@@ -268,7 +309,7 @@ class JobWorker:
         )
 
     async def _compiled(
-        self, job: Job, payload: BackupJobPayload, parent: ParentMessage
+        self, job: Job, request: BackupJobPayload, parent: ParentMessage
     ) -> BackupOutcome:
         """The outcome recorded on the job, or compile now (also when its PDF went missing)."""
         if job.result is not None:
@@ -278,21 +319,21 @@ class JobWorker:
                 return outcome
         async with self._compile_slots:
             await parent.show(Phase.RUNNING)
-            result = await self._compile_in_pool(payload, parent.progress)
+            result = await self._compile_in_pool(request, parent.progress)
         outcome = BackupOutcome.from_result(result)
         pdf_path = str(result.pdf_path) if result.pdf_path is not None else None
         await jobs.record_compiled(job, self.owner, pdf_path, outcome.to_json())
         return outcome
 
     async def _compile_in_pool(
-        self, payload: BackupJobPayload, progress: ProgressCallback
+        self, request: BackupJobPayload, progress: ProgressCallback
     ) -> CompileResult:
         try:
             return await self._compile(
-                payload.requester,
-                payload.project_id,
-                list(payload.invoice_ids),
-                timezone=payload.timezone,
+                request.requester,
+                request.project_id,
+                list(request.invoice_ids),
+                timezone=request.timezone,
                 executor=self.executor,
                 progress=progress,
             )
@@ -324,32 +365,24 @@ class JobWorker:
         )
         return str(response["ts"])
 
-    async def _fail(
-        self,
-        job: Job,
-        payload: BackupJobPayload,
-        headline: JobHeadline,
-        failure: Failure,
-        detail: str,
-    ) -> None:
-        """Tell the user (in the thread, else by DM), mark the parent and the job failed.
-        Each part is best effort: a failure here is logged, never raised."""
+    async def _fail(self, job: Job, work: JobWork | None, failure: Failure, detail: str) -> None:
+        """Tell the user (in the parent's thread, else by DM), mark the parent and the job
+        failed. Each part is best effort: a failure here is logged, never raised."""
         message = failure_reply(failure, job.id, detail)
+        request = work.request if isinstance(work, CompileWork) else None
+        notice_user = work.user_id if isinstance(work, NoticeWork) else None
+        user_id = request.user_id if request else notice_user
+        in_thread = request is not None and job.parent_ts is not None
         try:
-            if job.final_reply_ts is None:
-                if job.parent_ts is not None:
+            if job.final_reply_ts is None and (in_thread or user_id):
+                if in_thread:
                     ts = await self._reply(job, message)
                 else:
-                    dm = await open_dm(self._client, payload.user_id)
-                    ts = str(
-                        (await self._client.chat_postMessage(channel=dm, **message.as_kwargs()))[
-                            "ts"
-                        ]
-                    )
+                    ts = (await self._direct_message(str(user_id), message)).ts
                 with contextlib.suppress(Exception):
                     await jobs.record_final_reply(job, self.owner, ts)
-            if job.parent_ts is not None:
-                await self._parent(job, headline).show(Phase.FAILED)
+            if request is not None and job.parent_ts is not None:
+                await self._parent(job, request.headline).show(Phase.FAILED)
         except Exception:
             log.exception("job %s: could not tell the user about the failure", job.id)
         try:

@@ -17,7 +17,14 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.triggers.cron import CronTrigger
 
 from commands import audit
-from commands.access import AccessDenied, Requester, compile_access, role_on_project
+from commands.access import (
+    AccessDenied,
+    ProjectChoice,
+    Requester,
+    compile_access,
+    projects_of,
+    role_on_project,
+)
 from commands.labels import billing_period_label, status_label
 from commands.manage_access import InvalidChange
 from pdf.formatting import format_period
@@ -84,10 +91,13 @@ def validate_spec(spec: ScheduleSpec) -> dict[str, str]:
         problems["weekday"] = "Choose a day of the week."
     if not TIME_OF_DAY.match(spec.time_of_day):
         problems["time_of_day"] = "Use a 24-hour time like 08:00."
-    try:
-        CronTrigger(timezone=spec.timezone)
-    except Exception:
-        problems["timezone"] = f"Unknown time zone {spec.timezone!r}."
+    if not spec.timezone:  # CronTrigger(timezone="") would silently use the host's zone
+        problems["timezone"] = "Choose a time zone."
+    else:
+        try:
+            CronTrigger(timezone=spec.timezone)
+        except Exception:
+            problems["timezone"] = f"Unknown time zone {spec.timezone!r}."
     if spec.selection not in SELECTIONS:
         problems["selection"] = "Choose which invoices to include."
     unknown = [status for status in spec.statuses if status not in INVOICE_STATUSES]
@@ -211,6 +221,15 @@ async def create_schedule(requester: Requester, spec: ScheduleSpec) -> ScheduleV
     return _view(schedule, access.project.name)
 
 
+async def schedulable_projects(requester: Requester) -> list[ProjectChoice]:
+    """Projects where the requester may create schedules (project admin), by name."""
+    choices: list[ProjectChoice] = []
+    for project in await projects_of(requester):
+        if (await role_on_project(requester, project.id)).is_admin:
+            choices.append(ProjectChoice(project.id, project.name, project.project_number))
+    return choices
+
+
 async def schedules_of(requester: Requester) -> list[ScheduleView]:
     """The schedules the requester owns."""
     return await _views(await Schedule.filter(owner_key=requester.key).order_by("id"))
@@ -265,6 +284,22 @@ async def delete_schedule(requester: Requester, schedule_id: int) -> None:
         project_id=schedule.project_id,
         schedule=schedule_id,
     )
+
+
+async def authorize_run(requester: Requester, schedule_id: int) -> ScheduleView:
+    """Allow a "run now" of a schedule (its owner or a project admin; not while paused). The run
+    itself is planned, as the owner, when it runs. Raises `AccessDenied` or `InvalidChange`."""
+    schedule = await _owned_schedule(requester, schedule_id, "digest.run_now")
+    if schedule.paused:
+        raise InvalidChange("This schedule is paused: resume it first, then run it.")
+    await audit.record(
+        requester.key,
+        "digest.run_now",
+        "succeeded",
+        project_id=schedule.project_id,
+        schedule=schedule.id,
+    )
+    return (await _views([schedule]))[0]
 
 
 @dataclass(frozen=True)

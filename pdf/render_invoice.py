@@ -6,38 +6,31 @@ application for payment: header, the nine numbered lines, the change-order summa
 signature block. The continuation sheet starts on a new landscape-letter page; its column header
 repeats on every page. Every page has a footer with the invoice and application numbers and
 "Page X of Y". Only the core Helvetica fonts are used (WinAnsi: "·", "–", "—", "’", "é" work).
+
+Both parts are fixed forms, so they are laid out here (row heights, line breaks, page breaks)
+and drawn straight onto a reportlab canvas; the page count is known before the first page is
+drawn, so "Page X of Y" needs no second pass. Text, rules and fills are written as PDF operators
+in batches (`_Ink`): one canvas call per string would cost more than the whole layout. Line
+breaking follows reportlab's Paragraph (greedy, over-long words split), so the pages look as
+they did when they were built from platypus tables.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
-from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab import rl_config
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import landscape, letter
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.pdfmetrics import getFont, stringWidth
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import (
-    BaseDocTemplate,
-    Flowable,
-    Frame,
-    LongTable,
-    NextPageTemplate,
-    PageBreak,
-    PageTemplate,
-    Paragraph,
-    Spacer,
-    Table,
-    TableStyle,
-)
 
 from pdf.documents import ZERO, G702Header, G702Summary, G703Line, InvoiceSheet
 from pdf.formatting import format_date, format_money, format_percent
@@ -55,6 +48,7 @@ HEADER_FILL = colors.HexColor("#E6E9EE")
 STRIPE_FILL = colors.HexColor("#F6F7F9")
 TOTAL_FILL = colors.HexColor("#E6E9EE")
 FOOTER_GREY = colors.HexColor("#555555")
+BLACK = colors.black
 
 PORTRAIT = letter
 LANDSCAPE = landscape(letter)
@@ -62,9 +56,10 @@ MARGIN = 0.5 * inch
 FOOTER_BAND = 0.25 * inch  # space kept free at the bottom of each page for the footer
 BAND_HEIGHT = 0.75 * inch  # continuation sheet: identification band above the table
 NO_VALUE = "—"
-BOX_PADDING = 6.0  # reportlab's default left/right cell padding, used by the boxes on page 1
+BOX_PADDING = 6.0  # left/right padding inside the boxes on page 1
+BODY_BOTTOM = MARGIN + FOOTER_BAND  # lowest y of page content above the footer
 
-# G703 columns: letter and header markup (no-break spaces keep the formulas on one line).
+# G703 columns: letter and title (no-break spaces keep the formulas on one line).
 G703_HEADERS: tuple[tuple[str, str], ...] = (
     ("A", "ITEM NO."),
     ("B", "DESCRIPTION OF WORK"),
@@ -72,35 +67,370 @@ G703_HEADERS: tuple[tuple[str, str], ...] = (
     ("D", "WORK COMPLETED FROM PREVIOUS APPLICATION"),
     ("E", "WORK COMPLETED THIS PERIOD"),
     ("F", "MATERIALS PRESENTLY STORED (NOT IN D OR E)"),
-    ("G", "TOTAL COMPLETED AND STORED TO DATE (D&nbsp;+&nbsp;E&nbsp;+&nbsp;F)"),
-    ("H", "%&nbsp;(G&nbsp;÷&nbsp;C)"),
-    ("I", "BALANCE TO FINISH (C&nbsp;–&nbsp;G)"),
+    ("G", "TOTAL COMPLETED AND STORED TO DATE (D\xa0+\xa0E\xa0+\xa0F)"),
+    ("H", "%\xa0(G\xa0÷\xa0C)"),
+    ("I", "BALANCE TO FINISH (C\xa0–\xa0G)"),
     ("J", "RETAINAGE"),
 )
 G703_MONEY_COLUMNS = (2, 3, 4, 5, 6, 8, 9)
 G703_PERCENT_COLUMN = 7
-G703_HEADER_ROWS = 2  # the letter row and the title row, repeated on every page
 G703_MIN_DESCRIPTION_WIDTH = 170.0
 G703_FONT_SIZES = (7.5, 7.0, 6.5, 6.0, 5.5)  # tried in order until column B is wide enough
-CELL_PADDING = 3.0
+CELL_PADDING = 3.0  # G703 cells: left and right
+CELL_PADDING_Y = 2.0  # G703 cells: top and bottom
 G703_MIN_ROW_PIECE = 24.0  # a row taller than a page is split, in pieces at least this tall
+G703_TOP = LANDSCAPE[1] - MARGIN - BAND_HEIGHT  # top edge of the table on every page
+G703_ROOM = G703_TOP - BODY_BOTTOM  # height available to the table on a page
+HEADER_VALUE_MAX_LINES = 8  # a longer header value is cut so page 1 always fits a page
+SPACE_SHRINKAGE = 0.05  # reportlab lets a line overrun by 5 % of a space per word on it
 
 
-def _style(name: str, **overrides: Any) -> ParagraphStyle:
-    """A Helvetica paragraph style; read-only once built."""
-    settings: dict[str, Any] = {"fontName": FONT, "fontSize": 8, "leading": 10}
-    settings.update(overrides)
-    return ParagraphStyle(name, **settings)
+# ---------------------------------------------------------------------------------------------
+# Font metrics
 
 
-TITLE_STYLE = _style("Title", fontName=FONT_BOLD, fontSize=14, leading=17)
-SUBTITLE_STYLE = _style("Subtitle", fontSize=8, leading=10, textColor=FOOTER_GREY)
-LABEL_STYLE = _style("Label", fontName=FONT_BOLD, fontSize=6.5, leading=8, textColor=FOOTER_GREY)
-VALUE_STYLE = _style("Value", fontSize=8.5, leading=10.5)
-LINE_STYLE = _style("Line", fontSize=8.5, leading=10.5)
-LINE_BOLD_STYLE = _style("LineBold", fontName=FONT_BOLD, fontSize=8.5, leading=10.5)
-BOX_TITLE_STYLE = _style("BoxTitle", fontName=FONT_BOLD, fontSize=8, leading=10)
-SMALL_STYLE = _style("Small", fontSize=7.5, leading=9.5)
+# reportlab's PDF string escapes of the byte values (octal outside printable ASCII).
+_BYTE_ESCAPES = tuple(
+    f"\\{code:03o}"
+    if code < 32 or code >= 127
+    else ("\\" + chr(code) if chr(code) in "\\()" else chr(code))
+    for code in range(256)
+)
+# Splits a paragraph into words the way reportlab's Paragraph does.
+_WHITESPACE = re.compile(
+    "[\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000]+"
+)
+
+
+@dataclass(frozen=True)
+class _Font:
+    """A core font: glyph widths and PDF string escapes of the characters it encodes (WinAnsi).
+
+    Characters outside the encoding are left to reportlab (`stringWidth`, `Canvas.drawString`),
+    which substitutes Symbol or ZapfDingbats glyphs; both paths give the same widths. Read-only.
+    """
+
+    name: str
+    widths: dict[str, int]  # 1/1000 em, by character
+    escapes: dict[int, str]  # a `str.translate` table: character -> escaped byte
+
+    @classmethod
+    def load(cls, name: str) -> _Font:
+        font = getFont(name)
+        candidates = {chr(code) for code in range(256)}
+        for code in range(256):
+            for encoding in ("cp1252", font.encName):
+                try:
+                    candidates.add(bytes([code]).decode(encoding))
+                except UnicodeDecodeError:
+                    pass
+        widths: dict[str, int] = {}
+        escapes: dict[int, str] = {}
+        for char in candidates:
+            try:
+                encoded = char.encode(font.encName)
+            except UnicodeEncodeError:
+                continue
+            if len(encoded) == 1:
+                widths[char] = font.widths[encoded[0]]
+                escapes[ord(char)] = _BYTE_ESCAPES[encoded[0]]
+        return cls(name, widths, escapes)
+
+    def width(self, text: str, size: float) -> float:
+        """Width of `text` at `size` points, as reportlab measures it."""
+        try:
+            return sum(map(self.widths.__getitem__, text)) * 0.001 * size
+        except KeyError:
+            return stringWidth(text, self.name, size)
+
+    def pdf_string(self, text: str) -> str | None:
+        """`text` escaped for a PDF string literal, or None if it needs glyphs of other fonts."""
+        escaped = text.translate(self.escapes)
+        return escaped if escaped.isascii() and escaped.isprintable() else None
+
+
+REGULAR = _Font.load(FONT)
+BOLD = _Font.load(FONT_BOLD)
+
+
+@dataclass(frozen=True)
+class _Style:
+    """Font, size, line spacing and colour of a piece of text."""
+
+    font: _Font
+    size: float
+    leading: float
+    color: Color = BLACK
+
+
+TITLE_STYLE = _Style(BOLD, 14, 17)
+SUBTITLE_STYLE = _Style(REGULAR, 8, 10, FOOTER_GREY)
+LABEL_STYLE = _Style(BOLD, 6.5, 8, FOOTER_GREY)
+VALUE_STYLE = _Style(REGULAR, 8.5, 10.5)
+LINE_STYLE = _Style(REGULAR, 8.5, 10.5)
+LINE_BOLD_STYLE = _Style(BOLD, 8.5, 10.5)
+PAYMENT_STYLE = _Style(BOLD, 9.5, 11.5)
+BOX_TITLE_STYLE = _Style(BOLD, 8, 10)
+SMALL_STYLE = _Style(REGULAR, 7.5, 9.5)
+SMALL_BOLD_STYLE = _Style(BOLD, 7.5, 9.5)
+SMALL_HEADING_STYLE = _Style(BOLD, 6.5, 8)
+SIGNATURE_STYLE = _Style(REGULAR, 7.5, 9)
+FOOTER_STYLE = _Style(REGULAR, 7.5, 9, FOOTER_GREY)
+
+
+# ---------------------------------------------------------------------------------------------
+# Line breaking (as reportlab's Paragraph does it)
+
+
+def _wrap(text: str, font: _Font, size: float, width: float, max_lines: int = 0) -> list[str]:
+    """Lines of user text `text` at `width`; "\\n" starts a new line, blank lines are kept.
+
+    Greedy like reportlab's Paragraph: words split at whitespace, a word wider than a whole line
+    split by characters. With `max_lines`, a longer result is cut and ends with "…".
+    """
+    stripped = text.strip()
+    if not stripped:
+        return []
+    lines: list[str] = []
+    for segment in stripped.replace("\r\n", "\n").split("\n"):
+        lines.extend(_wrap_words(_words(segment), font, size, width) or [""])
+    if max_lines and len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = _fit(lines[-1] + "…", font, size, width)
+    return lines
+
+
+def _words(text: str) -> list[str]:
+    """The words of one paragraph line (a no-break space does not separate words)."""
+    return [word for word in _WHITESPACE.split(text) if word]
+
+
+def _wrap_words(
+    words: Sequence[str], font: _Font, size: float, width: float, first_offset: float = 0.0
+) -> list[str]:
+    """Greedy line breaking; the first line starts `first_offset` points in (after a label)."""
+    space = font.width(" ", size)
+    lines: list[str] = []
+    line: list[str] = []
+    current = first_offset if first_offset else -space
+    started = bool(first_offset)  # a label counts as a word already on the line
+    for word in words:
+        word_width = font.width(word, size)
+        new_width = current + space + word_width
+        on_line = len(line) + started
+        if new_width > width + SPACE_SHRINKAGE * space * on_line and word_width > width:
+            *heads, word = _split_long_word(word, font, size, current + space, width)
+            for head in heads:
+                if head:
+                    line.append(head)
+                lines.append(" ".join(line))
+                line, current, started, on_line = [], -space, False, 0
+            word_width = font.width(word, size)
+            new_width = current + space + word_width
+        if new_width <= width + SPACE_SHRINKAGE * space * on_line or not on_line:
+            line.append(word)
+            current = new_width
+        else:
+            lines.append(" ".join(line))
+            line, current, started = [word], word_width, False
+    if line or started:
+        lines.append(" ".join(line))
+    return lines
+
+
+def _split_long_word(word: str, font: _Font, size: float, start: float, width: float) -> list[str]:
+    """`word` in pieces: the first fills the line from `start`, the others a whole line each."""
+    pieces: list[str] = []
+    piece = ""
+    position = start
+    for char in word:
+        char_width = font.width(char, size)
+        if position + char_width > width and (piece or char_width <= width):
+            pieces.append(piece)
+            piece, position = char, char_width
+        else:
+            piece += char
+            position += char_width
+    pieces.append(piece)
+    return pieces
+
+
+def _fit(text: str, font: _Font, size: float, max_width: float) -> str:
+    """`text` cut with "…" so that it fits `max_width` on one line."""
+    if font.width(text, size) <= max_width:
+        return text
+    text = text[: int(max_width / (0.2 * size))]  # no Helvetica glyph is narrower than 0.2 em
+    while text and font.width(text + "…", size) > max_width:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing
+
+
+def _number(value: float) -> str:
+    """A coordinate for the page stream: two decimals are far below a printer dot."""
+    return f"{value:.2f}"
+
+
+class _Ink:
+    """The content of one page, collected as PDF operators and handed to the canvas in batches.
+
+    A canvas call per string or rule costs more than all of the layout; formatting the
+    operators here is several times cheaper. Everything (fonts, colours, widths, text
+    positions) is plain operators, so this object, not the canvas, knows the graphics state;
+    only text that needs substitute glyphs is drawn by the canvas.
+    """
+
+    def __init__(self, canvas: Canvas, font_names: dict[str, str]) -> None:
+        """`font_names`: the fonts' resource names, from `_font_resource_names`."""
+        self._canvas = canvas
+        self._font_names = font_names
+        self._ops: list[str] = []
+        self._font: _Font | None = None
+        self._size = 0.0
+        self._fill: Color | None = None
+        self._stroke: tuple[Color, float, int] | None = None
+
+    # state
+
+    def style(self, style: _Style) -> None:
+        """Font, size and colour of the text that follows."""
+        self.font(style.font, style.size)
+        self.fill(style.color)
+
+    def font(self, font: _Font, size: float) -> None:
+        if font is not self._font or size != self._size:
+            name = self._font_names.get(font.name)
+            if name:
+                self._ops.append(f"BT {name} {size} Tf ET")
+            else:
+                self.flush()
+                self._canvas.setFont(font.name, size)
+            self._font, self._size = font, size
+
+    def fill(self, color: Color) -> None:
+        if color is not self._fill:
+            red, green, blue = color.rgb()
+            self._ops.append(f"{red:.4f} {green:.4f} {blue:.4f} rg")
+            self._fill = color
+
+    def stroke(self, color: Color, width: float, round_caps: bool = True) -> None:
+        """Colour and width of the rules that follow; tables use round caps and joins."""
+        cap = 1 if round_caps else 0
+        if self._stroke != (color, width, cap):
+            red, green, blue = color.rgb()
+            self._ops.append(f"{red:.4f} {green:.4f} {blue:.4f} RG {width} w {cap} J {cap} j")
+            self._stroke = (color, width, cap)
+
+    # marks
+
+    def text(self, x: float, y: float, text: str, word_space: float = 0.0) -> None:
+        """`text` with its baseline starting at (x, y), in the current font; `word_space` is
+        added to (or, negative, taken from) every space."""
+        if not text:
+            return
+        assert self._font is not None
+        escaped = self._font.pdf_string(text)
+        if escaped is None:  # needs substitute glyphs: let reportlab write it
+            self.flush()
+            self._canvas.setFont(self._font.name, self._size)
+            self._canvas.drawString(x, y, text, wordSpace=word_space or None)
+        elif word_space:
+            self._ops.append(
+                f"BT 1 0 0 1 {x:.2f} {y:.2f} Tm {word_space:.4f} Tw ({escaped}) Tj 0 Tw ET"
+            )
+        else:
+            self._ops.append(f"BT 1 0 0 1 {x:.2f} {y:.2f} Tm ({escaped}) Tj ET")
+
+    def paragraph_line(
+        self, x: float, y: float, text: str, max_width: float, centred: bool = False
+    ) -> None:
+        """A line of a paragraph `max_width` wide, left-aligned or centred, drawn as reportlab's
+        Paragraph draws it: a line that overruns the width (line breaking allows 5 % of a space
+        per word) has its spaces squeezed so that it fits."""
+        assert self._font is not None
+        extra = max_width - self._font.width(text, self._size)
+        spaces = text.count(" ") + text.count("\xa0") if extra <= -1e-8 else 0
+        if spaces:
+            self.text(x, y, text, word_space=extra / spaces)
+        else:
+            self.text(x + 0.5 * extra if centred else x, y, text)
+
+    def text_right(self, right: float, y: float, text: str) -> None:
+        """`text` ending at `right`."""
+        assert self._font is not None
+        self.text(right - self._font.width(text, self._size), y, text)
+
+    def text_centred(self, centre: float, y: float, text: str) -> None:
+        """`text` centred on `centre`."""
+        assert self._font is not None
+        self.text(centre - 0.5 * self._font.width(text, self._size), y, text)
+
+    def rects(self, rects: Sequence[tuple[float, float, float, float]]) -> None:
+        """Filled rectangles (x, y, width, height) in the current fill colour."""
+        if rects:
+            self._ops.extend(
+                f"{_number(x)} {_number(y)} {_number(w)} {_number(h)} re" for x, y, w, h in rects
+            )
+            self._ops.append("f")
+
+    def rules(self, segments: Sequence[tuple[float, float, float, float]]) -> None:
+        """Straight lines (x0, y0, x1, y1) in the current stroke colour and width."""
+        if segments:
+            self._ops.extend(
+                f"{_number(x0)} {_number(y0)} m {_number(x1)} {_number(y1)} l"
+                for x0, y0, x1, y1 in segments
+            )
+            self._ops.append("S")
+
+    def box(self, left: float, bottom: float, right: float, top: float) -> None:
+        """A rectangle's outline, drawn as four rules like a table's BOX."""
+        self.rules(
+            [
+                (left, top, right, top),
+                (left, bottom, right, bottom),
+                (left, bottom, left, top),
+                (right, bottom, right, top),
+            ]
+        )
+
+    def flush(self) -> None:
+        """Hand the collected operators to the canvas."""
+        if self._ops:
+            self._canvas.addLiteral("\n".join(self._ops))
+            self._ops.clear()
+
+
+def _font_resource_names(canvas: Canvas) -> dict[str, str]:
+    """The names ("/F1", ...) under which the canvas' document lists our fonts; registers them.
+
+    reportlab shows them only in a text object's code, read here without drawing the object.
+    Should that ever fail, the result is empty and `_Ink` selects fonts through the canvas.
+    """
+    names = {}
+    for font in (REGULAR, BOLD):
+        text_object = canvas.beginText()
+        text_object.setFont(font.name, 10)
+        match = re.search(r"(/\w+) 10 Tf", text_object.getCode())
+        if match is None:
+            return {}
+        names[font.name] = match.group(1)
+    return names
+
+
+def _lines(
+    ink: _Ink, lines: Sequence[str], x: float, baseline: float, leading: float, width: float
+) -> None:
+    """Left-aligned paragraph lines `width` wide, the first on `baseline`."""
+    for index, line in enumerate(lines):
+        ink.paragraph_line(x, baseline - index * leading, line, width)
+
+
+def _middle_baseline(bottom: float, height: float, content_height: float, size: float) -> float:
+    """First baseline of text centred vertically in a cell with equal top and bottom padding."""
+    return bottom + (height + content_height) / 2 - size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,106 +443,51 @@ def render_invoice(sheet: InvoiceSheet) -> bytes:
     Pure and thread-safe: no I/O beyond an in-memory buffer, no global state changed per call.
     Money is shown with `format_money`, percentages with `format_percent`.
     """
+    application_pages = _paginate_blocks(_application_blocks(sheet))
+    continuation = _continuation_layout(sheet.lines)
+    page_count = len(application_pages) + len(continuation.pages)
+    footer_text = _footer_text(sheet)
+
     buffer = io.BytesIO()
-    document = _build_document(buffer, sheet)
-    flowables = [
-        *_application_page(sheet),
-        NextPageTemplate("continuation"),
-        PageBreak(),
-        _continuation_table(sheet.lines, LANDSCAPE[0] - 2 * MARGIN),
-    ]
-    canvas_maker = partial(_NumberedCanvas, footer_text=_footer_text(sheet))
-    document.build(flowables, canvasmaker=canvas_maker)
+    canvas = _new_canvas(buffer, sheet)
+    font_names = _font_resource_names(canvas)
+    page_number = 0
+    for placed_blocks in application_pages:
+        page_number += 1
+        ink = _Ink(canvas, font_names)
+        for block, top in placed_blocks:
+            block.paint(ink, top)
+        _draw_footer(ink, PORTRAIT[0], page_number, page_count, footer_text)
+        ink.flush()
+        canvas.showPage()
+    for rows in continuation.pages:
+        page_number += 1
+        canvas.setPageSize(LANDSCAPE)
+        ink = _Ink(canvas, font_names)
+        _draw_continuation_band(ink, sheet)
+        _draw_g703_page(ink, continuation, rows)
+        _draw_footer(ink, LANDSCAPE[0], page_number, page_count, footer_text)
+        ink.flush()
+        canvas.showPage()
+    canvas.save()
     return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
-# Document, page templates, footer
+# Document, footer, continuation band
 
 
-class _NumberedCanvas(Canvas):
-    """A canvas that holds finished pages until `save` so each footer can say "Page X of Y"."""
-
-    def __init__(self, *args: Any, footer_text: str = "", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._footer_text = footer_text
-        self._held_pages: list[dict[str, Any]] = []
-
-    def showPage(self) -> None:  # reportlab's method name
-        self._held_pages.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self) -> None:
-        page_count = len(self._held_pages)
-        for page_number, page_state in enumerate(self._held_pages, start=1):
-            self.__dict__.update(page_state)
-            self._draw_footer(page_number, page_count)
-            super().showPage()
-        super().save()
-
-    def _draw_footer(self, page_number: int, page_count: int) -> None:
-        page_width = self._pagesize[0]
-        baseline = MARGIN * 0.6
-        self.saveState()
-        self.setStrokeColor(GRID_GREY)
-        self.setLineWidth(0.5)
-        self.line(MARGIN, baseline + 9, page_width - MARGIN, baseline + 9)
-        self.setFillColor(FOOTER_GREY)
-        self.setFont(FONT, 7.5)
-        page_label = f"Page {page_number} of {page_count}"
-        label_width = stringWidth(page_label, FONT, 7.5)
-        room = page_width - 2 * MARGIN - label_width - 24
-        self.drawString(MARGIN, baseline, _fit(self._footer_text, FONT, 7.5, room))
-        self.drawRightString(page_width - MARGIN, baseline, page_label)
-        self.restoreState()
-
-
-def _build_document(buffer: io.BytesIO, sheet: InvoiceSheet) -> BaseDocTemplate:
-    """A doc with a portrait "application" template and a landscape "continuation" template."""
-    document = BaseDocTemplate(
-        buffer,
-        pagesize=PORTRAIT,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN,
-        bottomMargin=MARGIN,
-        title=f"Invoice {sheet.invoice_number} · Application #{sheet.header.application_number}",
-        subject=f"{sheet.header.project_name} · {sheet.header.subcontractor_name}",
-        creator="invoice-backups",
-        author="",
-        invariant=1,
+def _new_canvas(buffer: io.BytesIO, sheet: InvoiceSheet) -> Canvas:
+    """A deterministic canvas with the document's metadata."""
+    canvas = Canvas(buffer, pagesize=PORTRAIT, invariant=1)
+    canvas.setTitle(
+        f"Invoice {sheet.invoice_number} · Application #{sheet.header.application_number}"
     )
-    application_frame = _frame("application", PORTRAIT, top_band=0)
-    continuation_frame = _frame("continuation", LANDSCAPE, top_band=BAND_HEIGHT)
-    document.addPageTemplates(
-        [
-            PageTemplate("application", [application_frame], pagesize=PORTRAIT),
-            PageTemplate(
-                "continuation",
-                [continuation_frame],
-                pagesize=LANDSCAPE,
-                onPage=partial(_draw_continuation_band, sheet=sheet),
-            ),
-        ]
-    )
-    return document
-
-
-def _frame(frame_id: str, page_size: tuple[float, float], top_band: float) -> Frame:
-    """The body frame of a page: inside the margins, above the footer, below an optional band."""
-    width, height = page_size
-    bottom = MARGIN + FOOTER_BAND
-    return Frame(
-        MARGIN,
-        bottom,
-        width - 2 * MARGIN,
-        height - MARGIN - top_band - bottom,
-        leftPadding=0,
-        rightPadding=0,
-        topPadding=0,
-        bottomPadding=0,
-        id=frame_id,
-    )
+    canvas.setSubject(f"{sheet.header.project_name} · {sheet.header.subcontractor_name}")
+    canvas.setCreator("invoice-backups")
+    canvas.setAuthor("")
+    canvas.setKeywords("")
+    return canvas
 
 
 def _footer_text(sheet: InvoiceSheet) -> str:
@@ -224,24 +499,34 @@ def _footer_text(sheet: InvoiceSheet) -> str:
     )
 
 
-def _draw_continuation_band(
-    canvas: Canvas, _document: BaseDocTemplate, sheet: InvoiceSheet
+def _draw_footer(
+    ink: _Ink, page_width: float, page_number: int, page_count: int, footer_text: str
 ) -> None:
+    """A rule, the invoice/application text and "Page X of Y" at the bottom of a page."""
+    baseline = MARGIN * 0.6
+    ink.stroke(GRID_GREY, 0.5, round_caps=False)
+    ink.rules([(MARGIN, baseline + 9, page_width - MARGIN, baseline + 9)])
+    ink.style(FOOTER_STYLE)
+    page_label = f"Page {page_number} of {page_count}"
+    label_width = REGULAR.width(page_label, 7.5)
+    room = page_width - 2 * MARGIN - label_width - 24
+    ink.text(MARGIN, baseline, _fit(footer_text, REGULAR, 7.5, room))
+    ink.text_right(page_width - MARGIN, baseline, page_label)
+
+
+def _draw_continuation_band(ink: _Ink, sheet: InvoiceSheet) -> None:
     """Identification band at the top of every continuation page (G703 "title block")."""
     header = sheet.header
     page_width, page_height = LANDSCAPE
     top = page_height - MARGIN
     left_room = (page_width - 2 * MARGIN) * 0.55
-    canvas.saveState()
-    canvas.setFont(FONT_BOLD, 12)
-    canvas.drawString(MARGIN, top - 12, "CONTINUATION SHEET")
-    canvas.setFont(FONT, 7.5)
-    canvas.setFillColor(FOOTER_GREY)
-    canvas.drawString(MARGIN, top - 23, "Attached to the application and certificate for payment")
-    canvas.setFillColor(colors.black)
-    canvas.setFont(FONT, 8)
+    ink.style(_Style(BOLD, 12, 14))
+    ink.text(MARGIN, top - 12, "CONTINUATION SHEET")
+    ink.style(_Style(REGULAR, 7.5, 9, FOOTER_GREY))
+    ink.text(MARGIN, top - 23, "Attached to the application and certificate for payment")
+    ink.style(_Style(REGULAR, 8, 10))
     project = f"{header.project_name} ({header.project_number})"
-    canvas.drawString(MARGIN, top - 35, _fit(f"Project: {project}", FONT, 8, left_room))
+    ink.text(MARGIN, top - 35, _fit(f"Project: {project}", REGULAR, 8, left_room))
     right_lines = (
         f"Application no.: {header.application_number or NO_VALUE}",
         f"Invoice no.: {sheet.invoice_number or NO_VALUE}",
@@ -249,386 +534,730 @@ def _draw_continuation_band(
     )
     right_edge = page_width - MARGIN
     for index, text in enumerate(right_lines):
-        canvas.drawRightString(right_edge, top - 10 - 11 * index, text)
-    canvas.setStrokeColor(colors.black)
-    canvas.setLineWidth(0.8)
-    rule_y = top - 43
-    canvas.line(MARGIN, rule_y, right_edge, rule_y)
-    canvas.restoreState()
+        ink.text_right(right_edge, top - 10 - 11 * index, text)
+    ink.stroke(BLACK, 0.8, round_caps=False)
+    ink.rules([(MARGIN, top - 43, right_edge, top - 43)])
 
 
 # ---------------------------------------------------------------------------------------------
 # Page 1: application for payment (G702)
 
 
-def _application_page(sheet: InvoiceSheet) -> list[Flowable]:
-    """Flowables of page 1: title, header block, the nine lines, change orders, signatures."""
-    content_width = PORTRAIT[0] - 2 * MARGIN
+@dataclass(frozen=True)
+class _Block:
+    """A part of page 1 with a known height; `paint(ink, top)` draws it below `top`."""
+
+    height: float
+    paint: Callable[[_Ink, float], None]
+    is_space: bool = False
+
+
+def _space(height: float) -> _Block:
+    """Vertical space between blocks (dropped at the top of a page)."""
+    return _Block(height, lambda _ink, _top: None, is_space=True)
+
+
+def _paginate_blocks(blocks: Sequence[_Block]) -> list[list[tuple[_Block, float]]]:
+    """Blocks placed top-down on portrait pages; a block that does not fit starts a new page."""
+    page_top = PORTRAIT[1] - MARGIN
+    pages: list[list[tuple[_Block, float]]] = [[]]
+    top = page_top
+    for block in blocks:
+        if top - block.height < BODY_BOTTOM - 1e-6 and pages[-1]:
+            pages.append([])
+            top = page_top
+        if block.is_space and not pages[-1]:
+            continue
+        pages[-1].append((block, top))
+        top -= block.height
+    return pages
+
+
+def _application_blocks(sheet: InvoiceSheet) -> list[_Block]:
+    """The blocks of page 1: title, header block, the nine lines, change orders, signatures."""
     return [
-        Paragraph("APPLICATION AND CERTIFICATE FOR PAYMENT", TITLE_STYLE),
-        Paragraph("Subcontractor's application for payment · G702 / G703 format", SUBTITLE_STYLE),
-        Spacer(1, 8),
-        _header_block(sheet, content_width),
-        Spacer(1, 10),
-        _section_title("SUBCONTRACTOR'S APPLICATION FOR PAYMENT", content_width),
-        _summary_lines(sheet.summary, content_width),
-        Spacer(1, 12),
-        _change_orders_and_signature(sheet, content_width),
-        Spacer(1, 12),
-        _certificate_block(content_width),
+        _paragraph_block("APPLICATION AND CERTIFICATE FOR PAYMENT", TITLE_STYLE),
+        _paragraph_block(
+            "Subcontractor's application for payment · G702 / G703 format", SUBTITLE_STYLE
+        ),
+        _space(8),
+        _header_block(sheet),
+        _space(10),
+        _section_title("SUBCONTRACTOR'S APPLICATION FOR PAYMENT"),
+        _summary_block(sheet.summary),
+        _space(12),
+        _change_orders_and_signature(sheet),
+        _space(12),
+        _certificate_block(),
     ]
 
 
-def _header_block(sheet: InvoiceSheet, width: float) -> Table:
+CONTENT_WIDTH = PORTRAIT[0] - 2 * MARGIN
+COLUMN_GAP = 14.0
+HALF_WIDTH = (CONTENT_WIDTH - COLUMN_GAP) / 2  # the two columns of the header block and boxes
+
+
+def _paragraph_block(text: str, style: _Style) -> _Block:
+    """A full-width paragraph."""
+    lines = _wrap(text, style.font, style.size, CONTENT_WIDTH)
+
+    def paint(ink: _Ink, top: float) -> None:
+        ink.style(style)
+        _lines(ink, lines, MARGIN, top - style.size, style.leading, CONTENT_WIDTH)
+
+    return _Block(len(lines) * style.leading, paint)
+
+
+def _header_block(sheet: InvoiceSheet) -> _Block:
     """Two columns of labelled fields: parties and contract (left), project and invoice (right)."""
     header = sheet.header
-    sub_from = _text(header.subcontractor_name)
+    sub_from = header.subcontractor_name.strip()
     if header.subcontractor_address.strip():
-        sub_from += "<br/>" + _text(header.subcontractor_address)
+        sub_from += "\n" + header.subcontractor_address.strip()
     left_fields = (
-        ("TO (GENERAL CONTRACTOR)", _text(header.to_general_contractor)),
+        ("TO (GENERAL CONTRACTOR)", header.to_general_contractor),
         ("FROM (SUBCONTRACTOR)", sub_from),
-        ("CONTRACT FOR", _text(header.contract_for)),
+        ("CONTRACT FOR", header.contract_for),
         ("CONTRACT DATE", format_date(header.contract_date)),
     )
     right_fields = (
-        ("PROJECT", _text(header.project_name)),
-        ("PROJECT NO.", _text(header.project_number)),
-        ("APPLICATION NO.", _text(header.application_number)),
+        ("PROJECT", header.project_name),
+        ("PROJECT NO.", header.project_number),
+        ("APPLICATION NO.", header.application_number),
         ("PERIOD FROM", format_date(header.period_start)),
         ("PERIOD TO", format_date(header.period_end)),
-        ("INVOICE NO.", _text(sheet.invoice_number)),
-        ("STATUS", _text(sheet.status)),
+        ("INVOICE NO.", sheet.invoice_number),
+        ("STATUS", sheet.status),
         ("BILLING DATE", format_date(sheet.billing_date)),
     )
-    gap = 14
-    half = (width - gap) / 2
-    left = _field_table(left_fields, half, label_width=105)
-    right = _field_table(right_fields, half, label_width=85)
-    outer = Table([[left, "", right]], colWidths=[half, gap, half])
-    outer.setStyle(_no_padding_style() + [("VALIGN", (0, 0), (-1, -1), "TOP")])
-    return outer
+    left = _field_rows(left_fields, label_width=105)
+    right = _field_rows(right_fields, label_width=85)
+
+    def paint(ink: _Ink, top: float) -> None:
+        _draw_field_rows(ink, left, MARGIN, top, label_width=105)
+        _draw_field_rows(ink, right, MARGIN + HALF_WIDTH + COLUMN_GAP, top, label_width=85)
+
+    height = max(sum(row.height for row in left), sum(row.height for row in right))
+    return _Block(height, paint)
 
 
-def _field_table(fields: Sequence[tuple[str, str]], width: float, label_width: float) -> Table:
-    """Label/value rows; values are already-escaped paragraph markup."""
-    rows = [
-        [Paragraph(label, LABEL_STYLE), Paragraph(value or NO_VALUE, VALUE_STYLE)]
-        for label, value in fields
-    ]
-    table = Table(rows, colWidths=[label_width, width - label_width])
-    table.setStyle(
-        [
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("LEFTPADDING", (0, 0), (-1, -1), 0),
-            ("RIGHTPADDING", (0, 0), (-1, -1), 4),
-            ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-            ("TOPPADDING", (0, 0), (0, -1), 3),
-            ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID_GREY),
-        ]
-    )
-    return table
+@dataclass(frozen=True)
+class _FieldRow:
+    """One label/value row of the header block, already broken into lines."""
+
+    label: list[str]
+    value: list[str]
+    height: float
 
 
-def _section_title(text: str, width: float) -> Table:
+FIELD_PAD_RIGHT = 4.0
+FIELD_PAD_Y = 1.5
+FIELD_LABEL_PAD_TOP = 3.0
+
+
+def _field_rows(fields: Sequence[tuple[str, str]], label_width: float) -> list[_FieldRow]:
+    """Label/value rows; an empty value shows as "—"."""
+    value_width = HALF_WIDTH - label_width - FIELD_PAD_RIGHT
+    rows = []
+    for label, value in fields:
+        label_lines = _wrap(label, BOLD, LABEL_STYLE.size, label_width - FIELD_PAD_RIGHT)
+        value_lines = _wrap(
+            value, REGULAR, VALUE_STYLE.size, value_width, HEADER_VALUE_MAX_LINES
+        ) or [NO_VALUE]
+        height = max(
+            FIELD_LABEL_PAD_TOP + len(label_lines) * LABEL_STYLE.leading + FIELD_PAD_Y,
+            2 * FIELD_PAD_Y + len(value_lines) * VALUE_STYLE.leading,
+        )
+        rows.append(_FieldRow(label_lines, value_lines, height))
+    return rows
+
+
+def _draw_field_rows(
+    ink: _Ink, rows: Sequence[_FieldRow], left: float, top: float, label_width: float
+) -> None:
+    """Labels and values top-aligned in their rows, with a hairline below each row."""
+    rules = []
+    for row in rows:
+        ink.style(LABEL_STYLE)
+        label_baseline = top - FIELD_LABEL_PAD_TOP - LABEL_STYLE.size
+        label_room = label_width - FIELD_PAD_RIGHT
+        _lines(ink, row.label, left, label_baseline, LABEL_STYLE.leading, label_room)
+        ink.style(VALUE_STYLE)
+        value_baseline = top - FIELD_PAD_Y - VALUE_STYLE.size
+        value_room = HALF_WIDTH - label_width - FIELD_PAD_RIGHT
+        _lines(ink, row.value, left + label_width, value_baseline, VALUE_STYLE.leading, value_room)
+        top -= row.height
+        rules.append((left, top, left + HALF_WIDTH, top))
+    ink.stroke(GRID_GREY, 0.25)
+    ink.rules(rules)
+
+
+def _section_title(text: str) -> _Block:
     """A filled heading bar."""
-    table = Table([[Paragraph(text, BOX_TITLE_STYLE)]], colWidths=[width])
-    table.setStyle(
-        [
-            ("BACKGROUND", (0, 0), (-1, -1), HEADER_FILL),
-            ("TOPPADDING", (0, 0), (-1, -1), 3),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-            ("LEFTPADDING", (0, 0), (-1, -1), 4),
-        ]
-    )
-    return table
+    height = BOX_TITLE_STYLE.leading + 6
+
+    def paint(ink: _Ink, top: float) -> None:
+        ink.fill(HEADER_FILL)
+        ink.rects([(MARGIN, top - height, CONTENT_WIDTH, height)])
+        ink.style(BOX_TITLE_STYLE)
+        ink.text(MARGIN + 4, top - 3 - BOX_TITLE_STYLE.size, text)
+
+    return _Block(height, paint)
 
 
-def _summary_lines(summary: G702Summary, width: float) -> Table:
+@dataclass(frozen=True)
+class _SummaryRow:
+    """One of the numbered G702 lines: number, label, inner amount (5a/5b), amount."""
+
+    number: str
+    label: str
+    inner_amount: str = ""
+    amount: str = ""
+    bold: bool = False
+
+
+SUMMARY_COLUMNS = (18.0, CONTENT_WIDTH - 18.0 - 95.0 - 105.0, 95.0, 105.0)
+SUMMARY_PAD = 3.0  # top and bottom
+SUMMARY_PAD_LEFT = 2.0  # number and label columns
+SUMMARY_INNER_ROWS = (5, 6)  # rows whose inner amount is underlined (5a, 5b)
+
+
+def _summary_rows(summary: G702Summary) -> list[_SummaryRow]:
     """The nine numbered G702 lines; retainage a/b amounts sit in an inner column."""
-    number_width, inner_width, amount_width = 18.0, 95.0, 105.0
-    label_width = width - number_width - inner_width - amount_width
     money = format_money
     completed_pct = format_percent(summary.completed_work_retainage_percent)
     stored_pct = format_percent(summary.stored_materials_retainage_percent)
-    rows: list[list[Any]] = [
-        ["1.", _line("ORIGINAL CONTRACT SUM"), "", money(summary.original_contract_sum)],
-        [
-            "2.",
-            _line("Net change by change orders"),
-            "",
-            money(summary.net_change_by_change_orders),
-        ],
-        [
-            "3.",
-            _line("CONTRACT SUM TO DATE (Line 1 ± 2)"),
-            "",
-            money(summary.contract_sum_to_date),
-        ],
-        [
+    return [
+        _SummaryRow("1.", "ORIGINAL CONTRACT SUM", amount=money(summary.original_contract_sum)),
+        _SummaryRow(
+            "2.", "Net change by change orders", amount=money(summary.net_change_by_change_orders)
+        ),
+        _SummaryRow(
+            "3.", "CONTRACT SUM TO DATE (Line 1 ± 2)", amount=money(summary.contract_sum_to_date)
+        ),
+        _SummaryRow(
             "4.",
-            _line("TOTAL COMPLETED &amp; STORED TO DATE (Column G on G703)"),
+            "TOTAL COMPLETED & STORED TO DATE (Column G on G703)",
+            amount=money(summary.total_completed_and_stored_to_date),
+        ),
+        _SummaryRow("5.", "RETAINAGE:"),
+        _SummaryRow(
             "",
-            money(summary.total_completed_and_stored_to_date),
-        ],
-        ["5.", _line("RETAINAGE:"), "", ""],
-        [
+            f"a. {completed_pct} of completed work (Columns D + E on G703)",
+            inner_amount=money(summary.completed_work_retainage_amount),
+        ),
+        _SummaryRow(
             "",
-            _line(f"a. {completed_pct} of completed work (Columns D + E on G703)"),
-            money(summary.completed_work_retainage_amount),
+            f"b. {stored_pct} of stored material (Column F on G703)",
+            inner_amount=money(summary.stored_materials_retainage_amount),
+        ),
+        _SummaryRow(
             "",
-        ],
-        [
-            "",
-            _line(f"b. {stored_pct} of stored material (Column F on G703)"),
-            money(summary.stored_materials_retainage_amount),
-            "",
-        ],
-        [
-            "",
-            _line("Total retainage (Lines 5a + 5b, or total in Column J of G703)"),
-            "",
-            money(summary.total_retainage),
-        ],
-        [
+            "Total retainage (Lines 5a + 5b, or total in Column J of G703)",
+            amount=money(summary.total_retainage),
+        ),
+        _SummaryRow(
             "6.",
-            _line("TOTAL EARNED LESS RETAINAGE (Line 4 minus Line 5 total)"),
-            "",
-            money(summary.total_earned_less_retainage),
-        ],
-        [
+            "TOTAL EARNED LESS RETAINAGE (Line 4 minus Line 5 total)",
+            amount=money(summary.total_earned_less_retainage),
+        ),
+        _SummaryRow(
             "7.",
-            _line("LESS PREVIOUS CERTIFICATES FOR PAYMENT (Line 6 from prior certificate)"),
-            "",
-            money(summary.less_previous_certificates_for_payment),
-        ],
-        [
-            "8.",
-            _line("CURRENT PAYMENT DUE", bold=True),
-            "",
-            money(summary.current_payment_due),
-        ],
-        [
+            "LESS PREVIOUS CERTIFICATES FOR PAYMENT (Line 6 from prior certificate)",
+            amount=money(summary.less_previous_certificates_for_payment),
+        ),
+        _SummaryRow(
+            "8.", "CURRENT PAYMENT DUE", amount=money(summary.current_payment_due), bold=True
+        ),
+        _SummaryRow(
             "9.",
-            _line("BALANCE TO FINISH, INCLUDING RETAINAGE (Line 3 minus Line 6)"),
-            "",
-            money(summary.balance_to_finish_including_retainage),
-        ],
+            "BALANCE TO FINISH, INCLUDING RETAINAGE (Line 3 minus Line 6)",
+            amount=money(summary.balance_to_finish_including_retainage),
+        ),
     ]
-    payment_row = 10
-    table = Table(rows, colWidths=[number_width, label_width, inner_width, amount_width])
-    table.setStyle(
-        [
-            ("FONT", (0, 0), (-1, -1), FONT, 8.5, 10.5),
-            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-            ("ALIGN", (2, 0), (-1, -1), "RIGHT"),
-            ("TOPPADDING", (0, 0), (-1, -1), 3),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-            ("LEFTPADDING", (0, 0), (1, -1), 2),
-            ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID_GREY),
-            ("LINEBELOW", (2, 5), (2, 6), 0.6, colors.black),
-            ("FONT", (0, payment_row), (-1, payment_row), FONT_BOLD, 9.5, 11.5),
-            ("BACKGROUND", (0, payment_row), (-1, payment_row), HEADER_FILL),
-            ("BOX", (3, payment_row), (3, payment_row), 1.0, colors.black),
-        ]
-    )
-    return table
 
 
-def _change_orders_and_signature(sheet: InvoiceSheet, width: float) -> Table:
-    """Change-order summary box (left) beside the subcontractor's signature (right)."""
-    gap = 14
-    box_width = (width - gap) * 0.5
-    signature_width = width - gap - box_width
-    outer = Table(
-        [
-            [
-                _change_order_box(sheet.summary, box_width),
-                "",
-                _subcontractor_signature(sheet.header, signature_width),
-            ]
-        ],
-        colWidths=[box_width, gap, signature_width],
-    )
-    outer.setStyle(_no_padding_style() + [("VALIGN", (0, 0), (-1, -1), "TOP")])
-    return outer
+def _summary_block(summary: G702Summary) -> _Block:
+    """The numbered lines as a ruled table; line 8 (payment due) shaded, its amount boxed."""
+    rows = _summary_rows(summary)
+    number_width, label_width, inner_width, amount_width = SUMMARY_COLUMNS
+    label_room = label_width - SUMMARY_PAD_LEFT - BOX_PADDING
+    laid_out = []
+    for row in rows:
+        label_style = LINE_BOLD_STYLE if row.bold else LINE_STYLE
+        figure_style = PAYMENT_STYLE if row.bold else LINE_STYLE
+        label_lines = _wrap(row.label, label_style.font, label_style.size, label_room)
+        content = max(len(label_lines) * label_style.leading, figure_style.leading)
+        laid_out.append((row, label_lines, label_style, figure_style, content + 2 * SUMMARY_PAD))
+    height = sum(row_height for *_, row_height in laid_out)
+
+    def paint(ink: _Ink, top: float) -> None:
+        label_x = MARGIN + number_width
+        inner_right = label_x + label_width + inner_width
+        amount_right = inner_right + amount_width
+        for row, label_lines, label_style, figure_style, row_height in laid_out:
+            bottom = top - row_height
+            if row.bold:
+                ink.fill(HEADER_FILL)
+                ink.rects([(MARGIN, bottom, CONTENT_WIDTH, row_height)])
+            figure_baseline = _middle_baseline(
+                bottom, row_height, figure_style.leading, figure_style.size
+            )
+            ink.style(figure_style)
+            ink.text(MARGIN + SUMMARY_PAD_LEFT, figure_baseline, row.number)
+            ink.style(label_style)
+            label_baseline = _middle_baseline(
+                bottom, row_height, len(label_lines) * label_style.leading, label_style.size
+            )
+            label_left = label_x + SUMMARY_PAD_LEFT
+            _lines(ink, label_lines, label_left, label_baseline, label_style.leading, label_room)
+            ink.style(figure_style)
+            ink.text_right(inner_right - BOX_PADDING, figure_baseline, row.inner_amount)
+            ink.text_right(amount_right - BOX_PADDING, figure_baseline, row.amount)
+            top = bottom
+        _draw_summary_rules(ink, laid_out, top + height)
+
+    return _Block(height, paint)
 
 
-def _change_order_box(summary: G702Summary, width: float) -> Table:
+def _draw_summary_rules(ink: _Ink, laid_out: Sequence[tuple], top: float) -> None:
+    """Hairlines below every row, rules below the 5a/5b amounts, the box around line 8's."""
+    number_width, label_width, inner_width, _ = SUMMARY_COLUMNS
+    inner_left = MARGIN + number_width + label_width
+    amount_left = inner_left + inner_width
+    hairlines, inner_rules = [], []
+    payment_box = None
+    for index, (row, *_, row_height) in enumerate(laid_out):
+        bottom = top - row_height
+        hairlines.append((MARGIN, bottom, MARGIN + CONTENT_WIDTH, bottom))
+        if index in SUMMARY_INNER_ROWS:
+            inner_rules.append((inner_left, bottom, amount_left, bottom))
+        if row.bold:
+            payment_box = (amount_left, bottom, MARGIN + CONTENT_WIDTH, top)
+        top = bottom
+    ink.stroke(GRID_GREY, 0.25)
+    ink.rules(hairlines)
+    ink.stroke(BLACK, 0.6)
+    ink.rules(inner_rules)
+    if payment_box:
+        ink.stroke(BLACK, 1.0)
+        ink.box(*payment_box)
+
+
+BOX_PAD_Y = 2.5  # top and bottom padding in the boxes of page 1
+CHANGE_ORDER_AMOUNT_WIDTH = 72.0
+
+
+def _change_orders_and_signature(sheet: InvoiceSheet) -> _Block:
+    """Change-order summary box (left) beside the subcontractor's signature (right), top-aligned."""
+    change_orders = _change_order_box(sheet.summary)
+    signature = _subcontractor_signature(sheet.header)
+
+    def paint(ink: _Ink, top: float) -> None:
+        change_orders.paint(ink, top)
+        signature.paint(ink, top)
+
+    return _Block(max(change_orders.height, signature.height), paint)
+
+
+def _change_order_box(summary: G702Summary) -> _Block:
     """Approved in previous months / this month, additions and deductions, totals, net change."""
-    amount_width = 72.0
-    label_width = width - 2 * amount_width
     total_additions = summary.previous_change_order_additions + summary.new_change_order_additions
     total_deductions = (
         summary.previous_change_order_deductions + summary.new_change_order_deductions
     )
     net_change = total_additions - total_deductions
-    rows: list[list[Any]] = [
-        [_small("<b>CHANGE ORDER SUMMARY</b>"), "ADDITIONS", "DEDUCTIONS"],
-        [
-            _small("Total changes approved in previous months"),
+    heading = (SMALL_BOLD_STYLE, SMALL_HEADING_STYLE)
+    plain = (SMALL_STYLE, SMALL_STYLE)
+    totals = (SMALL_BOLD_STYLE, SMALL_BOLD_STYLE)
+    rows: list[tuple[str, str, str, tuple[_Style, _Style]]] = [
+        ("CHANGE ORDER SUMMARY", "ADDITIONS", "DEDUCTIONS", heading),
+        (
+            "Total changes approved in previous months",
             format_money(summary.previous_change_order_additions),
             format_money(summary.previous_change_order_deductions),
-        ],
-        [
-            _small("Total approved this month"),
+            plain,
+        ),
+        (
+            "Total approved this month",
             format_money(summary.new_change_order_additions),
             format_money(summary.new_change_order_deductions),
-        ],
-        [_small("<b>TOTALS</b>"), format_money(total_additions), format_money(total_deductions)],
-        [_small("<b>NET CHANGES BY CHANGE ORDER</b>"), format_money(net_change), ""],
+            plain,
+        ),
+        ("TOTALS", format_money(total_additions), format_money(total_deductions), totals),
+        ("NET CHANGES BY CHANGE ORDER", "", format_money(net_change), totals),
     ]
-    table = Table(rows, colWidths=[label_width, amount_width, amount_width])
-    table.setStyle(
-        [
-            ("FONT", (0, 0), (-1, -1), FONT, 7.5, 9.5),
-            ("FONT", (1, 0), (-1, 0), FONT_BOLD, 6.5, 8),
-            ("FONT", (1, 3), (-1, 4), FONT_BOLD, 7.5, 9.5),
-            ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-            ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
-            ("BOX", (0, 0), (-1, -1), 0.8, colors.black),
-            ("INNERGRID", (0, 0), (-1, -1), 0.25, GRID_GREY),
-            ("LINEABOVE", (0, 3), (-1, 3), 0.8, colors.black),
-            ("SPAN", (1, 4), (2, 4)),
-            ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
-        ]
-    )
-    return table
+    width = HALF_WIDTH
+    label_width = width - 2 * CHANGE_ORDER_AMOUNT_WIDTH
+    laid_out = []
+    for label, first, second, (label_style, figure_style) in rows:
+        lines = _wrap(label, label_style.font, label_style.size, label_width - 2 * BOX_PADDING)
+        content = max(len(lines) * label_style.leading, figure_style.leading)
+        laid_out.append((lines, first, second, label_style, figure_style, content + 2 * BOX_PAD_Y))
+    height = sum(row[-1] for row in laid_out)
+    totals_row, net_row = 3, 4
+
+    def paint(ink: _Ink, top: float) -> None:
+        left, right = MARGIN, MARGIN + width
+        amount_left = left + label_width
+        split = amount_left + CHANGE_ORDER_AMOUNT_WIDTH
+        ink.fill(HEADER_FILL)
+        ink.rects([(left, top - laid_out[0][-1], width, laid_out[0][-1])])
+        row_top = top
+        row_tops = []
+        for lines, first, second, label_style, figure_style, row_height in laid_out:
+            row_tops.append(row_top)
+            bottom = row_top - row_height
+            ink.style(label_style)
+            baseline = _middle_baseline(
+                bottom, row_height, len(lines) * label_style.leading, label_style.size
+            )
+            label_room = label_width - 2 * BOX_PADDING
+            _lines(ink, lines, left + BOX_PADDING, baseline, label_style.leading, label_room)
+            ink.style(figure_style)
+            baseline = _middle_baseline(bottom, row_height, figure_style.leading, figure_style.size)
+            ink.text_right(split - BOX_PADDING, baseline, first)
+            ink.text_right(right - BOX_PADDING, baseline, second)
+            row_top = bottom
+        bottom = row_top
+        ink.stroke(BLACK, 0.8)
+        ink.box(left, bottom, right, top)
+        ink.stroke(GRID_GREY, 0.25)
+        ink.rules(
+            [(left, row_top, right, row_top) for row_top in row_tops[1:]]
+            + [(amount_left, bottom, amount_left, top), (split, row_tops[net_row], split, top)]
+        )
+        ink.stroke(BLACK, 0.8)
+        ink.rules([(left, row_tops[totals_row], right, row_tops[totals_row])])
+
+    return _Block(height, paint)
 
 
-def _subcontractor_signature(header: G702Header, width: float) -> Table:
+SUBCONTRACTOR_STATEMENT = (
+    "The undersigned subcontractor certifies that, to the best of its knowledge, the work "
+    "covered by this application has been completed as the contract documents require, "
+    "that it has paid for the work billed on earlier applications, and that the current "
+    "payment shown is now due."
+)
+CERTIFICATE_STATEMENT = (
+    "Based on the application and the continuation sheet, and on observation of the work, "
+    "the undersigned certify that the work has progressed as indicated and that the "
+    "subcontractor is entitled to payment of the amount certified."
+)
+SIGNATURE_ROW_HEIGHT = 24.0 + 2 * BOX_PAD_Y
+EMPTY_CELL_HEIGHT = 12.0 + 2 * BOX_PAD_Y  # an empty table cell in reportlab's default font
+SUBCONTRACTOR_LABEL = "Subcontractor:"
+
+
+def _subcontractor_signature(header: G702Header) -> _Block:
     """The subcontractor's certification with signature and date lines."""
-    statement = (
-        "The undersigned subcontractor certifies that, to the best of its knowledge, the work "
-        "covered by this application has been completed as the contract documents require, "
-        "that it has paid for the work billed on earlier applications, and that the current "
-        "payment shown is now due."
-    )
-    rows: list[list[Any]] = [
-        [_small("<b>SUBCONTRACTOR'S CERTIFICATION</b>")],
-        [_small(statement)],
-        [_small(f"<b>Subcontractor:</b> {_text(header.subcontractor_name) or NO_VALUE}")],
-        [_signature_line("Signature", "Date", width - 2 * BOX_PADDING)],
-    ]
-    table = Table(rows, colWidths=[width])
-    table.setStyle(
-        [
-            ("BOX", (0, 0), (-1, -1), 0.8, colors.black),
-            ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
-            ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
-        ]
-    )
-    return table
+    left = MARGIN + HALF_WIDTH + COLUMN_GAP
+    text_width = HALF_WIDTH - 2 * BOX_PADDING
+    statement = _wrap(SUBCONTRACTOR_STATEMENT, REGULAR, 7.5, text_width)
+    name = header.subcontractor_name.strip() or NO_VALUE
+    label_width = BOLD.width(SUBCONTRACTOR_LABEL, 7.5)
+    name_lines: list[str] = []
+    for index, segment in enumerate(name.replace("\r\n", "\n").split("\n")):
+        offset = label_width if index == 0 else 0.0
+        name_lines += _wrap_words(_words(segment), REGULAR, 7.5, text_width, offset) or [""]
+    name_lines = name_lines[:HEADER_VALUE_MAX_LINES]
+    leading = SMALL_STYLE.leading
+    title_height = leading + 2 * BOX_PAD_Y
+    statement_height = len(statement) * leading + 2 * BOX_PAD_Y
+    name_height = len(name_lines) * leading + 2 * BOX_PAD_Y
+    height = title_height + statement_height + name_height + SIGNATURE_ROW_HEIGHT
+
+    def paint(ink: _Ink, top: float) -> None:
+        x = left + BOX_PADDING
+        ink.fill(HEADER_FILL)
+        ink.rects([(left, top - title_height, HALF_WIDTH, title_height)])
+        ink.style(SMALL_BOLD_STYLE)
+        ink.text(x, top - BOX_PAD_Y - 7.5, "SUBCONTRACTOR'S CERTIFICATION")
+        ink.style(SMALL_STYLE)
+        row_top = top - title_height
+        _lines(ink, statement, x, row_top - BOX_PAD_Y - 7.5, leading, text_width)
+        row_top -= statement_height
+        baseline = row_top - BOX_PAD_Y - 7.5
+        ink.style(SMALL_BOLD_STYLE)
+        ink.text(x, baseline, SUBCONTRACTOR_LABEL)
+        ink.style(SMALL_STYLE)
+        _draw_after_label(ink, x + label_width, baseline, name_lines[0], text_width - label_width)
+        _lines(ink, name_lines[1:], x, baseline - leading, leading, text_width)
+        row_top -= name_height
+        _draw_signature_line(
+            ink, x, row_top - SIGNATURE_ROW_HEIGHT, "Signature", "Date", text_width
+        )
+        ink.stroke(BLACK, 0.8)
+        ink.box(left, top - height, left + HALF_WIDTH, top)
+
+    return _Block(height, paint)
 
 
-def _certificate_block(width: float) -> Table:
+def _draw_after_label(ink: _Ink, x: float, baseline: float, text: str, room: float) -> None:
+    """The rest of a paragraph line that starts with a label ending at `x`: a space, then
+    `text`; squeezed like `_Ink.paragraph_line` when it overruns `room`."""
+    space = REGULAR.width(" ", 7.5)
+    extra = room - space - REGULAR.width(text, 7.5)
+    spaces = 1 + text.count(" ") + text.count("\xa0") if extra <= -1e-8 else 0
+    word_space = extra / spaces if spaces else 0.0
+    ink.text(x + space + word_space, baseline, text, word_space=word_space)
+
+
+def _certificate_block() -> _Block:
     """Architect's / general contractor's certificate for payment with signature lines."""
-    statement = (
-        "Based on the application and the continuation sheet, and on observation of the work, "
-        "the undersigned certify that the work has progressed as indicated and that the "
-        "subcontractor is entitled to payment of the amount certified."
-    )
-    half = width / 2
-    rows: list[list[Any]] = [
-        [_small("<b>ARCHITECT'S / GENERAL CONTRACTOR'S CERTIFICATE FOR PAYMENT</b>"), ""],
-        [_small(statement), ""],
-        [_signature_line("Amount certified", "", half - 2 * BOX_PADDING, date_width=0), ""],
-        [
-            _signature_line("Architect", "Date", half - 2 * BOX_PADDING),
-            _signature_line("General contractor", "Date", half - 2 * BOX_PADDING),
-        ],
-    ]
-    table = Table(rows, colWidths=[half, half])
-    table.setStyle(
-        [
-            ("SPAN", (0, 0), (1, 0)),
-            ("SPAN", (0, 1), (1, 1)),
-            ("BOX", (0, 0), (-1, -1), 0.8, colors.black),
-            ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
-            ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
-        ]
-    )
-    return table
+    half = CONTENT_WIDTH / 2
+    statement_width = CONTENT_WIDTH - 2 * BOX_PADDING
+    statement = _wrap(CERTIFICATE_STATEMENT, REGULAR, 7.5, statement_width)
+    leading = SMALL_STYLE.leading
+    # The title row holds an empty cell in reportlab's default font, which made it taller.
+    title_height = max(leading + 2 * BOX_PAD_Y, EMPTY_CELL_HEIGHT)
+    statement_height = len(statement) * leading + 2 * BOX_PAD_Y
+    height = title_height + statement_height + 2 * SIGNATURE_ROW_HEIGHT
+
+    def paint(ink: _Ink, top: float) -> None:
+        x = MARGIN + BOX_PADDING
+        line_width = half - 2 * BOX_PADDING
+        ink.fill(HEADER_FILL)
+        ink.rects([(MARGIN, top - title_height, CONTENT_WIDTH, title_height)])
+        ink.style(SMALL_BOLD_STYLE)
+        title_baseline = top - title_height + BOX_PAD_Y + leading - 7.5  # bottom-aligned
+        ink.text(x, title_baseline, "ARCHITECT'S / GENERAL CONTRACTOR'S CERTIFICATE FOR PAYMENT")
+        ink.style(SMALL_STYLE)
+        row_top = top - title_height
+        _lines(ink, statement, x, row_top - BOX_PAD_Y - 7.5, leading, statement_width)
+        row_bottom = row_top - statement_height - SIGNATURE_ROW_HEIGHT
+        _draw_signature_line(ink, x, row_bottom, "Amount certified", "", line_width, date_width=0)
+        row_bottom -= SIGNATURE_ROW_HEIGHT
+        _draw_signature_line(ink, x, row_bottom, "Architect", "Date", line_width)
+        _draw_signature_line(ink, x + half, row_bottom, "General contractor", "Date", line_width)
+        ink.stroke(BLACK, 0.8)
+        ink.box(MARGIN, top - height, MARGIN + CONTENT_WIDTH, top)
+
+    return _Block(height, paint)
 
 
-def _signature_line(label: str, date_label: str, width: float, date_width: float = 70) -> Table:
-    """ "Label: ______  Date: ______" as a tiny table with ruled blanks."""
-    label_width = stringWidth(f"{label}:", FONT, 7.5) + 6
-    date_label_width = stringWidth(f"{date_label}:", FONT, 7.5) + 8 if date_width else 0
+def _draw_signature_line(
+    ink: _Ink,
+    x: float,
+    row_bottom: float,
+    label: str,
+    date_label: str,
+    width: float,
+    date_width: float = 70,
+) -> None:
+    """ "Label: ______  Date: ______" with ruled blanks, at the bottom of a signature row."""
+    label_width = REGULAR.width(f"{label}:", 7.5) + 6
+    date_label_width = REGULAR.width(f"{date_label}:", 7.5) + 8 if date_width else 0
     blank_width = width - label_width - date_label_width - date_width - 8
-    cells: list[Any] = [f"{label}:", ""]
-    col_widths = [label_width, blank_width]
+    rule_y = row_bottom + BOX_PAD_Y
+    baseline = rule_y + 1 + SIGNATURE_STYLE.leading - SIGNATURE_STYLE.size
+    ink.style(SIGNATURE_STYLE)
+    ink.text(x, baseline, f"{label}:")
+    blank_left = x + label_width
+    rules = [(blank_left, rule_y, blank_left + blank_width, rule_y)]
     if date_width:
-        cells += [f"{date_label}:", ""]
-        col_widths += [date_label_width, date_width]
-    table = Table([cells], colWidths=col_widths, rowHeights=[24])
-    style = [
-        ("FONT", (0, 0), (-1, -1), FONT, 7.5, 9),
-        ("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 0),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-        ("LINEBELOW", (1, 0), (1, 0), 0.6, colors.black),
-    ]
-    if date_width:
-        style += [
-            ("ALIGN", (2, 0), (2, 0), "RIGHT"),
-            ("RIGHTPADDING", (2, 0), (2, 0), 3),
-            ("LINEBELOW", (3, 0), (3, 0), 0.6, colors.black),
-        ]
-    table.setStyle(style)
-    return table
+        date_left = blank_left + blank_width + date_label_width
+        ink.text_right(date_left - 3, baseline, f"{date_label}:")
+        rules.append((date_left, rule_y, date_left + date_width, rule_y))
+    ink.stroke(BLACK, 0.6)
+    ink.rules(rules)
 
 
 # ---------------------------------------------------------------------------------------------
 # Continuation sheet (G703)
 
 
-def _continuation_table(lines: Sequence[G703Line], width: float) -> LongTable:
-    """The G703 table: two repeated header rows, one row per line, then the grand total."""
+@dataclass(frozen=True)
+class _G703Row:
+    """One row (or one page's piece of a row) of the G703 table, broken into lines."""
+
+    item: Sequence[str]  # lines of column A
+    description: Sequence[str]  # lines of column B
+    figures: Sequence[str]  # columns C to J, one line each (empty on a continued piece)
+    height: float
+    is_total: bool = False
+
+
+@dataclass(frozen=True)
+class _G703Layout:
+    """Font size, columns, header and the rows of each continuation page."""
+
+    font_size: float
+    leading: float
+    column_lefts: tuple[float, ...]  # left edge of each column, then the right edge
+    titles: tuple[tuple[str, ...], ...]  # column titles broken into lines
+    letter_height: float
+    title_height: float
+    pages: list[list[_G703Row]]
+
+
+def _continuation_layout(lines: Sequence[G703Line]) -> _G703Layout:
+    """Lay the G703 table out: column widths, line breaks, then rows onto pages."""
     body = [_g703_cells(line) for line in lines]
     totals = _g703_totals(lines)
-    font_size, col_widths = _g703_layout(body + [totals], width)
+    font_size, col_widths = _g703_layout(body + [totals], LANDSCAPE[0] - 2 * MARGIN)
     leading = font_size + 2
-    description_style = _style("G703Description", fontSize=font_size, leading=leading)
-    header_style = _style(
-        "G703Header",
-        fontName=FONT_BOLD,
-        fontSize=font_size - 1,
-        leading=font_size + 0.5,
-        alignment=TA_CENTER,
+    column_lefts = [MARGIN]
+    for width in col_widths:
+        column_lefts.append(column_lefts[-1] + width)
+    title_size, title_leading = font_size - 1, font_size + 0.5
+    titles = tuple(
+        tuple(_wrap(title, BOLD, title_size, width - 2 * CELL_PADDING))
+        for (_, title), width in zip(G703_HEADERS, col_widths, strict=True)
     )
-    letter_row = [letter_key for letter_key, _ in G703_HEADERS]
-    title_row = [Paragraph(title, header_style) for _, title in G703_HEADERS]
-    rows: list[list[Any]] = [letter_row, title_row]
-    item_width, description_width = col_widths[0], col_widths[1]
+    letter_height = font_size + 2 * CELL_PADDING_Y
+    title_height = max(len(lines) for lines in titles) * title_leading + 2 * CELL_PADDING_Y
+    item_room = col_widths[0] - 2 * CELL_PADDING
+    description_room = col_widths[1] - 2 * CELL_PADDING
+    rows = []
     for cells in body:
-        item = _table_cell(cells[0], description_style, item_width)
-        description = _table_cell(cells[1], description_style, description_width)
-        rows.append([item, description, *cells[2:]])
-    total_row = len(rows)
-    rows.append(["", Paragraph("<b>GRAND TOTAL</b>", description_style), *totals[2:]])
-    table = LongTable(
-        rows, colWidths=col_widths, repeatRows=G703_HEADER_ROWS, splitInRow=G703_MIN_ROW_PIECE
+        item = _cell_lines(cells[0], font_size, item_room)
+        description = _cell_lines(cells[1], font_size, description_room)
+        height = max(len(item), len(description), 1) * leading + 2 * CELL_PADDING_Y
+        rows.append(_G703Row(item, description, cells[2:], height))
+    rows.append(_G703Row((), ("GRAND TOTAL",), totals[2:], leading + 2 * CELL_PADDING_Y, True))
+    pages = _paginate_rows(rows, letter_height + title_height, leading)
+    return _G703Layout(
+        font_size, leading, tuple(column_lefts), titles, letter_height, title_height, pages
     )
-    table.setStyle(TableStyle(_g703_style(font_size, leading, total_row)))
-    return table
 
 
-def _table_cell(text: str, style: ParagraphStyle, column_width: float) -> str | Paragraph:
-    """`text` as a plain string when it fits on one line (much faster), else a wrapping Paragraph.
+def _cell_lines(text: str, font_size: float, room: float) -> Sequence[str]:
+    """`text` as is when it fits on one line, else broken into lines like a paragraph."""
+    if "\n" not in text and REGULAR.width(text, font_size) <= room:
+        return (text,)
+    return _wrap(text, REGULAR, font_size, room)
 
-    Plain strings are drawn literally, so only the Paragraph needs its markup escaped.
-    """
-    room = column_width - 2 * CELL_PADDING
-    if "\n" not in text and stringWidth(text, style.fontName, style.fontSize) <= room:
-        return text
-    return Paragraph(_text(text), style)
+
+def _paginate_rows(
+    rows: Sequence[_G703Row], head_height: float, leading: float
+) -> list[list[_G703Row]]:
+    """Rows onto pages below the repeated header. A row moves to the next page whole unless it
+    is taller than a page; then it is split between lines, across as many pages as it needs."""
+    pages: list[list[_G703Row]] = [[]]
+    used = head_height
+    for row in rows:
+        if used + row.height > G703_ROOM and pages[-1]:
+            if head_height + row.height <= G703_ROOM or G703_ROOM - used < G703_MIN_ROW_PIECE:
+                pages.append([])
+                used = head_height
+        if used + row.height <= G703_ROOM:
+            pages[-1].append(row)
+            used += row.height
+            continue
+        for piece in _split_row(row, G703_ROOM - used, G703_ROOM - head_height, leading):
+            if pages[-1] and used + piece.height > G703_ROOM:
+                pages.append([])
+                used = head_height
+            pages[-1].append(piece)
+            used += piece.height
+    return pages
+
+
+def _split_row(
+    row: _G703Row, first_room: float, page_room: float, leading: float
+) -> Iterator[_G703Row]:
+    """`row` in pieces between lines: the first fits `first_room`, the others `page_room`."""
+    line_count = max(len(row.item), len(row.description))
+    start, room, figures = 0, first_room, row.figures
+    while start < line_count:
+        fitting = max(1, math.floor((room - 2 * CELL_PADDING_Y) / leading + 1e-9))
+        end = min(line_count, start + fitting)
+        height = (end - start) * leading + 2 * CELL_PADDING_Y
+        yield _G703Row(row.item[start:end], row.description[start:end], figures, height)
+        start, room, figures = end, page_room, ("",) * len(row.figures)
+
+
+def _draw_g703_page(ink: _Ink, layout: _G703Layout, rows: Sequence[_G703Row]) -> None:
+    """One page of the table: shading, header, rows, then grid and rules."""
+    lefts = layout.column_lefts
+    left, right = lefts[0], lefts[-1]
+    width = right - left
+    top = G703_TOP
+    head_bottom = top - layout.letter_height - layout.title_height
+    row_bottoms = []
+    bottom = head_bottom
+    for row in rows:
+        bottom -= row.height
+        row_bottoms.append(bottom)
+
+    ink.fill(HEADER_FILL)
+    ink.rects([(left, head_bottom, width, top - head_bottom)])
+    ink.fill(STRIPE_FILL)
+    ink.rects(
+        [
+            (left, row_bottom, width, row.height)
+            for index, (row, row_bottom) in enumerate(zip(rows, row_bottoms, strict=True))
+            if index % 2 and not row.is_total
+        ]
+    )
+    if rows and rows[-1].is_total:
+        ink.fill(TOTAL_FILL)
+        ink.rects([(left, row_bottoms[-1], width, rows[-1].height)])
+
+    _draw_g703_header(ink, layout)
+    _draw_g703_rows(ink, layout, rows, row_bottoms)
+
+    ink.stroke(GRID_GREY, 0.25)
+    row_edges = [top, top - layout.letter_height, head_bottom, *row_bottoms]
+    ink.rules([(left, y, right, y) for y in row_edges] + [(x, bottom, x, top) for x in lefts])
+    # The outline, open at the bottom while the table goes on, and the rules under the header
+    # and above the grand total.
+    thick_rules = [
+        (left, top, right, top),
+        (left, bottom, left, top),
+        (right, bottom, right, top),
+        (left, head_bottom, right, head_bottom),
+    ]
+    if rows and rows[-1].is_total:
+        total_top = row_bottoms[-1] + rows[-1].height
+        thick_rules += [(left, bottom, right, bottom), (left, total_top, right, total_top)]
+    ink.stroke(BLACK, 0.8)
+    ink.rules(thick_rules)
+
+
+def _draw_g703_header(ink: _Ink, layout: _G703Layout) -> None:
+    """The letter row and the title row, centred."""
+    lefts = layout.column_lefts
+    size = layout.font_size - 1
+    ink.font(BOLD, size)
+    ink.fill(BLACK)
+    letter_bottom = G703_TOP - layout.letter_height
+    baseline = _middle_baseline(letter_bottom, layout.letter_height, layout.font_size, size)
+    for index, (letter_key, _) in enumerate(G703_HEADERS):
+        ink.text_centred((lefts[index] + lefts[index + 1]) / 2, baseline, letter_key)
+    title_leading = layout.font_size + 0.5
+    title_bottom = letter_bottom - layout.title_height
+    for index, lines in enumerate(layout.titles):
+        left = lefts[index]
+        room = lefts[index + 1] - left - 2 * CELL_PADDING
+        baseline = _middle_baseline(
+            title_bottom, layout.title_height, len(lines) * title_leading, size
+        )
+        for line in lines:
+            ink.paragraph_line(left + CELL_PADDING, baseline, line, room, centred=True)
+            baseline -= title_leading
+
+
+def _draw_g703_rows(
+    ink: _Ink, layout: _G703Layout, rows: Sequence[_G703Row], row_bottoms: Sequence[float]
+) -> None:
+    """Cell text, top-aligned: A and B left, C to J right."""
+    size, leading = layout.font_size, layout.leading
+    item_x = layout.column_lefts[0] + CELL_PADDING
+    description_x = layout.column_lefts[1] + CELL_PADDING
+    figure_rights = [edge - CELL_PADDING for edge in layout.column_lefts[3:]]
+    item_room = description_x - item_x - 2 * CELL_PADDING
+    description_room = layout.column_lefts[2] - description_x - CELL_PADDING
+    ink.fill(BLACK)
+    for row, row_bottom in zip(rows, row_bottoms, strict=True):
+        ink.font(BOLD if row.is_total else REGULAR, size)
+        baseline = row_bottom + row.height - CELL_PADDING_Y - size
+        _lines(ink, row.item, item_x, baseline, leading, item_room)
+        _lines(ink, row.description, description_x, baseline, leading, description_room)
+        for right, text in zip(figure_rights, row.figures, strict=True):
+            if text:
+                ink.text_right(right, baseline, text)
 
 
 def _g703_cells(line: G703Line) -> list[str]:
@@ -682,10 +1311,10 @@ def _g703_layout(rows: Sequence[Sequence[str]], width: float) -> tuple[float, li
     money_samples = {text for text in money_samples if len(text) >= widest_money - 1}
     item_numbers = [row[0] for row in rows]
     for font_size in G703_FONT_SIZES:
-        money_text = max(stringWidth(text, FONT_BOLD, font_size) for text in money_samples)
+        money_text = max(BOLD.width(text, font_size) for text in money_samples)
         money_width = max(money_text + 2 * CELL_PADDING + 2, 62.0)
-        percent_width = max(stringWidth("100.00%", FONT, font_size) + 2 * CELL_PADDING + 2, 36.0)
-        item_text = max((stringWidth(item, FONT, font_size) for item in item_numbers), default=0)
+        percent_width = max(REGULAR.width("100.00%", font_size) + 2 * CELL_PADDING + 2, 36.0)
+        item_text = max((REGULAR.width(item, font_size) for item in item_numbers), default=0)
         item_width = min(max(item_text + 2 * CELL_PADDING + 1, 30.0), 64.0)
         fixed = item_width + percent_width + money_width * len(G703_MONEY_COLUMNS)
         description_width = width - fixed
@@ -694,70 +1323,6 @@ def _g703_layout(rows: Sequence[Sequence[str]], width: float) -> tuple[float, li
     widths = [money_width] * len(G703_HEADERS)
     widths[0], widths[1], widths[G703_PERCENT_COLUMN] = item_width, description_width, percent_width
     return font_size, widths
-
-
-def _g703_style(font_size: float, leading: float, total_row: int) -> list[tuple[Any, ...]]:
-    """Table style of the continuation sheet: grid, shaded header, striped rows, bold total."""
-    last_header = G703_HEADER_ROWS - 1
-    return [
-        ("FONT", (0, 0), (-1, -1), FONT, font_size, leading),
-        ("FONT", (0, 0), (-1, 0), FONT_BOLD, font_size - 1, font_size),
-        ("ALIGN", (0, 0), (-1, last_header), "CENTER"),
-        ("VALIGN", (0, 0), (-1, last_header), "MIDDLE"),
-        ("BACKGROUND", (0, 0), (-1, last_header), HEADER_FILL),
-        ("VALIGN", (0, G703_HEADER_ROWS), (-1, -1), "TOP"),
-        ("ALIGN", (2, G703_HEADER_ROWS), (-1, -1), "RIGHT"),
-        ("ROWBACKGROUNDS", (0, G703_HEADER_ROWS), (-1, total_row - 1), [None, STRIPE_FILL]),
-        ("GRID", (0, 0), (-1, -1), 0.25, GRID_GREY),
-        ("BOX", (0, 0), (-1, -1), 0.8, colors.black),
-        ("LINEBELOW", (0, last_header), (-1, last_header), 0.8, colors.black),
-        ("LEFTPADDING", (0, 0), (-1, -1), CELL_PADDING),
-        ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-        ("FONT", (0, total_row), (-1, total_row), FONT_BOLD, font_size, leading),
-        ("BACKGROUND", (0, total_row), (-1, total_row), TOTAL_FILL),
-        ("LINEABOVE", (0, total_row), (-1, total_row), 0.8, colors.black),
-    ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Small helpers
-
-
-def _text(value: str) -> str:
-    """User text as paragraph markup: `&`, `<`, `>` escaped, line breaks kept."""
-    return escape(value.strip()).replace("\r\n", "\n").replace("\n", "<br/>")
-
-
-def _line(markup: str, bold: bool = False) -> Paragraph:
-    """A G702 line label."""
-    return Paragraph(markup, LINE_BOLD_STYLE if bold else LINE_STYLE)
-
-
-def _small(markup: str) -> Paragraph:
-    """Small body text for the boxes on page 1."""
-    return Paragraph(markup, SMALL_STYLE)
-
-
-def _fit(text: str, font: str, size: float, max_width: float) -> str:
-    """`text` cut with "…" so that it fits `max_width` on one line."""
-    if stringWidth(text, font, size) <= max_width:
-        return text
-    text = text[: int(max_width / (0.2 * size))]  # no Helvetica glyph is narrower than 0.2 em
-    while text and stringWidth(text + "…", font, size) > max_width:
-        text = text[:-1]
-    return text.rstrip() + "…"
-
-
-def _no_padding_style() -> list[tuple[Any, ...]]:
-    """Style commands for a layout-only table."""
-    return [
-        ("LEFTPADDING", (0, 0), (-1, -1), 0),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-        ("TOPPADDING", (0, 0), (-1, -1), 0),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
-    ]
 
 
 __all__ = ["render_invoice"]

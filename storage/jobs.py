@@ -27,6 +27,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 COMPILE_BACKUP = "compile_backup"
+DIGEST = "digest"  # a scheduled (or "run now") weekly backup; planned when it runs
 
 
 class JobStatus(StrEnum):
@@ -167,6 +168,12 @@ async def renew_lease(job: Job, owner: str, lease_seconds: float) -> None:
     await _update_owned(
         job, owner, lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
     )
+
+
+async def record_plan(job: Job, owner: str, payload: dict[str, Any]) -> None:
+    """Step: what the job does was decided when it ran (a digest's plan), kept in ``payload`` so
+    a resumed job carries on with the same decision."""
+    await _update_owned(job, owner, payload=payload)
 
 
 async def record_parent_message(

@@ -11,6 +11,11 @@ SELECTIONS: tuple[str, ...] = ("open_period", "last_7_days")
 DEFAULT_STATUSES: tuple[str, ...] = ("approved", "approved_as_noted", "pending_owner_approval")
 
 
+def default_statuses() -> list[str]:
+    """The statuses of a new schedule (a named function: migrations cannot serialize lambdas)."""
+    return list(DEFAULT_STATUSES)
+
+
 class Schedule(Model):
     """Every `weekday` (0 = Monday) at `time_of_day` (``HH:MM``) in `timezone`, compile the
     invoices chosen by `selection` (filtered by `statuses`) as the owner and post to `channel_id`.
@@ -32,7 +37,7 @@ class Schedule(Model):
     time_of_day = fields.CharField(max_length=5)
     timezone = fields.CharField(max_length=64, default="UTC")
     selection = fields.CharField(max_length=16, default="open_period")
-    statuses: Any = fields.JSONField(default=lambda: list(DEFAULT_STATUSES))
+    statuses: Any = fields.JSONField(default=default_statuses)
     skip_empty = fields.BooleanField(default=False)
     paused = fields.BooleanField(default=False)
     paused_reason = fields.CharField(max_length=500, null=True)

@@ -1,38 +1,163 @@
-"""The App Home tab: what the bot does and how to use it."""
+"""The App Home tab: the user's projects and access level, their last backups (with a link to
+each thread) and the digest schedules they own. Pure: `HomeData` in, a ``home`` view out."""
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
 from slack_sdk.models.views import View
 
-from bot.blocks.messages import COMMAND
+from bot.blocks.access import level_label
+from bot.blocks.messages import COMMAND, unknown_user_text
+from bot.blocks.schedules import schedule_list_blocks
+from bot.blocks.text import chunk_lines, escape, plural
+from commands.digests import ScheduleView
+
+MAX_PROJECTS_LISTED = 30
+MAX_BACKUPS_LISTED = 10
+MAX_HOME_BLOCKS = 100  # Slack's limit for a Home tab
+
+BACKUP_STATUS_LABELS = {
+    "succeeded": ":white_check_mark: Done",
+    "nothing_to_compile": ":warning: Nothing compiled",
+    "failed": ":x: Failed",
+    "running": ":hourglass_flowing_sand: In progress",
+}
 
 
-def home_view() -> View:
-    """A static Home tab explaining the command."""
-    return View(
-        type="home",
-        blocks=[
-            HeaderBlock(text="Invoice backups"),
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text="I compile *subcontractor invoice backups*: one PDF with each invoice "
-                    "(or its signed copy), its PDF attachments, a cover page, bookmarks and "
-                    "page numbers."
-                )
-            ),
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"Type `{COMMAND}` in any channel I'm in (or here), choose a project and "
-                    f"invoices, and I post the PDF in a thread. `{COMMAND} help` says more."
-                )
-            ),
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text="Compiling needs Admin on the project's Commitments tool."
-                    )
-                ]
-            ),
-        ],
-    )
+@dataclass(frozen=True)
+class HomeProject:
+    """A project of the user and their standing on it."""
+
+    label: str
+    level: str  # the Commitments access level: none, read_only, standard, admin
+    tool: str  # the project's name for the Commitments tool
+    is_admin: bool
+    may_compile: bool
+
+
+@dataclass(frozen=True)
+class HomeBackup:
+    """One backup the user asked for; ``thread_url`` is None when its thread is unknown."""
+
+    project_name: str
+    status: str
+    requested_at: datetime
+    invoice_count: int
+    page_count: int
+    thread_url: str | None
+
+
+@dataclass(frozen=True)
+class HomeData:
+    """Everything the Home tab shows one user."""
+
+    email: str | None
+    projects: tuple[HomeProject, ...] = ()
+    backups: tuple[HomeBackup, ...] = ()
+    schedules: tuple[ScheduleView, ...] = ()
+    is_owner: bool = False
+    owner_ids: tuple[str, ...] = ()
+    problem: str | None = None  # shown instead of the user's data when it couldn't be read
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+
+
+def project_line(project: HomeProject) -> str:
+    """``"*Riverside (2026-014)*: Admin on the Commitments tool · you may compile backups"``."""
+    standing = f"{level_label(project.level)} on the {escape(project.tool)} tool"
+    if project.is_admin:
+        what = "you may compile backups and manage access"
+    elif project.may_compile:
+        what = "you may compile your own commitments' invoices (invoice contact)"
+    else:
+        what = "compiling needs Admin"
+    return f"• *{escape(project.label)}*: {standing} · {what}"
+
+
+def slack_date(moment: datetime) -> str:
+    """A date Slack shows in the reader's own time zone (fallback: UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def backup_line(backup: HomeBackup) -> str:
+    """``"✅ Done · *Riverside* · Nov 26 at 9:14 · 5 invoices, 42 pages · <url|thread>"``."""
+    status = BACKUP_STATUS_LABELS.get(backup.status, escape(backup.status))
+    parts = [status, f"*{escape(backup.project_name)}*", slack_date(backup.requested_at)]
+    if backup.status == "succeeded":
+        parts.append(
+            f"{plural(backup.invoice_count, 'invoice')}, {plural(backup.page_count, 'page')}"
+        )
+    if backup.thread_url:
+        parts.append(f"<{backup.thread_url}|open the thread>")
+    return " · ".join(parts)
+
+
+def _projects_blocks(home: HomeData) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text="Your projects")]
+    if not home.projects:
+        blocks.append(_section(unknown_user_text(home.email, home.owner_ids)))
+    else:
+        lines = [project_line(project) for project in home.projects[:MAX_PROJECTS_LISTED]]
+        if len(home.projects) > MAX_PROJECTS_LISTED:
+            lines.append(f"…and {len(home.projects) - MAX_PROJECTS_LISTED} more.")
+        blocks += [_section(chunk) for chunk in chunk_lines(lines)]
+    if home.is_owner:
+        blocks.append(
+            _context(
+                f":key: You're one of this bot's owners: `{COMMAND} access` manages access on "
+                "every project."
+            )
+        )
+    elif any(project.is_admin for project in home.projects):
+        blocks.append(_context(f"`{COMMAND} access` shows who has which level and manages access."))
+    return blocks
+
+
+def _backups_blocks(home: HomeData) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text="Your last backups")]
+    if not home.backups:
+        blocks.append(_section(f"None yet. `{COMMAND}` asks for one."))
+        return blocks
+    lines = [backup_line(backup) for backup in home.backups[:MAX_BACKUPS_LISTED]]
+    return blocks + [_section(chunk) for chunk in chunk_lines(lines)]
+
+
+def home_view(home: HomeData) -> View:
+    """The Home tab of one user."""
+    blocks: list[Block] = [
+        HeaderBlock(text="Invoice backups"),
+        _section(
+            "I compile *subcontractor invoice backups*: one PDF with each invoice (or its signed "
+            "copy), its PDF attachments, a cover page, bookmarks and page numbers. "
+            f"Type `{COMMAND}` in any channel I'm in (or here), choose a project and invoices, "
+            f"and I post the PDF in a thread. `{COMMAND} help` says more."
+        ),
+        DividerBlock(),
+    ]
+    if home.problem:
+        blocks.append(_section(f":warning: {escape(home.problem)}"))
+        return View(type="home", blocks=blocks)
+    blocks += _projects_blocks(home)
+    blocks += [DividerBlock(), *_backups_blocks(home)]
+    blocks += [DividerBlock(), HeaderBlock(text="Your weekly digests")]
+    room = MAX_HOME_BLOCKS - len(blocks)
+    blocks += schedule_list_blocks(list(home.schedules))[:room]
+    return View(type="home", blocks=blocks)

@@ -85,10 +85,14 @@ class JobHeadline:
     invoice_count: int
     project_name: str
     user_id: str
+    title: str | None = None  # a digest's own headline ("Weekly invoice backup · Project X · …")
 
 
 def headline_text(headline: JobHeadline) -> str:
-    """``"Compiling an invoice backup of 5 invoices for Project X, asked by <@U1>"``."""
+    """``"Compiling an invoice backup of 5 invoices for Project X, asked by <@U1>"``, or the
+    headline's own `title` (a digest's)."""
+    if headline.title:
+        return escape(headline.title)
     return (
         f"Compiling an invoice backup of {plural(headline.invoice_count, 'invoice')} "
         f"for {escape(headline.project_name)}, asked by <@{headline.user_id}>"
@@ -267,6 +271,7 @@ def failure_reply(failure: Failure, job_id: int, detail: str = "") -> Message:
 
 # --- command answers -------------------------------------------------------------------------
 
+
 def help_lines(tool: str = "Commitments") -> tuple[str, ...]:
     """The usage lines; ``tool`` is the project's name for the Commitments tool."""
     return (
@@ -275,6 +280,8 @@ def help_lines(tool: str = "Commitments") -> tuple[str, ...]:
         f"• `{COMMAND}`: choose a project and its invoices",
         f"• `{COMMAND} <project name or number>`: the same, with that project chosen",
         f"• `{COMMAND} access`: who may compile, Slack links and settings (project admins)",
+        f"• `{COMMAND} schedule`: a weekly backup posted to a channel (project admins)",
+        f"• `{COMMAND} schedules`: your weekly digests: run now, pause, resume, delete",
         f"• `{COMMAND} help`: this help",
         f"Compiling needs *Admin* on the project's {escape(tool)} tool.",
     )

@@ -55,27 +55,26 @@ def _delete_confirmation(schedule: ScheduleView) -> ConfirmObject:
 
 
 def schedule_buttons(schedule: ScheduleView) -> ActionsBlock:
-    """Run now, Pause or Resume, Delete: each button's value is the schedule id."""
+    """Run now and Pause (Resume alone when paused), Delete (confirmed first); each button's
+    value is the schedule id."""
     value = str(schedule.id)
-    toggle = (
-        ButtonElement(text="Resume", action_id=RESUME_ACTION, value=value, style="primary")
-        if schedule.paused
-        else ButtonElement(text="Pause", action_id=PAUSE_ACTION, value=value)
-    )
-    return ActionsBlock(
-        block_id=f"schedule_{schedule.id}",
-        elements=[
+    if schedule.paused:
+        buttons = [
+            ButtonElement(text="Resume", action_id=RESUME_ACTION, value=value, style="primary")
+        ]
+    else:
+        buttons = [
             ButtonElement(text="Run now", action_id=RUN_NOW_ACTION, value=value),
-            toggle,
-            ButtonElement(
-                text="Delete",
-                action_id=DELETE_ACTION,
-                value=value,
-                style="danger",
-                confirm=_delete_confirmation(schedule),
-            ),
-        ],
+            ButtonElement(text="Pause", action_id=PAUSE_ACTION, value=value),
+        ]
+    delete = ButtonElement(
+        text="Delete",
+        action_id=DELETE_ACTION,
+        value=value,
+        style="danger",
+        confirm=_delete_confirmation(schedule),
     )
+    return ActionsBlock(block_id=f"schedule_{schedule.id}", elements=[*buttons, delete])
 
 
 def schedule_list_blocks(schedules: list[ScheduleView]) -> list[Block]:

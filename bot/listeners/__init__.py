@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import commands, events, options, views
+from bot.listeners import access, commands, events, options, schedules, views
 from bot.services import Services
 
 
@@ -14,3 +14,5 @@ def register_listeners(app: AsyncApp, services: Services) -> None:
     views.register(app, services)
     options.register(app, services)
     events.register(app, services)
+    access.register(app, services)
+    schedules.register(app, services)

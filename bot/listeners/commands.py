@@ -1,11 +1,13 @@
 """``/compile-backups``: help, subcommands, and opening the compile modal.
 
 The first word picks a subcommand from `SUBCOMMANDS`; anything else is a project name or number
-to preselect (no match → help). Other issues add ``access``, ``schedule``, ``schedules`` here.
+to preselect (no match → help). ``access`` opens the manage-access modal (`bot.listeners.access`);
+``schedule`` and ``schedules`` set up and list weekly digests (`bot.listeners.schedules`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,17 +20,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.messages import (
     COMMAND,
     help_message,
-    no_projects_message,
     temporary_problem_message,
     unknown_argument_message,
 )
 from bot.blocks.modal import ModalMetadata, compile_modal
 from bot.identity import IdentityUnavailable
+from bot.listeners.access import open_access_modal
 from bot.listeners.replies import answer_privately
+from bot.listeners.schedules import list_schedules, open_schedule_modal
 from bot.services import Services
+from bot.standing import compile_refusal, dictionary_of
 from commands.access import compilable_projects, match_project
 
 log = logging.getLogger(__name__)
+
+HELP_LOOKUP_SECONDS = 1.0  # the help is the ack itself: don't let the tool-name lookup delay it
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,18 @@ Subcommand = Callable[[CommandRequest], Awaitable[None]]
 
 
 async def show_help(request: CommandRequest) -> None:
-    """``/compile-backups help``: usage, as the (ephemeral) ack itself."""
-    await request.ack(**help_message().as_kwargs())
+    """``/compile-backups help``: usage, as the (ephemeral) ack itself, naming the tool as the
+    user's project does (the default name when that takes too long)."""
+    tool = "Commitments"
+    try:
+        identity = await asyncio.wait_for(
+            request.services.identities.resolve(request.user_id), HELP_LOOKUP_SECONDS
+        )
+        names = await asyncio.wait_for(dictionary_of(identity.requester), HELP_LOOKUP_SECONDS)
+        tool = names["commitments"]
+    except Exception as error:  # the help must come anyway
+        log.info("help without the project's tool name: %r", error)
+    await request.ack(**help_message(tool=tool).as_kwargs())
 
 
 async def open_compile_modal(request: CommandRequest) -> None:
@@ -66,16 +82,18 @@ async def open_compile_modal(request: CommandRequest) -> None:
         requester = identity.requester
         projects = await compilable_projects(requester)
         if not projects:
-            await answer_privately(
-                request.client, request.payload, no_projects_message(requester.email is not None)
-            )
+            refusal = await compile_refusal(requester, request.services.owners)
+            await answer_privately(request.client, request.payload, refusal)
             return
         selected = projects[0] if len(projects) == 1 else None
         if request.argument:
             selected = await match_project(requester, request.argument)
             if selected is None:
+                tool = (await dictionary_of(requester))["commitments"]
                 await answer_privately(
-                    request.client, request.payload, unknown_argument_message(request.argument)
+                    request.client,
+                    request.payload,
+                    unknown_argument_message(request.argument, tool),
                 )
                 return
         view = compile_modal(
@@ -99,6 +117,9 @@ async def open_compile_modal(request: CommandRequest) -> None:
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "help": show_help,
+    "access": open_access_modal,
+    "schedule": open_schedule_modal,
+    "schedules": list_schedules,
 }
 
 

@@ -157,3 +157,23 @@ async def test_pause_resume_delete_need_owner_or_admin(demo_project: int) -> Non
     await digests.delete_schedule(ADMIN, created.id)
     assert await digests.get_schedule(created.id) is None
     assert (await digests.plan_digest(created.id, datetime.now(UTC))).status == "gone"
+
+
+async def test_run_now_and_schedulable_projects(demo_project: int) -> None:
+    assert [p.id for p in await digests.schedulable_projects(ADMIN)] == [demo_project]
+    assert await digests.schedulable_projects(STANDARD) == []
+    created = await digests.create_schedule(
+        ADMIN, ScheduleSpec(demo_project, "C1", 2, "09:30", "UTC")
+    )
+    assert (await digests.authorize_run(ADMIN, created.id)).id == created.id
+    with pytest.raises(AccessDenied):
+        await digests.authorize_run(STANDARD, created.id)
+    await digests.set_paused(ADMIN, created.id, True)
+    with pytest.raises(InvalidChange):
+        await digests.authorize_run(ADMIN, created.id)
+
+
+def test_a_blank_time_zone_is_refused() -> None:
+    # CronTrigger(timezone="") silently takes the host's zone.
+    problems = digests.validate_spec(ScheduleSpec(1, "C1", 0, "08:00", ""))
+    assert problems == {"timezone": "Choose a time zone."}

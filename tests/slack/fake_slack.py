@@ -1,9 +1,9 @@
 """A fake Slack Web API: an aiohttp server on a free port, reached through SLACK_API_URL.
 
 It implements the methods the bot calls (auth.test, users.info, views.open/update/publish,
-chat.postMessage/update/postEphemeral, conversations.open, files.getUploadURLExternal, the upload
-URL itself, files.completeUploadExternal), the response_url of slash commands, and Socket Mode
-(apps.connections.open and the WebSocket, on which `send_envelope` pushes requests). It records
+chat.postMessage/update/postEphemeral, conversations.open/info, files.getUploadURLExternal, the
+upload URL itself, files.completeUploadExternal), the response_url of slash commands, and Socket
+Mode (apps.connections.open and the WebSocket, on which `send_envelope` pushes requests). It records
 every call (method, arguments, what it answered) and the uploaded bytes, and can be told to fail:
 a 429 with Retry-After, ``not_in_channel`` for a channel, an upload refused.
 """
@@ -162,6 +162,10 @@ class FakeSlack:
     def deny_channel(self, channel: str, error: str = "not_in_channel") -> None:
         """chat.postMessage (and uploads) in ``channel`` fail with ``error``."""
         self._denied_channels[channel] = error
+
+    def allow_channel(self, channel: str) -> None:
+        """Undo `deny_channel`: the bot is a member of ``channel`` again."""
+        self._denied_channels.pop(channel, None)
 
     def refuse_uploads(self, status: int = 403) -> None:
         """The upload URL answers ``status`` instead of taking the bytes."""
@@ -392,6 +396,25 @@ class FakeSlack:
         if not users or "," in users:
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True, "channel": {"id": f"D{users}"}}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every channel exists and has the bot as a member, except denied ones: ``not_in_channel``
+        → ``is_member`` false, ``is_archived`` → archived, other errors → that error."""
+        channel = str(args.get("channel") or "")
+        denied = self._denied_channels.get(channel)
+        if not channel or denied not in (None, "not_in_channel", "is_archived"):
+            return {"ok": False, "error": denied or "channel_not_found"}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": channel.lower(),
+                "is_channel": channel.startswith("C"),
+                "is_private": channel.startswith("G"),
+                "is_archived": denied == "is_archived",
+                "is_member": denied is None,
+            },
+        }
 
     def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{next(self._ids):06d}"

@@ -7,7 +7,7 @@ import json
 import pytest
 from slack_sdk.models.views import View
 
-from bot.blocks.home import home_view
+from bot.blocks.home import HomeData, home_view
 from bot.blocks.messages import (
     Failure,
     JobHeadline,
@@ -15,11 +15,11 @@ from bot.blocks.messages import (
     failure_reply,
     fallback_note,
     help_message,
-    no_projects_message,
     nothing_compiled_reply,
     outcome_phase,
     parent_message,
     success_reply,
+    unknown_user_message,
 )
 from bot.blocks.modal import (
     ModalMetadata,
@@ -243,13 +243,14 @@ def test_every_failure_says_what_to_do(failure: Failure) -> None:
 
 def test_help_and_refusals() -> None:
     assert "/compile-backups help" in help_message().text
-    refusal = no_projects_message(has_email=False)
+    assert "Subcontracts tool" in help_message(tool="Subcontracts").text
+    refusal = unknown_user_message(None, [])
     assert "Admin" in refusal.text and "Commitments" in refusal.text
     assert "e-mail" in refusal.text
 
 
 def test_the_home_tab_validates() -> None:
-    assert home_view().to_dict()["type"] == "home"
+    assert home_view(HomeData(email=None)).to_dict()["type"] == "home"
 
 
 def test_outcome_survives_json() -> None:

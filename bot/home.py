@@ -1,0 +1,118 @@
+"""Gathering what the Home tab shows one Slack user (`bot.blocks.home.HomeData`).
+
+Projects and levels come from the permission module (`commands.access`), schedules from
+`commands.digests`, backups from the user's own `Backup` rows, and each backup's thread from the
+job that posted it (``Job.parent_channel`` / ``parent_ts``, ``Job.result["backup_id"]``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.home import MAX_BACKUPS_LISTED, HomeBackup, HomeData, HomeProject
+from commands.access import Requester, project_access, projects_of
+from commands.digests import schedules_of
+from commands.manage_access import is_owner
+from storage.jobs import Job
+from storage.models import Backup
+
+log = logging.getLogger(__name__)
+
+JOBS_SCANNED_FOR_THREADS = 500  # the newest jobs searched for the threads of the last backups
+
+
+class WorkspaceUrl:
+    """The workspace's URL (``https://acme.slack.com/``), from one auth.test per process."""
+
+    def __init__(self) -> None:
+        self._url: str | None = None
+
+    async def get(self, client: AsyncWebClient) -> str | None:
+        """The URL, asking Slack the first time (None, and asked again next time, on failure)."""
+        if self._url is None:
+            try:
+                self._url = str((await client.auth_test()).get("url") or "") or None
+            except SlackApiError as error:
+                log.warning("auth.test failed, thread links will open the channel: %s", error)
+        return self._url
+
+
+def thread_url(workspace_url: str | None, channel: str, ts: str) -> str:
+    """A link to the message ``ts`` in ``channel`` (the shape of Slack's permalinks), built
+    from the workspace URL auth.test returns; without one, a link to the conversation."""
+    if workspace_url:
+        return f"{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+    return f"https://slack.com/app_redirect?channel={channel}"
+
+
+async def _projects(requester: Requester) -> tuple[HomeProject, ...]:
+    projects = []
+    for project in await projects_of(requester):
+        access = await project_access(requester, project)
+        projects.append(
+            HomeProject(
+                label=str(project),
+                level=access.role.commitments_access if access.role.is_active else "none",
+                tool=access.tool_name(),
+                is_admin=access.role.is_admin,
+                may_compile=access.may_compile,
+            )
+        )
+    return tuple(projects)
+
+
+async def _threads(backup_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Backup id → (channel, ts) of the parent message of the job that produced it."""
+    rows = (
+        await Job.filter(result__isnull=False, parent_ts__isnull=False)
+        .order_by("-id")
+        .limit(JOBS_SCANNED_FOR_THREADS)
+        .values("parent_channel", "parent_ts", "result")
+    )
+    threads: dict[int, tuple[str, str]] = {}
+    for row in rows:
+        backup_id = (row["result"] or {}).get("backup_id")
+        if backup_id in backup_ids and backup_id not in threads:
+            threads[int(backup_id)] = (str(row["parent_channel"]), str(row["parent_ts"]))
+    return threads
+
+
+async def _backups(requester: Requester, workspace_url: str | None) -> tuple[HomeBackup, ...]:
+    rows = (
+        await Backup.filter(requested_by=requester.key)
+        .order_by("-requested_at", "-id")
+        .limit(MAX_BACKUPS_LISTED)
+        .prefetch_related("project")
+    )
+    threads = await _threads({row.id for row in rows}) if rows else {}
+    backups = []
+    for row in rows:
+        thread = threads.get(row.id)
+        backups.append(
+            HomeBackup(
+                project_name=row.project.name,
+                status=row.status,
+                requested_at=row.requested_at,
+                invoice_count=len(row.invoice_ids or []) - len(row.excluded or []),
+                page_count=row.page_count,
+                thread_url=thread_url(workspace_url, *thread) if thread else None,
+            )
+        )
+    return tuple(backups)
+
+
+async def home_of(
+    requester: Requester, owners: frozenset[str], workspace_url: str | None
+) -> HomeData:
+    """The Home tab's data for ``requester``."""
+    return HomeData(
+        email=requester.email,
+        projects=await _projects(requester),
+        backups=await _backups(requester, workspace_url),
+        schedules=tuple(await schedules_of(requester)),
+        is_owner=is_owner(requester, owners),
+        owner_ids=tuple(sorted(owners)),
+    )

@@ -1,0 +1,257 @@
+"""``/compile-backups access``: the manage-access modal (open, switch project, search project
+users, save). Every read and change goes through `commands.manage_access`, which authorises
+(project admins and bot owners) and audits each change."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.access import (
+    CALLBACK_ID,
+    DICTIONARY_LABELS,
+    LINK_PROJECT_USER_ACTION_ID,
+    PROJECT_ACTION_ID,
+    PROJECT_BLOCK_ID,
+    AccessForm,
+    access_form_errors,
+    access_modal,
+    access_saved_view,
+    dictionary_block_id,
+    form_project_id,
+    link_project_user_block_id,
+    manage_refusal_message,
+    project_user_options,
+    read_access_form,
+)
+from bot.blocks.messages import COMMAND, temporary_problem_message
+from bot.errors import is_database_error
+from bot.identity import IdentityUnavailable
+from bot.listeners.replies import answer_privately
+from bot.services import Services
+from bot.standing import dictionary_of
+from commands import audit
+from commands.access import AccessDenied, ProjectChoice, Requester
+from commands.manage_access import (
+    InvalidChange,
+    link_slack_user,
+    manageable_projects,
+    project_settings,
+    roster,
+    set_dictionary,
+    set_invoice_contacts_may_compile,
+)
+from storage.models import DICTIONARY_CHOICES
+
+if TYPE_CHECKING:
+    from bot.listeners.commands import CommandRequest
+
+log = logging.getLogger(__name__)
+
+TRY_AGAIN = (
+    "I couldn't save this just now (a temporary problem on my side). Save again in a minute."
+)
+
+
+class FieldError(Exception):
+    """A change was refused; the message belongs under the input ``block_id``."""
+
+    def __init__(self, block_id: str, message: str) -> None:
+        super().__init__(message)
+        self.block_id = block_id
+
+
+def _plain(text: str) -> str:
+    """Input-block errors are plain text: drop mrkdwn emphasis."""
+    return text.replace("*", "")
+
+
+def _matching(projects: list[ProjectChoice], text: str) -> ProjectChoice | None:
+    wanted = text.strip().casefold()
+    if not wanted:
+        return None
+    for project in projects:
+        if wanted in (project.project_number.casefold(), str(project.id), project.name.casefold()):
+            return project
+    return None
+
+
+async def _form(
+    requester: Requester, owners: frozenset[str], projects: list[ProjectChoice], project_id: int
+) -> View:
+    settings = await project_settings(requester, project_id, owners)
+    lines = await roster(requester, project_id, owners)
+    return access_modal(projects, settings, lines)
+
+
+async def open_access_modal(request: CommandRequest) -> None:
+    """Ack at once; then open the form on the first manageable project (or the one named after
+    ``access``), or tell the user which permission they lack and whom to ask."""
+    await request.ack()
+    owners = request.services.owners
+    try:
+        requester = (await request.services.identities.resolve(request.user_id)).requester
+        projects = await manageable_projects(requester, owners)
+        if not projects:
+            await audit.record(requester.key, "access.view", "refused")
+            tool = (await dictionary_of(requester))["commitments"]
+            refusal = manage_refusal_message(tool, sorted(owners))
+            await answer_privately(request.client, request.payload, refusal)
+            return
+        selected = _matching(projects, request.argument) or projects[0]
+        view = await _form(requester, owners, projects, selected.id)
+        await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
+    except (IdentityUnavailable, SlackApiError) as error:
+        log.warning("%s access: cannot open the modal: %s", COMMAND, error)
+        await answer_privately(
+            request.client, request.payload, temporary_problem_message("open the access form")
+        )
+    except Exception:
+        log.exception("%s access failed", COMMAND)
+        await answer_privately(
+            request.client, request.payload, temporary_problem_message("open the access form")
+        )
+
+
+async def switch_access_project(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
+) -> None:
+    """The project select changed: rebuild the form for that project (views.update)."""
+    await ack()
+    view = body["view"]
+    action = next(iter(body.get("actions") or []), {})
+    chosen = (action.get("selected_option") or {}).get("value")
+    if not chosen:
+        return
+    requester = (await services.identities.resolve(str(body["user"]["id"]))).requester
+    projects = await manageable_projects(requester, services.owners)
+    if int(chosen) not in {project.id for project in projects}:
+        return
+    form = await _form(requester, services.owners, projects, int(chosen))
+    try:
+        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+    except SlackApiError as error:
+        if error.response.get("error") != "hash_conflict":
+            raise
+        log.info("access project switch superseded by a newer change of view %s", view["id"])
+
+
+async def load_project_user_options(
+    ack: AsyncAck, body: dict[str, Any], services: Services
+) -> None:
+    """The project-user search: the form's project directory, by name or e-mail (nothing for
+    someone who may not manage that project)."""
+    project_id = form_project_id(body.get("view") or {})
+    if project_id is None:
+        await ack(options=[])
+        return
+    try:
+        requester = (await services.identities.resolve(str(body["user"]["id"]))).requester
+        lines = await roster(requester, project_id, services.owners)
+    except AccessDenied:
+        await ack(options=[])
+        return
+    except Exception:
+        log.exception("project user search failed")
+        await ack(options=[])
+        return
+    await ack(options=project_user_options(lines, str(body.get("value") or "")))
+
+
+async def apply_access_form(
+    requester: Requester, form: AccessForm, owners: frozenset[str]
+) -> tuple[ProjectChoice, list[str]]:
+    """Apply what changed (link first, then the setting, then the dictionary), each through
+    `commands.manage_access`; returns the project and one line per change. Raises
+    `AccessDenied`, or `FieldError` for a change refused as invalid."""
+    assert form.project_id is not None
+    project_id = form.project_id
+    current = await project_settings(requester, project_id, owners)
+    changes: list[str] = []
+    if form.slack_user_id is not None and form.project_user_id is not None:
+        try:
+            changes.append(
+                await link_slack_user(
+                    requester, project_id, form.slack_user_id, form.project_user_id, owners
+                )
+            )
+        except InvalidChange as invalid:
+            raise FieldError(link_project_user_block_id(project_id), str(invalid)) from invalid
+    allowed = form.contacts_may_compile
+    if allowed is not None and allowed != current.invoice_contacts_may_compile:
+        await set_invoice_contacts_may_compile(requester, project_id, allowed, owners)
+        changes.append(
+            "Invoice contacts may now compile their own commitments' invoices."
+            if allowed
+            else "Invoice contacts may no longer compile backups."
+        )
+    renamed = {
+        tool: name for tool, name in form.dictionary.items() if current.dictionary.get(tool) != name
+    }
+    if renamed:
+        try:
+            await set_dictionary(requester, project_id, renamed, owners)
+        except InvalidChange as invalid:
+            wrong = next(
+                (t for t, n in renamed.items() if n not in DICTIONARY_CHOICES.get(t, ())),
+                next(iter(renamed)),
+            )
+            raise FieldError(dictionary_block_id(wrong, project_id), str(invalid)) from invalid
+        changes += [f"{DICTIONARY_LABELS.get(t, t)}: {n}." for t, n in renamed.items()]
+    return current.project, changes
+
+
+async def submit_access_modal(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], services: Services
+) -> None:
+    """Save: refusals and invalid changes go under their field; otherwise the modal turns into
+    a list of what changed."""
+    form = read_access_form(view)
+    errors = access_form_errors(form)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    try:
+        requester = (await services.identities.resolve(str(body["user"]["id"]))).requester
+        project, changes = await apply_access_form(requester, form, services.owners)
+    except FieldError as refused:
+        await ack(response_action="errors", errors={refused.block_id: _plain(str(refused))})
+        return
+    except AccessDenied as denied:
+        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: _plain(str(denied))})
+        return
+    except IdentityUnavailable as error:
+        log.warning("access submission: %s", error)
+        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: TRY_AGAIN})
+        return
+    except Exception as error:
+        if not is_database_error(error):
+            raise
+        log.error("access submission: database error: %s", error)
+        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: TRY_AGAIN})
+        return
+    await ack(response_action="update", view=access_saved_view(project, changes))
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Listen to the form's submission, its project select and its project-user search."""
+
+    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await submit_access_modal(ack, body, view, services)
+
+    async def on_project_change(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await switch_access_project(ack, body, client, services)
+
+    async def on_project_user_options(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await load_project_user_options(ack, body, services)
+
+    app.view(CALLBACK_ID)(on_submit)
+    app.action(PROJECT_ACTION_ID)(on_project_change)
+    app.options(LINK_PROJECT_USER_ACTION_ID)(on_project_user_options)
