@@ -182,11 +182,11 @@ FOOTER_STYLE = _Style(REGULAR, 7.5, 9, FOOTER_GREY)
 # Line breaking (as reportlab's Paragraph does it)
 
 
-def _wrap(text: str, font: _Font, size: float, width: float, max_lines: int = 0) -> list[str]:
+def _wrap(text: str, font: _Font, size: float, width: float) -> list[str]:
     """Lines of user text `text` at `width`; "\\n" starts a new line, blank lines are kept.
 
     Greedy like reportlab's Paragraph: words split at whitespace, a word wider than a whole line
-    split by characters. With `max_lines`, a longer result is cut and ends with "…".
+    split by characters.
     """
     stripped = text.strip()
     if not stripped:
@@ -194,10 +194,16 @@ def _wrap(text: str, font: _Font, size: float, width: float, max_lines: int = 0)
     lines: list[str] = []
     for segment in stripped.replace("\r\n", "\n").split("\n"):
         lines.extend(_wrap_words(_words(segment), font, size, width) or [""])
-    if max_lines and len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = _fit(lines[-1] + "…", font, size, width)
     return lines
+
+
+def _cut(lines: list[str], font: _Font, size: float, width: float) -> list[str]:
+    """`lines`, at most `HEADER_VALUE_MAX_LINES` of them; a cut ends with "…"."""
+    if len(lines) <= HEADER_VALUE_MAX_LINES:
+        return lines
+    kept = lines[:HEADER_VALUE_MAX_LINES]
+    kept[-1] = _fit(kept[-1] + "…", font, size, width)
+    return kept
 
 
 def _words(text: str) -> list[str]:
@@ -611,24 +617,24 @@ def _paragraph_block(text: str, style: _Style) -> _Block:
 def _header_block(sheet: InvoiceSheet) -> _Block:
     """Two columns of labelled fields: parties and contract (left), project and invoice (right)."""
     header = sheet.header
-    sub_from = header.subcontractor_name.strip()
+    sub_from = [header.subcontractor_name]
     if header.subcontractor_address.strip():
-        sub_from += "\n" + header.subcontractor_address.strip()
-    left_fields = (
-        ("TO (GENERAL CONTRACTOR)", header.to_general_contractor),
+        sub_from.append(header.subcontractor_address)  # on a new line, even without a name
+    left_fields: tuple[tuple[str, Sequence[str]], ...] = (
+        ("TO (GENERAL CONTRACTOR)", [header.to_general_contractor]),
         ("FROM (SUBCONTRACTOR)", sub_from),
-        ("CONTRACT FOR", header.contract_for),
-        ("CONTRACT DATE", format_date(header.contract_date)),
+        ("CONTRACT FOR", [header.contract_for]),
+        ("CONTRACT DATE", [format_date(header.contract_date)]),
     )
-    right_fields = (
-        ("PROJECT", header.project_name),
-        ("PROJECT NO.", header.project_number),
-        ("APPLICATION NO.", header.application_number),
-        ("PERIOD FROM", format_date(header.period_start)),
-        ("PERIOD TO", format_date(header.period_end)),
-        ("INVOICE NO.", sheet.invoice_number),
-        ("STATUS", sheet.status),
-        ("BILLING DATE", format_date(sheet.billing_date)),
+    right_fields: tuple[tuple[str, Sequence[str]], ...] = (
+        ("PROJECT", [header.project_name]),
+        ("PROJECT NO.", [header.project_number]),
+        ("APPLICATION NO.", [header.application_number]),
+        ("PERIOD FROM", [format_date(header.period_start)]),
+        ("PERIOD TO", [format_date(header.period_end)]),
+        ("INVOICE NO.", [sheet.invoice_number]),
+        ("STATUS", [sheet.status]),
+        ("BILLING DATE", [format_date(sheet.billing_date)]),
     )
     left = _field_rows(left_fields, label_width=105)
     right = _field_rows(right_fields, label_width=85)
@@ -655,15 +661,21 @@ FIELD_PAD_Y = 1.5
 FIELD_LABEL_PAD_TOP = 3.0
 
 
-def _field_rows(fields: Sequence[tuple[str, str]], label_width: float) -> list[_FieldRow]:
-    """Label/value rows; an empty value shows as "—"."""
+def _field_rows(fields: Sequence[tuple[str, Sequence[str]]], label_width: float) -> list[_FieldRow]:
+    """Label/value rows; a value is one or more texts, each starting on a new line. An empty
+    value shows as "—"; a value longer than `HEADER_VALUE_MAX_LINES` lines is cut."""
     value_width = HALF_WIDTH - label_width - FIELD_PAD_RIGHT
     rows = []
     for label, value in fields:
         label_lines = _wrap(label, BOLD, LABEL_STYLE.size, label_width - FIELD_PAD_RIGHT)
-        value_lines = _wrap(
-            value, REGULAR, VALUE_STYLE.size, value_width, HEADER_VALUE_MAX_LINES
-        ) or [NO_VALUE]
+        value_lines = [
+            line
+            for text in value
+            for line in (_wrap(text, REGULAR, VALUE_STYLE.size, value_width) or [""])
+        ]
+        if not any(value_lines):
+            value_lines = [NO_VALUE]
+        value_lines = _cut(value_lines, REGULAR, VALUE_STYLE.size, value_width)
         height = max(
             FIELD_LABEL_PAD_TOP + len(label_lines) * LABEL_STYLE.leading + FIELD_PAD_Y,
             2 * FIELD_PAD_Y + len(value_lines) * VALUE_STYLE.leading,
@@ -960,7 +972,7 @@ def _subcontractor_signature(header: G702Header) -> _Block:
     for index, segment in enumerate(name.replace("\r\n", "\n").split("\n")):
         offset = label_width if index == 0 else 0.0
         name_lines += _wrap_words(_words(segment), REGULAR, 7.5, text_width, offset) or [""]
-    name_lines = name_lines[:HEADER_VALUE_MAX_LINES]
+    name_lines = _cut(name_lines, REGULAR, 7.5, text_width)
     leading = SMALL_STYLE.leading
     title_height = leading + 2 * BOX_PAD_Y
     statement_height = len(statement) * leading + 2 * BOX_PAD_Y
