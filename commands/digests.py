@@ -322,23 +322,36 @@ class DigestPlan:
     skip_empty: bool = False
 
 
+def _owner_lost_access(schedule: Schedule, owner: Requester, reason: str) -> DigestPlan:
+    return DigestPlan(
+        "owner_lost_access",
+        schedule.id,
+        f"Your weekly invoice backup schedule #{schedule.id} was paused because {reason}",
+        requester=owner,
+        project_id=schedule.project_id,
+    )
+
+
 async def plan_digest(schedule_id: int, fire_time: datetime) -> DigestPlan:
     """Decide what the run of `schedule_id` at `fire_time` compiles, checking the owner's access
     now (a lost access pauses the schedule)."""
     schedule = await Schedule.get_or_none(id=schedule_id)
     if schedule is None:
         return DigestPlan("gone", schedule_id, "The schedule no longer exists.")
+    owner = owner_of(schedule)
+    if schedule.paused and schedule.paused_reason:
+        # Paused by a run that found the owner without access; a run resumed after a crash
+        # must still tell the owner, so it answers the same way.
+        return _owner_lost_access(schedule, owner, schedule.paused_reason)
     if schedule.paused:
         return DigestPlan("paused", schedule_id, "The schedule is paused.")
-    owner = owner_of(schedule)
     try:
         access = await compile_access(owner, schedule.project_id)
         if not access.role.is_admin:
             raise access.denial()
     except AccessDenied as denial:
-        reason = f"its owner no longer has access: {denial}"
         schedule.paused = True
-        schedule.paused_reason = reason[:500]
+        schedule.paused_reason = f"its owner no longer has access: {denial}"[:500]
         await schedule.save(update_fields=["paused", "paused_reason", "updated_at"])
         await audit.record(
             owner.key,
@@ -347,13 +360,7 @@ async def plan_digest(schedule_id: int, fire_time: datetime) -> DigestPlan:
             project_id=schedule.project_id,
             schedule=schedule.id,
         )
-        return DigestPlan(
-            "owner_lost_access",
-            schedule_id,
-            f"Your weekly invoice backup schedule #{schedule.id} was paused: {denial}",
-            requester=owner,
-            project_id=schedule.project_id,
-        )
+        return _owner_lost_access(schedule, owner, schedule.paused_reason)
     invoices = Invoice.filter(
         project_id=schedule.project_id,
         commitment_id__in=list(access.compilable_commitment_ids),

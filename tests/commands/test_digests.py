@@ -139,6 +139,10 @@ async def test_owner_losing_access_pauses_the_schedule(demo_project: int) -> Non
     assert "paused" in plan.message and "Admin" in plan.message
     stored = await Schedule.get(id=created.id)
     assert stored.paused and stored.paused_reason
+    # A run resumed after a crash still tells the owner; a user's pause is a plain pause.
+    again = await digests.plan_digest(created.id, datetime.now(UTC))
+    assert again.status == "owner_lost_access" and again.message == plan.message
+    await digests.set_paused(ADMIN, created.id, True)
     assert (await digests.plan_digest(created.id, datetime.now(UTC))).status == "paused"
     assert [s.id for s in await digests.active_schedules()] == []
 
