@@ -410,3 +410,103 @@ def test_rendering_is_deterministic_and_without_ascii85() -> None:
     assert first.startswith(b"%PDF-")
     assert render_invoice(sheet) == first
     assert b"ASCII85Decode" not in first
+
+
+# ---------------------------------------------------------------------------------------------
+# The hand-laid-out pages: line breaking, long rows and values, glyphs outside WinAnsi
+
+
+@pytest.mark.parametrize(
+    ("text", "width"),
+    [
+        ("Furnish and install conduit, boxes and wire per drawing E-101, level 3", 170.0),
+        ("word " * 40, 120.0),
+        ("Z" * 200 + " tail words after the long one", 150.0),
+        ("short " + "Y" * 90, 100.0),
+        ("Line one\nline two that is long enough to wrap over the column\n\nline four", 110.0),
+        ("(D\xa0+\xa0E\xa0+\xa0F) TOTAL COMPLETED AND STORED TO DATE", 56.0),
+        ("Panels <b>& feeders</b> <A> & more, with pull boxes & <i>labels</i>", 90.0),
+        ("   ", 100.0),
+    ],
+)
+def test_lines_break_where_reportlab_paragraph_breaks_them(text: str, width: float) -> None:
+    from xml.sax.saxutils import escape
+
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph
+
+    from pdf.render_invoice import REGULAR, _wrap
+
+    markup = escape(text.strip()).replace("\n", "<br/>")
+    paragraph = Paragraph(markup, ParagraphStyle("p", fontName="Helvetica", fontSize=7.5))
+    paragraph.wrap(width, 10_000)
+    lines = paragraph.blPara.lines
+    if paragraph.blPara.kind == 0:
+        expected = [" ".join(words) for _, words in lines]
+    else:
+        expected = ["".join(getattr(frag, "text", "") for frag in line.words) for line in lines]
+
+    assert [line.strip() for line in _wrap(text, REGULAR, 7.5, width)] == [
+        line.strip() for line in expected
+    ]
+
+
+def test_row_taller_than_a_page_is_split_across_pages_under_one_header() -> None:
+    tall = " ".join(f"word{index:03d}" for index in range(700))
+    lines = [make_line(1), make_line(2, description=tall), make_line(3), make_line(4)]
+    texts = page_texts(render_invoice(make_sheet(lines)))
+    page_count = len(texts)
+    continuation = "\n".join(texts[1:])
+
+    assert page_count >= 4
+    for number, text in enumerate(texts, start=1):
+        assert f"Page {number} of {page_count}" in text
+    for text in texts[1:]:
+        assert squeeze(text).count("DESCRIPTIONOFWORK") == 1  # no second header mid-page
+    assert_in_order(continuation, [f"word{index:03d}" for index in range(700)])
+    assert_in_order(continuation, [*row_strings(lines[0])[:3], "word000"])
+    assert_in_order(continuation, ["word699", *row_strings(lines[2]), *row_strings(lines[3])])
+    assert_in_order(texts[-1], expected_total_row(lines))
+
+
+def test_very_long_header_values_are_cut_so_page_one_fits() -> None:
+    many_lines = "\n".join(f"Address line {index}" for index in range(30))
+    sheet = make_sheet()
+    header = replace(sheet.header, subcontractor_address=many_lines, contract_for=many_lines)
+    data = render_invoice(replace(sheet, header=header, status=many_lines))
+    texts = page_texts(data)
+
+    assert len(texts) == 2
+    # Eight lines at most: the name and seven address lines, eight lines of the others.
+    assert_in_order(
+        texts[0],
+        ["FROM (SUBCONTRACTOR)", "Acme Electric", "Address line 0", "Address line 6…"],
+    )
+    assert_in_order(texts[0], ["CONTRACT FOR", "Address line 0", "Address line 7…"])
+    assert_in_order(texts[0], ["STATUS", "Address line 7…", "BILLING DATE", "Nov 2, 2026"])
+    assert "Address line 8" not in texts[0]
+    assert "CURRENT PAYMENT DUE" in texts[0] and "General contractor:" in texts[0]
+
+
+def test_text_outside_winansi_is_drawn_with_substitute_glyphs() -> None:
+    line = make_line(1, description="Arrow → and 中文 then Café")
+    sheet = make_sheet([line, make_line(2)])
+    data = render_invoice(sheet)
+    continuation = page_texts(data)[1]
+
+    assert render_invoice(sheet) == data
+    assert "Arrow" in continuation and "then Café" in continuation
+    assert_in_order(continuation, [line.item_number, "Arrow", *row_strings(line)[2:]])
+    assert_in_order(continuation, row_strings(make_line(2)))
+
+
+def test_fonts_selected_through_the_canvas_give_the_same_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pdf.render_invoice as module
+
+    lines = [make_line(index) for index in range(1, 40)]
+    expected = page_texts(render_invoice(make_sheet(lines)))
+    monkeypatch.setattr(module, "_font_resource_names", lambda _canvas: {})
+
+    assert page_texts(render_invoice(make_sheet(lines))) == expected
