@@ -265,7 +265,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         started = time.perf_counter()
         big_ids = generate_bundle(work, args.invoices)
-        await open_database(database_url)
+        await open_database(database_url, migrate=True)
         try:
             await import_bundle(work / "bundle", BlobStore(data_dir))
         finally:

@@ -1,8 +1,13 @@
-"""The ``invoice-backups`` command line: import, compile, demo and serve.
+"""The ``invoice-backups`` command line: migrate, import, compile, demo, purge and serve.
 
 Every subcommand opens the database named by ``DATABASE_URL`` (default: SQLite in
 ``BACKUPS_DATA_DIR``), asks the same use cases as the Slack bot, and prints what a Slack user would
 read. Errors print one line and exit non-zero; they never leave a traceback for a user mistake.
+
+The schema: only ``migrate`` and ``demo`` apply migrations, on SQLite and PostgreSQL alike. Every
+other subcommand (and ``serve``) refuses to run on a schema that is behind, with one line saying
+to run ``invoice-backups migrate`` (exit status 2), so a schema never changes under a running bot
+by surprise. ``makemigrations`` (for developers) writes the next migration after a model change.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 from pathlib import Path
 
+from bot.settings import SettingsError, retention_days_from_env
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import compile_backup
 from commands.import_bundle import BundleError, import_bundle
@@ -23,6 +29,7 @@ from commands.manage_access import InvalidChange
 from storage.blobs import BlobStore
 from storage.db import close_database, data_dir, open_database
 from storage.queries import get_project_by_id_or_number
+from storage.schema import SchemaConflict, SchemaOutdated
 
 
 class CliError(Exception):
@@ -46,8 +53,10 @@ def _deliver(pdf_path: Path, output: str | None) -> Path:
     return target.resolve()
 
 
-async def _with_database(work: Callable[[], Awaitable[int]]) -> int:
-    await open_database()
+async def _with_database(work: Callable[[], Awaitable[int]], *, migrate: bool) -> int:
+    applied = await open_database(migrate=migrate)
+    if applied:
+        print(f"Database schema: applied {', '.join(applied)}.")
     try:
         return await work()
     finally:
@@ -171,6 +180,47 @@ async def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _migrate(_: argparse.Namespace) -> int:
+    print("The database schema is up to date.")
+    return 0
+
+
+async def _purge(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from commands.retention import purge_expired_backups
+
+    days = args.days if args.days is not None else retention_days_from_env()
+    if days < 1:
+        raise CliError(f"--days must be at least 1, got {days}")
+    report = await purge_expired_backups(datetime.now(UTC), days, data_dir())
+    print(report.render())
+    return 0
+
+
+def _makemigrations(args: argparse.Namespace) -> int:
+    """Write the model changes as the next migration; say what it could not capture."""
+    from storage.schema import unmigrated_model_changes, write_migration
+
+    async def write() -> int:
+        await open_database("sqlite://:memory:", check_schema=False)
+        try:
+            paths = await write_migration(args.name)
+            for path in paths:
+                print(f"Wrote {path}")
+            if not paths:
+                print("No model changes: no migration written.")
+            left = await unmigrated_model_changes()
+        finally:
+            await close_database()
+        if left:
+            print("Edit the migration by hand; it does not yet capture: " + "; ".join(left))
+            return 1
+        return 0
+
+    return asyncio.run(write())
+
+
 def _serve(_: argparse.Namespace) -> int:
     from bot.server import run_serve
 
@@ -202,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("serve", help="run the Slack bot (HTTP or Socket Mode)")
 
+    commands.add_parser("migrate", help="bring the database schema up to date (idempotent)")
+    purge = commands.add_parser("purge", help="delete compiled PDFs older than the retention")
+    purge.add_argument(
+        "--days", type=int, help="keep PDFs this many days (default: BACKUPS_RETENTION_DAYS or 30)"
+    )
+    makemigrations = commands.add_parser(
+        "makemigrations", help="(developers) write a migration for the model changes"
+    )
+    makemigrations.add_argument("--name", help="name of the migration, e.g. add_job_priority")
+
     access = commands.add_parser("access", help="see and manage who may do what on a project")
     access.add_argument("--project", required=True, help="project id or number")
     access.add_argument("--as", dest="requester", help="e-mail of the project admin who asks")
@@ -231,7 +291,10 @@ ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "demo": _demo,
     "access": _access,
     "audit": _audit,
+    "migrate": _migrate,
+    "purge": _purge,
 }
+MIGRATING_COMMANDS = frozenset({"migrate", "demo"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -239,10 +302,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "makemigrations":
+        return _makemigrations(args)
     handler = ASYNC_COMMANDS[args.command]
+    migrate = args.command in MIGRATING_COMMANDS
     try:
-        return asyncio.run(_with_database(lambda: handler(args)))
-    except (CliError, BundleError, AccessDenied, InvalidChange) as error:
+        return asyncio.run(_with_database(lambda: handler(args), migrate=migrate))
+    except (SchemaOutdated, SettingsError) as error:
+        print(f"invoice-backups: {error}", file=sys.stderr)
+        return 2
+    except (CliError, BundleError, AccessDenied, InvalidChange, SchemaConflict) as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 1
     except OSError as error:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.job import Job as SchedulerJob
@@ -117,6 +117,24 @@ class ScheduleRegistry:
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
         if self._fires:
             await asyncio.gather(*self._fires, return_exceptions=True)
+
+    def add_daily(
+        self, job_id: str, function: Callable[[], Awaitable[None]], *, hour: int, minute: int
+    ) -> None:
+        """Run ``function`` every day at ``hour:minute`` UTC (give or take five minutes, so
+        that several processes do not all start at once); housekeeping such as the retention
+        purge. Call before or after `start`."""
+        self._scheduler.add_job(
+            function,
+            "cron",
+            hour=hour,
+            minute=minute,
+            jitter=300,
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
 
     # --- changes ---------------------------------------------------------------------------
 

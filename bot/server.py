@@ -1,5 +1,5 @@
 """Running the bot: the aiohttp web server, Socket Mode, the job worker, the digest scheduler
-(`bot.scheduler`), one event loop.
+(`bot.scheduler`, which also runs the daily retention purge of old PDFs), one event loop.
 
 HTTP routes: ``POST /slack/events`` (slash commands, interactivity, options loads, events; Bolt
 verifies the signature and the timestamp: forged or older than five minutes → 401) and
@@ -18,6 +18,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -34,8 +35,10 @@ from bot.scheduler import ScheduleRegistry
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.worker import CompileFunction, JobWorker
+from commands.retention import purge_expired_backups
 from storage import jobs
-from storage.db import close_database, open_database
+from storage.db import close_database, data_dir, open_database
+from storage.schema import SchemaOutdated
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 HEALTH_DB_TIMEOUT = 2.0
 HTTP_SHUTDOWN_TIMEOUT = 5.0
+PURGE_JOB_ID = "purge-expired-backups"
 
 
 class StartupError(Exception):
@@ -85,7 +89,11 @@ class BotServer:
         settings = self.settings
         self._session = aiohttp.ClientSession()
         self.client = build_web_client(settings, self._session)
-        worker_options = dict(self._worker_options)
+        worker_options: dict[str, Any] = {
+            "lease_seconds": settings.job_lease_seconds,
+            "poll_seconds": settings.job_poll_seconds,
+            **self._worker_options,
+        }
         if self._compile_function is not None:
             worker_options["compile_function"] = self._compile_function
         self.worker = JobWorker(
@@ -95,6 +103,7 @@ class BotServer:
             **worker_options,
         )
         self.scheduler = ScheduleRegistry(wake_worker=self.worker.wake, **self._scheduler_options)
+        self.scheduler.add_daily(PURGE_JOB_ID, self._purge_expired_backups, hour=3, minute=15)
         services = Services(
             identities=IdentityResolver(self.client),
             max_invoices=settings.max_invoices,
@@ -127,6 +136,17 @@ class BotServer:
             "Socket" if settings.socket_mode else "HTTP",
             settings.workers,
         )
+
+    async def _purge_expired_backups(self) -> None:
+        """The daily retention purge (`commands.retention`); failures are logged, never raised."""
+        try:
+            report = await purge_expired_backups(
+                datetime.now(UTC), self.settings.retention_days, data_dir()
+            )
+        except Exception as error:
+            log.warning("retention purge failed (next try tomorrow): %s", error)
+            return
+        log.info("retention purge: %s", report.render())
 
     def _web_app(self, app: AsyncApp) -> web.Application:
         web_app = web.Application()
@@ -205,6 +225,8 @@ def _one_line(error: BaseException) -> str:
 async def _run(settings: Settings) -> None:
     try:
         await open_database()
+    except SchemaOutdated as error:
+        raise SettingsError(str(error)) from error
     except ConfigurationError as error:
         raise SettingsError(
             f"DATABASE_URL is not a usable database URL: {_one_line(error)}"
@@ -222,8 +244,9 @@ async def _run(settings: Settings) -> None:
 def run_serve() -> int:
     """``invoice-backups serve``: settings from the environment, run until SIGTERM/SIGINT.
 
-    Returns the exit code: 0 after a clean shutdown, 2 for a missing or malformed setting,
-    1 when start-up fails otherwise (database, port); each failure is one line on stderr.
+    Returns the exit code: 0 after a clean shutdown, 2 for a missing or malformed setting or a
+    database schema that needs ``invoice-backups migrate``, 1 when start-up fails otherwise
+    (database, port); each failure is one line on stderr.
     """
     try:
         settings = Settings.from_env()
@@ -233,6 +256,8 @@ def run_serve() -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level != "DEBUG":  # tortoise's INFO lines ("startup", "shutdown") are noise
+        logging.getLogger("tortoise").setLevel(logging.WARNING)
     try:
         asyncio.run(_run(settings))
     except SettingsError as error:

@@ -17,6 +17,9 @@ DEFAULT_WORKERS = 2
 MAX_WORKERS = 32
 DEFAULT_MAX_INVOICES = 100
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 20.0
+DEFAULT_JOB_LEASE_SECONDS = 60.0
+DEFAULT_JOB_POLL_SECONDS = 2.0
+DEFAULT_RETENTION_DAYS = 30
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -40,6 +43,9 @@ class Settings:
     shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS
     log_level: str = "INFO"
     owners: frozenset[str] = frozenset()  # Slack user ids that manage access on every project
+    job_lease_seconds: float = DEFAULT_JOB_LEASE_SECONDS  # a dead process's jobs resume after it
+    job_poll_seconds: float = DEFAULT_JOB_POLL_SECONDS  # how often idle workers look for jobs
+    retention_days: int = DEFAULT_RETENTION_DAYS  # compiled PDFs are deleted after this
 
     @property
     def socket_mode(self) -> bool:
@@ -82,7 +88,20 @@ class Settings:
             ),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
             owners=_owners(env.optional("BACKUPS_OWNERS")),
+            job_lease_seconds=env.number(
+                "BACKUPS_JOB_LEASE_SECONDS", DEFAULT_JOB_LEASE_SECONDS, 2, 3600
+            ),
+            job_poll_seconds=env.number(
+                "BACKUPS_JOB_POLL_SECONDS", DEFAULT_JOB_POLL_SECONDS, 0.05, 60
+            ),
+            retention_days=retention_days_from_env(env),
         )
+
+
+def retention_days_from_env(environ: Mapping[str, str] | _Env | None = None) -> int:
+    """BACKUPS_RETENTION_DAYS (default 30, 1 to 3650); `SettingsError` when malformed."""
+    env = environ if isinstance(environ, _Env) else _Env(os.environ if environ is None else environ)
+    return env.integer("BACKUPS_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
 
 
 def _owners(value: str | None) -> frozenset[str]:

@@ -16,6 +16,14 @@ job (lease expired, or released at shutdown) skips what was done and never posts
 A failure ends in a thread message saying what to do and the job marked failed; the worker
 carries on. At most ``concurrency`` compiles run at once; more jobs may be claimed and wait
 (their parent message says "Queued").
+
+Several processes share the queue. A job is held under a lease renewed every third of
+``lease_seconds``, and renewed again right before each Slack side effect, so a worker that lost
+its job (another one took it over after its lease expired) stops before posting. A database
+failure under a running job pauses it: the worker waits until the database answers, reloads the
+job and carries on from its last recorded step (a step already done in Slack is recorded as soon
+as the database is back, never done again). Only when the database keeps failing while it answers
+for longer than ``database_patience`` does the job fail with the "database unavailable" message.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import math
 import os
 import re
 import socket
@@ -31,7 +40,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -61,10 +70,13 @@ from storage import jobs
 from storage.jobs import COMPILE_BACKUP, DIGEST, Job, JobStatus, LeaseLost
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_ATTEMPTS = 3
 DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_POLL_SECONDS = 2.0
+DEFAULT_DATABASE_PATIENCE_SECONDS = 60.0
+DATABASE_RETRY_SECONDS = (0.2, 2.0)  # first and longest wait between database retries
 JOB_PLANNERS: dict[str, JobPlanner] = {COMPILE_BACKUP: plan_compile_job, DIGEST: plan_digest_job}
 
 
@@ -109,6 +121,7 @@ class JobWorker:
         max_in_flight: int | None = None,
         progress_interval: float = 1.0,
         planners: dict[str, JobPlanner] | None = None,
+        database_patience: float = DEFAULT_DATABASE_PATIENCE_SECONDS,
     ) -> None:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._client = client
@@ -121,6 +134,7 @@ class JobWorker:
         self._max_in_flight = max_in_flight or max(8, concurrency * 4)
         self._progress_interval = progress_interval
         self._planners = dict(JOB_PLANNERS if planners is None else planners)
+        self._database_patience = database_patience
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -191,7 +205,7 @@ class JobWorker:
         runner = asyncio.current_task()
         renewer = asyncio.create_task(self._renew_lease(job, runner))
         try:
-            await self._run(job)
+            await self._run_through_outages(job)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -216,7 +230,65 @@ class JobWorker:
             except Exception as error:
                 log.warning("cannot renew the lease of job %s: %s", job.id, error)
 
-    async def _run(self, job: Job) -> None:
+    async def _run_through_outages(self, job: Job) -> None:
+        """Run ``job``; when the database fails under it, wait until it answers, reload the job
+        and carry on from its last recorded step, while this worker still holds it. The
+        ``database_patience`` counts the time the job keeps failing while the database answers,
+        not the time the database is down."""
+        loop = asyncio.get_running_loop()
+        job_id = job.id
+        give_up_at = math.inf
+        while True:
+            last_try = loop.time() >= give_up_at
+            try:
+                await self._run(job, last_try=last_try)
+                return
+            except _DatabaseOutage as outage:
+                log.warning("job %s paused: database error (%s)", job.id, outage)
+                if give_up_at == math.inf:
+                    give_up_at = loop.time() + self._database_patience
+            paused_at = loop.time()
+            reloaded = await self._when_database_answers(lambda: jobs.get_job(job_id))
+            give_up_at += max(0.0, loop.time() - paused_at - DATABASE_RETRY_SECONDS[0] * 2)
+            if reloaded is None or not _held_by(reloaded, self.owner):
+                log.warning("job %s was taken over while the database failed", job.id)
+                return
+            log.info("job %s resumes: the database answers again", job.id)
+            job = reloaded
+
+    async def _when_database_answers(self, query: Callable[[], Awaitable[T]]) -> T:
+        """``query()``, retried (waiting longer each time) until the database answers."""
+        delay, longest = DATABASE_RETRY_SECONDS
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                return await query()
+            except Exception as error:
+                if not is_database_error(error):
+                    raise
+            delay = min(delay * 2, longest)
+
+    async def _recorded(self, record: Callable[[], Awaitable[None]]) -> None:
+        """Record a step already done in Slack; through a database failure, retry until it is
+        recorded (or `LeaseLost`), so that the step is never done twice."""
+        try:
+            await record()
+        except LeaseLost:
+            raise
+        except Exception as error:
+            if not is_database_error(error):
+                raise
+            log.warning("cannot record a job step (will retry): %s", error)
+            await self._when_database_answers(record)
+
+    async def _fence(self, job: Job) -> None:
+        """Before a Slack side effect: make sure this worker still holds ``job``, for a whole
+        lease from now (`LeaseLost` otherwise)."""
+        await jobs.renew_lease(job, self.owner, self._lease_seconds)
+
+    async def _run(self, job: Job, *, last_try: bool = True) -> None:
+        """Run ``job`` to its end. A database error fails it only on the ``last_try``; before
+        that it raises `_DatabaseOutage` (the job is paused and resumed)."""
         work: JobWork | None = None
         try:
             work = await self._planners[job.kind](job, self.owner)
@@ -241,6 +313,8 @@ class JobWorker:
             await self._fail(job, work, Failure.UPLOAD_REFUSED, str(error))
         except Exception as error:
             if is_database_error(error):
+                if not last_try:
+                    raise _DatabaseOutage(str(error)) from error
                 log.error("job %s: database error: %s", job.id, error)
                 await self._fail(job, work, Failure.DATABASE, str(error))
             else:
@@ -250,6 +324,7 @@ class JobWorker:
     async def _notice(self, job: Job, work: NoticeWork) -> None:
         """Post the notice once (in its channel, else by DM; or straight by DM), then end."""
         if job.parent_ts is None:
+            await self._fence(job)
             if work.channel_id:
                 posted = await post_with_dm_fallback(
                     self._client,
@@ -260,8 +335,10 @@ class JobWorker:
             else:
                 assert work.user_id, "a notice without a channel goes to a user"
                 posted = await self._direct_message(work.user_id, notice_message(work.text))
-            await jobs.record_parent_message(
-                job, self.owner, posted.channel, posted.ts, posted.note
+            await self._recorded(
+                lambda: jobs.record_parent_message(
+                    job, self.owner, posted.channel, posted.ts, posted.note
+                )
             )
         await jobs.finish(job, self.owner, JobStatus.SUCCEEDED, work.note[:2000])
 
@@ -273,25 +350,30 @@ class JobWorker:
     async def _steps(self, job: Job, request: BackupJobPayload) -> None:
         headline = request.headline
         if job.parent_ts is None:
+            await self._fence(job)
             posted = await post_with_dm_fallback(
                 self._client,
                 request.channel_id,
                 request.user_id,
                 lambda note: parent_message(headline, Phase.QUEUED, note=note),
             )
-            await jobs.record_parent_message(
-                job, self.owner, posted.channel, posted.ts, posted.note
+            await self._recorded(
+                lambda: jobs.record_parent_message(
+                    job, self.owner, posted.channel, posted.ts, posted.note
+                )
             )
         parent = self._parent(job, headline)
         try:
             outcome = await self._compiled(job, request, parent)
             if outcome.has_file and job.file_id is None:
                 await parent.show(Phase.UPLOADING)
+                await self._fence(job)
                 file_id = await self._upload(job, outcome)
-                await jobs.record_upload(job, self.owner, file_id)
+                await self._recorded(lambda: jobs.record_upload(job, self.owner, file_id))
             if job.final_reply_ts is None:
+                await self._fence(job)
                 ts = await self._reply(job, outcome_reply(outcome))
-                await jobs.record_final_reply(job, self.owner, ts)
+                await self._recorded(lambda: jobs.record_final_reply(job, self.owner, ts))
             await parent.show(outcome_phase(outcome))
         finally:
             await parent.close()
@@ -389,6 +471,14 @@ class JobWorker:
             await jobs.finish(job, self.owner, JobStatus.FAILED, f"{failure}: {detail}"[:2000])
         except Exception:
             log.exception("job %s: could not mark the job failed", job.id)
+
+
+class _DatabaseOutage(Exception):
+    """The database failed under a running job; the job pauses until it answers again."""
+
+
+def _held_by(job: Job, owner: str) -> bool:
+    return job.status == JobStatus.RUNNING and job.lease_owner == owner
 
 
 class _GaveUp(Exception):

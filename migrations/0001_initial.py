@@ -1,3 +1,10 @@
+"""The initial schema: every model as of the first migration.
+
+Written by ``invoice-backups makemigrations``, then edited by hand: tortoise-orm 1.1.9's writer
+drops ``generated=False`` from integer primary keys, so the Procore-id keys (Project,
+BillingPeriod, Commitment, Invoice, Attachment) say it explicitly here.
+"""
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
@@ -56,7 +63,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='Project',
             fields=[
-                ('id', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(primary_key=True, generated=False, unique=True, db_index=True)),
                 ('name', fields.CharField(max_length=255)),
                 ('project_number', fields.CharField(default='', db_index=True, max_length=100)),
                 ('company_id', fields.BigIntField()),
@@ -84,13 +91,13 @@ class Migration(migrations.Migration):
                 ('warnings', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('status', fields.CharField(max_length=32)),
             ],
-            options={'table': 'backups', 'app': 'models', 'indexes': [Index(fields=['project', 'requested_at'])], 'pk_attr': 'id', 'table_description': 'A compile request and its outcome.'},
+            options={'table': 'backups', 'app': 'models', 'indexes': [Index(fields=['project_id', 'requested_at'])], 'pk_attr': 'id', 'table_description': 'A compile request and its outcome.'},
             bases=['Model'],
         ),
         ops.CreateModel(
             name='BillingPeriod',
             fields=[
-                ('id', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(primary_key=True, generated=False, unique=True, db_index=True)),
                 ('project', fields.ForeignKeyField('models.Project', source_field='project_id', db_constraint=True, to_field='id', related_name='billing_periods', on_delete=OnDelete.CASCADE)),
                 ('position', fields.IntField()),
                 ('start_date', fields.DateField()),
@@ -98,13 +105,13 @@ class Migration(migrations.Migration):
                 ('due_date', fields.DateField(null=True)),
                 ('status', fields.CharField(max_length=16)),
             ],
-            options={'table': 'billing_periods', 'app': 'models', 'indexes': [Index(fields=['project', 'position'])], 'pk_attr': 'id', 'table_description': 'A billing period of a project; at most one is `open`.'},
+            options={'table': 'billing_periods', 'app': 'models', 'indexes': [Index(fields=['project_id', 'position'])], 'pk_attr': 'id', 'table_description': 'A billing period of a project; at most one is `open`.'},
             bases=['Model'],
         ),
         ops.CreateModel(
             name='Commitment',
             fields=[
-                ('id', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(primary_key=True, generated=False, unique=True, db_index=True)),
                 ('project', fields.ForeignKeyField('models.Project', source_field='project_id', db_constraint=True, to_field='id', related_name='commitments', on_delete=OnDelete.CASCADE)),
                 ('number', fields.CharField(max_length=100)),
                 ('title', fields.CharField(default='', max_length=500)),
@@ -116,13 +123,13 @@ class Migration(migrations.Migration):
                 ('invoice_contacts', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('private_list', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
             ],
-            options={'table': 'commitments', 'app': 'models', 'indexes': [Index(fields=['project', 'number'])], 'pk_attr': 'id', 'table_description': 'A commitment (subcontract) of a project; `private` ones are seen by admins and'},
+            options={'table': 'commitments', 'app': 'models', 'indexes': [Index(fields=['project_id', 'number'])], 'pk_attr': 'id', 'table_description': 'A commitment (subcontract) of a project; `private` ones are seen by admins and'},
             bases=['Model'],
         ),
         ops.CreateModel(
             name='Invoice',
             fields=[
-                ('id', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(primary_key=True, generated=False, unique=True, db_index=True)),
                 ('project', fields.ForeignKeyField('models.Project', source_field='project_id', db_constraint=True, to_field='id', related_name='invoices', on_delete=OnDelete.CASCADE)),
                 ('commitment', fields.ForeignKeyField('models.Commitment', source_field='commitment_id', db_constraint=True, to_field='id', related_name='invoices', on_delete=OnDelete.CASCADE)),
                 ('number', fields.IntField()),
@@ -140,13 +147,13 @@ class Migration(migrations.Migration):
                 ('signed_pdf_sha256', fields.CharField(null=True, max_length=64)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'invoices', 'app': 'models', 'indexes': [Index(fields=['project', 'commitment']), Index(fields=['project', 'period_id'])], 'pk_attr': 'id', 'table_description': 'A subcontractor invoice (Procore requisition).'},
+            options={'table': 'invoices', 'app': 'models', 'indexes': [Index(fields=['project_id', 'commitment_id']), Index(fields=['project_id', 'period_id'])], 'pk_attr': 'id', 'table_description': 'A subcontractor invoice (Procore requisition).'},
             bases=['Model'],
         ),
         ops.CreateModel(
             name='Attachment',
             fields=[
-                ('id', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(primary_key=True, generated=False, unique=True, db_index=True)),
                 ('invoice', fields.ForeignKeyField('models.Invoice', source_field='invoice_id', db_constraint=True, to_field='id', related_name='attachments', on_delete=OnDelete.CASCADE)),
                 ('position', fields.IntField()),
                 ('filename', fields.CharField(max_length=255)),
@@ -154,7 +161,7 @@ class Migration(migrations.Migration):
                 ('sha256', fields.CharField(max_length=64)),
                 ('byte_size', fields.BigIntField()),
             ],
-            options={'table': 'attachments', 'app': 'models', 'indexes': [Index(fields=['invoice', 'position'])], 'pk_attr': 'id', 'table_description': 'A file attached to an invoice; its bytes are the blob `sha256`.'},
+            options={'table': 'attachments', 'app': 'models', 'indexes': [Index(fields=['invoice_id', 'position'])], 'pk_attr': 'id', 'table_description': 'A file attached to an invoice; its bytes are the blob `sha256`.'},
             bases=['Model'],
         ),
         ops.CreateModel(

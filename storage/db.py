@@ -1,6 +1,7 @@
 """Database lifecycle: which database (``DATABASE_URL``), opening and closing it.
 
 SQLite under ``BACKUPS_DATA_DIR`` is the embedded default; ``postgres://…`` works the same.
+Tables come from the migrations (`storage.schema`), never from the models directly.
 """
 
 from __future__ import annotations
@@ -11,13 +12,9 @@ from pathlib import Path
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-MODEL_MODULES: list[str] = [
-    "storage.models",
-    "storage.jobs",
-    "storage.links",
-    "storage.audit",
-    "storage.schedules",
-]
+from storage.schema import MODEL_MODULES, apply_migrations, ensure_current_schema, tortoise_config
+
+__all__ = ["MODEL_MODULES", "close_database", "data_dir", "database_url", "open_database"]
 
 
 def data_dir() -> Path:
@@ -37,18 +34,28 @@ def database_url() -> str:
     return f"sqlite://{directory / 'invoice-backups.sqlite3'}"
 
 
-async def open_database(url: str | None = None, *, create_schema: bool = True) -> None:
-    """Connect to the database and, unless told otherwise, create missing tables."""
+async def open_database(
+    url: str | None = None, *, migrate: bool = False, check_schema: bool = True
+) -> list[str]:
+    """Connect to the database (``url``, default `database_url`).
+
+    With ``migrate``, apply the pending migrations and return their names; otherwise, unless
+    ``check_schema`` is False, raise `storage.schema.SchemaOutdated` (connection closed) while a
+    migration is pending. Never creates tables any other way.
+    """
     # Tortoise caches built SQL per connection name ("default"), not per dialect: clear it so a
     # process that switches databases (tests: SQLite then PostgreSQL) never reuses the wrong SQL.
     EXECUTOR_CACHE.clear()
-    await Tortoise.init(
-        db_url=url or database_url(),
-        modules={"models": MODEL_MODULES},
-        _enable_global_fallback=True,
-    )
-    if create_schema:
-        await Tortoise.generate_schemas(safe=True)
+    await Tortoise.init(config=tortoise_config(url or database_url()), _enable_global_fallback=True)
+    try:
+        if migrate:
+            return await apply_migrations()
+        if check_schema:
+            await ensure_current_schema()
+    except BaseException:
+        await close_database()
+        raise
+    return []
 
 
 async def close_database() -> None:

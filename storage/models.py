@@ -80,7 +80,7 @@ class BillingPeriod(Model):
 
     class Meta:
         table = "billing_periods"
-        indexes = (("project", "position"),)
+        indexes = (("project_id", "position"),)
 
 
 class Commitment(Model):
@@ -106,7 +106,7 @@ class Commitment(Model):
 
     class Meta:
         table = "commitments"
-        indexes = (("project", "number"),)
+        indexes = (("project_id", "number"),)
 
 
 class ProjectUser(Model):
@@ -171,7 +171,7 @@ class Invoice(Model):
 
     class Meta:
         table = "invoices"
-        indexes = (("project", "commitment"), ("project", "period_id"))
+        indexes = (("project_id", "commitment_id"), ("project_id", "period_id"))
 
 
 class Attachment(Model):
@@ -191,7 +191,7 @@ class Attachment(Model):
 
     class Meta:
         table = "attachments"
-        indexes = (("invoice", "position"),)
+        indexes = (("invoice_id", "position"),)
 
 
 class Backup(Model):
@@ -221,4 +221,4 @@ class Backup(Model):
 
     class Meta:
         table = "backups"
-        indexes = (("project", "requested_at"),)
+        indexes = (("project_id", "requested_at"),)

@@ -75,8 +75,9 @@ async def database_url(
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[str]:
-    """An open, migrated, empty database; closed after the test."""
-    await open_database(database_url)
+    """An open, empty database, its schema built by the migrations as in production; closed
+    after the test."""
+    await open_database(database_url, migrate=True)
     try:
         yield database_url
     finally:

@@ -10,6 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pypdf
 import pytest
+from reportlab.lib.pagesizes import landscape, letter
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from pdf.documents import G702Header, G702Summary, G703Line, InvoiceSheet
 from pdf.formatting import format_money, format_percent
@@ -124,6 +126,30 @@ def assert_in_order(text: str, expected: list[str]) -> None:
 def squeeze(text: str) -> str:
     """`text` without any whitespace, to compare wrapped text with its source."""
     return re.sub(r"\s+", "", text)
+
+
+Fragment = tuple[str, float, float, float]  # text, left x, right x, baseline y
+
+
+def page_fragments(data: bytes) -> list[list[Fragment]]:
+    """Every string drawn in Helvetica, page by page, with where it starts and ends."""
+    return [fragments_of(page) for page in pypdf.PdfReader(io.BytesIO(data)).pages]
+
+
+def fragments_of(page: pypdf.PageObject) -> list[Fragment]:
+    """The Helvetica strings of one page (positions from the text matrix, widths computed)."""
+    fragments: list[Fragment] = []
+
+    def visit(
+        text: str, _cm: object, tm: list[float], font: dict[str, object] | None, size: float
+    ) -> None:
+        name = str(font.get("/BaseFont", "")).lstrip("/") if font else ""
+        if text.strip() and name.startswith("Helvetica"):
+            right = tm[4] + stringWidth(text.strip(), name, size)
+            fragments.append((text.strip(), tm[4], right, tm[5]))
+
+    page.extract_text(visitor_text=visit)
+    return fragments
 
 
 def row_strings(line: G703Line) -> list[str]:
@@ -413,42 +439,7 @@ def test_rendering_is_deterministic_and_without_ascii85() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The hand-laid-out pages: line breaking, long rows and values, glyphs outside WinAnsi
-
-
-@pytest.mark.parametrize(
-    ("text", "width"),
-    [
-        ("Furnish and install conduit, boxes and wire per drawing E-101, level 3", 170.0),
-        ("word " * 40, 120.0),
-        ("Z" * 200 + " tail words after the long one", 150.0),
-        ("short " + "Y" * 90, 100.0),
-        ("Line one\nline two that is long enough to wrap over the column\n\nline four", 110.0),
-        ("(D\xa0+\xa0E\xa0+\xa0F) TOTAL COMPLETED AND STORED TO DATE", 56.0),
-        ("Panels <b>& feeders</b> <A> & more, with pull boxes & <i>labels</i>", 90.0),
-        ("   ", 100.0),
-    ],
-)
-def test_lines_break_where_reportlab_paragraph_breaks_them(text: str, width: float) -> None:
-    from xml.sax.saxutils import escape
-
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.platypus import Paragraph
-
-    from pdf.render_invoice import REGULAR, _wrap
-
-    markup = escape(text.strip()).replace("\n", "<br/>")
-    paragraph = Paragraph(markup, ParagraphStyle("p", fontName="Helvetica", fontSize=7.5))
-    paragraph.wrap(width, 10_000)
-    lines = paragraph.blPara.lines
-    if paragraph.blPara.kind == 0:
-        expected = [" ".join(words) for _, words in lines]
-    else:
-        expected = ["".join(getattr(frag, "text", "") for frag in line.words) for line in lines]
-
-    assert [line.strip() for line in _wrap(text, REGULAR, 7.5, width)] == [
-        line.strip() for line in expected
-    ]
+# Layout limits: wrapping within columns, long rows and values, glyphs outside WinAnsi
 
 
 def test_row_taller_than_a_page_is_split_across_pages_under_one_header() -> None:
@@ -500,13 +491,71 @@ def test_text_outside_winansi_is_drawn_with_substitute_glyphs() -> None:
     assert_in_order(continuation, row_strings(make_line(2)))
 
 
-def test_fonts_selected_through_the_canvas_give_the_same_text(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import pdf.render_invoice as module
+def test_text_stays_inside_the_margins_and_descriptions_inside_their_column() -> None:
+    words = " ".join(f"segment{index:02d}" for index in range(80))
+    lines = [
+        make_line(1, description=words),
+        make_line(2, description="Z" * 400),
+        make_line(3, description="Conduit <b>& wiring</b> " * 20),
+        make_line(4, scheduled=Decimal("987654321.99")),
+    ]
+    sheet = make_sheet(lines)
+    long_word = "W" * 200
+    header = replace(sheet.header, contract_for=long_word, project_name="Harbor " * 40)
+    data = render_invoice(replace(sheet, header=header, status=long_word))
+    pages = page_fragments(data)
+    margin = 36.0
 
-    lines = [make_line(index) for index in range(1, 40)]
-    expected = page_texts(render_invoice(make_sheet(lines)))
-    monkeypatch.setattr(module, "_font_resource_names", lambda _canvas: {})
+    for number, fragments in enumerate(pages):
+        page_width = letter[0] if number == 0 else landscape(letter)[0]
+        for text, left, right, baseline in fragments:
+            assert left >= margin - 0.01, (number, text)
+            assert right <= page_width - margin + 0.01, (number, text)
+            assert baseline >= margin * 0.6 - 0.01, (number, text)
+    # Page 1: values of the left header column stay left of the right column.
+    left_column = [fragment for fragment in pages[0] if "WWW" in fragment[0]]
+    assert left_column and all(right <= 306.0 for _, left, right, _ in left_column if left < 300)
+    # Continuation: descriptions end before the amounts of column C begin.
+    for fragments in pages[1:]:
+        amounts_left = min(
+            (left for text, left, _, _ in fragments if text.startswith("$")), default=1e9
+        )
+        descriptions = [f for f in fragments if f[0].startswith(("segment", "ZZZ", "Conduit"))]
+        assert all(right < amounts_left for _, _, right, _ in descriptions)
+    continuation = "\n".join(page_texts(data)[1:])
+    assert squeeze(words) in squeeze(continuation)
+    assert "$987,654,321.99" in continuation
 
-    assert page_texts(render_invoice(make_sheet(lines))) == expected
+
+def test_extreme_header_values_still_fit_page_one() -> None:
+    paragraph = "\n".join(f"Line {index} " + "long words " * 12 for index in range(40))
+    sheet = make_sheet()
+    header = replace(
+        sheet.header,
+        to_general_contractor=paragraph,
+        project_name=paragraph,
+        project_number=paragraph,
+        application_number=paragraph,
+        subcontractor_name=paragraph,
+        subcontractor_address=paragraph,
+        contract_for=paragraph,
+    )
+    data = render_invoice(replace(sheet, header=header, invoice_number=paragraph, status=paragraph))
+    texts = page_texts(data)
+
+    assert len(texts) == 2
+    assert "…" in texts[0]
+    for fragment in ("CURRENT PAYMENT DUE", "$88,765.31", "Signature:", "General contractor:"):
+        assert fragment in texts[0]
+    assert "Page 1 of 2" in texts[0] and "Page 2 of 2" in texts[1]
+    assert all(baseline >= 21.6 - 0.01 for *_, baseline in page_fragments(data)[0])
+
+
+@pytest.mark.parametrize(("row_count", "page_count"), [(0, 2), (25, 2), (50, 3)])
+def test_page_count_follows_the_number_of_rows(row_count: int, page_count: int) -> None:
+    lines = [make_line(index) for index in range(1, row_count + 1)]
+    texts = page_texts(render_invoice(make_sheet(lines)))
+
+    assert len(texts) == page_count
+    assert f"Page {page_count} of {page_count}" in texts[-1]
+    assert "GRAND TOTAL" in texts[-1] and "GRAND TOTAL" not in "".join(texts[:-1])

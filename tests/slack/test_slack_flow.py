@@ -264,7 +264,8 @@ async def test_a_database_failure_during_the_job_is_explained(
     server = BotServer(
         bot_settings(fake_slack),
         compile_function=database_gone,  # type: ignore[arg-type]
-        worker_options={"poll_seconds": 0.2},
+        # The database answers while the job keeps failing: it is given up after the patience.
+        worker_options={"poll_seconds": 0.2, "database_patience": 0.5},
     )
     await server.start()
     try:

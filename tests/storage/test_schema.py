@@ -1,0 +1,178 @@
+"""Migrations (storage/schema.py, migrations/) on SQLite and PostgreSQL: they hold every model
+change, build what the models describe, run once, adopt a pre-migration database, and a
+database that is behind is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tortoise import Tortoise, connections
+
+from storage.db import close_database, open_database
+from storage.schema import (
+    SchemaOutdated,
+    ensure_current_schema,
+    pending_migrations,
+    sqlite_statements,
+    unmigrated_model_changes,
+)
+from tests.conftest import PG_SERVER, create_postgres_database, drop_postgres_database
+
+Schema = dict[str, Any]
+
+
+async def test_the_migrations_hold_every_model_change(database: str) -> None:
+    """Fails when a model changed without a migration: run `invoice-backups makemigrations`."""
+    assert await unmigrated_model_changes() == []
+    assert await pending_migrations() == []
+
+
+async def test_the_migrations_build_what_the_models_describe(
+    database_url: str, data_dir: Path
+) -> None:
+    await open_database(database_url, migrate=True)
+    try:
+        migrated = await _introspect()
+    finally:
+        await close_database()
+    async with _scratch_database(database_url, data_dir) as scratch:
+        await open_database(scratch, check_schema=False)
+        try:
+            await Tortoise.generate_schemas()
+            generated = await _introspect()
+        finally:
+            await close_database()
+    assert _without_table(migrated, "tortoise_migrations") == generated
+
+
+def _without_table(schema: Schema, table: str) -> Schema:
+    return {
+        "tables": {name: columns for name, columns in schema["tables"].items() if name != table},
+        "indexes": {index for index in schema["indexes"] if index[0] != table},
+        "foreign_keys": {key for key in schema["foreign_keys"] if key[0] != table},
+    }
+
+
+async def test_migrate_is_idempotent_and_an_outdated_schema_is_refused(database_url: str) -> None:
+    with pytest.raises(SchemaOutdated) as refused:
+        await open_database(database_url)
+    assert str(refused.value) == (
+        "the database schema is empty (1 pending migration: models.0001_initial): "
+        "run `invoice-backups migrate`"
+    )
+    assert await open_database(database_url, migrate=True) == ["models.0001_initial"]
+    await close_database()
+    assert await open_database(database_url, migrate=True) == []
+    await ensure_current_schema()
+    await close_database()
+
+
+async def test_a_database_made_before_migrations_is_adopted(database_url: str) -> None:
+    await open_database(database_url, check_schema=False)
+    await Tortoise.generate_schemas()  # what open_database did before migrations existed
+    await close_database()
+    applied = await open_database(database_url, migrate=True)
+    try:
+        assert applied == ["models.0001_initial (adopted: its tables already existed)"]
+        assert await pending_migrations() == []
+    finally:
+        await close_database()
+
+
+def test_sqlite_statements_split_on_whole_statements_only() -> None:
+    script = 'CREATE TABLE "a" ("x" INT) /* one; two */;\nCREATE INDEX "i" ON "a" ("x");'
+    assert sqlite_statements(script) == [
+        'CREATE TABLE "a" ("x" INT) /* one; two */;',
+        'CREATE INDEX "i" ON "a" ("x");',
+    ]
+    assert sqlite_statements("SELECT ';'") == ["SELECT ';'"]
+
+
+class _scratch_database:
+    """A second empty database of the same kind as ``url``."""
+
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.name: str | None = None
+
+    async def __aenter__(self) -> str:
+        if self.url.startswith("sqlite"):
+            return f"sqlite://{self.data_dir / 'scratch.sqlite3'}"
+        self.name = await create_postgres_database()
+        return f"{PG_SERVER}/{self.name}"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.name is not None:
+            await drop_postgres_database(self.name)
+
+
+async def _introspect() -> Schema:
+    """Tables → columns (type, nullable, primary key) and indexes → columns (unique or not)."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "sqlite":
+        return await _introspect_sqlite(connection)
+    return await _introspect_postgres(connection)
+
+
+async def _introspect_sqlite(connection: Any) -> Schema:
+    _, tables = await connection.execute_query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    schema: Schema = {"tables": {}, "indexes": set(), "foreign_keys": set()}
+    for row in tables:
+        table = row["name"]
+        _, columns = await connection.execute_query(f'PRAGMA table_info("{table}")')
+        schema["tables"][table] = {
+            c["name"]: (c["type"], bool(c["notnull"]), bool(c["pk"])) for c in columns
+        }
+        _, indexes = await connection.execute_query(f'PRAGMA index_list("{table}")')
+        for index in indexes:
+            _, parts = await connection.execute_query(f'PRAGMA index_info("{index["name"]}")')
+            names = tuple(part["name"] for part in sorted(parts, key=lambda p: p["seqno"]))
+            schema["indexes"].add((table, names, bool(index["unique"])))
+        _, keys = await connection.execute_query(f'PRAGMA foreign_key_list("{table}")')
+        for key in keys:
+            schema["foreign_keys"].add(
+                (table, key["from"], key["table"], key["to"], key["on_delete"])
+            )
+    return schema
+
+
+async def _introspect_postgres(connection: Any) -> Schema:
+    _, columns = await connection.execute_query(
+        "SELECT table_name, column_name, data_type, is_nullable, column_default "
+        "FROM information_schema.columns WHERE table_schema = current_schema()"
+    )
+    schema: Schema = {"tables": {}, "indexes": set(), "foreign_keys": set()}
+    for c in columns:
+        serial = str(c["column_default"] or "").startswith("nextval(")
+        schema["tables"].setdefault(c["table_name"], {})[c["column_name"]] = (
+            c["data_type"],
+            c["is_nullable"] == "NO",
+            serial,
+        )
+    _, indexes = await connection.execute_query(
+        "SELECT t.relname AS table_name, ix.indisunique AS is_unique, "
+        "array_agg(a.attname ORDER BY k.n) AS names "
+        "FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid "
+        "CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, n) "
+        "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+        "WHERE t.relnamespace = current_schema()::regnamespace "
+        "GROUP BY t.relname, ix.indexrelid, ix.indisunique"
+    )
+    for index in indexes:
+        schema["indexes"].add((index["table_name"], tuple(index["names"]), index["is_unique"]))
+    _, keys = await connection.execute_query(
+        "SELECT c.conrelid::regclass::text AS table_name, c.confrelid::regclass::text AS target, "
+        "c.confdeltype AS on_delete, pg_get_constraintdef(c.oid) AS definition "
+        "FROM pg_constraint c WHERE c.contype = 'f' "
+        "AND c.connamespace = current_schema()::regnamespace"
+    )
+    for key in keys:
+        schema["foreign_keys"].add(
+            (key["table_name"], key["target"], key["on_delete"], key["definition"])
+        )
+    return schema
