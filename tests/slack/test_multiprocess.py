@@ -1,0 +1,284 @@
+"""Scale-out: two real ``invoice-backups serve`` processes (HTTP mode) on one PostgreSQL database,
+one fake Slack in the test process, submissions spread over both (each modal opened through one
+process and submitted through the other, as a load balancer would).
+
+- One process is killed with SIGKILL (its whole process group: PDF workers included) while it
+  holds jobs: the other takes them over when their leases expire and every submission ends with
+  exactly one parent message, one file and one final reply.
+- The database is restarted during a run (a private PostgreSQL server): the jobs pause and go
+  on; neither process crashes.
+
+The kill lands where the job records agree with what Slack received (both processes frozen with
+SIGSTOP while the test compares them): a kill in the instant between a Slack call and the record
+of its step would post that step again, which no lease can prevent (see bot/README-slack.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from commands.demo import write_demo_bundle
+from commands.import_bundle import import_bundle
+from storage.blobs import BlobStore
+from storage.db import close_database, open_database
+from storage.jobs import Job, JobStatus
+from tests.conftest import PG_SERVER, create_postgres_database, drop_postgres_database
+from tests.slack import private_postgres
+from tests.slack.conftest import BOT_TOKEN, DEMO_PROJECT, PM, SIGNING_SECRET
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.private_postgres import PrivatePostgres
+from tests.slack.slack_driver import SlackDriver, flatten_options
+
+pytestmark = pytest.mark.postgres
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
+SUBMISSIONS = 20
+INVOICES = [9001, 9002, 9011, 9012, 9021]  # small: a compile takes a fraction of a second
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServeProcess:
+    """One ``invoice-backups serve`` subprocess, in its own process group, logging to a file."""
+
+    process: asyncio.subprocess.Process
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal_group(self, signum: int) -> None:
+        os.killpg(self.process.pid, signum)
+
+    async def wait_healthy(self, session: aiohttp.ClientSession, within: float = 60) -> None:
+        async def poll() -> None:
+            while True:
+                if self.process.returncode is not None:
+                    raise AssertionError(f"serve exited early:\n{self.log}")
+                try:
+                    async with session.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(poll(), within)
+
+
+async def start_serve(env: dict[str, str], log_path: Path) -> ServeProcess:
+    port = _free_port()
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            RUN_SERVE,
+            cwd=REPO,
+            env={**env, "PORT": str(port)},
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return ServeProcess(process, port, log_path)
+
+
+def serve_environment(database_url: str, data_dir: Path, fake: FakeSlack, lease: float) -> dict:
+    keep = {"PATH", "HOME", "LANG", "TMPDIR"}
+    env = {name: value for name, value in os.environ.items() if name in keep}
+    env.update(
+        PYTHONPATH=str(REPO),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.api_url,
+        DATABASE_URL=database_url,
+        BACKUPS_DATA_DIR=str(data_dir),  # the shared volume: both processes read and write it
+        HOST="127.0.0.1",
+        BACKUPS_WORKERS="1",
+        BACKUPS_JOB_LEASE_SECONDS=str(lease),
+        BACKUPS_JOB_POLL_SECONDS="0.2",
+        LOG_LEVEL="INFO",
+    )
+    return env
+
+
+@pytest.fixture
+async def two_serves() -> AsyncIterator[list[ServeProcess]]:
+    """Collects the serve processes a test starts; kills what is left at the end."""
+    serves: list[ServeProcess] = []
+    yield serves
+    for serve in serves:
+        for signum in (signal.SIGCONT, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                serve.signal_group(signum)  # the group: PDF workers too
+        await serve.process.wait()
+
+
+async def prepare_database(url: str, data_dir: Path, tmp_path: Path) -> None:
+    """Migrate (as an operator would, once) and import the demo bundle; stay connected."""
+    await open_database(url, migrate=True)
+    await import_bundle(write_demo_bundle(tmp_path / "bundle"), BlobStore(data_dir))
+
+
+@pytest.fixture
+async def shared_pg_database(data_dir: Path) -> AsyncIterator[str]:
+    """A fresh database on the shared test server, dropped afterwards."""
+    name = await create_postgres_database()
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        await close_database()
+        await drop_postgres_database(name)
+
+
+@pytest.fixture
+async def private_pg(data_dir: Path) -> AsyncIterator[PrivatePostgres]:
+    """A private server the test may restart, with a database ``invoice_backups``."""
+    reason = private_postgres.available()
+    if reason is not None:
+        pytest.skip(reason)
+    server = await asyncio.to_thread(PrivatePostgres)
+    try:
+        await asyncio.to_thread(server.start)
+        import asyncpg
+
+        connection = await asyncpg.connect(f"{server.url}/postgres")
+        await connection.execute("CREATE DATABASE invoice_backups")
+        await connection.close()
+        yield server
+    finally:
+        await close_database()
+        await asyncio.to_thread(server.destroy)
+
+
+async def submit(drivers: list[SlackDriver], number: int) -> None:
+    """One submission: the modal opened through one process, submitted through the other."""
+    opener, submitter = drivers[number % 2], drivers[(number + 1) % 2]
+    view = await opener.open_modal(PM)
+    answer = await submitter.load_options(PM, view, DEMO_PROJECT)
+    offered = {int(option["value"]): option for option in flatten_options(answer)}
+    submitted = await submitter.submit(PM, view, DEMO_PROJECT, [offered[i] for i in INVOICES])
+    assert submitted.status == 200, submitted
+
+
+async def wait_for_jobs(done: int, within: float) -> list[Job]:
+    """Wait until ``done`` jobs succeeded (tolerating a database that is restarting)."""
+
+    async def poll() -> list[Job]:
+        while True:
+            try:
+                jobs = await Job.all().order_by("id")
+                if sum(job.status == JobStatus.SUCCEEDED for job in jobs) >= done:
+                    return jobs
+                assert not [job for job in jobs if job.status == JobStatus.FAILED], jobs
+            except AssertionError:
+                raise
+            except Exception:
+                pass  # the database is restarting
+            await asyncio.sleep(0.2)
+
+    return await asyncio.wait_for(poll(), within)
+
+
+def assert_exactly_once(fake: FakeSlack, jobs: list[Job]) -> None:
+    """Every submission: one parent message, one file and one final reply in its thread."""
+    assert len(jobs) == SUBMISSIONS
+    assert all(job.status == JobStatus.SUCCEEDED for job in jobs), [j.error for j in jobs]
+    parents = fake.top_level_messages()
+    assert len(parents) == SUBMISSIONS
+    assert {(p.channel, p.ts) for p in parents} == {(j.parent_channel, j.parent_ts) for j in jobs}
+    for parent in parents:
+        assert len(fake.files_in_thread(parent.channel, parent.ts)) == 1, parent.ts
+        assert len(fake.replies(parent.channel, parent.ts)) == 1, parent.ts
+        assert "Done" in parent.text
+    assert sum(upload.completed for upload in fake.uploads.values()) == SUBMISSIONS
+
+
+async def records_agree_with_slack(fake: FakeSlack) -> bool:
+    """True when every parent message, completed upload and reply Slack holds is recorded on a
+    job (no process is between a Slack call and the record of its step)."""
+    jobs = await Job.all()
+    return (
+        len(fake.top_level_messages()) == sum(job.parent_ts is not None for job in jobs)
+        and sum(u.completed for u in fake.uploads.values())
+        == sum(j.file_id is not None for j in jobs)
+        and sum(m.thread_ts is not None for m in fake.messages)
+        == sum(job.final_reply_ts is not None for job in jobs)
+    )
+
+
+async def held_by(serve: ServeProcess) -> list[Job]:
+    return await Job.filter(
+        status=JobStatus.RUNNING, lease_owner__contains=f":{serve.process.pid}:"
+    ).all()
+
+
+async def kill_while_holding_jobs(
+    victim: ServeProcess, survivor: ServeProcess, fake: FakeSlack
+) -> int:
+    """SIGKILL ``victim``'s process group at a moment it holds jobs; return how many."""
+    for _ in range(400):
+        held = await held_by(victim)
+        if held and await Job.filter(status=JobStatus.SUCCEEDED).count() >= 2:
+            victim.signal_group(signal.SIGSTOP)
+            survivor.signal_group(signal.SIGSTOP)
+            await asyncio.sleep(0.05)  # let the fake finish what it was answering
+            held = await held_by(victim)
+            if held and await records_agree_with_slack(fake):
+                victim.signal_group(signal.SIGKILL)
+                victim.signal_group(signal.SIGCONT)
+                survivor.signal_group(signal.SIGCONT)
+                await victim.process.wait()
+                return len(held)
+            victim.signal_group(signal.SIGCONT)
+            survivor.signal_group(signal.SIGCONT)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the victim never held a job at a clean moment:\n{victim.log}")
+
+
+async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
+    fake_slack: FakeSlack,
+    shared_pg_database: str,
+    data_dir: Path,
+    tmp_path: Path,
+    two_serves: list[ServeProcess],
+) -> None:
+    await prepare_database(shared_pg_database, data_dir, tmp_path)
+    env = serve_environment(shared_pg_database, data_dir, fake_slack, lease=3)
+    for name in ("a", "b"):
+        two_serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
+    victim, survivor = two_serves
+    async with aiohttp.ClientSession() as session:
+        for serve in two_serves:
+            await serve.wait_healthy(session)
+        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in two_serves]
+        for number in range(SUBMISSIONS):
+            await submit(drivers, number)
+        killed_holding = await kill_while_holding_jobs(victim, survivor, fake_slack)
+        jobs = await wait_for_jobs(SUBMISSIONS, within=90)
+    assert killed_holding >= 1
+    assert any(job.attempts >= 2 for job in jobs)  # taken over from the dead process
+    assert_exactly_once(fake_slack, jobs)
+    assert survivor.process.returncode is None and "Traceback" not in survivor.log
