@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench serve clean
+.PHONY: demo test lint format bench bench-scale migrate serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ bench: $(STAMP)
 	command -v qpdf >/dev/null || (apt-get update -qq && apt-get install -y -qq qpdf)
 	$(BIN)/python bench/compile.py
 
-serve: $(STAMP)
+bench-scale: $(STAMP)
+	scripts/ensure-postgres
+	$(BIN)/python bench/scale.py
+
+migrate: $(STAMP)
+	$(BIN)/invoice-backups migrate
+
+serve: migrate
 	$(BIN)/invoice-backups serve
 
 clean:

@@ -214,7 +214,12 @@ def _makemigrations(args: argparse.Namespace) -> int:
         finally:
             await close_database()
         if left:
-            print("Edit the migration by hand; it does not yet capture: " + "; ".join(left))
+            print(
+                "Edit the migration by hand; it does not yet capture: "
+                + "; ".join(left)
+                + " (tortoise-orm 1.1.9 drops generated=False from integer primary keys: "
+                "write it in the file, as migrations/0001_initial.py does)"
+            )
             return 1
         return 0
 

@@ -21,7 +21,7 @@ Works on the connection `storage.db.open_database` opened (connection name ``def
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -88,25 +88,30 @@ async def pending_migrations() -> list[str]:
 async def ensure_current_schema() -> None:
     """Raise `SchemaOutdated` unless every migration is applied."""
     pending = await pending_migrations()
-    if pending:
-        what = "is empty" if _is_initial(pending) else "is not up to date"
-        raise SchemaOutdated(
-            f"the database schema {what} ({len(pending)} pending migration"
-            f"{'' if len(pending) == 1 else 's'}: {', '.join(pending)}): "
-            f"run `{MIGRATE_COMMAND}`"
-        )
+    if not pending:
+        return
+    if not _is_initial(pending):
+        count = f"{len(pending)} migration{'' if len(pending) == 1 else 's'}"
+        state = f"is {count} behind the code (next: {pending[0]})"
+    elif await _tables(connections.get(CONNECTION)) & await _initial_tables():
+        state = "predates migrations"
+    else:
+        state = "is empty"
+    raise SchemaOutdated(f"the database schema {state}: run `{MIGRATE_COMMAND}`")
 
 
-async def apply_migrations() -> list[str]:
-    """Apply the pending migrations (adopting a pre-migrations database first); return the
-    names applied (``[]`` when the schema was current). Idempotent."""
+async def apply_migrations(upto: str | None = None) -> list[str]:
+    """Apply the pending migrations, all or ``upto`` one (a name such as ``0002_…``), adopting
+    a pre-migrations database first; return the names applied (``[]`` when there was nothing
+    to do). Idempotent."""
     connection = connections.get(CONNECTION)
+    target = [MigrationTarget(APP_LABEL, upto)] if upto else None
     async with _migration_lock(connection):
         adopted = await _adopt_unrecorded_schema(connection)
-        pending = await pending_migrations()
-        if pending:
-            await _executor(connection).migrate()
-    return adopted + pending
+        steps = await _executor(connection).plan(target)
+        if steps:
+            await _executor(connection).migrate(target)
+    return adopted + [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
 
 
 async def unmigrated_model_changes() -> list[str]:
@@ -157,7 +162,7 @@ async def _adopt_unrecorded_schema(connection: BaseDBAsyncClient) -> list[str]:
     if executor.loader.applied_migrations:
         return []
     initial = _initial_migration(executor)
-    wanted = {str(operation.options["table"]) for operation in _create_models(initial)}
+    wanted = _created_tables(initial)
     existing = await _tables(connection) & wanted
     if not existing:
         return []
@@ -179,10 +184,18 @@ def _initial_migration(executor: MigrationExecutor) -> Migration:
     raise SchemaConflict(f"no initial migration in the {MIGRATIONS_PACKAGE} package")
 
 
-def _create_models(migration: Migration) -> Iterator[CreateModel]:
-    for operation in migration.operations:
-        if isinstance(operation, CreateModel) and operation.options:
-            yield operation
+def _created_tables(migration: Migration) -> set[str]:
+    return {
+        str(operation.options["table"])
+        for operation in migration.operations
+        if isinstance(operation, CreateModel) and operation.options
+    }
+
+
+async def _initial_tables() -> set[str]:
+    executor = _executor(connections.get(CONNECTION))
+    executor.loader.load_disk()
+    return _created_tables(_initial_migration(executor))
 
 
 async def _tables(connection: BaseDBAsyncClient) -> set[str]:

@@ -7,6 +7,7 @@ process and submitted through the other, as a load balancer would).
   exactly one parent message, one file and one final reply.
 - The database is restarted during a run (a private PostgreSQL server): the jobs pause and go
   on; neither process crashes.
+- ``serve`` on a database the migrations have not built stops with one line (exit status 2).
 
 The kill lands where the job records agree with what Slack received (both processes frozen with
 SIGSTOP while the test compares them): a kill in the instant between a Slack call and the record
@@ -39,8 +40,6 @@ from tests.slack.conftest import BOT_TOKEN, DEMO_PROJECT, PM, SIGNING_SECRET
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.private_postgres import PrivatePostgres
 from tests.slack.slack_driver import SlackDriver, flatten_options
-
-pytestmark = pytest.mark.postgres
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
@@ -258,6 +257,7 @@ async def kill_while_holding_jobs(
     raise AssertionError(f"the victim never held a job at a clean moment:\n{victim.log}")
 
 
+@pytest.mark.postgres
 async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
     fake_slack: FakeSlack,
     shared_pg_database: str,
@@ -282,3 +282,65 @@ async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
     assert any(job.attempts >= 2 for job in jobs)  # taken over from the dead process
     assert_exactly_once(fake_slack, jobs)
     assert survivor.process.returncode is None and "Traceback" not in survivor.log
+
+
+@pytest.mark.postgres
+async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
+    fake_slack: FakeSlack,
+    private_pg: PrivatePostgres,
+    data_dir: Path,
+    tmp_path: Path,
+    two_serves: list[ServeProcess],
+) -> None:
+    database_url = f"{private_pg.url}/invoice_backups"
+    await prepare_database(database_url, data_dir, tmp_path)
+    # Leases longer than the outage: the jobs stay with their processes and resume there.
+    env = serve_environment(database_url, data_dir, fake_slack, lease=30)
+    for name in ("a", "b"):
+        two_serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
+    async with aiohttp.ClientSession() as session:
+        for serve in two_serves:
+            await serve.wait_healthy(session)
+        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in two_serves]
+        for number in range(SUBMISSIONS):
+            await submit(drivers, number)
+        await wait_for_jobs(3, within=60)
+        await asyncio.to_thread(private_pg.stop)
+        await asyncio.sleep(2)  # both processes keep working against a database that is gone
+        assert all(serve.process.returncode is None for serve in two_serves)
+        async with session.get(f"{two_serves[0].url}/healthz") as health:
+            assert health.status == 503
+        await asyncio.to_thread(private_pg.start)
+        jobs = await wait_for_jobs(SUBMISSIONS, within=90)
+        for serve in two_serves:
+            await serve.wait_healthy(session)
+    assert_exactly_once(fake_slack, jobs)
+    assert all(job.attempts == 1 for job in jobs)  # paused in place, never taken over
+    logs = "".join(serve.log for serve in two_serves)
+    assert "paused: database error" in logs or "cannot claim jobs" in logs
+    assert " ERROR " not in logs and " CRITICAL " not in logs
+    assert tracebacks_outside(logs, allowed_logger="asyncpg.pool") == []
+
+
+def tracebacks_outside(log: str, allowed_logger: str) -> list[str]:
+    """The log records followed by a traceback, except those of ``allowed_logger`` (asyncpg's
+    pool logs its reconnection attempts with one)."""
+    offenders: list[str] = []
+    record = ""
+    for line in log.splitlines():
+        if line[:4].isdigit() and " " in line:  # "2026-… LEVEL logger: message"
+            record = line
+        elif line.startswith("Traceback") and f" {allowed_logger}: " not in record:
+            offenders.append(record)
+    return offenders
+
+
+async def test_serve_refuses_an_unmigrated_database_with_one_line(
+    fake_slack: FakeSlack, data_dir: Path, tmp_path: Path
+) -> None:
+    env = serve_environment(f"sqlite://{data_dir / 'empty.sqlite3'}", data_dir, fake_slack, 60)
+    serve = await start_serve(env, tmp_path / "serve.log")
+    assert await asyncio.wait_for(serve.process.wait(), 60) == 2
+    assert serve.log.strip().splitlines() == [
+        "invoice-backups serve: the database schema is empty: run `invoice-backups migrate`"
+    ]

@@ -4,6 +4,7 @@ database that is behind is refused."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from tortoise import Tortoise, connections
 from storage.db import close_database, open_database
 from storage.schema import (
     SchemaOutdated,
+    apply_migrations,
     ensure_current_schema,
     pending_migrations,
     sqlite_statements,
@@ -58,24 +60,52 @@ def _without_table(schema: Schema, table: str) -> Schema:
 async def test_migrate_is_idempotent_and_an_outdated_schema_is_refused(database_url: str) -> None:
     with pytest.raises(SchemaOutdated) as refused:
         await open_database(database_url)
-    assert str(refused.value) == (
-        "the database schema is empty (1 pending migration: models.0001_initial): "
-        "run `invoice-backups migrate`"
-    )
-    assert await open_database(database_url, migrate=True) == ["models.0001_initial"]
+    assert str(refused.value) == ("the database schema is empty: run `invoice-backups migrate`")
+    everything = await open_database(database_url, migrate=True)
+    assert everything[0] == "models.0001_initial" and everything == sorted(everything)
     await close_database()
     assert await open_database(database_url, migrate=True) == []
     await ensure_current_schema()
     await close_database()
 
 
+@pytest.mark.postgres
+async def test_concurrent_migrations_on_postgres_run_one_after_the_other(data_dir: Path) -> None:
+    name = await create_postgres_database()
+    try:
+        await open_database(f"{PG_SERVER}/{name}", check_schema=False)
+        first, second = await asyncio.gather(apply_migrations(), apply_migrations())
+        assert sorted([first, second], key=len)[0] == [] and "models.0001_initial" in first + second
+        assert await pending_migrations() == []
+    finally:
+        await close_database()
+        await drop_postgres_database(name)
+
+
+async def test_a_schema_behind_the_code_is_refused_until_migrated(database_url: str) -> None:
+    await open_database(database_url, check_schema=False)
+    await apply_migrations(upto="0001_initial")
+    later = await pending_migrations()
+    await close_database()
+    if not later:
+        pytest.skip("only the initial migration exists so far")
+    with pytest.raises(SchemaOutdated, match=rf"behind the code \(next: {later[0]}\)"):
+        await open_database(database_url)
+    assert await open_database(database_url, migrate=True) == later
+    await close_database()
+
+
 async def test_a_database_made_before_migrations_is_adopted(database_url: str) -> None:
     await open_database(database_url, check_schema=False)
-    await Tortoise.generate_schemas()  # what open_database did before migrations existed
-    await close_database()
+    await apply_migrations(upto="0001_initial")  # the schema before migrations existed …
+    await connections.get("default").execute_script('DROP TABLE "tortoise_migrations"')
+    await close_database()  # … with no migration history
+    with pytest.raises(SchemaOutdated, match="predates migrations: run `invoice-backups migrate`"):
+        await open_database(database_url)
     applied = await open_database(database_url, migrate=True)
     try:
-        assert applied == ["models.0001_initial (adopted: its tables already existed)"]
+        assert applied[0] == "models.0001_initial (adopted: its tables already existed)"
+        assert "models.0001_initial" not in applied[1:]
         assert await pending_migrations() == []
     finally:
         await close_database()
