@@ -11,7 +11,8 @@ process and submitted through the other, as a load balancer would).
 
 The kill lands where the job records agree with what Slack received (both processes frozen with
 SIGSTOP while the test compares them): a kill in the instant between a Slack call and the record
-of its step would post that step again, which no lease can prevent (see bot/README-slack.md).
+of its step would post that step again, which no lease can prevent (README: "Running several
+processes").
 """
 
 from __future__ import annotations
