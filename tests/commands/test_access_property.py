@@ -1,0 +1,121 @@
+"""Property: over random role assignments, every invoice offered in the search and every invoice
+a compile would take is one the pure rules allow, and every one they allow is offered."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from commands.access import (
+    AccessDenied,
+    Requester,
+    project_access,
+    search_invoice_options,
+    visible_invoice_ids,
+)
+from commands.demo import PROJECT_ID, write_demo_bundle
+from commands.import_bundle import import_bundle
+from commands.permissions import CommitmentScope, ProjectRole, may_compile_commitment
+from storage.blobs import BlobStore
+from storage.db import close_database, open_database
+from storage.models import Commitment, Invoice, Project, ProjectUser
+
+USER_IDS = (1, 2, 3, 4, 5)  # the demo directory
+LEVELS = ("none", "read_only", "standard", "admin")
+
+
+@pytest.fixture(scope="module")
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("property")
+    url = f"sqlite://{folder / 'db.sqlite3'}"
+
+    async def prepare() -> None:
+        await open_database(url, migrate=True)
+        try:
+            await import_bundle(write_demo_bundle(folder / "bundle"), BlobStore(folder / "data"))
+        finally:
+            await close_database()
+
+    asyncio.run(prepare())
+    return url
+
+
+assignments = st.fixed_dictionaries(
+    {
+        "levels": st.tuples(*(st.sampled_from(LEVELS) for _ in USER_IDS)),
+        "active": st.tuples(*(st.booleans() for _ in USER_IDS)),
+        "contacts_may_compile": st.booleans(),
+        "private": st.tuples(st.booleans(), st.booleans(), st.booleans()),
+        "asker": st.sampled_from(USER_IDS),
+    }
+)
+
+
+async def check(url: str, assignment: dict) -> None:
+    await open_database(url)
+    try:
+        for user_id, level, active in zip(
+            USER_IDS, assignment["levels"], assignment["active"], strict=True
+        ):
+            await ProjectUser.filter(project_id=PROJECT_ID, user_id=user_id).update(
+                commitments_access=level, is_active=active
+            )
+        await Project.filter(id=PROJECT_ID).update(
+            invoice_contacts_may_compile=assignment["contacts_may_compile"]
+        )
+        commitments = await Commitment.filter(project_id=PROJECT_ID).order_by("id")
+        for commitment, private in zip(commitments, assignment["private"], strict=True):
+            await Commitment.filter(id=commitment.id).update(private=private)
+
+        asker = await ProjectUser.get(project_id=PROJECT_ID, user_id=assignment["asker"])
+        requester = Requester(key="prop", email=asker.email_address, display_name=asker.name)
+        role = ProjectRole(
+            asker.user_id, asker.email_address, asker.commitments_access, asker.is_active
+        )
+        allowed_commitments = {
+            c.id
+            for c in await Commitment.filter(project_id=PROJECT_ID)
+            if may_compile_commitment(role, scope_of(c), assignment["contacts_may_compile"])
+        }
+        allowed = set(
+            await Invoice.filter(
+                project_id=PROJECT_ID, commitment_id__in=list(allowed_commitments)
+            ).values_list("id", flat=True)
+        )
+        every_id = list(await Invoice.filter(project_id=PROJECT_ID).values_list("id", flat=True))
+
+        offered = {o.invoice_id for o in await search_invoice_options(requester, PROJECT_ID, "")}
+        assert offered == allowed
+        try:
+            compilable = await visible_invoice_ids(requester, PROJECT_ID, every_id)
+        except AccessDenied:
+            compilable = set()
+            access = await project_access(requester, await Project.get(id=PROJECT_ID))
+            assert not access.may_compile
+        assert compilable == allowed
+    finally:
+        await close_database()
+
+
+def scope_of(commitment: Commitment) -> CommitmentScope:
+    return CommitmentScope(
+        commitment_id=commitment.id,
+        private=commitment.private,
+        private_list_ids=frozenset(int(e["id"]) for e in commitment.private_list or []),
+        private_list_emails=frozenset(e["email"].lower() for e in commitment.private_list or []),
+        invoice_contact_ids=frozenset(int(e["id"]) for e in commitment.invoice_contacts or []),
+        invoice_contact_emails=frozenset(
+            e["email"].lower() for e in commitment.invoice_contacts or []
+        ),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(assignment=assignments)
+def test_offered_and_compiled_invoices_are_exactly_what_the_rules_allow(
+    demo_database: str, assignment: dict
+) -> None:
+    asyncio.run(check(demo_database, assignment))
