@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from commands.labels import billing_period_label, invoice_option_label
 from commands.permissions import (
@@ -228,6 +229,37 @@ async def visible_invoice_ids(
     return {int(row) for row in rows}
 
 
+async def _newest_ids(
+    invoices: QuerySet[Invoice], newest_first: list[BillingPeriod], limit: int
+) -> list[int]:
+    """The first `limit` ids, newest billing period first, then those whose period is missing:
+    walks the periods and takes only what the menu shows, whatever the project's size."""
+    groups = [invoices.filter(period_id=period.id) for period in newest_first]
+    known = [period.id for period in newest_first]
+    groups.append(invoices.exclude(period_id__in=known) if known else invoices)
+    chosen: list[int] = []
+    for group in groups:
+        if len(chosen) >= limit:
+            break
+        rows = group.order_by("-number", "-id").limit(limit - len(chosen))
+        chosen.extend(int(invoice_id) for invoice_id in await rows.values_list("id", flat=True))
+    return chosen
+
+
+async def _matching_ids(
+    invoices: QuerySet[Invoice], periods: dict[int, BillingPeriod], limit: int
+) -> list[int]:
+    """The first `limit` ids of a (usually small) filtered set, ranked on three narrow columns."""
+
+    def newest_first(row: tuple[int, int, int]) -> tuple[bool, int, int, int]:
+        invoice_id, period_id, number = row
+        period = periods.get(period_id)
+        return (period is None, -(period.position if period else 0), -number, -invoice_id)
+
+    rows = await invoices.values_list("id", "period_id", "number")
+    return [int(row[0]) for row in sorted(rows, key=newest_first)[:limit]]
+
+
 def _search_filter(query: str) -> Q:
     text = query.strip()
     condition = (
@@ -260,14 +292,11 @@ async def search_invoice_options(
         period.id: period for period in await BillingPeriod.filter(project_id=project_id).all()
     }
 
-    def newest_first(candidate: tuple[int, int, int]) -> tuple[bool, int, int]:
-        _, period_id, number = candidate
-        period = periods.get(period_id)
-        return (period is None, -(period.position if period else 0), -number)
-
-    # Rank on three narrow columns first, then load the details of the few offered.
-    candidates = await invoices.values_list("id", "period_id", "number")
-    chosen = [int(row[0]) for row in sorted(candidates, key=newest_first)[:limit]]
+    newest_first = sorted(periods.values(), key=lambda period: -period.position)
+    if query.strip():
+        chosen = await _matching_ids(invoices, periods, limit)
+    else:
+        chosen = await _newest_ids(invoices, newest_first, limit)
     details = {
         int(row["id"]): row
         for row in await Invoice.filter(id__in=chosen).values(
