@@ -27,8 +27,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -43,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
 
+from bench.serve_process import SECRET, start_serve, stop_serve  # noqa: E402
 from commands.demo import write_demo_bundle  # noqa: E402
 from commands.import_bundle import import_bundle  # noqa: E402
 from storage.blobs import BlobStore  # noqa: E402
@@ -51,21 +50,12 @@ from tests.slack.fake_slack import FakeSlack  # noqa: E402
 from tests.slack.slack_driver import SlackDriver, flatten_options  # noqa: E402
 
 PROJECT_ID = 4242
-SECRET = "bench-signing-secret"
-BOT_TOKEN = "xoxb-bench"
 PM = "U0PM"
 CONTRACTS = 250
 PERIODS = 36
 BIG_BACKUP = 100
 FIRST_INVOICE_ID = 1_000_000
 QUERIES = ("", "SC-0", "SC-12", "Mechanical", "Vendor 17", "#7", "2025", "Concrete", "3")
-PASSED_ENVIRONMENT = (
-    "PATH",
-    "HOME",
-    "LANG",
-    "TMPDIR",
-    "PYTHONASYNCIODEBUG",
-)  # debug: slow callbacks
 ACK_TARGET_P99 = 0.100
 SEARCH_TARGET_P95 = 0.150
 
@@ -171,61 +161,6 @@ def generate_bundle(folder: Path, invoices: int) -> list[int]:
 # --- running the bot -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def start_bot(
-    fake: FakeSlack, database_url: str, data_dir: Path, workers: int
-) -> tuple[asyncio.subprocess.Process, str]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k in PASSED_ENVIRONMENT},
-        "PYTHONPATH": str(REPO),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "DATABASE_URL": database_url,
-        "BACKUPS_DATA_DIR": str(data_dir),
-        "BACKUPS_WORKERS": str(workers),
-        "BACKUPS_SHUTDOWN_GRACE_SECONDS": "1",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from bot.server import run_serve; sys.exit(run_serve())",
-        cwd=REPO,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return process, url
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    process.kill()
-    raise SystemExit("the bot did not become healthy")
-
-
-async def stop_bot(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 60)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
 # --- measuring -----------------------------------------------------------------------------
 
 
@@ -277,13 +212,15 @@ async def run(args: argparse.Namespace) -> int:
         fake = FakeSlack()
         fake.add_user(PM, "pm@example.com", "Dana Reyes")
         await fake.start()
-        process, url = await start_bot(fake, database_url, data_dir, args.workers)
+        process, url = await start_serve(
+            fake.api_url, database_url, data_dir, args.workers, BACKUPS_SHUTDOWN_GRACE_SECONDS="1"
+        )
         try:
             async with aiohttp.ClientSession() as session:
                 slack = SlackDriver(session, url, SECRET, fake)
                 return await measure(slack, fake, big_ids, args)
         finally:
-            await stop_bot(process)
+            await stop_serve(process)
             await fake.close()
     finally:
         if postgres_name is not None:

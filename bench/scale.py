@@ -21,8 +21,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import sys
 import tempfile
 import time
@@ -32,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
+from bench.serve_process import start_serve, stop_serve  # noqa: E402
 from bot.backup_job import BackupJobPayload, enqueue_backup  # noqa: E402
 from commands.access import Requester  # noqa: E402
 from commands.demo import PROJECT_ID, write_demo_bundle  # noqa: E402
@@ -44,17 +42,8 @@ from storage.db import close_database, open_database  # noqa: E402
 from storage.jobs import Job, JobStatus  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
 
-BOT_TOKEN = "xoxb-bench"
-SECRET = "bench-signing-secret"
 PM = "U0PM"
 TARGET_RATIO = 1.8
-PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cores() -> int:
@@ -63,51 +52,6 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
-
-
-async def start_serve(
-    fake: FakeSlack, database_url: str, data_dir: Path, workers: int
-) -> tuple[asyncio.subprocess.Process, str]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k in PASSED_ENVIRONMENT},
-        "PYTHONPATH": str(REPO),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "DATABASE_URL": database_url,
-        "BACKUPS_DATA_DIR": str(data_dir),
-        "BACKUPS_WORKERS": str(workers),
-        "BACKUPS_JOB_POLL_SECONDS": "0.2",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from bot.cli import main; main(['serve'])", cwd=REPO, env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return process, url
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    process.kill()
-    raise SystemExit("a bot process did not become healthy")
-
-
-async def stop_serve(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 60)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 def payload(channel: str) -> BackupJobPayload:
@@ -127,7 +71,10 @@ async def timed_run(
 ) -> float:
     """Seconds for ``args.jobs`` compiles through ``processes`` bot processes."""
     started = [
-        await start_serve(fake, database_url, data_dir, args.workers) for _ in range(processes)
+        await start_serve(
+            fake.api_url, database_url, data_dir, args.workers, BACKUPS_JOB_POLL_SECONDS="0.2"
+        )
+        for _ in range(processes)
     ]
     prefix = f"bench-{processes}-{uuid.uuid4().hex[:6]}:"
     channel = f"C_BENCH_{processes}"
