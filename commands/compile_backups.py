@@ -57,6 +57,7 @@ class CompileResult:
     missing_periods: tuple[MissingPeriod, ...]
     left_out_attachments: tuple[tuple[str, str, str], ...]
     unavailable_count: int = 0
+    repaired_attachments: tuple[tuple[str, str], ...] = ()  # (invoice label, filename)
 
     def fix_hint(self) -> str:
         """How to make the left-out invoices compilable."""
@@ -94,6 +95,11 @@ class CompileResult:
                 f"{self.unavailable_count} selected invoice"
                 f"{'s are' if self.unavailable_count != 1 else ' is'} no longer available to you "
                 "and were left out."
+            )
+        if self.repaired_attachments:
+            lines.append("Damaged attachments repaired and included:")
+            lines.extend(
+                f"  - {invoice}: {filename}" for invoice, filename in self.repaired_attachments
             )
         if self.left_out_attachments:
             lines.append("Attachments not merged (listed on the cover page):")
@@ -332,6 +338,10 @@ async def compile_backup(
         missing_periods=missing,
         left_out_attachments=left_out,
         unavailable_count=unavailable,
+        repaired_attachments=tuple(
+            (references.get(item.invoice_id, str(item.invoice_id)), item.filename)
+            for item in pdf_report.repaired
+        ),
     )
 
 

@@ -68,6 +68,8 @@ async def test_compiles_everything_in_domain_order(demo_project: int) -> None:
     assert "payroll-locked.pdf" in reasons and "password" in reasons["payroll-locked.pdf"]
     assert "damaged-invoice-copy.pdf" in reasons
     assert "equipment-receipt.pdf" not in reasons
+    assert [name for _, name in result.repaired_attachments] == ["startup-report-truncated.pdf"]
+    assert "repaired and included" in result.summary_text()
 
     backup = await Backup.get(id=result.backup_id)
     assert backup.status == "succeeded"
