@@ -30,9 +30,9 @@ from bot.blocks.access import (
     read_access_form,
 )
 from bot.blocks.messages import COMMAND, temporary_problem_message
-from bot.errors import is_database_error
 from bot.identity import IdentityUnavailable
 from bot.listeners.replies import answer_privately
+from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
 from bot.standing import dictionary_of
 from commands import audit
@@ -53,10 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRY_AGAIN = (
-    "I couldn't save this just now (a temporary problem on my side). Save again in a minute."
-)
-
 
 class FieldError(Exception):
     """A change was refused; the message belongs under the input ``block_id``."""
@@ -64,11 +60,6 @@ class FieldError(Exception):
     def __init__(self, block_id: str, message: str) -> None:
         super().__init__(message)
         self.block_id = block_id
-
-
-def _plain(text: str) -> str:
-    """Input-block errors are plain text: drop mrkdwn emphasis."""
-    return text.replace("*", "")
 
 
 def _matching(projects: list[ProjectChoice], text: str) -> ProjectChoice | None:
@@ -220,21 +211,15 @@ async def submit_access_modal(
         requester = (await services.identities.resolve(str(body["user"]["id"]))).requester
         project, changes = await apply_access_form(requester, form, services.owners)
     except FieldError as refused:
-        await ack(response_action="errors", errors={refused.block_id: _plain(str(refused))})
+        await ack_field_error(ack, refused.block_id, str(refused))
         return
     except AccessDenied as denied:
-        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: _plain(str(denied))})
-        return
-    except IdentityUnavailable as error:
-        log.warning("access submission: %s", error)
-        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: TRY_AGAIN})
+        await ack_field_error(ack, PROJECT_BLOCK_ID, str(denied))
         return
     except Exception as error:
-        if not is_database_error(error):
-            raise
-        log.error("access submission: database error: %s", error)
-        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: TRY_AGAIN})
-        return
+        if await ack_temporary_problem(ack, error, PROJECT_BLOCK_ID, "access submission"):
+            return
+        raise
     await ack(response_action="update", view=access_saved_view(project, changes))
 
 

@@ -43,11 +43,10 @@ from bot.blocks.schedules import (
 )
 from bot.delivery import open_dm, posting_problem
 from bot.digest_job import enqueue_digest, run_now_key
-from bot.errors import is_database_error
 from bot.home import WorkspaceUrl
-from bot.identity import IdentityUnavailable
 from bot.listeners.events import publish_home
 from bot.listeners.replies import answer_privately
+from bot.listeners.submissions import ack_field_error, ack_temporary_problem, is_temporary
 from bot.services import Services
 from commands.access import AccessDenied, Requester
 from commands.digests import (
@@ -65,16 +64,6 @@ if TYPE_CHECKING:
     from bot.listeners.commands import CommandRequest
 
 log = logging.getLogger(__name__)
-
-TRY_AGAIN = (
-    "I couldn't save this just now (a temporary problem on my side). Submit again in a minute."
-)
-
-
-def _plain(text: str) -> str:
-    """Input-block errors are plain text: drop mrkdwn emphasis."""
-    return text.replace("*", "")
-
 
 # --- /compile-backups schedule -----------------------------------------------------------------
 
@@ -96,7 +85,7 @@ async def open_schedule_modal(request: CommandRequest) -> None:
         )
         await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
     except Exception as error:
-        if isinstance(error, IdentityUnavailable | SlackApiError) or is_database_error(error):
+        if isinstance(error, SlackApiError) or is_temporary(error):
             log.warning("%s schedule: cannot open the modal: %s", COMMAND, error)
         else:
             log.exception("%s schedule failed", COMMAND)
@@ -129,14 +118,12 @@ async def submit_schedule_modal(
         requester = (await services.identities.resolve(user_id)).requester
         created = await create_schedule(requester, spec)
     except (AccessDenied, InvalidChange) as refusal:
-        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: _plain(str(refusal))})
+        await ack_field_error(ack, PROJECT_BLOCK_ID, str(refusal))
         return
     except Exception as error:
-        if not (isinstance(error, IdentityUnavailable) or is_database_error(error)):
-            raise
-        log.warning("digest submission: %s", error)
-        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: TRY_AGAIN})
-        return
+        if await ack_temporary_problem(ack, error, PROJECT_BLOCK_ID, "digest submission"):
+            return
+        raise
     await ack()
     next_fire = None
     if services.schedules is not None:

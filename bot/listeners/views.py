@@ -22,21 +22,11 @@ from bot.blocks.modal import (
     selection_errors,
     unavailable_error,
 )
-from bot.errors import is_database_error
-from bot.identity import IdentityUnavailable
+from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
 from commands.access import AccessDenied, compilable_projects, visible_invoice_ids
 
 log = logging.getLogger(__name__)
-
-TRY_AGAIN = (
-    "I couldn't check this just now (a temporary problem on my side). Submit again in a minute."
-)
-
-
-def _plain(text: str) -> str:
-    """Input-block errors are plain text: drop mrkdwn emphasis."""
-    return text.replace("*", "")
 
 
 async def submit_compile_modal(
@@ -57,18 +47,12 @@ async def submit_compile_modal(
             identity.requester, selection.project_id, list(selection.invoice_ids)
         )
     except AccessDenied as denied:
-        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: _plain(str(denied))})
-        return
-    except IdentityUnavailable as error:
-        log.warning("submission: %s", error)
-        await ack(response_action="errors", errors={PROJECT_BLOCK_ID: TRY_AGAIN})
+        await ack_field_error(ack, PROJECT_BLOCK_ID, str(denied))
         return
     except Exception as error:
-        if not is_database_error(error):
-            raise
-        log.error("submission: database error: %s", error)
-        await ack(response_action="errors", errors={selection.invoices_block_id: TRY_AGAIN})
-        return
+        if await ack_temporary_problem(ack, error, selection.invoices_block_id, "submission"):
+            return
+        raise
     missing = sum(1 for invoice_id in selection.invoice_ids if invoice_id not in visible)
     if missing:
         message = unavailable_error(missing, len(selection.invoice_ids))
@@ -86,11 +70,9 @@ async def submit_compile_modal(
     try:
         enqueued = await enqueue_backup(submission_key(view["id"], view["hash"]), payload)
     except Exception as error:
-        if not is_database_error(error):
-            raise
-        log.error("submission: cannot queue the job: %s", error)
-        await ack(response_action="errors", errors={selection.invoices_block_id: TRY_AGAIN})
-        return
+        if await ack_temporary_problem(ack, error, selection.invoices_block_id, "queueing"):
+            return
+        raise
     await ack()
     if enqueued.created:
         services.wake_worker()

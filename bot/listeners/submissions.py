@@ -1,0 +1,47 @@
+"""Answering a modal submission that cannot go through: an error shown under a field.
+
+A refusal (`AccessDenied` and the like) is shown as it is; a temporary problem (Slack could not
+say who the user is, the database did not answer) asks to submit again. Anything else is a bug
+and is left to propagate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.errors import is_database_error
+from bot.identity import IdentityUnavailable
+
+log = logging.getLogger(__name__)
+
+TRY_AGAIN = (
+    "I couldn't do that just now (a temporary problem on my side). Submit again in a minute."
+)
+
+
+def plain(text: str) -> str:
+    """Input-block errors are plain text: drop mrkdwn emphasis."""
+    return text.replace("*", "")
+
+
+def is_temporary(error: BaseException) -> bool:
+    """True for problems that go away by themselves: identity lookups and database outages."""
+    return isinstance(error, IdentityUnavailable) or is_database_error(error)
+
+
+async def ack_field_error(ack: AsyncAck, block_id: str, text: str) -> None:
+    """Keep the modal open with `text` under the input `block_id`."""
+    await ack(response_action="errors", errors={block_id: plain(text)})
+
+
+async def ack_temporary_problem(
+    ack: AsyncAck, error: BaseException, block_id: str, context: str
+) -> bool:
+    """If `error` is temporary, say so under `block_id` and return True; else return False."""
+    if not is_temporary(error):
+        return False
+    log.warning("%s: temporary problem: %s", context, error)
+    await ack(response_action="errors", errors={block_id: TRY_AGAIN})
+    return True
