@@ -29,9 +29,7 @@ from bot.blocks.access import (
     project_user_options,
     read_access_form,
 )
-from bot.blocks.messages import COMMAND, temporary_problem_message
-from bot.identity import IdentityUnavailable
-from bot.listeners.replies import answer_privately
+from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
 from bot.standing import dictionary_of
@@ -97,16 +95,8 @@ async def open_access_modal(request: CommandRequest) -> None:
         selected = _matching(projects, request.argument) or projects[0]
         view = await _form(requester, owners, projects, selected.id)
         await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
-    except (IdentityUnavailable, SlackApiError) as error:
-        log.warning("%s access: cannot open the modal: %s", COMMAND, error)
-        await answer_privately(
-            request.client, request.payload, temporary_problem_message("open the access form")
-        )
-    except Exception:
-        log.exception("%s access failed", COMMAND)
-        await answer_privately(
-            request.client, request.payload, temporary_problem_message("open the access form")
-        )
+    except Exception as error:
+        await report_open_failure(request.client, request.payload, error, "the access form")
 
 
 async def switch_access_project(

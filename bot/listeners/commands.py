@@ -14,19 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.messages import (
     COMMAND,
     help_message,
-    temporary_problem_message,
     unknown_argument_message,
 )
 from bot.blocks.modal import ModalMetadata, compile_modal
-from bot.identity import IdentityUnavailable
 from bot.listeners.access import open_access_modal
-from bot.listeners.replies import answer_privately
+from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.schedules import list_schedules, open_schedule_modal
 from bot.services import Services
 from bot.standing import compile_refusal, dictionary_of
@@ -103,16 +100,8 @@ async def open_compile_modal(request: CommandRequest) -> None:
             max_invoices=request.services.max_invoices,
         )
         await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
-    except (IdentityUnavailable, SlackApiError) as error:
-        log.warning("%s: cannot open the modal: %s", COMMAND, error)
-        await answer_privately(
-            request.client, request.payload, temporary_problem_message("open the backup form")
-        )
-    except Exception:
-        log.exception("%s failed", COMMAND)
-        await answer_privately(
-            request.client, request.payload, temporary_problem_message("open the backup form")
-        )
+    except Exception as error:
+        await report_open_failure(request.client, request.payload, error, "the backup form")
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {

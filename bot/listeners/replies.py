@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.blocks.messages import Message
+from bot.blocks.messages import Message, temporary_problem_message
+from bot.listeners.submissions import is_temporary
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +36,15 @@ async def answer_privately(
     user = payload.get("user_id") or (payload.get("user") or {}).get("id")
     channel = payload.get("channel_id") or (payload.get("channel") or {}).get("id")
     await client.chat_postEphemeral(channel=channel, user=user, **message.as_kwargs())
+
+
+async def report_open_failure(
+    client: AsyncWebClient, payload: dict[str, Any], error: BaseException, form: str
+) -> None:
+    """A form could not be opened: log why (a traceback only for a bug) and tell the user
+    privately that it is a temporary problem (`form` says which, e.g. "the access form")."""
+    if isinstance(error, SlackApiError) or is_temporary(error):
+        log.warning("cannot open %s: %s", form, error)
+    else:
+        log.error("cannot open %s", form, exc_info=error)
+    await answer_privately(client, payload, temporary_problem_message(f"open {form}"))

@@ -45,8 +45,8 @@ from bot.delivery import open_dm, posting_problem
 from bot.digest_job import enqueue_digest, run_now_key
 from bot.home import WorkspaceUrl
 from bot.listeners.events import publish_home
-from bot.listeners.replies import answer_privately
-from bot.listeners.submissions import ack_field_error, ack_temporary_problem, is_temporary
+from bot.listeners.replies import answer_privately, report_open_failure
+from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
 from commands.access import AccessDenied, Requester
 from commands.digests import (
@@ -85,13 +85,7 @@ async def open_schedule_modal(request: CommandRequest) -> None:
         )
         await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
     except Exception as error:
-        if isinstance(error, SlackApiError) or is_temporary(error):
-            log.warning("%s schedule: cannot open the modal: %s", COMMAND, error)
-        else:
-            log.exception("%s schedule failed", COMMAND)
-        await answer_privately(
-            request.client, request.payload, temporary_problem_message("open the digest form")
-        )
+        await report_open_failure(request.client, request.payload, error, "the digest form")
 
 
 async def submit_schedule_modal(
