@@ -158,7 +158,7 @@ async def private_pg(data_dir: Path) -> AsyncIterator[PrivatePostgres]:
     """A private server the test may restart, with a database ``invoice_backups``."""
     reason = private_postgres.available()
     if reason is not None:
-        pytest.skip(reason)
+        pytest.fail(f"cannot run a private PostgreSQL server: {reason}")
     server = await asyncio.to_thread(PrivatePostgres)
     try:
         await asyncio.to_thread(server.start)
