@@ -8,6 +8,7 @@ is patched. `database` (from tests/conftest.py) makes every test run on SQLite a
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ PM = "U0PM"  # pm@example.com: Admin on the demo project's Commitments tool
 VIEWER = "U0VIEWER"  # viewer@example.com: read-only
 STRANGER = "U0STRANGER"  # not a project user at all
 DEMO_PROJECT = PROJECT_ID
+HARBOR = 2002  # a second project, alphabetically first: the PM is admin, Ola Berg standard
 
 
 @pytest.fixture
@@ -38,6 +40,47 @@ async def demo_project(database: str, data_dir: Path, tmp_path: Path) -> int:
     bundle = write_demo_bundle(tmp_path / "bundle")
     await import_bundle(bundle, BlobStore(data_dir))
     return DEMO_PROJECT
+
+
+@pytest.fixture
+async def harbor(demo_project: int, data_dir: Path, tmp_path: Path) -> int:
+    """A second project with no invoices, where pm@example.com is admin."""
+    folder = tmp_path / "harbor"
+    folder.mkdir()
+    users = [
+        {
+            "id": 1,
+            "name": "Dana Reyes",
+            "email_address": "pm@example.com",
+            "is_active": True,
+            "vendor": None,
+            "commitments_access": "admin",
+        },
+        {
+            "id": 77,
+            "name": "Ola Berg",
+            "email_address": "ola@example.com",
+            "is_active": True,
+            "vendor": None,
+            "commitments_access": "standard",
+        },
+    ]
+    documents = {
+        "project.json": {
+            "id": HARBOR,
+            "name": "Harbor Logistics Center",
+            "project_number": "2026-020",
+            "company": {"id": 11, "name": "Northwind Builders, Inc."},
+        },
+        "billing_periods.json": [],
+        "commitments.json": [],
+        "users.json": users,
+        "requisitions.json": [],
+    }
+    for name, content in documents.items():
+        (folder / name).write_text(json.dumps(content))
+    await import_bundle(folder, BlobStore(data_dir))
+    return HARBOR
 
 
 @pytest.fixture

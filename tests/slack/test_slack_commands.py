@@ -3,50 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from bot.server import BotServer
-from commands.import_bundle import import_bundle
-from storage.blobs import BlobStore
-from tests.slack.conftest import DEMO_PROJECT, PM, finished_jobs, offered_options
+from tests.slack.conftest import DEMO_PROJECT, HARBOR, PM, finished_jobs, offered_options
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver, invoice_block_id, with_state
-
-HARBOR = 2002  # a second project where the PM is admin, with no invoices yet
-
-
-@pytest.fixture
-async def second_project(demo_project: int, data_dir: Path, tmp_path: Path) -> int:
-    """A second, empty project (besides the demo one) where pm@example.com is admin."""
-    folder = tmp_path / "harbor"
-    folder.mkdir()
-    documents = {
-        "project.json": {
-            "id": HARBOR,
-            "name": "Harbor Logistics Center",
-            "project_number": "2026-020",
-            "company": {"id": 11, "name": "Northwind Builders, Inc."},
-        },
-        "billing_periods.json": [],
-        "commitments.json": [],
-        "users.json": [
-            {
-                "id": 1,
-                "name": "Dana Reyes",
-                "email_address": "pm@example.com",
-                "is_active": True,
-                "vendor": None,
-                "commitments_access": "admin",
-            }
-        ],
-        "requisitions.json": [],
-    }
-    for name, content in documents.items():
-        (folder / name).write_text(json.dumps(content))
-    await import_bundle(folder, BlobStore(data_dir))
-    return HARBOR
 
 
 async def test_help_is_the_ack_itself(bot: BotServer, slack: SlackDriver) -> None:
@@ -69,7 +30,7 @@ async def test_an_unknown_subcommand_answers_with_help(
 
 
 async def test_the_argument_preselects_a_project(
-    second_project: int, bot: BotServer, slack: SlackDriver
+    harbor: int, bot: BotServer, slack: SlackDriver
 ) -> None:
     by_number = await slack.open_modal(PM, "2026-014")
     project = next(block for block in by_number["blocks"] if block.get("block_id") == "project")
@@ -84,7 +45,7 @@ async def test_the_argument_preselects_a_project(
 
 
 async def test_changing_project_updates_the_modal_and_the_options_follow(
-    second_project: int, bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+    harbor: int, bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
 ) -> None:
     view = await slack.open_modal(PM, "2026-020")
     assert await offered_options(slack, PM, view, HARBOR) == {}  # no invoices there

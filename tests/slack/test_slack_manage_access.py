@@ -12,7 +12,6 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -30,14 +29,13 @@ from bot.blocks.access import (
 from bot.server import BotServer
 from commands.access import Requester
 from commands.digests import ScheduleSpec, create_schedule
-from commands.import_bundle import import_bundle
 from commands.manage_access import link_slack_user
 from storage.audit import AuditEntry
-from storage.blobs import BlobStore
 from storage.links import SlackLink
 from storage.models import Project
 from tests.slack.conftest import (
     DEMO_PROJECT,
+    HARBOR,
     PM,
     SIGNING_SECRET,
     STRANGER,
@@ -50,54 +48,12 @@ from tests.slack.conftest import (
 from tests.slack.fake_slack import TEAM_ID, FakeSlack
 from tests.slack.slack_driver import SlackDriver
 
-HARBOR = 2002  # a second project: the PM is admin there too
 ANA = "U0ANA"  # ana@acmeconcrete.example: invoice contact of SC-001 (public)
 NEWBIE = "U0NEWBIE"  # dana.reyes@personal.example: the PM's second account, matches nobody
 OWNER = "U0OWNER"  # it@northwind.example: a bot owner (BACKUPS_OWNERS), in no project
 SC_001_INVOICES = {9001, 9002, 9003}
 SC_002_PRIVATE_INVOICE = 9011
 _triggers = itertools.count(1000)
-
-
-@pytest.fixture
-async def harbor(demo_project: int, data_dir: Path, tmp_path: Path) -> int:
-    """A second project, alphabetically first, where pm@example.com is admin."""
-    folder = tmp_path / "harbor"
-    folder.mkdir()
-    users = [
-        {
-            "id": 1,
-            "name": "Dana Reyes",
-            "email_address": "pm@example.com",
-            "is_active": True,
-            "vendor": None,
-            "commitments_access": "admin",
-        },
-        {
-            "id": 77,
-            "name": "Ola Berg",
-            "email_address": "ola@example.com",
-            "is_active": True,
-            "vendor": None,
-            "commitments_access": "standard",
-        },
-    ]
-    documents = {
-        "project.json": {
-            "id": HARBOR,
-            "name": "Harbor Logistics Center",
-            "project_number": "2026-020",
-            "company": {"id": 11, "name": "Northwind Builders, Inc."},
-        },
-        "billing_periods.json": [],
-        "commitments.json": [],
-        "users.json": users,
-        "requisitions.json": [],
-    }
-    for name, content in documents.items():
-        (folder / name).write_text(json.dumps(content))
-    await import_bundle(folder, BlobStore(data_dir))
-    return HARBOR
 
 
 @pytest.fixture
