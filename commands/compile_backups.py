@@ -26,7 +26,7 @@ from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNo
 from pdf.formatting import format_period
 from storage.blobs import BlobStore
 from storage.db import data_dir
-from storage.models import Attachment, Backup, BillingPeriod, Invoice
+from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
 
 ProgressCallback = Callable[[str], Awaitable[None]]
 
@@ -177,6 +177,33 @@ def _entry(
     )
 
 
+def _backup_request(
+    project: Project,
+    generated_at: datetime,
+    included: list[tuple[Invoice, list[Attachment]]],
+    periods: dict[int, BillingPeriod],
+    missing: tuple[MissingPeriod, ...],
+    blobs: BlobStore,
+    output_path: Path,
+) -> BackupRequest:
+    """The plain-data request for `assemble_backup` (creates the output folder)."""
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    return BackupRequest(
+        project_name=project.name,
+        project_number=project.project_number,
+        generated_at=generated_at,
+        invoices=tuple(
+            _entry(invoice, attachments, periods, blobs) for invoice, attachments in included
+        ),
+        output_path=str(output_path),
+        progress_path=str(output_path.parent / "progress.txt"),
+        not_included=tuple(
+            CoverNote(m.invoice_label, f"billing period {m.period_id} does not exist")
+            for m in missing
+        ),
+    )
+
+
 def _missing_warnings(missing: tuple[MissingPeriod, ...]) -> list[str]:
     return [f"{m.invoice_label}: billing period {m.period_id} missing" for m in missing]
 
@@ -223,11 +250,8 @@ async def compile_backup(
     periods = {p.id: p for p in await BillingPeriod.filter(project_id=project_id).all()}
     invoices.sort(key=lambda i: (natural_key(i.commitment.number), i.number, i.id))
     included = [invoice for invoice in invoices if invoice.period_id in periods]
-    missing = tuple(
-        MissingPeriod(_reference(invoice), invoice.period_id)
-        for invoice in invoices
-        if invoice.period_id not in periods
-    )
+    without_period = [invoice for invoice in invoices if invoice.period_id not in periods]
+    missing = tuple(MissingPeriod(_reference(i), i.period_id) for i in without_period)
     attachments_by_invoice: dict[int, list[Attachment]] = {invoice.id: [] for invoice in included}
     for attachment in await Attachment.filter(invoice_id__in=list(attachments_by_invoice)).order_by(
         "invoice_id", "position", "id"
@@ -243,8 +267,7 @@ async def compile_backup(
         invoice_ids=[invoice.id for invoice in invoices],
         excluded=[
             {"invoice_id": i.id, "period_id": i.period_id, "reason": "billing period missing"}
-            for i in invoices
-            if i.period_id not in periods
+            for i in without_period
         ],
         page_count=0,
         byte_size=0,
@@ -276,21 +299,16 @@ async def compile_backup(
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
     folder = blobs.root / "backups" / f"{backup.id}-{uuid.uuid4().hex[:8]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    request = BackupRequest(
-        project_name=project.name,
-        project_number=project.project_number,
-        generated_at=generated_at,
-        invoices=tuple(
-            _entry(invoice, attachments_by_invoice[invoice.id], periods, blobs)
-            for invoice in included
-        ),
-        output_path=str(folder / file_name),
-        progress_path=str(folder / "progress.txt"),
-        not_included=tuple(
-            CoverNote(m.invoice_label, f"billing period {m.period_id} does not exist")
-            for m in missing
-        ),
+    # Parsing every sheet and checking every blob is CPU and disk work: off the event loop.
+    request = await asyncio.to_thread(
+        _backup_request,
+        project,
+        generated_at,
+        [(invoice, attachments_by_invoice[invoice.id]) for invoice in included],
+        periods,
+        missing,
+        blobs,
+        folder / file_name,
     )
     await report(f"rendering and merging 0/{len(included)}")
     try:
