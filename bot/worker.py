@@ -61,7 +61,6 @@ from bot.delivery import Posted, open_dm, post_with_dm_fallback
 from bot.digest_job import plan_digest_job
 from bot.errors import is_database_error
 from bot.job_work import CompileWork, JobPlanner, JobWork, NoticeWork, plan_compile_job
-from bot.outcome import BackupOutcome
 from bot.parent import ParentMessage
 from bot.pool import new_process_pool
 from commands.access import AccessDenied, Requester
@@ -392,20 +391,19 @@ class JobWorker:
 
     async def _compiled(
         self, job: Job, request: BackupJobPayload, parent: ParentMessage
-    ) -> BackupOutcome:
+    ) -> CompileResult:
         """The outcome recorded on the job, or compile now (also when its PDF went missing)."""
         if job.result is not None:
-            outcome = BackupOutcome.from_json(job.result)
+            outcome = CompileResult.from_json(job.result)
             pdf_gone = outcome.has_file and job.file_id is None and not _exists(job.pdf_path)
             if not pdf_gone:
                 return outcome
         async with self._compile_slots:
             await parent.show(Phase.RUNNING)
             result = await self._compile_in_pool(request, parent.progress)
-        outcome = BackupOutcome.from_result(result)
         pdf_path = str(result.pdf_path) if result.pdf_path is not None else None
-        await jobs.record_compiled(job, self.owner, pdf_path, outcome.to_json())
-        return outcome
+        await jobs.record_compiled(job, self.owner, pdf_path, result.to_json())
+        return result
 
     async def _compile_in_pool(
         self, request: BackupJobPayload, progress: ProgressCallback
@@ -426,7 +424,7 @@ class JobWorker:
                 broken.shutdown(wait=False, cancel_futures=True)
             raise
 
-    async def _upload(self, job: Job, outcome: BackupOutcome) -> str:
+    async def _upload(self, job: Job, outcome: CompileResult) -> str:
         # files_upload_v2 would read a path synchronously, on the event loop; read it aside.
         content = await asyncio.to_thread(Path(str(job.pdf_path)).read_bytes)
         try:

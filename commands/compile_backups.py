@@ -12,9 +12,10 @@ import asyncio
 import concurrent.futures
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands import audit
@@ -42,6 +43,21 @@ class MissingPeriod:
     period_id: int
 
 
+class AttachmentNote(NamedTuple):
+    """An attachment that was not merged: its invoice, its file name and why."""
+
+    invoice_label: str
+    filename: str
+    reason: str
+
+
+class RepairedAttachment(NamedTuple):
+    """A damaged attachment that was repaired and merged."""
+
+    invoice_label: str
+    filename: str
+
+
 @dataclass(frozen=True)
 class CompileResult:
     """What a compile produced, enough to write the success message or the warning."""
@@ -55,9 +71,42 @@ class CompileResult:
     page_count: int
     byte_size: int
     missing_periods: tuple[MissingPeriod, ...]
-    left_out_attachments: tuple[tuple[str, str, str], ...]
+    left_out_attachments: tuple[AttachmentNote, ...]
     unavailable_count: int = 0
-    repaired_attachments: tuple[tuple[str, str], ...] = ()  # (invoice label, filename)
+    repaired_attachments: tuple[RepairedAttachment, ...] = ()
+
+    @property
+    def has_file(self) -> bool:
+        """True when a PDF was produced (and so is to be delivered)."""
+        return self.status == "succeeded" and self.file_name is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """A dict of JSON types, e.g. to store on a job so a resumed job need not compile again."""
+        data = asdict(self)
+        data["pdf_path"] = str(self.pdf_path) if self.pdf_path is not None else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CompileResult:
+        """Inverse of `to_json`."""
+        return cls(
+            status=str(data["status"]),
+            backup_id=int(data["backup_id"]),
+            pdf_path=Path(data["pdf_path"]) if data.get("pdf_path") else None,
+            file_name=data.get("file_name"),
+            project_name=str(data["project_name"]),
+            invoice_count=int(data["invoice_count"]),
+            page_count=int(data["page_count"]),
+            byte_size=int(data["byte_size"]),
+            missing_periods=tuple(MissingPeriod(**item) for item in data["missing_periods"]),
+            left_out_attachments=tuple(
+                AttachmentNote(*item) for item in data["left_out_attachments"]
+            ),
+            unavailable_count=int(data.get("unavailable_count", 0)),
+            repaired_attachments=tuple(
+                RepairedAttachment(*item) for item in data.get("repaired_attachments", [])
+            ),
+        )
 
     def fix_hint(self) -> str:
         """How to make the left-out invoices compilable."""
@@ -322,7 +371,9 @@ async def compile_backup(
         )
         raise
     left_out = tuple(
-        (references.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason)
+        AttachmentNote(
+            references.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason
+        )
         for item in pdf_report.left_out
     )
     backup.status = "succeeded"
@@ -357,7 +408,7 @@ async def compile_backup(
         left_out_attachments=left_out,
         unavailable_count=unavailable,
         repaired_attachments=tuple(
-            (references.get(item.invoice_id, str(item.invoice_id)), item.filename)
+            RepairedAttachment(references.get(item.invoice_id, str(item.invoice_id)), item.filename)
             for item in pdf_report.repaired
         ),
     )

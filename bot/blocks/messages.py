@@ -14,8 +14,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.blocks.text import chunk_lines, escape, plural
-from bot.outcome import BackupOutcome
-from commands.compile_backups import format_size
+from commands.compile_backups import CompileResult, format_size
 
 COMMAND = "/compile-backups"
 MAX_LISTED = 40  # lines per list in one reply; Slack allows 50 blocks per message
@@ -135,7 +134,7 @@ def fallback_note(channel_id: str, error: str) -> str:
 # --- thread replies ------------------------------------------------------------------------
 
 
-def _missing_period_blocks(outcome: BackupOutcome) -> list[Block]:
+def _missing_period_blocks(outcome: CompileResult) -> list[Block]:
     missing = outcome.missing_periods
     if not missing:
         return []
@@ -147,15 +146,15 @@ def _missing_period_blocks(outcome: BackupOutcome) -> list[Block]:
         ),
         *_bullets(
             [
-                f"{escape(item.invoice)}: billing period {item.period_id} does not exist"
+                f"{escape(item.invoice_label)}: billing period {item.period_id} does not exist"
                 for item in missing
             ]
         ),
-        _context(escape(outcome.fix_hint)),
+        _context(escape(outcome.fix_hint())),
     ]
 
 
-def _unavailable_blocks(outcome: BackupOutcome) -> list[Block]:
+def _unavailable_blocks(outcome: CompileResult) -> list[Block]:
     count = outcome.unavailable_count
     if not count:
         return []
@@ -167,7 +166,7 @@ def _unavailable_blocks(outcome: BackupOutcome) -> list[Block]:
     ]
 
 
-def success_reply(outcome: BackupOutcome) -> Message:
+def success_reply(outcome: CompileResult) -> Message:
     """The thread reply after the PDF was uploaded: what it holds and what was left out."""
     summary = (
         f"{plural(outcome.invoice_count, 'invoice')} for {escape(outcome.project_name)}, "
@@ -187,9 +186,16 @@ def success_reply(outcome: BackupOutcome) -> Message:
         )
         blocks += _bullets(
             [
-                f"{escape(item.invoice)}: {escape(item.filename)} ({escape(item.reason)})"
+                f"{escape(item.invoice_label)}: {escape(item.filename)} ({escape(item.reason)})"
                 for item in outcome.left_out_attachments
             ]
+        )
+    if outcome.repaired_attachments:
+        blocks.append(
+            _context(
+                "Repaired and included: "
+                + ", ".join(escape(item.filename) for item in outcome.repaired_attachments[:20])
+            )
         )
     blocks += _unavailable_blocks(outcome)
     text = f"Invoice backup ready: {summary}."
@@ -200,7 +206,7 @@ def success_reply(outcome: BackupOutcome) -> Message:
     return _message(text, blocks)
 
 
-def nothing_compiled_reply(outcome: BackupOutcome) -> Message:
+def nothing_compiled_reply(outcome: CompileResult) -> Message:
     """The thread reply when no invoice could be compiled: no file, only the warning."""
     blocks: list[Block] = [
         _section(
@@ -215,12 +221,12 @@ def nothing_compiled_reply(outcome: BackupOutcome) -> Message:
     )
 
 
-def outcome_reply(outcome: BackupOutcome) -> Message:
+def outcome_reply(outcome: CompileResult) -> Message:
     """`success_reply` or `nothing_compiled_reply`, whichever fits."""
     return success_reply(outcome) if outcome.has_file else nothing_compiled_reply(outcome)
 
 
-def outcome_phase(outcome: BackupOutcome) -> Phase:
+def outcome_phase(outcome: CompileResult) -> Phase:
     """The parent message's final phase for an outcome."""
     if not outcome.has_file:
         return Phase.NOTHING_COMPILED

@@ -30,8 +30,10 @@ from bot.blocks.modal import (
 )
 from bot.blocks.options import invoice_option_groups
 from bot.blocks.text import chunk_lines, escape
-from bot.outcome import BackupOutcome, LeftOutAttachment, LeftOutInvoice
 from commands.access import InvoiceOption, ProjectChoice
+from commands.compile_backups import AttachmentNote as LeftOutAttachment
+from commands.compile_backups import CompileResult
+from commands.compile_backups import MissingPeriod as LeftOutInvoice
 
 RIVERSIDE = ProjectChoice(1001, "Riverside Medical Office Building", "2026-014")
 LONG_NAME = ProjectChoice(7, "A" * 120, "NUMBER-" + "9" * 30)
@@ -149,10 +151,11 @@ def test_options_are_grouped_by_billing_period_in_order_and_fit_the_limits() -> 
     assert groups[0]["options"][1]["value"] == "2"
 
 
-def outcome(**overrides: object) -> BackupOutcome:
+def outcome(**overrides: object) -> CompileResult:
     values: dict = {
         "status": "succeeded",
         "backup_id": 7,
+        "pdf_path": None,
         "project_name": "Riverside <North> & Co",
         "file_name": "Subcontractor invoice backup - Riverside - 2026-014 - 2026-11-25 - 0930.pdf",
         "invoice_count": 5,
@@ -161,10 +164,9 @@ def outcome(**overrides: object) -> BackupOutcome:
         "missing_periods": (),
         "left_out_attachments": (),
         "unavailable_count": 0,
-        "fix_hint": "Create the missing billing periods, then compile again.",
     }
     values.update(overrides)
-    return BackupOutcome(**values)
+    return CompileResult(**values)
 
 
 def test_the_parent_message_follows_the_job() -> None:
@@ -200,7 +202,7 @@ def test_success_reply_lists_what_was_left_out() -> None:
     text = json.dumps(reply.blocks, ensure_ascii=False)
     assert "5 invoices for Riverside &lt;North&gt; &amp; Co, 42 pages, 3.0 MB" in reply.text
     assert "SC-010 Polar · Application #3: billing period 599 does not exist" in text
-    assert "Create the missing billing periods" in text
+    assert "create the missing billing periods" in text  # the use case's fix hint
     assert "photo.jpg (not a PDF)" in text
     assert "2 selected invoices are no longer available" in text
     assert outcome_phase(outcome()) is Phase.DONE
@@ -258,7 +260,7 @@ def test_outcome_survives_json() -> None:
         missing_periods=(LeftOutInvoice("a", 1),),
         left_out_attachments=(LeftOutAttachment("b", "c", "d"),),
     )
-    assert BackupOutcome.from_json(json.loads(json.dumps(original.to_json()))) == original
+    assert CompileResult.from_json(json.loads(json.dumps(original.to_json()))) == original
 
 
 def test_text_helpers() -> None:
