@@ -8,6 +8,10 @@ The schema: only ``migrate`` and ``demo`` apply migrations, on SQLite and Postgr
 other subcommand (and ``serve``) refuses to run on a schema that is behind, with one line saying
 to run ``invoice-backups migrate`` (exit status 2), so a schema never changes under a running bot
 by surprise. ``makemigrations`` (for developers) writes the next migration after a model change.
+
+Ctrl-C (SIGINT) or SIGTERM stops a subcommand within a second: a compile ends its PDF processes
+(they ignore the signal themselves, `bot.pool`), leaves no partial PDF, and the command exits with
+128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), one line on stderr.
 """
 
 from __future__ import annotations
@@ -16,20 +20,28 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import sys
+import threading
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 from pathlib import Path
 
+from bot.pool import with_process_pool
 from bot.settings import SettingsError, retention_days_from_env
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import compile_backup
 from commands.import_bundle import BundleError, import_bundle
 from commands.manage_access import InvalidChange
+from pdf.processes import STOP_SIGNALS
 from storage.blobs import BlobStore
 from storage.db import close_database, data_dir, open_database
 from storage.queries import get_project_by_id_or_number
 from storage.schema import SchemaConflict, SchemaOutdated
+
+EXIT_INTERRUPTED = 128  # + the signal number, as a shell reports it: 130 for Ctrl-C (SIGINT)
+COPY_CHUNK_BYTES = 1 << 20
 
 
 class CliError(Exception):
@@ -43,13 +55,69 @@ def _requester(email: str | None) -> Requester:
     return Requester(key=f"cli:{address}", email=address, display_name=address)
 
 
-def _deliver(pdf_path: Path, output: str | None) -> Path:
-    """Copy the backup to `output` when asked; return the absolute path of the PDF to open."""
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the command (after it cleaned up)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+async def _until_stop_signal(work: Awaitable[int]) -> int:
+    """``await work``; SIGINT or SIGTERM cancels it (it cleans up as it unwinds: a compile
+    ends its PDF processes and removes its partial files) and raises `Interrupted`."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    received: list[int] = []
+
+    def on_stop_signal(signum: int) -> None:
+        if not received:
+            received.append(signum)
+            task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_stop_signal, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+async def _deliver(pdf_path: Path, output: str | None) -> Path:
+    """Copy the backup to `output` when asked; return the absolute path of the PDF to open.
+
+    The copy is written under a temporary name in the target folder and renamed once whole; an
+    interrupted copy is removed, so `output` is the whole PDF or nothing.
+    """
+    stop = threading.Event()
+    copying = asyncio.ensure_future(asyncio.to_thread(_deliver_file, pdf_path, output, stop))
+    try:
+        return await asyncio.shield(copying)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.wait({copying})  # the copy stops within a chunk and removes itself
+        raise
+
+
+def _deliver_file(pdf_path: Path, output: str | None, stop: threading.Event) -> Path:
     if not output:
         return pdf_path.resolve()
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(pdf_path, target)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        with pdf_path.open("rb") as reader, partial.open("wb") as writer:
+            while not stop.is_set() and (chunk := reader.read(COPY_CHUNK_BYTES)):
+                writer.write(chunk)
+        if not stop.is_set():
+            partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target.resolve()
 
 
@@ -73,11 +141,15 @@ async def _compile(args: argparse.Namespace) -> int:
     project = await get_project_by_id_or_number(args.project)
     if project is None:
         raise CliError(f"no project with id or number {args.project!r}")
-    result = await compile_backup(
-        _requester(args.requester), project.id, list(args.invoice), timezone=args.timezone
+    requester = _requester(args.requester)
+    result = await with_process_pool(
+        1,
+        lambda pool: compile_backup(
+            requester, project.id, list(args.invoice), timezone=args.timezone, executor=pool
+        ),
     )
     if result.pdf_path is not None:
-        print(f"PDF: {_deliver(result.pdf_path, args.output)}")
+        print(f"PDF: {await _deliver(result.pdf_path, args.output)}")
     print(result.summary_text())
     return 0 if result.status == "succeeded" else 3
 
@@ -93,18 +165,22 @@ async def _demo(args: argparse.Namespace) -> int:
     report = await import_bundle(bundle, BlobStore(data_dir()))
     print(report.render())
     invoice_ids = await Invoice.filter(project_id=PROJECT_ID).values_list("id", flat=True)
-    result = await compile_backup(
-        Requester(key="cli:demo", email=ADMIN_EMAIL, display_name="Dana Reyes (demo)"),
-        PROJECT_ID,
-        [int(invoice_id) for invoice_id in invoice_ids],
-        timezone=args.timezone,
+    result = await with_process_pool(
+        1,
+        lambda pool: compile_backup(
+            Requester(key="cli:demo", email=ADMIN_EMAIL, display_name="Dana Reyes (demo)"),
+            PROJECT_ID,
+            [int(invoice_id) for invoice_id in invoice_ids],
+            timezone=args.timezone,
+            executor=pool,
+        ),
     )
     print()
     print(result.summary_text())
     if result.pdf_path is None:
         return 3
     print()
-    print(f"Demo backup PDF: {_deliver(result.pdf_path, args.output)}")
+    print(f"Demo backup PDF: {await _deliver(result.pdf_path, args.output)}")
     return 0
 
 
@@ -312,7 +388,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = ASYNC_COMMANDS[args.command]
     migrate = args.command in MIGRATING_COMMANDS
     try:
-        return asyncio.run(_with_database(lambda: handler(args), migrate=migrate))
+        return asyncio.run(
+            _until_stop_signal(_with_database(lambda: handler(args), migrate=migrate))
+        )
+    except (Interrupted, KeyboardInterrupt) as stop:
+        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        print(f"invoice-backups {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED + signum
     except (SchemaOutdated, SettingsError) as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 2

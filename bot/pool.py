@@ -1,29 +1,92 @@
 """The process pool for the CPU-heavy PDF work (kept free of Slack and database imports, since
-every worker process imports this module)."""
+every worker process imports this module).
+
+Workers ignore SIGTERM and SIGINT from birth (`pdf.processes`): a stop signal sent to the whole
+process group or control group reaches the main process, which ends its workers itself with
+`end_process_pool` when it is done with them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pdf.processes import STOP_SIGNALS, ignore_stop_signals
 
 PDF_WORKER_NICENESS = 10
+T = TypeVar("T")
 
 
 def lower_priority() -> None:
-    """Run in each worker at start: yield the CPU to the bot's event loop, so acks stay fast
-    while big backups compile."""
+    """Yield the CPU to the bot's event loop, so acks stay fast while big backups compile."""
     with contextlib.suppress(AttributeError, OSError):
         os.nice(PDF_WORKER_NICENESS)
+
+
+def start_pdf_worker() -> None:
+    """Run in each worker at start: ignore stop signals, lower the priority."""
+    ignore_stop_signals()
+    lower_priority()
 
 
 def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """A pool of ``workers`` processes at a lower priority. They come from a fork server (never
     forked from the bot, whose event loop, sockets and threads must not leak into children)."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    if method == "forkserver":
+        _ensure_fork_server()
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context(method),
-        initializer=lower_priority,
+        initializer=start_pdf_worker,
     )
+
+
+def _ensure_fork_server() -> None:
+    """Start the fork server with SIGTERM and SIGINT blocked, so that it (and every worker it
+    forks, until its initializer ignores them) survives a signal sent to the whole group. A
+    signal that reaches this process meanwhile is delivered when the mask is restored."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def end_process_pool(executor: concurrent.futures.Executor) -> None:
+    """Shut ``executor`` down now and wait: a process pool's workers are killed (what they ran
+    fails with `BrokenProcessPool`; their own children die with them); queued work is cancelled.
+    A thread pool cannot be interrupted: its running work is waited for."""
+    if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+        processes = getattr(executor, "_processes", None) or {}
+        for process in list(processes.values()):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                process.kill()
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def with_process_pool(
+    workers: int, work: Callable[[concurrent.futures.Executor], Awaitable[T]]
+) -> T:
+    """``await work(pool)`` with a new pool of ``workers``, ended afterwards. Cancelled, it
+    cancels ``work`` and ends the pool at the same time (so work that waits for its PDF work to
+    stop gets to clean up), waits for ``work`` to unwind, then lets the cancellation go on."""
+    pool = new_process_pool(workers)
+    running = asyncio.ensure_future(work(pool))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        running.cancel()
+        raise
+    finally:
+        await asyncio.to_thread(end_process_pool, pool)
+        if not running.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await running

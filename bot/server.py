@@ -6,8 +6,10 @@ verifies the signature and the timestamp: forged or older than five minutes → 
 ``GET /healthz``. With SLACK_APP_TOKEN set, the same listeners are fed over Socket Mode.
 
 Shutdown (SIGTERM/SIGINT): stop accepting requests and firing schedules, give running jobs a
-grace period, put the ones still running back in the queue at their last recorded step, close the
-process pool and every HTTP session.
+grace period (a second signal ends it at once), put the ones still running back in the queue at
+their last recorded step, end the PDF worker processes and close every HTTP session. The PDF
+workers and their children ignore the signals (`bot.pool`), so a signal sent to the whole process
+group or control group leaves this decision to the main process.
 """
 
 from __future__ import annotations
@@ -202,12 +204,20 @@ class BotServer:
 
 
 async def serve(settings: Settings) -> None:
-    """Run the bot until SIGTERM or SIGINT."""
+    """Run the bot until SIGTERM or SIGINT; a second one ends the shutdown's grace period."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     server = BotServer(settings)
+
+    def on_stop_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+        elif server.worker is not None:
+            log.info("second stop signal: running jobs go back to the queue now")
+            server.worker.stop_now()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_stop_signal)
     await server.start()
     try:
         await stop.wait()

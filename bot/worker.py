@@ -62,7 +62,7 @@ from bot.digest_job import plan_digest_job
 from bot.errors import is_database_error
 from bot.job_work import CompileWork, JobPlanner, JobWork, NoticeWork, plan_compile_job
 from bot.parent import ParentMessage
-from bot.pool import new_process_pool
+from bot.pool import end_process_pool, new_process_pool
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
 from storage import jobs
@@ -136,6 +136,7 @@ class JobWorker:
         self._database_patience = database_patience
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_now = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -160,21 +161,40 @@ class JobWorker:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._claim_loop(), name="job-worker")
 
+    def stop_now(self) -> None:
+        """End the grace period of `stop` at once (a second stop signal)."""
+        self._stop_now.set()
+
     async def stop(self, grace_seconds: float) -> None:
-        """Stop claiming; give running jobs ``grace_seconds`` to finish, then interrupt them at
-        their next step (they go back to the queue and resume later); close the process pool."""
+        """Stop claiming; give running jobs ``grace_seconds`` (cut short by `stop_now`) to
+        finish, then interrupt them and end the process pool: an interrupted job goes back to
+        the queue at its last recorded step and resumes later."""
         self._stopping = True
         self._wake.set()
         if self._loop_task is not None:
             await self._loop_task
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        if self._executor is not None:
+        pending = await self._wait_for_jobs(grace_seconds)
+        for task in pending:
+            task.cancel()
+        if self._executor is not None:  # ends the compiles the cancelled jobs wait for
             executor, self._executor = self._executor, None
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+            await asyncio.to_thread(end_process_pool, executor)
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _wait_for_jobs(self, grace_seconds: float) -> set[asyncio.Task[None]]:
+        """Wait until the running jobs end, ``grace_seconds`` pass or `stop_now`; return the
+        jobs still running."""
+        if not self._tasks or self._stop_now.is_set():
+            return set(self._tasks)
+        all_done = asyncio.ensure_future(asyncio.wait(set(self._tasks)))
+        stop_now = asyncio.ensure_future(self._stop_now.wait())
+        await asyncio.wait(
+            {all_done, stop_now}, timeout=grace_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in (all_done, stop_now):
+            waiter.cancel()
+        await asyncio.gather(all_done, stop_now, return_exceptions=True)
+        return {task for task in self._tasks if not task.done()}
 
     async def _claim_loop(self) -> None:
         while not self._stopping:

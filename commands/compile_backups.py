@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -33,6 +35,7 @@ ProgressCallback = Callable[[str], Awaitable[None]]
 
 MAX_INVOICES = 200
 PROGRESS_POLL_SECONDS = 0.5
+INTERRUPTED_WARNING = "compile interrupted (stopped before it ended)"
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,10 @@ async def compile_backup(
     Raises `AccessDenied` when the requester may not compile on the project. Invoices that do not
     exist or that the requester may not compile are left out and counted, never named. With no
     `executor` the PDF work runs in a worker thread.
+
+    Cancelled while the PDF is made, it waits until the PDF work stops (the caller ends the
+    executor), removes the partial output and marks the backup
+    failed ("interrupted") before it lets the cancellation go on.
     """
     report = progress or _noop_progress
     try:
@@ -362,6 +369,9 @@ async def compile_backup(
     await report(f"rendering and merging 0/{len(included)}")
     try:
         pdf_report = await _run_assembly(request, executor, report)
+    except asyncio.CancelledError:
+        await _discard_interrupted(backup, folder)
+        raise
     except Exception as error:
         backup.status = "failed"
         backup.warnings = [f"compile failed: {error}"]
@@ -435,6 +445,9 @@ async def _run_assembly(
                 last_note = note
                 await report(note)
         return work.result()
+    except asyncio.CancelledError:
+        await _stopped(work)
+        raise
     finally:
         if progress_file is not None:
             progress_file.unlink(missing_ok=True)
@@ -447,3 +460,21 @@ def _read_note(progress_file: Path | None) -> str:
         return progress_file.read_text(encoding="utf-8").strip()
     except OSError:
         return ""
+
+
+async def _stopped(work: asyncio.Future[BackupReport]) -> None:
+    """Wait until the interrupted PDF work no longer runs (the caller ends its executor), and
+    drop its outcome."""
+    await asyncio.wait({work})
+    if not work.cancelled():
+        work.exception()  # retrieved: asyncio would otherwise log it
+
+
+async def _discard_interrupted(backup: Backup, folder: Path) -> None:
+    """An interrupted compile leaves no partial file, and its record says it was interrupted.
+    Best effort: the interruption goes on whatever happens here."""
+    await asyncio.to_thread(shutil.rmtree, folder, True)
+    backup.status = "failed"
+    backup.warnings = [INTERRUPTED_WARNING]
+    with contextlib.suppress(Exception):
+        await backup.save()

@@ -8,6 +8,10 @@ that dies (out of memory, a crash) is replaced; the file it was on is "could not
 and the others go on in a new child. The checks that need no parser (missing, empty, not a PDF,
 too large) run here, so a backup without PDF attachments starts no child.
 
+The child ignores SIGTERM and SIGINT (a stop signal sent to the whole process group is for the
+main process to handle) and dies with the process that started it (`pdf.processes`); `close`
+kills it.
+
 `inspect_files` never raises because of a file, and returns one `TriageResult` per job, in order;
 a child that cannot even start raises RuntimeError.
 """
@@ -41,9 +45,10 @@ INSPECTION_SECONDS_PER_FILE = 20.0
 CHILD_START_SECONDS = 60.0
 _READY = "ready"
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[1])
-_CHILD_BOOT = (
+_CHILD_BOOT = (  # stop signals are ignored before the slow imports, so none kills the child
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from pdf.inspection import child_main; child_main(sys.argv[2:])"
+    "from pdf.processes import start_child_of; start_child_of(int(sys.argv[2])); "
+    "from pdf.inspection import child_main; child_main(sys.argv[3:])"
 )
 
 
@@ -172,6 +177,7 @@ class _Child:
             "-c",
             _CHILD_BOOT,
             _PROJECT_ROOT,
+            str(os.getpid()),
             str(jobs_file),
             indexes,
             scratch_dir,

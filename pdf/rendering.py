@@ -9,7 +9,8 @@ the caller asks for.
 Forking is only done from a single-threaded process (a `ProcessPoolExecutor` worker is one;
 forking a process that runs other threads can deadlock the child), with at least
 `PARALLEL_MIN_INVOICES` invoices and more than one CPU; otherwise each invoice is rendered in the
-calling process when asked for. The result is the same bytes either way.
+calling process when asked for. The result is the same bytes either way. The render workers
+ignore stop signals and die with the process that forked them (`pdf.processes`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 
 from pdf.documents import InvoiceSheet
+from pdf.processes import start_child_of
 from pdf.render_invoice import render_invoice
 
 PARALLEL_MIN_INVOICES = 6
@@ -42,7 +44,10 @@ class InvoiceRenderer:
         if workers > 1:
             try:
                 self._executor = ProcessPoolExecutor(
-                    max_workers=workers, mp_context=multiprocessing.get_context("fork")
+                    max_workers=workers,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=start_child_of,
+                    initargs=(os.getpid(),),
                 )
                 for index in wanted:
                     self._futures[index] = self._executor.submit(

@@ -1,0 +1,59 @@
+"""The process table (Linux ``/proc``), for tests that check which processes a stop left."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+TRIAGE_CHILD_MARK = "pdf.processes"  # in the command line of every attachment triage child
+
+
+@dataclass(frozen=True)
+class ProcessRow:
+    pid: int
+    parent_pid: int
+    state: str
+    command_line: str
+
+
+def session_processes(session_id: int) -> list[ProcessRow]:
+    """The live processes (zombies left out: they run nothing) of session ``session_id``."""
+    rows: list[ProcessRow] = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat_file:
+                stat = stat_file.read()
+            with open(f"/proc/{name}/cmdline", "rb") as cmdline_file:
+                command_line = cmdline_file.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # it ended meanwhile
+        # after "pid (comm) ": state, ppid, pgrp, session, ...
+        state, parent_pid, _group, session, *_ = stat[stat.rindex(")") + 2 :].split()
+        if int(session) == session_id and state != "Z":
+            rows.append(ProcessRow(int(name), int(parent_pid), state, command_line))
+    return rows
+
+
+def triage_children(session_id: int) -> list[ProcessRow]:
+    """The attachment triage children running in the session."""
+    return [row for row in session_processes(session_id) if TRIAGE_CHILD_MARK in row.command_line]
+
+
+async def wait_until(condition: Callable[[], object], within: float, what: str) -> None:
+    """Poll ``condition()`` every 50 ms (the process table sends no events) until it is true;
+    fail after ``within`` seconds."""
+
+    async def poll() -> None:
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(poll(), within)
+    except TimeoutError:
+        raise AssertionError(f"waited {within} s for {what}") from None
