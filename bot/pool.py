@@ -15,6 +15,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -50,14 +51,21 @@ def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
 
 
 def _ensure_fork_server() -> None:
-    """Start the fork server with SIGTERM and SIGINT blocked, so that it (and every worker it
-    forks, until its initializer ignores them) survives a signal sent to the whole group. A
-    signal that reaches this process meanwhile is delivered when the mask is restored."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    """Start the fork server with SIGTERM and SIGINT ignored, which it and every worker it forks
+    inherit (a signal mask would not be: the server is a new interpreter). The dispositions of
+    this process are put back; a signal that comes meanwhile waits, blocked, until then. Only
+    the main thread may change them: from another thread the server starts as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        multiprocessing.forkserver.ensure_running()
+        return
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
     try:
         multiprocessing.forkserver.ensure_running()
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
 
 
 def end_process_pool(executor: concurrent.futures.Executor) -> None:
