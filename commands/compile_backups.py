@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands import audit
@@ -32,6 +32,7 @@ from storage.db import data_dir
 from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
 
 ProgressCallback = Callable[[str], Awaitable[None]]
+T = TypeVar("T")
 
 MAX_INVOICES = 200
 PROGRESS_POLL_SECONDS = 0.5
@@ -355,19 +356,19 @@ async def compile_backup(
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
     folder = blobs.root / "backups" / f"{backup.id}-{uuid.uuid4().hex[:8]}"
-    # Parsing every sheet and checking every blob is CPU and disk work: off the event loop.
-    request = await asyncio.to_thread(
-        _backup_request,
-        project,
-        generated_at,
-        [(invoice, attachments_by_invoice[invoice.id]) for invoice in included],
-        periods,
-        missing,
-        blobs,
-        folder / file_name,
-    )
-    await report(f"rendering and merging 0/{len(included)}")
     try:
+        # Parsing every sheet and checking every blob is CPU and disk work: off the event loop.
+        request = await _in_thread_to_the_end(
+            _backup_request,
+            project,
+            generated_at,
+            [(invoice, attachments_by_invoice[invoice.id]) for invoice in included],
+            periods,
+            missing,
+            blobs,
+            folder / file_name,
+        )
+        await report(f"rendering and merging 0/{len(included)}")
         pdf_report = await _run_assembly(request, executor, report)
     except asyncio.CancelledError:
         await _discard_interrupted(backup, folder)
@@ -462,9 +463,20 @@ def _read_note(progress_file: Path | None) -> str:
         return ""
 
 
-async def _stopped(work: asyncio.Future[BackupReport]) -> None:
-    """Wait until the interrupted PDF work no longer runs (the caller ends its executor), and
-    drop its outcome."""
+async def _in_thread_to_the_end(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in a worker thread; if cancelled, wait for the thread to end (so that
+    it creates no file after the cleanup) before the cancellation goes on."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await _stopped(work)
+        raise
+
+
+async def _stopped(work: asyncio.Future[Any]) -> None:
+    """Wait until interrupted work no longer runs (for PDF work, the caller ends its executor),
+    and drop its outcome."""
     await asyncio.wait({work})
     if not work.cancelled():
         work.exception()  # retrieved: asyncio would otherwise log it
