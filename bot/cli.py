@@ -206,7 +206,9 @@ async def _access(args: argparse.Namespace) -> int:
         settings = await manage_access.project_settings(requester, project_id, owners)
         print(
             f"{settings.project.label}: invoice contacts may compile: "
-            f"{'yes' if settings.invoice_contacts_may_compile else 'no'}; dictionary: "
+            f"{'yes' if settings.invoice_contacts_may_compile else 'no'}; "
+            "leave out invoices that do not tie out: "
+            f"{'yes' if settings.tie_out_blocks else 'no'}; dictionary: "
             + ", ".join(f"{tool}={name}" for tool, name in settings.dictionary.items())
         )
         for line in await manage_access.roster(requester, project_id, owners):
@@ -232,6 +234,10 @@ async def _access(args: argparse.Namespace) -> int:
         allowed = args.value == "on"
         await manage_access.set_invoice_contacts_may_compile(requester, project_id, allowed, owners)
         print(f"Invoice contacts may compile: {'yes' if allowed else 'no'}.")
+    elif args.action == "tie-out-blocks":
+        blocks = args.value == "on"
+        await manage_access.set_tie_out_blocks(requester, project_id, blocks, owners)
+        print(f"Leave out invoices that do not tie out: {'yes' if blocks else 'no'}.")
     elif args.action == "dictionary":
         names = dict(pair.split("=", 1) for pair in args.names if "=" in pair)
         dictionary = await manage_access.set_dictionary(requester, project_id, names, owners)
@@ -355,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     unlink.add_argument("--slack-user", required=True, help="Slack user id (U…)")
     contacts = actions.add_parser("contacts-may-compile", help="the invoice-contacts setting")
     contacts.add_argument("value", choices=["on", "off"])
+    tie_out = actions.add_parser(
+        "tie-out-blocks",
+        help="leave out invoices whose numbers do not tie out (off: include and flag them)",
+    )
+    tie_out.add_argument("value", choices=["on", "off"])
     dictionary = actions.add_parser("dictionary", help="tool names used in messages")
     dictionary.add_argument(
         "names", nargs="+", help="e.g. commitments=Subcontracts subcontractor='Trade Partner'"

@@ -2,8 +2,10 @@
 
 Called by the CLI, the Slack job worker and digests alike. It re-checks permissions, applies the
 billing-period rule (invoices whose period does not exist are left out and reported), orders the
-invoices (contract number in natural order, then application number), runs the CPU-heavy PDF
-work in the given executor (never on the event loop) and records the backup.
+invoices (contract number in natural order, then application number), checks that each invoice's
+numbers tie out (`commands.tie_out`, on the sheets that are rendered: findings are reported, and
+leave the invoice out only when the project's `tie_out_blocks` setting says so), runs the
+CPU-heavy PDF work in the given executor (never on the event loop) and records the backup.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from commands import audit
 from commands.access import AccessDenied, Requester, compile_access
 from commands.invoice_sheets import build_invoice_sheet
 from commands.labels import invoice_reference, natural_key, status_label
+from commands.tie_out import check_invoice, tie_out_reason
 from pdf.assemble import assemble_backup, backup_file_name
 from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNote, InvoiceEntry
 from pdf.formatting import format_period
@@ -63,6 +66,16 @@ class RepairedAttachment(NamedTuple):
 
 
 @dataclass(frozen=True)
+class TieOutNote:
+    """An invoice whose numbers do not tie out: one text per finding, and whether it was left
+    out for it (the project's `tie_out_blocks` setting)."""
+
+    invoice_label: str
+    findings: tuple[str, ...]
+    left_out: bool = False
+
+
+@dataclass(frozen=True)
 class CompileResult:
     """What a compile produced, enough to write the success message or the warning."""
 
@@ -78,6 +91,17 @@ class CompileResult:
     left_out_attachments: tuple[AttachmentNote, ...]
     unavailable_count: int = 0
     repaired_attachments: tuple[RepairedAttachment, ...] = ()
+    tie_out: tuple[TieOutNote, ...] = ()
+
+    @property
+    def not_tying_out(self) -> tuple[TieOutNote, ...]:
+        """Invoices in the backup whose numbers do not tie out."""
+        return tuple(note for note in self.tie_out if not note.left_out)
+
+    @property
+    def left_out_not_tying_out(self) -> tuple[TieOutNote, ...]:
+        """Invoices left out because their numbers do not tie out."""
+        return tuple(note for note in self.tie_out if note.left_out)
 
     @property
     def has_file(self) -> bool:
@@ -110,6 +134,14 @@ class CompileResult:
             repaired_attachments=tuple(
                 RepairedAttachment(*item) for item in data.get("repaired_attachments", [])
             ),
+            tie_out=tuple(
+                TieOutNote(
+                    invoice_label=str(item["invoice_label"]),
+                    findings=tuple(item["findings"]),
+                    left_out=bool(item.get("left_out", False)),
+                )
+                for item in data.get("tie_out", [])
+            ),
         )
 
     def fix_hint(self) -> str:
@@ -118,6 +150,13 @@ class CompileResult:
             "To include them, create the missing billing periods in the project's Invoicing "
             "settings (automatic or manual billing periods), or move each invoice to an "
             "existing period, then compile again."
+        )
+
+    def tie_out_hint(self) -> str:
+        """How to get invoices left out for their numbers into a backup."""
+        return (
+            "To include them, correct the invoice in Procore and import it again, or let a "
+            "project admin turn off 'leave out invoices that do not tie out' (access settings)."
         )
 
     def summary_text(self) -> str:
@@ -143,6 +182,21 @@ class CompileResult:
                 for missing in self.missing_periods
             )
             lines.append(self.fix_hint())
+        if self.left_out_not_tying_out:
+            count = len(self.left_out_not_tying_out)
+            lines.append(
+                f"Warning: {count} invoice{'s were' if count != 1 else ' was'} left out because "
+                "the numbers do not tie out:"
+            )
+            lines.extend(_tie_out_lines(self.left_out_not_tying_out))
+            lines.append(self.tie_out_hint())
+        if self.not_tying_out:
+            count = len(self.not_tying_out)
+            lines.append(
+                f"Checks: {count} invoice{'s do' if count != 1 else ' does'} not tie out "
+                "(listed on the cover page):"
+            )
+            lines.extend(_tie_out_lines(self.not_tying_out))
         if self.unavailable_count:
             lines.append(
                 f"{self.unavailable_count} selected invoice"
@@ -161,6 +215,10 @@ class CompileResult:
                 for invoice, filename, reason in self.left_out_attachments
             )
         return "\n".join(lines)
+
+
+def _tie_out_lines(notes: tuple[TieOutNote, ...]) -> list[str]:
+    return [f"  - {note.invoice_label}: {finding}" for note in notes for finding in note.findings]
 
 
 def format_size(byte_size: int) -> str:
@@ -197,6 +255,15 @@ def _entry(
     signed_path = (
         str(blobs.path_for(invoice.signed_pdf_sha256)) if invoice.signed_pdf_sha256 else None
     )
+    sheet = build_invoice_sheet(
+        application_number=invoice.number,
+        invoice_number=invoice.invoice_number,
+        status_label=label,
+        billing_date=invoice.billing_date,
+        summary=invoice.summary,
+        summary_text=invoice.summary_text,
+        items=invoice.items,
+    )
     return InvoiceEntry(
         invoice_id=invoice.id,
         contract_number=commitment.number,
@@ -207,15 +274,7 @@ def _entry(
         period_label=f"#{period.position} · {format_period(period.start_date, period.end_date)}",
         status_label=label,
         current_payment_due=invoice.current_payment_due,
-        sheet=build_invoice_sheet(
-            application_number=invoice.number,
-            invoice_number=invoice.invoice_number,
-            status_label=label,
-            billing_date=invoice.billing_date,
-            summary=invoice.summary,
-            summary_text=invoice.summary_text,
-            items=invoice.items,
-        ),
+        sheet=sheet,
         signed_pdf_path=signed_path,
         attachments=tuple(
             AttachmentSource(
@@ -227,16 +286,26 @@ def _entry(
             )
             for attachment in attachments
         ),
+        findings=check_invoice(sheet),
     )
+
+
+def _entries(
+    included: list[tuple[Invoice, list[Attachment]]],
+    periods: dict[int, BillingPeriod],
+    blobs: BlobStore,
+) -> list[InvoiceEntry]:
+    """The invoices as the PDF shows them, each with its tie-out findings (CPU and disk work)."""
+    return [_entry(invoice, attachments, periods, blobs) for invoice, attachments in included]
 
 
 def _backup_request(
     project: Project,
     generated_at: datetime,
-    included: list[tuple[Invoice, list[Attachment]]],
-    periods: dict[int, BillingPeriod],
+    entries: list[InvoiceEntry],
     missing: tuple[MissingPeriod, ...],
-    blobs: BlobStore,
+    stopped: list[InvoiceEntry],
+    references: dict[int, str],
     output_path: Path,
 ) -> BackupRequest:
     """The plain-data request for `assemble_backup` (creates the output folder)."""
@@ -245,20 +314,44 @@ def _backup_request(
         project_name=project.name,
         project_number=project.project_number,
         generated_at=generated_at,
-        invoices=tuple(
-            _entry(invoice, attachments, periods, blobs) for invoice, attachments in included
-        ),
+        invoices=tuple(entries),
         output_path=str(output_path),
         progress_path=str(output_path.parent / "progress.txt"),
         not_included=tuple(
             CoverNote(m.invoice_label, f"billing period {m.period_id} does not exist")
             for m in missing
+        )
+        + tuple(
+            CoverNote(references[entry.invoice_id], tie_out_reason(entry.findings))
+            for entry in stopped
         ),
+    )
+
+
+def _tie_out_notes(
+    entries: list[InvoiceEntry], stopped_ids: set[int], references: dict[int, str]
+) -> tuple[TieOutNote, ...]:
+    return tuple(
+        TieOutNote(
+            references[entry.invoice_id],
+            tuple(finding.text() for finding in entry.findings),
+            left_out=entry.invoice_id in stopped_ids,
+        )
+        for entry in entries
+        if entry.findings
     )
 
 
 def _missing_warnings(missing: tuple[MissingPeriod, ...]) -> list[str]:
     return [f"{m.invoice_label}: billing period {m.period_id} missing" for m in missing]
+
+
+def _tie_out_warnings(tie_out: tuple[TieOutNote, ...]) -> list[str]:
+    return [
+        f"{note.invoice_label}: {'left out, ' if note.left_out else ''}does not tie out: {finding}"
+        for note in tie_out
+        for finding in note.findings
+    ]
 
 
 def _reference(invoice: Invoice) -> str:
@@ -317,6 +410,17 @@ async def compile_backup(
 
     generated_at = (now or datetime.now(UTC)).astimezone(zone(timezone))
     references = {invoice.id: _reference(invoice) for invoice in included}
+    # Parsing and checking every sheet and checking every blob is CPU and disk work.
+    checked = await asyncio.to_thread(
+        _entries,
+        [(invoice, attachments_by_invoice[invoice.id]) for invoice in included],
+        periods,
+        blobs,
+    )
+    stopped = [entry for entry in checked if entry.findings] if project.tie_out_blocks else []
+    stopped_ids = {entry.invoice_id for entry in stopped}
+    tie_out = _tie_out_notes(checked, stopped_ids, references)
+    entries = [entry for entry in checked if entry.invoice_id not in stopped_ids]
     backup = await Backup.create(
         project_id=project_id,
         requested_by=requester.key,
@@ -325,7 +429,8 @@ async def compile_backup(
         excluded=[
             {"invoice_id": i.id, "period_id": i.period_id, "reason": "billing period missing"}
             for i in without_period
-        ],
+        ]
+        + [{"invoice_id": entry.invoice_id, "reason": "does not tie out"} for entry in stopped],
         page_count=0,
         byte_size=0,
         file_name="",
@@ -333,9 +438,9 @@ async def compile_backup(
         warnings=[],
         status="running",
     )
-    if not included:
+    if not entries:
         backup.status = "nothing_to_compile"
-        backup.warnings = _missing_warnings(missing)
+        backup.warnings = _missing_warnings(missing) + _tie_out_warnings(tie_out)
         await backup.save()
         await audit.record(
             requester.key, "compile", "nothing_to_compile", project_id=project_id, backup=backup.id
@@ -352,23 +457,23 @@ async def compile_backup(
             missing_periods=missing,
             left_out_attachments=(),
             unavailable_count=unavailable,
+            tie_out=tie_out,
         )
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
     folder = blobs.root / "backups" / f"{backup.id}-{uuid.uuid4().hex[:8]}"
     try:
-        # Parsing every sheet and checking every blob is CPU and disk work: off the event loop.
         request = await _in_thread_to_the_end(
             _backup_request,
             project,
             generated_at,
-            [(invoice, attachments_by_invoice[invoice.id]) for invoice in included],
-            periods,
+            entries,
             missing,
-            blobs,
+            stopped,
+            references,
             folder / file_name,
         )
-        await report(f"rendering and merging 0/{len(included)}")
+        await report(f"rendering and merging 0/{len(entries)}")
         pdf_report = await _run_assembly(request, executor, report)
     except asyncio.CancelledError:
         await _discard_interrupted(backup, folder)
@@ -392,10 +497,12 @@ async def compile_backup(
     backup.byte_size = pdf_report.byte_size
     backup.file_name = file_name
     backup.file_path = str(Path(pdf_report.output_path).relative_to(blobs.root))
-    backup.invoice_ids = [invoice.id for invoice in included]
-    backup.warnings = [
-        f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out
-    ] + _missing_warnings(missing)
+    backup.invoice_ids = [entry.invoice_id for entry in entries]
+    backup.warnings = (
+        [f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out]
+        + _missing_warnings(missing)
+        + _tie_out_warnings(tie_out)
+    )
     await backup.save()
     await audit.record(
         requester.key,
@@ -403,7 +510,7 @@ async def compile_backup(
         "succeeded",
         project_id=project_id,
         backup=backup.id,
-        invoices=len(included),
+        invoices=len(entries),
         pages=pdf_report.page_count,
     )
     return CompileResult(
@@ -412,7 +519,7 @@ async def compile_backup(
         pdf_path=Path(pdf_report.output_path),
         file_name=file_name,
         project_name=project.name,
-        invoice_count=len(included),
+        invoice_count=len(entries),
         page_count=pdf_report.page_count,
         byte_size=pdf_report.byte_size,
         missing_periods=missing,
@@ -422,6 +529,7 @@ async def compile_backup(
             RepairedAttachment(references.get(item.invoice_id, str(item.invoice_id)), item.filename)
             for item in pdf_report.repaired
         ),
+        tie_out=tie_out,
     )
 
 

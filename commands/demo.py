@@ -5,6 +5,10 @@ invoices (SC-010 application #3 points to billing period 599, which does not exi
 application #2 is DocuSign-signed) and attachments covering every case the compiler handles:
 lien waivers and timesheets, an image-heavy scan, a PDF with an empty user password, a
 password-protected PDF, a truncated PDF that can be repaired, a damaged PDF and a photo (JPEG).
+
+Every invoice's numbers tie out (`commands.tie_out`: retainage is 10% of completed work and 5% of
+stored material, on the G702 and in each G703 row alike) except one, on purpose, so the demo
+shows the check: SC-001 application #3 has two digits of its current payment due swapped.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import random
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,9 @@ from reportlab.pdfgen.canvas import Canvas
 PROJECT_ID = 1001
 ADMIN_EMAIL = "pm@example.com"
 CENT = Decimal("0.01")
+WORK_RETAINAGE = Decimal("0.10")
+STORED_RETAINAGE = Decimal("0.05")
+MISTYPED_INVOICE = 9003  # its current payment due has two digits swapped: it does not tie out
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,23 @@ REQUISITIONS = (
 )
 
 
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
 def _money(amount: Decimal) -> str:
-    return f"{amount.quantize(CENT):,.2f}"
+    return f"{_cents(amount):,.2f}"
+
+
+def _transposed(amount: Decimal) -> Decimal:
+    """`amount` with the first two different neighbouring digits of its dollars (after the
+    leading one) swapped: ``65700`` → ``67500``."""
+    dollars = str(int(amount))
+    for index in [*range(1, len(dollars) - 1), 0]:
+        if dollars[index] != dollars[index + 1]:
+            swapped = dollars[:index] + dollars[index + 1] + dollars[index] + dollars[index + 2 :]
+            return Decimal(swapped) + (amount - int(amount))
+    return amount
 
 
 def _text_pdf(title: str, lines: list[str], pages: int = 1) -> bytes:
@@ -260,6 +282,9 @@ def _requisition(
         this_period = (scheduled * fraction).quantize(CENT) - previous
         stored = Decimal("2500.00") if index == 1 and application == 1 else Decimal(0)
         completed = previous + this_period + stored
+        retainage = _cents((previous + this_period) * WORK_RETAINAGE) + _cents(
+            stored * STORED_RETAINAGE
+        )
         items.append(
             {
                 "id": requisition_id * 100 + index,
@@ -271,7 +296,7 @@ def _requisition(
                 "materials_presently_stored": _money(stored),
                 "total_completed_and_stored_to_date": _money(completed),
                 "balance_to_finish": _money(scheduled - completed),
-                "total_retainage": _money(completed * Decimal("0.10")),
+                "total_retainage": _money(retainage),
             }
         )
         totals["scheduled"] += scheduled
@@ -282,11 +307,14 @@ def _requisition(
     contract_sum = totals["scheduled"] + change_orders
     work = totals["previous"] + totals["this"]
     completed_to_date = work + stored_total
-    work_retainage = (work * Decimal("0.10")).quantize(CENT)
-    stored_retainage = (stored_total * Decimal("0.05")).quantize(CENT)
+    work_retainage = _cents(work * WORK_RETAINAGE)
+    stored_retainage = _cents(stored_total * STORED_RETAINAGE)
     retainage = work_retainage + stored_retainage
     earned = completed_to_date - retainage
-    previous_certificates = (totals["previous"] * Decimal("0.90")).quantize(CENT)
+    previous_certificates = _cents(totals["previous"] * (1 - WORK_RETAINAGE))
+    payment_due = earned - previous_certificates
+    if requisition_id == MISTYPED_INVOICE:
+        payment_due = _transposed(payment_due)
     period = next((p for p in PERIODS if p[0] == period_id), None)
     start, end = (period[2], period[3]) if period else (date(2026, 11, 1), date(2026, 11, 30))
     summary = {
@@ -294,14 +322,14 @@ def _requisition(
         "net_change_by_change_orders": _money(change_orders),
         "contract_sum_to_date": _money(contract_sum),
         "total_completed_and_stored_to_date": _money(completed_to_date),
-        "completed_work_retainage_percent": "10.0",
+        "completed_work_retainage_percent": f"{WORK_RETAINAGE * 100:.1f}",
         "completed_work_retainage_amount": _money(work_retainage),
-        "stored_materials_retainage_percent": "5.0",
+        "stored_materials_retainage_percent": f"{STORED_RETAINAGE * 100:.1f}",
         "stored_materials_retainage_amount": _money(stored_retainage),
         "total_retainage": _money(retainage),
         "total_earned_less_retainage": _money(earned),
         "less_previous_certificates_for_payment": _money(previous_certificates),
-        "current_payment_due": _money(earned - previous_certificates),
+        "current_payment_due": _money(payment_due),
         "balance_to_finish_including_retainage": _money(contract_sum - earned),
         "positive_previous_change_order_item_total": _money(change_orders),
         "negative_previous_change_order_item_total": "0.00",

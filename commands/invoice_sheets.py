@@ -1,11 +1,16 @@
 """Turn a stored requisition (Procore `summary`, `summary_text`, `items`) into an `InvoiceSheet`.
 
 Money arrives as strings (``"1,234.50"``, ``"-$5"``), parsed exactly by `commands.money`.
-Derivable G703 columns (G, H, I) are computed when the item does not carry them.
+Derivable G703 columns (G, H, I) are computed when the item does not carry them. Change-order
+deductions are shown as positive amounts (the G702 box subtracts them), whatever sign Procore's
+``negative_*_change_order_item_total`` carries. An item is a change-order line when it names a
+change order (``change_order_package_id``, ``commitment_change_order_id``, ``change_order_id``)
+or its ``item_type`` says so.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,6 +19,8 @@ from commands.money import money_or_zero
 from pdf.documents import ZERO, G702Header, G702Summary, G703Line, InvoiceSheet
 
 HUNDRED = Decimal("100")
+CHANGE_ORDER_KEYS = ("change_order_package_id", "commitment_change_order_id", "change_order_id")
+NOT_LETTERS = re.compile(r"[^a-z]")
 
 
 def parse_date(value: Any) -> date | None:
@@ -69,10 +76,17 @@ def _summary(summary: dict[str, Any]) -> G702Summary:
         current_payment_due=money("current_payment_due"),
         balance_to_finish_including_retainage=money("balance_to_finish_including_retainage"),
         previous_change_order_additions=money("positive_previous_change_order_item_total"),
-        previous_change_order_deductions=money("negative_previous_change_order_item_total"),
+        previous_change_order_deductions=abs(money("negative_previous_change_order_item_total")),
         new_change_order_additions=money("positive_new_change_order_item_total"),
-        new_change_order_deductions=money("negative_new_change_order_item_total"),
+        new_change_order_deductions=abs(money("negative_new_change_order_item_total")),
     )
+
+
+def is_change_order_item(item: dict[str, Any]) -> bool:
+    """Whether a G703 item is a change order listed as a line (see the module docstring)."""
+    if any(item.get(key) not in (None, "") for key in CHANGE_ORDER_KEYS):
+        return True
+    return "changeorder" in NOT_LETTERS.sub("", str(item.get("item_type") or "").lower())
 
 
 def _line(item: dict[str, Any], index: int) -> G703Line:
@@ -104,6 +118,7 @@ def _line(item: dict[str, Any], index: int) -> G703Line:
         percent_complete=percent,
         balance_to_finish=balance,
         retainage=money_or_zero(item.get("total_retainage", item.get("retainage"))),
+        is_change_order=is_change_order_item(item),
     )
 
 

@@ -1,5 +1,6 @@
 """Managing access: link Slack users to project users, see who has which level, the
-"invoice contacts may compile" setting and the workspace dictionary.
+"invoice contacts may compile" and "leave out invoices that do not tie out" settings and the
+workspace dictionary.
 
 Allowed to project admins (Admin on the Commitments tool) and to bot owners (``BACKUPS_OWNERS``,
 Slack user ids, passed in as `owners`). Owners manage access everywhere but do not get
@@ -40,6 +41,7 @@ class ProjectSettings:
     project: ProjectChoice
     invoice_contacts_may_compile: bool
     dictionary: dict[str, str]
+    tie_out_blocks: bool = False
 
 
 def is_owner(requester: Requester, owners: frozenset[str]) -> bool:
@@ -91,6 +93,7 @@ async def project_settings(
         ProjectChoice(project.id, project.name, project.project_number),
         bool(project.invoice_contacts_may_compile),
         {**default_dictionary(), **(project.dictionary or {})},
+        tie_out_blocks=bool(project.tie_out_blocks),
     )
 
 
@@ -184,6 +187,24 @@ async def set_invoice_contacts_may_compile(
         "succeeded",
         project_id=project_id,
         invoice_contacts_may_compile=allowed,
+        before=before,
+    )
+
+
+async def set_tie_out_blocks(
+    requester: Requester, project_id: int, blocks: bool, owners: frozenset[str]
+) -> None:
+    """Turn the project's "leave out invoices that do not tie out" setting on or off."""
+    project = await _managed_project(requester, project_id, owners, "access.setting")
+    before = bool(project.tie_out_blocks)
+    project.tie_out_blocks = blocks
+    await project.save(update_fields=["tie_out_blocks"])
+    await audit.record(
+        requester.key,
+        "access.setting",
+        "succeeded",
+        project_id=project_id,
+        tie_out_blocks=blocks,
         before=before,
     )
 

@@ -9,8 +9,9 @@ reported. The PDF holds, in order:
    payment due, and everything not included with its reason;
 2. per invoice: the signed PDF when there is a usable one, else `render_invoice(entry.sheet)`;
    then each PDF attachment that passed triage (`pdf.attachments`), in order;
-3. an outline: "Cover", then one item per invoice with a child per merged attachment, under which
-   the attachment's own bookmarks are nested;
+3. an outline: "Cover", then one item per invoice (its title ends "— does not tie out" when the
+   invoice has tie-out findings) with a child per merged attachment, under which the
+   attachment's own bookmarks are nested;
 4. "Backup page N of M" on every page (`pdf.stamp`).
 
 Design: pypdf only triages the inputs (its parser has decompression limits; damaged files get a
@@ -53,6 +54,7 @@ from pdf.stamp import stamp_page_numbers
 
 PDF_CONTENT_TYPE = "application/pdf"
 COVER_BOOKMARK = "Cover"
+DOES_NOT_TIE_OUT_SUFFIX = " — does not tie out"
 OUTLINE_MAX_DEPTH = 80
 REPAIRED_NOTE = "damaged file repaired"
 SIGNED_REPAIRED_NOTE = "signed PDF repaired"
@@ -389,7 +391,7 @@ def _write_outline(backup: pikepdf.Pdf, body: _Body, cover_pages: int) -> None:
         items = [OutlineItem(COVER_BOOKMARK, 0)]
         for invoice in body.invoices:
             invoice_item = OutlineItem(
-                invoice.entry.bookmark_title, cover_pages + invoice.first_page
+                outline_title(invoice.entry), cover_pages + invoice.first_page
             )
             for attachment in invoice.attachments:
                 attachment_item = OutlineItem(
@@ -403,6 +405,12 @@ def _write_outline(backup: pikepdf.Pdf, body: _Body, cover_pages: int) -> None:
                 invoice_item.children.append(attachment_item)
             items.append(invoice_item)
         outline.root[:] = items
+
+
+def outline_title(entry: InvoiceEntry) -> str:
+    """The invoice's outline title, marked when its numbers do not tie out."""
+    suffix = DOES_NOT_TIE_OUT_SUFFIX if entry.findings else ""
+    return entry.bookmark_title + suffix
 
 
 def _set_document_info(backup: pikepdf.Pdf, request: BackupRequest) -> None:

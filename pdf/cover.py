@@ -1,4 +1,5 @@
-"""The cover page(s) of a backup: what it holds, where, and what was left out.
+"""The cover page(s) of a backup: what it holds, where, what was left out, and the checks (the
+invoices whose numbers do not tie out, what does not and by how much).
 
 `render_cover(content)` returns the PDF bytes and the cover's page count. Page ranges on the cover
 are final page numbers, which depend on the cover's own length: the cover is rendered assuming
@@ -40,6 +41,7 @@ GRID_GREY = colors.HexColor("#9A9A9A")
 HEADER_FILL = colors.HexColor("#E6E9EE")
 STRIPE_FILL = colors.HexColor("#F6F7F9")
 MUTED = colors.HexColor("#555555")
+FLAG_COLOR = "#B00020"  # "does not tie out" in the invoice table
 PAGE_SIZE = letter
 SIDE_MARGIN = 0.6 * inch
 TOP_MARGIN = 0.6 * inch
@@ -49,6 +51,17 @@ MAX_RENDER_PASSES = 5
 FIRST_PAGE_ROWS = 16  # for the first guess of the cover's length only
 ROWS_PER_PAGE = 20
 BLANK_PAGE_NOTE = "This page is intentionally left blank."
+ALL_TIE_OUT = (
+    "Every invoice's numbers tie out: the G702 lines, the G702 against its G703 continuation "
+    "sheet, each G703 row and the change-order summary."
+)
+CHECK_COLUMNS: tuple[tuple[str, float], ...] = (
+    ("Invoice", 0.22),
+    ("What does not tie out", 0.36),
+    ("Shown", 0.14),
+    ("Should be", 0.14),
+    ("Difference", 0.14),
+)
 NO_VALUE = "—"
 
 INVOICE_COLUMNS: tuple[tuple[str, float], ...] = (
@@ -134,7 +147,7 @@ def render_cover(content: CoverContent) -> tuple[bytes, int]:
 def _estimated_page_count(content: CoverContent) -> int:
     """A first guess, so that most covers are rendered once: 16 rows, then 20 rows a page."""
     rows = len(content.invoices) + len(content.not_included) + len(content.left_out)
-    rows += len(content.repaired)
+    rows += len(content.repaired) + sum(len(row.entry.findings) for row in content.invoices)
     more_rows = max(0, rows - FIRST_PAGE_ROWS)
     return 1 + -(-more_rows // ROWS_PER_PAGE)
 
@@ -195,6 +208,7 @@ def _flowables(content: CoverContent, cover_pages: int) -> list[Flowable]:
         flowables.append(_invoice_table(content.invoices, cover_pages))
     else:
         flowables.append(Paragraph("No invoice could be included.", BODY_STYLE))
+    flowables.extend(_checks_section(content))
     flowables.extend(_not_included_section(content))
     flowables.extend(_repaired_section(content))
     return flowables
@@ -241,6 +255,8 @@ def _invoice_cells(row: CoverInvoiceRow, cover_pages: int) -> list[Paragraph]:
     status = _text(entry.status_label)
     if row.used_signed_pdf:
         status += '<br/><font color="#555555">Signed PDF</font>'
+    if entry.findings:
+        status += f'<br/><font color="{FLAG_COLOR}"><b>Does not tie out</b></font>'
     pages = page_range_label(row.first_body_page + cover_pages, row.last_body_page + cover_pages)
     return [
         Paragraph(contract, CELL_STYLE),
@@ -251,6 +267,43 @@ def _invoice_cells(row: CoverInvoiceRow, cover_pages: int) -> list[Paragraph]:
         Paragraph(_text(format_money(entry.current_payment_due)), CELL_RIGHT_STYLE),
         Paragraph(pages, CELL_RIGHT_STYLE),
     ]
+
+
+def _checks_section(content: CoverContent) -> list[Flowable]:
+    """Every finding of the included invoices: invoice, what does not tie out, by how much."""
+    if not content.invoices:
+        return []
+    flowables: list[Flowable] = [Spacer(0, 16), Paragraph("Checks", HEADING_STYLE), Spacer(0, 4)]
+    flagged = [row.entry for row in content.invoices if row.entry.findings]
+    if not flagged:
+        return [*flowables, Paragraph(ALL_TIE_OUT, BODY_STYLE)]
+    count = len(flagged)
+    summary = (
+        f"{count} invoice{'s do' if count != 1 else ' does'} not tie out. Each line names the "
+        "amount shown on the invoice and what the invoice's own figures give instead."
+    )
+    header = [
+        Paragraph(title, HEADER_RIGHT_STYLE if column >= 2 else HEADER_CELL_STYLE)
+        for column, (title, _) in enumerate(CHECK_COLUMNS)
+    ]
+    body = [
+        [
+            Paragraph(_text(entry.bookmark_title), CELL_STYLE),
+            Paragraph(_text(f"{finding.where}: {finding.rule}"), CELL_STYLE),
+            Paragraph(_text(finding.amount_text(finding.shown)), CELL_RIGHT_STYLE),
+            Paragraph(_text(finding.amount_text(finding.expected)), CELL_RIGHT_STYLE),
+            Paragraph(_text(finding.amount_text(finding.difference)), CELL_RIGHT_STYLE),
+        ]
+        for entry in flagged
+        for finding in entry.findings
+    ]
+    table = LongTable(
+        [header, *body],
+        colWidths=[CONTENT_WIDTH * share for _, share in CHECK_COLUMNS],
+        repeatRows=1,
+    )
+    table.setStyle(_table_style(len(body), with_total=False))
+    return [*flowables, Paragraph(summary, BODY_STYLE), Spacer(0, 4), table]
 
 
 def _not_included_section(content: CoverContent) -> list[Flowable]:

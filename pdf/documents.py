@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from pdf.formatting import format_money, format_percent
+
 ZERO = Decimal("0")
 
 
@@ -67,6 +69,7 @@ class G703Line:
     percent_complete: Decimal
     balance_to_finish: Decimal
     retainage: Decimal
+    is_change_order: bool = False  # a change order listed as a line of the schedule of values
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,39 @@ class AttachmentSource:
 
 
 @dataclass(frozen=True)
+class TieOutFinding:
+    """An amount on an invoice's G702/G703 that is not what the sheet's own figures give.
+
+    `where` names the line or row ("G702 line 8 (current payment due)", "G703 row 2, column
+    G"), `rule` what it should equal ("line 6 - line 7"); `shown` and `expected` are both at
+    the precision printed (cents, or hundredths of a percent when `is_percent`).
+    """
+
+    where: str
+    rule: str
+    shown: Decimal
+    expected: Decimal
+    is_percent: bool = False
+
+    @property
+    def difference(self) -> Decimal:
+        """`shown` minus `expected`."""
+        return self.shown - self.expected
+
+    def amount_text(self, amount: Decimal) -> str:
+        """`amount` as money, or as a percentage for a percent finding."""
+        return format_percent(amount) if self.is_percent else format_money(amount)
+
+    def text(self) -> str:
+        """One line: ``"G702 line 8 (current payment due): $1,000.00 shown, line 6 - line 7 =
+        $1,090.00 (difference -$90.00)"``."""
+        return (
+            f"{self.where}: {self.amount_text(self.shown)} shown, {self.rule} = "
+            f"{self.amount_text(self.expected)} (difference {self.amount_text(self.difference)})"
+        )
+
+
+@dataclass(frozen=True)
 class InvoiceEntry:
     """One invoice of a backup, in final order, with what the cover page lists about it."""
 
@@ -106,6 +142,7 @@ class InvoiceEntry:
     sheet: InvoiceSheet
     signed_pdf_path: str | None
     attachments: tuple[AttachmentSource, ...]
+    findings: tuple[TieOutFinding, ...] = ()  # where its numbers do not tie out
 
     @property
     def bookmark_title(self) -> str:

@@ -53,6 +53,8 @@ class Project(Model):
     company_id = fields.BigIntField()
     company_name = fields.CharField(max_length=255)
     invoice_contacts_may_compile = fields.BooleanField(default=False)
+    # Leave an invoice out of a backup when its numbers do not tie out (else only report it).
+    tie_out_blocks = fields.BooleanField(default=False)
     dictionary: Any = fields.JSONField(default=default_dictionary)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -45,6 +45,8 @@ PROJECT_ACTION_ID = "access_project_select"
 LINK_USER_ACTION_ID = "access_link_slack_user"
 LINK_PROJECT_USER_ACTION_ID = "access_link_project_user"
 CONTACTS_ACTION_ID = "access_contacts_may_compile"
+TIE_OUT_ACTION_ID = "access_tie_out_blocks"
+TIE_OUT_ON = "on"
 DICTIONARY_ACTION_ID = "access_dictionary"
 CONTACTS_ON = "on"
 PROJECT_OPTIONS_LIMIT = 100
@@ -58,6 +60,10 @@ DICTIONARY_LABELS = {
     "subcontractor": "Name for subcontractors",
 }
 CONTACTS_OPTION_TEXT = "Invoice contacts may compile their own commitments' invoices"
+TIE_OUT_OPTION_TEXT = "Leave out invoices whose numbers do not tie out"
+TIE_OUT_OPTION_DESCRIPTION = (
+    "Otherwise they are included and the cover's Checks section says what does not add up."
+)
 
 
 def level_label(commitments_access: str) -> str:
@@ -75,6 +81,10 @@ def link_project_user_block_id(project_id: int) -> str:
 
 def contacts_block_id(project_id: int) -> str:
     return f"access-contacts-{project_id}"
+
+
+def tie_out_block_id(project_id: int) -> str:
+    return f"access-tie-out-{project_id}"
 
 
 def dictionary_block_id(tool: str, project_id: int) -> str:
@@ -148,8 +158,8 @@ def access_modal(
     projects: Sequence[ProjectChoice], settings: ProjectSettings, roster: Sequence[RosterLine]
 ) -> View:
     """The form for ``settings.project``: the project select (``projects``, those the user may
-    manage), who has which level, a Slack link to make, the invoice-contact setting and the
-    dictionary."""
+    manage), who has which level, a Slack link to make, the invoice-contact and tie-out settings
+    and the dictionary."""
     project = settings.project
     shown = list(projects[:PROJECT_OPTIONS_LIMIT])
     if project not in shown:
@@ -159,6 +169,9 @@ def access_modal(
         value=CONTACTS_ON,
         label=CONTACTS_OPTION_TEXT,
         description="Never a private commitment's invoices unless they are on its private list.",
+    )
+    tie_out_option = Option(
+        value=TIE_OUT_ON, label=TIE_OUT_OPTION_TEXT, description=TIE_OUT_OPTION_DESCRIPTION
     )
     blocks: list[Block] = [
         _context(
@@ -210,6 +223,16 @@ def access_modal(
                 initial_options=[contacts_option]
                 if settings.invoice_contacts_may_compile
                 else None,
+            ),
+        ),
+        InputBlock(
+            block_id=tie_out_block_id(project.id),
+            label="Numbers that do not tie out",
+            optional=True,
+            element=CheckboxesElement(
+                action_id=TIE_OUT_ACTION_ID,
+                options=[tie_out_option],
+                initial_options=[tie_out_option] if settings.tie_out_blocks else None,
             ),
         ),
         *_dictionary_inputs(settings),
@@ -281,6 +304,7 @@ class AccessForm:
     project_user_id: str | None
     contacts_may_compile: bool | None  # None when the form had no such input
     dictionary: dict[str, str] = field(default_factory=dict)
+    tie_out_blocks: bool | None = None  # None when the form had no such input
 
 
 def form_project_id(view: Mapping[str, Any]) -> int | None:
@@ -324,6 +348,12 @@ def read_access_form(view: Mapping[str, Any]) -> AccessForm:
             "selected_options"
         )
         contacts = any(option.get("value") == CONTACTS_ON for option in checked or [])
+    tie_out: bool | None = None
+    if tie_out_block_id(project_id) in values:
+        checked = _value(values, tie_out_block_id(project_id), TIE_OUT_ACTION_ID).get(
+            "selected_options"
+        )
+        tie_out = any(option.get("value") == TIE_OUT_ON for option in checked or [])
     dictionary: dict[str, str] = {}
     for tool in DICTIONARY_CHOICES:
         selected = _value(values, dictionary_block_id(tool, project_id), DICTIONARY_ACTION_ID)
@@ -337,6 +367,7 @@ def read_access_form(view: Mapping[str, Any]) -> AccessForm:
         project_user_id=str(project_user["value"]) if project_user.get("value") else None,
         contacts_may_compile=contacts,
         dictionary=dictionary,
+        tie_out_blocks=tie_out,
     )
 
 

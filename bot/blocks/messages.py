@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.blocks.text import chunk_lines, escape, plural
-from commands.compile_backups import CompileResult, format_size
+from commands.compile_backups import CompileResult, TieOutNote, format_size
 
 COMMAND = "/compile-backups"
 MAX_LISTED = 40  # lines per list in one reply; Slack allows 50 blocks per message
@@ -154,6 +154,58 @@ def _missing_period_blocks(outcome: CompileResult) -> list[Block]:
     ]
 
 
+def _does_not_tie_out(count: int) -> str:
+    """``"2 invoices do not tie out"``."""
+    return f"{plural(count, 'invoice')} {'does' if count == 1 else 'do'} not tie out"
+
+
+def _finding_lines(notes: Sequence[TieOutNote]) -> list[str]:
+    return [
+        f"{escape(note.invoice_label)}: {escape(finding)}"
+        for note in notes
+        for finding in note.findings
+    ]
+
+
+def _tie_out_left_out_blocks(outcome: CompileResult) -> list[Block]:
+    stopped = outcome.left_out_not_tying_out
+    if not stopped:
+        return []
+    return [
+        _section(
+            f":warning: *{plural(len(stopped), 'invoice')} left out: "
+            f"{'its numbers do' if len(stopped) == 1 else 'their numbers do'} not tie out*"
+        ),
+        *_bullets(_finding_lines(stopped)),
+        _context(escape(outcome.tie_out_hint())),
+    ]
+
+
+def _tie_out_blocks(outcome: CompileResult) -> list[Block]:
+    flagged = outcome.not_tying_out
+    if not flagged:
+        return []
+    return [
+        _section(
+            f":heavy_exclamation_mark: *{_does_not_tie_out(len(flagged))}* (see Checks on the "
+            "cover page; their bookmarks are marked):"
+        ),
+        *_bullets(_finding_lines(flagged)),
+    ]
+
+
+def tie_out_summary(outcome: CompileResult) -> str:
+    """``"2 invoices do not tie out: SC-001 … #3, SC-010 … #1."``, or "" when all tie out."""
+    flagged = outcome.not_tying_out
+    if not flagged:
+        return ""
+    return (
+        f"{_does_not_tie_out(len(flagged))}: "
+        + ", ".join(escape(note.invoice_label) for note in flagged)
+        + "."
+    )
+
+
 def _unavailable_blocks(outcome: CompileResult) -> list[Block]:
     count = outcome.unavailable_count
     if not count:
@@ -177,6 +229,8 @@ def success_reply(outcome: CompileResult) -> Message:
         _context(f":page_facing_up: {escape(outcome.file_name or '')}"),
     ]
     blocks += _missing_period_blocks(outcome)
+    blocks += _tie_out_left_out_blocks(outcome)
+    blocks += _tie_out_blocks(outcome)
     if outcome.left_out_attachments:
         blocks.append(
             _section(
@@ -203,6 +257,11 @@ def success_reply(outcome: CompileResult) -> Message:
         text += (
             f" {plural(len(outcome.missing_periods), 'invoice')} left out (billing period missing)."
         )
+    if outcome.left_out_not_tying_out:
+        count = len(outcome.left_out_not_tying_out)
+        text += f" {plural(count, 'invoice')} left out (numbers do not tie out)."
+    if outcome.not_tying_out:
+        text += f" {tie_out_summary(outcome)}"
     return _message(text, blocks)
 
 
@@ -214,6 +273,7 @@ def nothing_compiled_reply(outcome: CompileResult) -> Message:
             "compiled, so there is no file."
         ),
         *_missing_period_blocks(outcome),
+        *_tie_out_left_out_blocks(outcome),
         *_unavailable_blocks(outcome),
     ]
     return _message(
@@ -230,7 +290,8 @@ def outcome_phase(outcome: CompileResult) -> Phase:
     """The parent message's final phase for an outcome."""
     if not outcome.has_file:
         return Phase.NOTHING_COMPILED
-    return Phase.DONE_WITH_WARNINGS if outcome.missing_periods else Phase.DONE
+    left_out = outcome.missing_periods or outcome.left_out_not_tying_out
+    return Phase.DONE_WITH_WARNINGS if left_out else Phase.DONE
 
 
 class Failure(StrEnum):

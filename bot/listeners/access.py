@@ -43,6 +43,7 @@ from commands.manage_access import (
     roster,
     set_dictionary,
     set_invoice_contacts_may_compile,
+    set_tie_out_blocks,
 )
 from storage.models import DICTIONARY_CHOICES
 
@@ -147,7 +148,7 @@ async def load_project_user_options(
 async def apply_access_form(
     requester: Requester, form: AccessForm, owners: frozenset[str]
 ) -> tuple[ProjectChoice, list[str]]:
-    """Apply what changed (link first, then the setting, then the dictionary), each through
+    """Apply what changed (link first, then the settings, then the dictionary), each through
     `commands.manage_access`; returns the project and one line per change. Raises
     `AccessDenied`, or `FieldError` for a change refused as invalid."""
     assert form.project_id is not None
@@ -170,6 +171,14 @@ async def apply_access_form(
             "Invoice contacts may now compile their own commitments' invoices."
             if allowed
             else "Invoice contacts may no longer compile backups."
+        )
+    blocks = form.tie_out_blocks
+    if blocks is not None and blocks != current.tie_out_blocks:
+        await set_tie_out_blocks(requester, project_id, blocks, owners)
+        changes.append(
+            "Invoices whose numbers do not tie out are now left out of backups."
+            if blocks
+            else "Invoices whose numbers do not tie out are now included (and flagged)."
         )
     renamed = {
         tool: name for tool, name in form.dictionary.items() if current.dictionary.get(tool) != name

@@ -32,6 +32,11 @@ def test_demo_then_compile_access_and_audit(tmp_path: Path) -> None:
     assert "invoices: 8 (8 created)" in demo.stdout
     assert "billing period 599 does not exist" in demo.stdout
     assert "payroll-locked.pdf (password-protected)" in demo.stdout
+    assert "Checks: 1 invoice does not tie out (listed on the cover page):" in demo.stdout
+    assert (
+        "  - SC-001 Acme Concrete · Application #3: G702 line 8 (current payment due): "
+        "$67,500.00 shown, line 6 - line 7 = $65,700.00 (difference $1,800.00)"
+    ) in demo.stdout
     reader = PdfReader(tmp_path / "demo.pdf")
     assert len(reader.pages) > 20
     assert (data / "invoice-backups.sqlite3").exists()
@@ -89,6 +94,22 @@ def test_demo_then_compile_access_and_audit(tmp_path: Path) -> None:
         ("cli:super@example.com", "refused"),
         ("cli:pm@example.com", "nothing_to_compile"),
     ]
+
+    stop = run(
+        data, "access", "--project", "1001", "--as", "pm@example.com", "tie-out-blocks", "on"
+    )
+    assert stop.returncode == 0, stop.stderr
+    assert stop.stdout.strip() == "Leave out invoices that do not tie out: yes."
+    roster = run(data, "access", "--project", "1001", "--as", "pm@example.com", "roster")
+    assert "leave out invoices that do not tie out: yes" in roster.stdout
+    stopped = run(
+        data, "compile", "--project", "2026-014", "--invoice", "9003", "--as", "pm@example.com"
+    )
+    assert stopped.returncode == 3
+    assert "1 invoice was left out because the numbers do not tie out" in stopped.stdout
+    trail = run(data, "audit", "--project", "2026-014")
+    assert "access.setting" in trail.stdout.splitlines()[-2]
+    assert "tie_out_blocks" in trail.stdout.splitlines()[-2]
 
 
 def test_errors_are_one_line(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 from demo_requesters import ACME_CONTACT, ADMIN, STANDARD, STRANGER, VIEWER, VOLT_CONTACT
 from pypdf import PdfReader
@@ -13,11 +16,12 @@ from commands.access import (
     search_invoice_options,
     visible_invoice_ids,
 )
-from commands.compile_backups import compile_backup
+from commands.compile_backups import CompileResult, TieOutNote, compile_backup
 from commands.demo import MISSING_PERIOD_ID, PROJECT_ID
 from storage.models import Backup, Invoice, Project
 
 ORDER = [9001, 9002, 9003, 9011, 9012, 9021, 9022]
+MISSING_INVOICE_ID = 9023
 
 
 async def all_invoice_ids() -> list[int]:
@@ -53,7 +57,7 @@ async def test_compiles_everything_in_domain_order(demo_project: int) -> None:
     expected = [
         "SC-001 Acme Concrete · Application #1",
         "SC-001 Acme Concrete · Application #2",
-        "SC-001 Acme Concrete · Application #3",
+        "SC-001 Acme Concrete · Application #3 — does not tie out",  # the demo's deliberate one
         "SC-002 Volt Electric Co. · Application #1",
         "SC-002 Volt Electric Co. · Application #2",
         "SC-010 Polar Air Mechanical · Application #1",
@@ -183,3 +187,114 @@ async def test_progress_notes_follow_the_work(
         ranks.append((rank, int(merged.group(1)) if merged else 0))
     assert ranks == sorted(ranks)
     assert not list(result.pdf_path.parent.glob("progress.txt*"))
+
+
+# --- numbers that tie out ---------------------------------------------------------------------
+
+DEMO_FINDING = (
+    "G702 line 8 (current payment due): $67,500.00 shown, line 6 - line 7 = $65,700.00 "
+    "(difference $1,800.00)"
+)
+MISTYPED = "SC-001 Acme Concrete · Application #3"
+
+
+def cover_text(reader: PdfReader, result_pages: int = 1) -> str:
+    """The cover's text with its whitespace (line breaks in table cells) made single spaces."""
+    return " ".join(
+        " ".join(page.extract_text() or "" for page in reader.pages[:result_pages]).split()
+    )
+
+
+async def test_the_demo_ties_out_but_for_its_deliberate_mistake(demo_project: int) -> None:
+    result = await compile_backup(ADMIN, demo_project, ORDER)
+
+    assert result.tie_out == (TieOutNote(MISTYPED, (DEMO_FINDING,)),)
+    assert result.not_tying_out == result.tie_out and result.left_out_not_tying_out == ()
+    assert result.invoice_count == 7
+    summary = result.summary_text()
+    assert "Checks: 1 invoice does not tie out (listed on the cover page):" in summary
+    assert f"  - {MISTYPED}: {DEMO_FINDING}" in summary
+
+    reader = PdfReader(result.pdf_path)
+    assert f"{MISTYPED} — does not tie out" in outline_titles(reader)
+    assert sum("does not tie out" in title for title in outline_titles(reader)) == 1
+    cover = cover_text(reader)
+    checks = cover[cover.index("Checks") :]
+    assert "1 invoice does not tie out." in checks
+    assert (
+        f"{MISTYPED} G702 line 8 (current payment due): line 6 - line 7 $67,500.00 $65,700.00 "
+        "$1,800.00"
+    ) in checks
+    assert "Does not tie out" in cover[: cover.index("Checks")]  # flagged in the invoice table
+    backup = await Backup.get(id=result.backup_id)
+    assert f"{MISTYPED}: does not tie out: {DEMO_FINDING}" in backup.warnings
+
+
+async def test_a_cover_says_so_when_every_invoice_ties_out(demo_project: int) -> None:
+    result = await compile_backup(ADMIN, demo_project, [9001, 9011, 9021])
+    assert result.tie_out == ()
+    assert "tie out" not in result.summary_text()
+    reader = PdfReader(result.pdf_path)
+    assert "Every invoice's numbers tie out" in cover_text(reader)
+    assert not any("does not tie out" in title for title in outline_titles(reader))
+
+
+async def test_the_tie_out_setting_leaves_such_invoices_out(demo_project: int) -> None:
+    await Project.filter(id=demo_project).update(tie_out_blocks=True)
+    result = await compile_backup(ADMIN, demo_project, [9003, 9002])
+
+    assert result.status == "succeeded" and result.invoice_count == 1
+    assert result.tie_out == (TieOutNote(MISTYPED, (DEMO_FINDING,), left_out=True),)
+    assert result.not_tying_out == ()
+    summary = result.summary_text()
+    assert "Warning: 1 invoice was left out because the numbers do not tie out:" in summary
+    assert f"  - {MISTYPED}: {DEMO_FINDING}" in summary
+    assert "correct the invoice in Procore" in summary
+    reader = PdfReader(result.pdf_path)
+    assert [t for t in outline_titles(reader) if t != "Cover"] == [
+        "SC-001 Acme Concrete · Application #2"
+    ]
+    cover = cover_text(reader)
+    not_included = cover[cover.index("Not included") :]
+    assert f"{MISTYPED} does not tie out: {DEMO_FINDING}" in not_included
+    assert "Every invoice's numbers tie out" in cover  # the ones in the backup do
+    backup = await Backup.get(id=result.backup_id)
+    assert backup.invoice_ids == [9002]
+    assert {"invoice_id": 9003, "reason": "does not tie out"} in backup.excluded
+
+
+async def test_when_the_setting_stops_every_invoice_nothing_is_compiled(demo_project: int) -> None:
+    await Project.filter(id=demo_project).update(tie_out_blocks=True)
+    result = await compile_backup(ADMIN, demo_project, [9003, MISSING_INVOICE_ID])
+    assert result.status == "nothing_to_compile" and result.pdf_path is None
+    assert result.left_out_not_tying_out == (TieOutNote(MISTYPED, (DEMO_FINDING,), True),)
+    assert [m.period_id for m in result.missing_periods] == [MISSING_PERIOD_ID]
+    summary = result.summary_text()
+    assert "No invoice backup was produced" in summary
+    assert "left out because the numbers do not tie out" in summary
+    backup = await Backup.get(id=result.backup_id)
+    assert backup.status == "nothing_to_compile"
+    assert any("left out, does not tie out" in warning for warning in backup.warnings)
+
+
+def test_a_compile_result_keeps_its_findings_through_json_and_reads_older_json() -> None:
+    result = CompileResult(
+        status="succeeded",
+        backup_id=3,
+        pdf_path=None,
+        file_name="b.pdf",
+        project_name="P",
+        invoice_count=2,
+        page_count=9,
+        byte_size=1000,
+        missing_periods=(),
+        left_out_attachments=(),
+        tie_out=(
+            TieOutNote("SC-1 · #1", ("a", "b")),
+            TieOutNote("SC-1 · #2", ("c",), left_out=True),
+        ),
+    )
+    stored = json.loads(json.dumps(result.to_json()))
+    assert CompileResult.from_json(stored) == result
+    del stored["tie_out"]  # what a job stored before this field existed
+    assert CompileResult.from_json(stored) == replace(result, tie_out=())

@@ -82,3 +82,22 @@ def test_bad_money_is_refused(bad: object) -> None:
 def test_empty_dates_and_amounts() -> None:
     assert parse_date("") is None and parse_date(None) is None
     assert money_or_zero(None) == money_or_zero("  ") == Decimal(0)
+
+
+def test_change_order_lines_are_recognised_and_deductions_shown_positive() -> None:
+    result = sheet(
+        [
+            {"scheduled_value": "100"},
+            {"scheduled_value": "10", "change_order_package_id": 55},
+            {"scheduled_value": "5", "item_type": "ChangeOrderLineItem"},
+            {"scheduled_value": "5", "item_type": "change_order_item"},
+            {"scheduled_value": "1", "item_type": "line_item", "change_order_package_id": ""},
+        ],
+        {
+            "negative_previous_change_order_item_total": "-2,000.00",
+            "negative_new_change_order_item_total": "250.00",
+        },
+    )
+    assert [line.is_change_order for line in result.lines] == [False, True, True, True, False]
+    assert result.summary.previous_change_order_deductions == Decimal("2000.00")
+    assert result.summary.new_change_order_deductions == Decimal("250.00")

@@ -87,3 +87,30 @@ async def test_audit_records_grants_refusals_and_changes(demo_project: int) -> N
     future = datetime.now(UTC) + timedelta(hours=1)
     assert await audit.entries(project_id=demo_project, since=future) == []
     assert await audit.entries(project_id=424242) == []
+
+
+async def test_the_tie_out_setting_is_for_admins_turns_findings_into_stops_and_is_audited(
+    demo_project: int,
+) -> None:
+    with pytest.raises(AccessDenied):
+        await manage_access.set_tie_out_blocks(STANDARD, demo_project, True, OWNERS)
+    assert not (await manage_access.project_settings(ADMIN, demo_project, OWNERS)).tie_out_blocks
+    await manage_access.set_tie_out_blocks(ADMIN, demo_project, True, OWNERS)
+    assert (await manage_access.project_settings(ADMIN, demo_project, OWNERS)).tie_out_blocks
+    stopped = await compile_backup(ADMIN, demo_project, [9002, 9003])
+    assert stopped.invoice_count == 1 and len(stopped.left_out_not_tying_out) == 1
+
+    await manage_access.set_tie_out_blocks(OWNER, demo_project, False, OWNERS)
+    flagged = await compile_backup(ADMIN, demo_project, [9002, 9003])
+    assert flagged.invoice_count == 2 and len(flagged.not_tying_out) == 1
+
+    settings_changes = [
+        (line.actor, line.outcome, line.details)
+        for line in await audit.entries(project_id=demo_project)
+        if line.action == "access.setting"
+    ]
+    assert settings_changes == [
+        ("test:std", "refused", {}),
+        ("test:admin", "succeeded", {"tie_out_blocks": True, "before": False}),
+        ("slack:UOWNER", "succeeded", {"tie_out_blocks": False, "before": True}),
+    ]

@@ -17,6 +17,7 @@ from bot.blocks.access import (
     PROJECT_ACTION_ID,
     PROJECT_BLOCK_ID,
     ROSTER_LINES_SHOWN,
+    TIE_OUT_ACTION_ID,
     access_form_errors,
     access_modal,
     access_saved_view,
@@ -27,6 +28,7 @@ from bot.blocks.access import (
     manage_refusal_message,
     project_user_options,
     read_access_form,
+    tie_out_block_id,
 )
 from bot.blocks.home import HomeBackup, HomeData, HomeProject, home_view
 from bot.home import thread_url
@@ -113,6 +115,12 @@ def test_the_form_shows_the_projects_current_settings_on_blocks_named_after_it()
     } <= ids
     contacts = next(b for b in off["blocks"] if b.get("block_id") == contacts_block_id(1001))
     assert contacts["optional"] is True and "initial_options" not in contacts["element"]
+    tie_out = next(b for b in off["blocks"] if b.get("block_id") == tie_out_block_id(1001))
+    assert tie_out["optional"] is True and "initial_options" not in tie_out["element"]
+    assert "Leave out invoices whose numbers do not tie out" in labels(tie_out)
+    blocking = form(ProjectSettings(RIVERSIDE, False, dict(DEFAULTS), tie_out_blocks=True))
+    tie_out = next(b for b in blocking["blocks"] if b.get("block_id") == tie_out_block_id(1001))
+    assert [o["value"] for o in tie_out["element"]["initial_options"]] == ["on"]
     renamed = {**DEFAULTS, "commitments": "Subcontracts"}
     on = form(ProjectSettings(RIVERSIDE, True, renamed), [])
     contacts = next(b for b in on["blocks"] if b.get("block_id") == contacts_block_id(1001))
@@ -153,6 +161,11 @@ def test_reading_the_form_back() -> None:
     assert read_access_form(submitted(values)).contacts_may_compile is False
     del values[contacts_block_id(1001)]
     assert read_access_form(submitted(values)).contacts_may_compile is None
+    assert read_access_form(submitted(values)).tie_out_blocks is None
+    values[tie_out_block_id(1001)] = {TIE_OUT_ACTION_ID: {"selected_options": [{"value": "on"}]}}
+    assert read_access_form(submitted(values)).tie_out_blocks is True
+    values[tie_out_block_id(1001)] = {TIE_OUT_ACTION_ID: {"selected_options": []}}
+    assert read_access_form(submitted(values)).tie_out_blocks is False
 
 
 @pytest.mark.parametrize(

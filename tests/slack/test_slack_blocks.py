@@ -32,7 +32,7 @@ from bot.blocks.options import invoice_option_groups
 from bot.blocks.text import chunk_lines, escape
 from commands.access import InvoiceOption, ProjectChoice
 from commands.compile_backups import AttachmentNote as LeftOutAttachment
-from commands.compile_backups import CompileResult
+from commands.compile_backups import CompileResult, TieOutNote
 from commands.compile_backups import MissingPeriod as LeftOutInvoice
 
 RIVERSIDE = ProjectChoice(1001, "Riverside Medical Office Building", "2026-014")
@@ -208,10 +208,59 @@ def test_success_reply_lists_what_was_left_out() -> None:
     assert outcome_phase(outcome()) is Phase.DONE
 
 
+FINDING = (
+    "G702 line 8 (current payment due): $67,500.00 shown, line 6 - line 7 = $65,700.00 "
+    "(difference $1,800.00)"
+)
+
+
+def test_success_reply_says_which_invoices_do_not_tie_out() -> None:
+    notes = (
+        TieOutNote("SC-001 Acme · Application #3", (FINDING,)),
+        TieOutNote("SC-010 Polar <Air> · Application #1", ("G703 row 2, column I: …", "x")),
+    )
+    reply = success_reply(outcome(tie_out=notes))
+    assert reply.text == (
+        "Invoice backup ready: 5 invoices for Riverside &lt;North&gt; &amp; Co, 42 pages, "
+        "3.0 MB. 2 invoices do not tie out: SC-001 Acme · Application #3, "
+        "SC-010 Polar &lt;Air&gt; · Application #1."
+    )
+    text = json.dumps(reply.blocks, ensure_ascii=False)
+    assert "*2 invoices do not tie out* (see Checks on the cover page" in text
+    assert f"• SC-001 Acme · Application #3: {FINDING}" in text
+    assert "• SC-010 Polar &lt;Air&gt; · Application #1: x" in text
+    assert outcome_phase(outcome(tie_out=notes)) is Phase.DONE  # included: only flagged
+
+    one = success_reply(outcome(tie_out=notes[:1]))
+    assert "1 invoice does not tie out: SC-001 Acme · Application #3." in one.text
+
+
+def test_replies_name_invoices_left_out_because_they_do_not_tie_out() -> None:
+    stopped = (TieOutNote("SC-001 Acme · Application #3", (FINDING,), left_out=True),)
+    reply = success_reply(outcome(tie_out=stopped))
+    text = json.dumps(reply.blocks, ensure_ascii=False)
+    assert "1 invoice left out (numbers do not tie out)." in reply.text
+    assert "do not tie out:" not in reply.text
+    assert "*1 invoice left out: its numbers do not tie out*" in text
+    assert f"SC-001 Acme · Application #3: {FINDING}" in text
+    assert "correct the invoice in Procore" in text
+    assert outcome_phase(outcome(tie_out=stopped)) is Phase.DONE_WITH_WARNINGS
+
+    nothing = nothing_compiled_reply(
+        outcome(status="nothing_to_compile", file_name=None, tie_out=stopped)
+    )
+    assert f"SC-001 Acme · Application #3: {FINDING}" in json.dumps(
+        nothing.blocks, ensure_ascii=False
+    )
+
+
 def test_huge_lists_stay_within_message_limits() -> None:
     many = tuple(LeftOutInvoice(f"SC-{n:03} Vendor " + "v" * 60, n) for n in range(500))
     attachments = tuple(LeftOutAttachment(f"SC-{n}", f"f{n}.png", "not a PDF") for n in range(500))
-    reply = success_reply(outcome(missing_periods=many, left_out_attachments=attachments))
+    tie_out = tuple(TieOutNote(f"SC-{n}", ("G702 line 3 " + "x" * 200,) * 3) for n in range(500))
+    reply = success_reply(
+        outcome(missing_periods=many, left_out_attachments=attachments, tie_out=tie_out)
+    )
     assert len(reply.blocks) <= 50
     assert all(len(block.get("text", {}).get("text", "")) <= 3000 for block in reply.blocks)
     assert "…and 460 more." in json.dumps(reply.blocks, ensure_ascii=False)

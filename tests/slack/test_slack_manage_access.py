@@ -25,6 +25,7 @@ from bot.blocks.access import (
     dictionary_block_id,
     link_project_user_block_id,
     link_user_block_id,
+    tie_out_block_id,
 )
 from bot.server import BotServer
 from commands.access import Requester
@@ -320,6 +321,42 @@ async def test_invoice_contacts_compile_only_their_own_invoices_while_the_settin
     assert "Admin" in submitted.json()["errors"]["project"]
     refusal = await ephemeral_for(slack, ANA)
     assert "You need *Admin* on the Commitments tool of Riverside" in refusal
+
+
+async def test_an_admin_makes_invoices_that_do_not_tie_out_stay_out_of_backups(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    mistyped = "SC-001 Acme Concrete · Application #3"
+    await request_backup(slack, PM, [9002, 9003])
+    [job] = await finished_jobs(1)
+    [parent] = fake_slack.top_level_messages()
+    [reply] = fake_slack.replies(parent.channel, parent.ts)
+    assert "2 invoices for Riverside" in reply.text
+    assert f"1 invoice does not tie out: {mistyped}." in reply.text
+    assert "G702 line 8 (current payment due): $67,500.00 shown" in reply.all_text
+
+    form = await open_access_form(slack, PM)
+    assert "initial_options" not in block(form, tie_out_block_id(DEMO_PROJECT))["element"]
+    answer = await save(
+        slack, PM, form, {tie_out_block_id(DEMO_PROJECT): {"selected_options": [option("on")]}}
+    )
+    assert "do not tie out are now left out" in json.dumps(answer["view"])
+    assert (await Project.get(id=DEMO_PROJECT)).tie_out_blocks is True
+    [entry] = await AuditEntry.filter(actor=f"slack:{PM}", action="access.setting")
+    assert entry.details["tie_out_blocks"] is True and entry.details["before"] is False
+    again = await open_access_form(slack, PM)
+    shown = block(again, tie_out_block_id(DEMO_PROJECT))["element"]["initial_options"]
+    assert [o["value"] for o in shown] == ["on"]
+
+    await request_backup(slack, PM, [9002, 9003])
+    jobs = await finished_jobs(2)
+    assert all(job.status == "succeeded" for job in jobs)
+    latest = fake_slack.top_level_messages()[-1]
+    [reply] = fake_slack.replies(latest.channel, latest.ts)
+    assert "1 invoice for Riverside" in reply.text
+    assert "1 invoice left out (numbers do not tie out)." in reply.text
+    assert f"{mistyped}: G702 line 8 (current payment due)" in reply.all_text
+    assert "invoices left out" in latest.text  # the parent's final state
 
 
 async def test_refusals_and_help_use_the_projects_dictionary(
