@@ -182,7 +182,7 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
     invoice of a partial snapshot names a commitment that is neither in it nor stored.
     """
     tallies = {kind: _Tally() for kind in KINDS}
-    applied_at = datetime.now(UTC)
+    synced_at = _utc(snapshot.as_of) or datetime.now(UTC)
     project_id = snapshot.project.id
     async with in_transaction():
         await _refuse_foreign_ids(snapshot)
@@ -190,7 +190,7 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
             await _refuse_unknown_commitments(snapshot)
         stored_project = await _sync_project(snapshot.project, tallies["projects"])
         existing = await _existing_rows(snapshot)
-        wanted = _wanted_rows(snapshot, existing, snapshot.as_of or applied_at)
+        wanted = _wanted_rows(snapshot, existing, synced_at)
         for kind, model, key in CHILD_TABLES:
             await _upsert(model, wanted[kind], _by(existing[kind], key), tallies[kind])
         stale = _stale_rows(snapshot, existing, wanted)
@@ -198,7 +198,7 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
         for kind, model, _key in reversed(CHILD_TABLES):
             await _delete_absent(model, stale[kind], tallies[kind])
         changed = any(tally.frozen().changed for tally in tallies.values())
-        await _record_sync(snapshot, stored_project, changed, snapshot.as_of or applied_at)
+        await _record_sync(snapshot, stored_project, changed, synced_at)
     project = snapshot.project
     return SnapshotReport(
         project_id=project_id,
@@ -492,7 +492,7 @@ def _invoice_values(
         "status": invoice.status,
         "summary": invoice.summary,
         "current_payment_due": invoice.current_payment_due,
-        "source_updated_at": invoice.source_updated_at,
+        "source_updated_at": _utc(invoice.source_updated_at),
     }
     detail = {
         name: value
@@ -518,7 +518,7 @@ def _detail_read_at(
     """``detail_updated_at`` for an invoice whose detail the snapshot holds: the source's
     ``updated_at``; without one (a bundle), the time the detail last changed."""
     if invoice.source_updated_at is not None:
-        return invoice.source_updated_at
+        return _utc(invoice.source_updated_at)
     if (
         stored is None
         or stored.detail_updated_at is None
@@ -566,8 +566,21 @@ def _by(rows: Sequence[ModelT], key: str) -> dict[Any, ModelT]:
     return {getattr(row, key): row for row in rows}
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time as written: aware, in UTC (a naive one is taken as UTC, as the database gives it
+    back without a zone)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
 def _same(current: Any, wanted: Any) -> bool:
-    """Equal as stored: JSON compared by its canonical text (so 1 differs from true)."""
+    """Equal as stored: JSON compared by its canonical text (so 1 differs from true), times
+    compared in UTC."""
+    if isinstance(wanted, datetime) and isinstance(current, datetime):
+        return _utc(current) == _utc(wanted)
     if isinstance(wanted, dict | list):
         return json.dumps(current, sort_keys=True) == json.dumps(wanted, sort_keys=True)
     return bool(current == wanted)

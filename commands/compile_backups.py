@@ -3,7 +3,9 @@
 Called by the CLI, the Slack job worker and digests alike. It re-checks permissions, applies the
 billing-period rule (invoices whose period does not exist are left out and reported), orders the
 invoices (contract number in natural order, then application number), runs the CPU-heavy PDF
-work in the given executor (never on the event loop) and records the backup.
+work in the given executor (never on the event loop) and records the backup. An attachment or
+signed PDF whose bytes are not stored yet (a Procore file not downloaded: ``sha256`` None) is
+left out, named on the cover and in the result as "not downloaded from Procore yet".
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands import audit
-from commands.access import AccessDenied, Requester, compile_access
+from commands.access import AccessDenied, Requester, compilable_invoices, compile_access
 from commands.invoice_sheets import build_invoice_sheet
 from commands.labels import invoice_reference, natural_key, status_label
 from pdf.assemble import assemble_backup, backup_file_name
@@ -33,6 +35,8 @@ ProgressCallback = Callable[[str], Awaitable[None]]
 
 MAX_INVOICES = 200
 PROGRESS_POLL_SECONDS = 0.5
+NOT_DOWNLOADED = "not downloaded from Procore yet"
+SIGNED_NOT_DOWNLOADED = f"signed PDF {NOT_DOWNLOADED}; generated invoice used"
 
 
 @dataclass(frozen=True)
@@ -222,8 +226,28 @@ def _entry(
                 else None,
             )
             for attachment in attachments
+            if attachment.sha256 is not None
         ),
     )
+
+
+def _not_downloaded(
+    included: list[tuple[Invoice, list[Attachment]]], references: dict[int, str]
+) -> tuple[AttachmentNote, ...]:
+    """The signed PDFs and attachments of ``included`` whose bytes are not stored yet."""
+    notes: list[AttachmentNote] = []
+    for invoice, attachments in included:
+        reference = references[invoice.id]
+        if invoice.signed_pdf_filename and not invoice.signed_pdf_sha256:
+            notes.append(
+                AttachmentNote(reference, invoice.signed_pdf_filename, SIGNED_NOT_DOWNLOADED)
+            )
+        notes.extend(
+            AttachmentNote(reference, attachment.filename, NOT_DOWNLOADED)
+            for attachment in attachments
+            if attachment.sha256 is None
+        )
+    return tuple(notes)
 
 
 def _backup_request(
@@ -232,6 +256,7 @@ def _backup_request(
     included: list[tuple[Invoice, list[Attachment]]],
     periods: dict[int, BillingPeriod],
     missing: tuple[MissingPeriod, ...],
+    not_downloaded: tuple[AttachmentNote, ...],
     blobs: BlobStore,
     output_path: Path,
 ) -> BackupRequest:
@@ -249,6 +274,10 @@ def _backup_request(
         not_included=tuple(
             CoverNote(m.invoice_label, f"billing period {m.period_id} does not exist")
             for m in missing
+        )
+        + tuple(
+            CoverNote(f"{note.invoice_label}: {note.filename}", note.reason)
+            for note in not_downloaded
         ),
     )
 
@@ -290,11 +319,9 @@ async def compile_backup(
     project = access.project
     blobs = blobs or BlobStore(data_dir())
     wanted = list(dict.fromkeys(invoice_ids))[:MAX_INVOICES]
-    invoices = await Invoice.filter(
-        project_id=project_id,
-        id__in=wanted,
-        commitment_id__in=list(access.compilable_commitment_ids),
-    ).prefetch_related("commitment")
+    invoices = (
+        await compilable_invoices(access).filter(id__in=wanted).prefetch_related("commitment")
+    )
     unavailable = len(wanted) - len(invoices)
     periods = {p.id: p for p in await BillingPeriod.filter(project_id=project_id).all()}
     invoices.sort(key=lambda i: (natural_key(i.commitment.number), i.number, i.id))
@@ -348,14 +375,17 @@ async def compile_backup(
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
     folder = blobs.root / "backups" / f"{backup.id}-{uuid.uuid4().hex[:8]}"
+    with_attachments = [(invoice, attachments_by_invoice[invoice.id]) for invoice in included]
+    not_downloaded = _not_downloaded(with_attachments, references)
     # Parsing every sheet and checking every blob is CPU and disk work: off the event loop.
     request = await asyncio.to_thread(
         _backup_request,
         project,
         generated_at,
-        [(invoice, attachments_by_invoice[invoice.id]) for invoice in included],
+        with_attachments,
         periods,
         missing,
+        not_downloaded,
         blobs,
         folder / file_name,
     )
@@ -370,7 +400,7 @@ async def compile_backup(
             requester.key, "compile", "failed", project_id=project_id, backup=backup.id
         )
         raise
-    left_out = tuple(
+    left_out = not_downloaded + tuple(
         AttachmentNote(
             references.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason
         )
