@@ -105,6 +105,7 @@ def _scope(commitment: Commitment) -> CommitmentScope:
         private_list_emails=emails(commitment.private_list),
         invoice_contact_ids=ids(commitment.invoice_contacts),
         invoice_contact_emails=emails(commitment.invoice_contacts),
+        private_list_known=commitment.private_list_known,
     )
 
 
@@ -131,8 +132,9 @@ async def role_on_project(requester: Requester, project_id: int) -> ProjectRole:
     return ProjectRole(
         user_id=user.user_id,
         email=user.email_address.lower(),
-        commitments_access=user.commitments_access,
+        commitments_access=user.commitments_access if user.access_known else "none",
         is_active=user.is_active,
+        access_known=user.access_known,
     )
 
 
@@ -149,7 +151,7 @@ async def project_access(requester: Requester, project: Project) -> ProjectAcces
     if not may_compile_on_project(role, scopes, contacts_may_compile):
         compilable = frozenset()
     admins = await ProjectUser.filter(
-        project_id=project.id, commitments_access="admin", is_active=True
+        project_id=project.id, commitments_access="admin", is_active=True, access_known=True
     ).values_list("name", flat=True)
     return ProjectAccess(project, role, visible, compilable, tuple(str(a) for a in admins))
 
@@ -213,6 +215,14 @@ async def compile_access(requester: Requester, project_id: int) -> ProjectAccess
     return access
 
 
+def compilable_invoices(access: ProjectAccess) -> QuerySet[Invoice]:
+    """The project's invoices the requester of ``access`` may compile (a query to refine)."""
+    return Invoice.filter(
+        project_id=access.project.id,
+        commitment_id__in=list(access.compilable_commitment_ids),
+    )
+
+
 async def visible_invoice_ids(
     requester: Requester, project_id: int, invoice_ids: list[int]
 ) -> set[int]:
@@ -221,11 +231,11 @@ async def visible_invoice_ids(
     Raises `AccessDenied` when the requester may not compile on the project at all.
     """
     access = await compile_access(requester, project_id)
-    rows = await Invoice.filter(
-        project_id=project_id,
-        id__in=list(invoice_ids),
-        commitment_id__in=list(access.compilable_commitment_ids),
-    ).values_list("id", flat=True)
+    rows = (
+        await compilable_invoices(access)
+        .filter(id__in=list(invoice_ids))
+        .values_list("id", flat=True)
+    )
     return {int(row) for row in rows}
 
 
@@ -283,9 +293,7 @@ async def search_invoice_options(
         access = await compile_access(requester, project_id)
     except AccessDenied:
         return []
-    invoices = Invoice.filter(
-        project_id=project_id, commitment_id__in=list(access.compilable_commitment_ids)
-    )
+    invoices = compilable_invoices(access)
     if query.strip():
         invoices = invoices.filter(_search_filter(query))
     periods = {

@@ -5,7 +5,10 @@ billing-period rule (invoices whose period does not exist are left out and repor
 invoices (contract number in natural order, then application number), checks that each invoice's
 numbers tie out (`commands.tie_out`, on the sheets that are rendered: findings are reported, and
 leave the invoice out only when the project's `tie_out_blocks` setting says so), runs the
-CPU-heavy PDF work in the given executor (never on the event loop) and records the backup.
+CPU-heavy PDF work in the given executor (never on the event loop) and records the backup. An
+attachment or signed PDF whose bytes are not stored yet (a Procore file not downloaded:
+``sha256`` None) is left out, named on the cover and in the result as "not downloaded from
+Procore yet".
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands import audit
-from commands.access import AccessDenied, Requester, compile_access
+from commands.access import AccessDenied, Requester, compilable_invoices, compile_access
 from commands.invoice_sheets import build_invoice_sheet
 from commands.labels import invoice_reference, natural_key, status_label
 from commands.tie_out import check_invoice, tie_out_reason
@@ -40,6 +43,8 @@ T = TypeVar("T")
 MAX_INVOICES = 200
 PROGRESS_POLL_SECONDS = 0.5
 INTERRUPTED_WARNING = "compile interrupted (stopped before it ended)"
+NOT_DOWNLOADED = "not downloaded from Procore yet"
+SIGNED_NOT_DOWNLOADED = f"signed PDF {NOT_DOWNLOADED}; generated invoice used"
 
 
 @dataclass(frozen=True)
@@ -285,6 +290,7 @@ def _entry(
                 else None,
             )
             for attachment in attachments
+            if attachment.sha256 is not None
         ),
         findings=check_invoice(sheet),
     )
@@ -299,6 +305,25 @@ def _entries(
     return [_entry(invoice, attachments, periods, blobs) for invoice, attachments in included]
 
 
+def _not_downloaded(
+    included: list[tuple[Invoice, list[Attachment]]], references: dict[int, str]
+) -> tuple[AttachmentNote, ...]:
+    """The signed PDFs and attachments of ``included`` whose bytes are not stored yet."""
+    notes: list[AttachmentNote] = []
+    for invoice, attachments in included:
+        reference = references[invoice.id]
+        if invoice.signed_pdf_filename and not invoice.signed_pdf_sha256:
+            notes.append(
+                AttachmentNote(reference, invoice.signed_pdf_filename, SIGNED_NOT_DOWNLOADED)
+            )
+        notes.extend(
+            AttachmentNote(reference, attachment.filename, NOT_DOWNLOADED)
+            for attachment in attachments
+            if attachment.sha256 is None
+        )
+    return tuple(notes)
+
+
 def _backup_request(
     project: Project,
     generated_at: datetime,
@@ -306,6 +331,7 @@ def _backup_request(
     missing: tuple[MissingPeriod, ...],
     stopped: list[InvoiceEntry],
     references: dict[int, str],
+    not_downloaded: tuple[AttachmentNote, ...],
     output_path: Path,
 ) -> BackupRequest:
     """The plain-data request for `assemble_backup` (creates the output folder)."""
@@ -324,6 +350,10 @@ def _backup_request(
         + tuple(
             CoverNote(references[entry.invoice_id], tie_out_reason(entry.findings))
             for entry in stopped
+        )
+        + tuple(
+            CoverNote(f"{note.invoice_label}: {note.filename}", note.reason)
+            for note in not_downloaded
         ),
     )
 
@@ -391,11 +421,9 @@ async def compile_backup(
     project = access.project
     blobs = blobs or BlobStore(data_dir())
     wanted = list(dict.fromkeys(invoice_ids))[:MAX_INVOICES]
-    invoices = await Invoice.filter(
-        project_id=project_id,
-        id__in=wanted,
-        commitment_id__in=list(access.compilable_commitment_ids),
-    ).prefetch_related("commitment")
+    invoices = (
+        await compilable_invoices(access).filter(id__in=wanted).prefetch_related("commitment")
+    )
     unavailable = len(wanted) - len(invoices)
     periods = {p.id: p for p in await BillingPeriod.filter(project_id=project_id).all()}
     invoices.sort(key=lambda i: (natural_key(i.commitment.number), i.number, i.id))
@@ -462,6 +490,14 @@ async def compile_backup(
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
     folder = blobs.root / "backups" / f"{backup.id}-{uuid.uuid4().hex[:8]}"
+    not_downloaded = _not_downloaded(
+        [
+            (invoice, attachments_by_invoice[invoice.id])
+            for invoice in included
+            if invoice.id not in stopped_ids
+        ],
+        references,
+    )
     try:
         request = await _in_thread_to_the_end(
             _backup_request,
@@ -471,6 +507,7 @@ async def compile_backup(
             missing,
             stopped,
             references,
+            not_downloaded,
             folder / file_name,
         )
         await report(f"rendering and merging 0/{len(entries)}")
@@ -486,7 +523,7 @@ async def compile_backup(
             requester.key, "compile", "failed", project_id=project_id, backup=backup.id
         )
         raise
-    left_out = tuple(
+    left_out = not_downloaded + tuple(
         AttachmentNote(
             references.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason
         )

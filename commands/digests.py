@@ -21,6 +21,7 @@ from commands.access import (
     AccessDenied,
     ProjectChoice,
     Requester,
+    compilable_invoices,
     compile_access,
     projects_of,
     role_on_project,
@@ -28,7 +29,7 @@ from commands.access import (
 from commands.labels import billing_period_label, status_label
 from commands.manage_access import InvalidChange
 from pdf.formatting import format_period
-from storage.models import INVOICE_STATUSES, BillingPeriod, Invoice, Project
+from storage.models import INVOICE_STATUSES, BillingPeriod, Project
 from storage.schedules import DEFAULT_STATUSES, SELECTIONS, Schedule
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -361,10 +362,7 @@ async def plan_digest(schedule_id: int, fire_time: datetime) -> DigestPlan:
             schedule=schedule.id,
         )
         return _owner_lost_access(schedule, owner, schedule.paused_reason)
-    invoices = Invoice.filter(
-        project_id=schedule.project_id,
-        commitment_id__in=list(access.compilable_commitment_ids),
-    )
+    invoices = compilable_invoices(access)
     if schedule.statuses:
         invoices = invoices.filter(status__in=list(schedule.statuses))
     headline = f"Weekly invoice backup · {access.project.name}"

@@ -2,6 +2,11 @@
 
 Who may see a commitment (and so its invoices) and who may compile a backup of its invoices.
 `commands.access` loads the data and asks these functions; nothing else decides access.
+
+Fail closed: a requester whose Commitments level the source could not determine
+(``access_known=False``) sees and compiles nothing; a commitment whose private list could not
+be read (``private_list_known=False``) is seen and compiled by nobody, admins included, until
+it can be read.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ class ProjectRole:
     email: str | None
     commitments_access: str = "none"
     is_active: bool = True
+    access_known: bool = True
 
     @property
     def is_admin(self) -> bool:
-        """Admin on the project's Commitments tool (and an active user)."""
-        return self.is_active and self.commitments_access == "admin"
+        """Admin on the project's Commitments tool (an active user whose level is known)."""
+        return self.is_active and self.access_known and self.commitments_access == "admin"
 
 
 NO_ROLE = ProjectRole(user_id=None, email=None)
@@ -39,6 +45,7 @@ class CommitmentScope:
     private_list_emails: frozenset[str] = frozenset()
     invoice_contact_ids: frozenset[int] = frozenset()
     invoice_contact_emails: frozenset[str] = frozenset()
+    private_list_known: bool = True
 
 
 def _listed(role: ProjectRole, ids: frozenset[int], emails: frozenset[str]) -> bool:
@@ -54,8 +61,10 @@ def is_invoice_contact(role: ProjectRole, scope: CommitmentScope) -> bool:
 
 def may_see_commitment(role: ProjectRole, scope: CommitmentScope) -> bool:
     """Admins see everything; a private commitment is seen only by its private list;
-    a public one by read-only and standard users, and by its own invoice contacts."""
-    if not role.is_active:
+    a public one by read-only and standard users, and by its own invoice contacts. Nobody sees
+    a commitment whose private list is unknown, and a requester whose level is unknown sees
+    nothing."""
+    if not role.is_active or not role.access_known or not scope.private_list_known:
         return False
     if role.is_admin:
         return True
@@ -68,7 +77,10 @@ def may_compile_commitment(
     role: ProjectRole, scope: CommitmentScope, invoice_contacts_may_compile: bool
 ) -> bool:
     """Admins compile any invoice; invoice contacts compile their own commitments' invoices
-    only where the project's setting allows it (and only what they may see)."""
+    only where the project's setting allows it (and only what they may see). Nobody compiles a
+    commitment whose private list is unknown."""
+    if not scope.private_list_known:
+        return False
     if role.is_admin:
         return True
     return (

@@ -2,19 +2,39 @@
 
 Written by ``invoice-backups makemigrations``, then edited by hand: tortoise-orm 1.1.9's writer
 drops ``generated=False`` from integer primary keys, so the Procore-id keys (Project,
-BillingPeriod, Commitment, Invoice, Attachment) say it explicitly here.
+BillingPeriod, Commitment, Invoice, Attachment) say it explicitly here. The writer also imported
+live constants from ``storage`` (the job status enum, two field defaults); they are frozen
+copies here, so a later change to those constants cannot rewrite this migration's history.
 """
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
+from enum import StrEnum
 from json import dumps, loads
-from storage.jobs import JobStatus
-from storage.models import default_dictionary
-from storage.schedules import default_statuses
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+class JobStatus(StrEnum):
+    """`storage.jobs.JobStatus` as of this migration."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def default_dictionary() -> dict[str, str]:
+    """`storage.models.default_dictionary()` as of this migration."""
+    return {"commitments": "Commitments", "invoicing": "Invoicing", "subcontractor": "Subcontractor"}
+
+
+def default_statuses() -> list[str]:
+    """`storage.schedules.default_statuses()` as of this migration."""
+    return ["approved", "approved_as_noted", "pending_owner_approval"]
+
 
 class Migration(migrations.Migration):
     initial = True

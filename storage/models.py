@@ -4,7 +4,8 @@ Ids are Procore ids (64-bit: Procore ids exceed 2**31), never generated, except 
 and `Backup.id`. Money is `Decimal`; JSON columns hold money as the strings Procore sent.
 Attachment bytes live in the blob store (`storage.blobs`), never in the database: rows hold
 their sha256 only. The allowed values of the status and setting columns are the tuples below;
-`commands.import_bundle` validates against them.
+`sources.bundle` validates against them. A NOT NULL column added by a later migration has a
+``db_default`` (SQLite and PostgreSQL refuse to add it to a table holding rows otherwise).
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ def normalize_email(email: str) -> str:
 
 
 class Project(Model):
-    """A Procore project, with its company and our per-project settings."""
+    """A Procore project, with its company and our per-project settings.
+
+    `source` is where its data last came from (``bundle`` or ``procore``); `synced_at` when
+    (the snapshot's time), `full_synced_at` the time of the last complete snapshot (what an
+    incremental sync cannot see, deletions, is caught by the next complete one);
+    `unreachable_reason` is set when the live source cannot read the project (one line for the
+    Procore admin) and cleared by the next successful apply.
+    """
 
     id = fields.BigIntField(primary_key=True, generated=False)
     name = fields.CharField(max_length=255)
@@ -54,8 +62,12 @@ class Project(Model):
     company_name = fields.CharField(max_length=255)
     invoice_contacts_may_compile = fields.BooleanField(default=False)
     # Leave an invoice out of a backup when its numbers do not tie out (else only report it).
-    tie_out_blocks = fields.BooleanField(default=False)
+    tie_out_blocks = fields.BooleanField(default=False, db_default=False)
     dictionary: Any = fields.JSONField(default=default_dictionary)
+    source = fields.CharField(max_length=16, default="bundle", db_default="bundle")
+    synced_at = fields.DatetimeField(null=True)
+    full_synced_at = fields.DatetimeField(null=True)
+    unreachable_reason = fields.TextField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -88,6 +100,8 @@ class BillingPeriod(Model):
 class Commitment(Model):
     """A commitment (subcontract) of a project; `private` ones are seen by admins and
     `private_list` only. `invoice_contacts`: [{id, name, email}]; `private_list`: [{id, email}].
+    `private_list_known` False: the source could not read the private list (stored as []), so
+    nobody may see or compile the commitment until it can be read (fail closed).
     """
 
     id = fields.BigIntField(primary_key=True, generated=False)
@@ -103,6 +117,7 @@ class Commitment(Model):
     vendor_name = fields.CharField(max_length=255, default="")
     invoice_contacts: Any = fields.JSONField(default=list)
     private_list: Any = fields.JSONField(default=list)
+    private_list_known = fields.BooleanField(default=True, db_default=True)
 
     project_id: int
 
@@ -115,6 +130,8 @@ class ProjectUser(Model):
     """A person in a project's directory, with their access to the Commitments tool.
 
     `email_address` is kept as Procore sent it; look people up by `email_lower`.
+    `access_known` False: the source could not determine the Commitments level, which is then
+    stored as ``none`` (fail closed).
     """
 
     id = fields.IntField(primary_key=True)
@@ -129,6 +146,7 @@ class ProjectUser(Model):
     vendor_id = fields.BigIntField(null=True)
     vendor_name = fields.CharField(max_length=255, null=True)
     commitments_access = fields.CharField(max_length=16, default="none")
+    access_known = fields.BooleanField(default=True, db_default=True)
 
     project_id: int
 
@@ -143,6 +161,11 @@ class Invoice(Model):
     `period_id` is deliberately not a foreign key: it may name a period that does not exist,
     which the compile step reports. `current_payment_due` is `summary["current_payment_due"]`
     parsed as Decimal; `summary` keeps Procore's strings as given.
+
+    `source_updated_at` is the source's own ``updated_at`` (None for bundles).
+    `detail_updated_at` is the `source_updated_at` at which `items`/`summary_text` were last
+    read (for a bundle, the time they were imported); None: never read (the Procore source reads
+    an invoice's detail lazily). The detail is stale when it differs from `source_updated_at`.
     """
 
     id = fields.BigIntField(primary_key=True, generated=False)
@@ -165,6 +188,8 @@ class Invoice(Model):
     current_payment_due = fields.DecimalField(max_digits=16, decimal_places=2)
     signed_pdf_filename = fields.CharField(max_length=255, null=True)
     signed_pdf_sha256 = fields.CharField(max_length=64, null=True)
+    source_updated_at = fields.DatetimeField(null=True)
+    detail_updated_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     project_id: int
@@ -177,7 +202,8 @@ class Invoice(Model):
 
 
 class Attachment(Model):
-    """A file attached to an invoice; its bytes are the blob `sha256`."""
+    """A file attached to an invoice; its bytes are the blob `sha256` (None, with `byte_size`:
+    a Procore file not downloaded yet)."""
 
     id = fields.BigIntField(primary_key=True, generated=False)
     invoice: fields.ForeignKeyRelation[Invoice] = fields.ForeignKeyField(
@@ -186,8 +212,8 @@ class Attachment(Model):
     position = fields.IntField()
     filename = fields.CharField(max_length=255)
     content_type = fields.CharField(max_length=255, default="")
-    sha256 = fields.CharField(max_length=64)
-    byte_size = fields.BigIntField()
+    sha256 = fields.CharField(max_length=64, null=True)
+    byte_size = fields.BigIntField(null=True)
 
     invoice_id: int
 

@@ -218,7 +218,37 @@ class _Executor(MigrationExecutor):
 
 class _SqliteSchemaEditor(SqliteSchemaEditor):
     """tortoise 1.1.9 splits SQLite DDL on every ``;``, also inside the ``/* … */`` table
-    comments it makes from model docstrings; split on whole statements instead."""
+    comments it makes from model docstrings; split on whole statements instead. And it rebuilds
+    a table to alter or drop a column (SQLite's way) without its indexes; they are made again.
+    """
+
+    async def _remake_table(
+        self,
+        model: Any,
+        create_field: Any = None,
+        delete_field: Any = None,
+        alter_fields: Any = None,
+    ) -> None:
+        if self.collect_sql:
+            await super()._remake_table(model, create_field, delete_field, alter_fields)
+            return
+        table = model._meta.db_table
+        _, indexes = await self.client.execute_query(
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+            [table],
+        )
+        dropped = None
+        if delete_field is not None:
+            dropped = delete_field.source_field or delete_field.model_field_name
+        kept: list[str] = []
+        for index in indexes:
+            _, parts = await self.client.execute_query(f'PRAGMA index_info("{index["name"]}")')
+            if dropped not in {part["name"] for part in parts}:
+                kept.append(str(index["sql"]))
+        await super()._remake_table(model, create_field, delete_field, alter_fields)
+        for sql in kept:
+            await self._run_sql(sql)
 
     async def _run_sql(self, sql: str) -> None:
         if self.collect_sql or not self.atomic_migration:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from demo_requesters import ACME_CONTACT, ADMIN, STANDARD, STRANGER, VIEWER, VOLT_CONTACT
 from pypdf import PdfReader
+from snapshots import ADMIN as SNAPSHOT_ADMIN
+from snapshots import PROJECT_ID as SNAPSHOT_PROJECT_ID
+from snapshots import attachment, base_snapshot, with_invoice
 
 from commands.access import (
     AccessDenied,
@@ -16,9 +20,13 @@ from commands.access import (
     search_invoice_options,
     visible_invoice_ids,
 )
-from commands.compile_backups import CompileResult, TieOutNote, compile_backup
+from commands.apply_snapshot import apply_snapshot
+from commands.compile_backups import NOT_DOWNLOADED, CompileResult, TieOutNote, compile_backup
 from commands.demo import MISSING_PERIOD_ID, PROJECT_ID
+from sources.snapshot import FileRecord
+from storage.blobs import BlobStore
 from storage.models import Backup, Invoice, Project
+from tests.storage.bundles import tiny_pdf
 
 ORDER = [9001, 9002, 9003, 9011, 9012, 9021, 9022]
 MISSING_INVOICE_ID = 9023
@@ -298,3 +306,37 @@ def test_a_compile_result_keeps_its_findings_through_json_and_reads_older_json()
     assert CompileResult.from_json(stored) == result
     del stored["tie_out"]  # what a job stored before this field existed
     assert CompileResult.from_json(stored) == replace(result, tie_out=())
+
+
+async def test_files_not_downloaded_yet_are_left_out_and_named(
+    database: str, data_dir: Path
+) -> None:
+    """A Procore file not downloaded yet (sha256 NULL) never crashes the compile: it is left out
+    with its reason, on the cover and in the result; the stored files still merge."""
+    blobs = BlobStore(data_dir)
+    stored = blobs.put_bytes(tiny_pdf("Stored receipt"))
+    snapshot = with_invoice(
+        base_snapshot(),
+        7001,
+        attachments=(
+            attachment(60001, 0, "stored-receipt.pdf", stored),
+            attachment(60002, 1, "lien-waiver.pdf", None),
+        ),
+        signed_pdf=FileRecord(filename="signed.pdf"),
+    )
+    await apply_snapshot(snapshot)
+
+    result = await compile_backup(SNAPSHOT_ADMIN, SNAPSHOT_PROJECT_ID, [7001], blobs=blobs)
+
+    assert result.status == "succeeded"
+    reasons = {filename: reason for _, filename, reason in result.left_out_attachments}
+    assert reasons == {
+        "lien-waiver.pdf": NOT_DOWNLOADED,
+        "signed.pdf": f"signed PDF {NOT_DOWNLOADED}; generated invoice used",
+    }
+    assert result.pdf_path is not None
+    text = "\n".join(page.extract_text() or "" for page in PdfReader(result.pdf_path).pages)
+    assert "Stored receipt" in text
+    assert "lien-waiver.pdf" in text and "not downloaded from Procore yet" in text
+    backup = await Backup.get(id=result.backup_id)
+    assert any("lien-waiver.pdf (not downloaded from Procore yet)" in w for w in backup.warnings)

@@ -30,6 +30,13 @@ PRIVATE = CommitmentScope(
     private_list_emails=frozenset({"listed@gc.example"}),
     invoice_contact_ids=frozenset({CONTACT_ID}),
 )
+# A private contract whose list the source could not read (stored as an empty list).
+UNREAD_LIST = CommitmentScope(
+    commitment_id=3,
+    private=True,
+    invoice_contact_ids=frozenset({CONTACT_ID}),
+    private_list_known=False,
+)
 
 ROLES = {
     "admin": ProjectRole(1, "admin@gc.example", "admin"),
@@ -41,6 +48,13 @@ ROLES = {
     "contact by e-mail": ProjectRole(None, "CONTACT@sub.example", "none"),
     "private-list member": ProjectRole(LISTED_ID, "listed@gc.example", "read_only"),
     "unknown e-mail": ProjectRole(None, "stranger@else.example", "none"),
+    # Level not determined by the source: stored as "none" (fail closed).
+    "level unknown": ProjectRole(11, "unsure@gc.example", "none", access_known=False),
+    "contact, level unknown": ProjectRole(
+        CONTACT_ID, "contact@sub.example", "none", access_known=False
+    ),
+    # Even a stored "admin" counts for nothing while the level is unknown.
+    "admin, level unknown": ProjectRole(12, "was@gc.example", "admin", access_known=False),
 }
 
 # role, commitment, setting on → (sees, may compile)
@@ -61,6 +75,13 @@ MATRIX = [
     ("private-list member", PUBLIC, True, True, False),
     ("unknown e-mail", PUBLIC, True, False, False),
     ("unknown e-mail", PRIVATE, True, False, False),
+    ("admin", UNREAD_LIST, True, False, False),
+    ("standard", UNREAD_LIST, True, False, False),
+    ("invoice contact", UNREAD_LIST, True, False, False),
+    ("level unknown", PUBLIC, True, False, False),
+    ("contact, level unknown", PUBLIC, True, False, False),
+    ("admin, level unknown", PUBLIC, True, False, False),
+    ("admin, level unknown", PRIVATE, True, False, False),
 ]
 
 
@@ -79,6 +100,9 @@ def test_project_level_compile_needs_one_compilable_commitment() -> None:
     assert not may_compile_on_project(contact, [PRIVATE], True)
     assert may_compile_on_project(ROLES["admin"], [], False)
     assert not may_compile_on_project(ROLES["standard"], [PUBLIC], True)
+    assert not may_compile_on_project(contact, [UNREAD_LIST], True)
+    assert not may_compile_on_project(ROLES["contact, level unknown"], [PUBLIC], True)
+    assert not may_compile_on_project(ROLES["admin, level unknown"], [PUBLIC], False)
 
 
 roles = st.builds(
@@ -87,6 +111,7 @@ roles = st.builds(
     email=st.one_of(st.none(), st.sampled_from(["a@x.example", "b@x.example"])),
     commitments_access=st.sampled_from(ACCESS_LEVELS),
     is_active=st.booleans(),
+    access_known=st.booleans(),
 )
 scopes = st.builds(
     CommitmentScope,
@@ -96,6 +121,7 @@ scopes = st.builds(
     private_list_emails=st.frozensets(st.sampled_from(["a@x.example", "b@x.example"])),
     invoice_contact_ids=st.frozensets(st.integers(1, 6), max_size=3),
     invoice_contact_emails=st.frozensets(st.sampled_from(["a@x.example", "b@x.example"])),
+    private_list_known=st.booleans(),
 )
 
 
@@ -111,3 +137,6 @@ def test_compiling_implies_seeing_and_a_right_to_compile(
             role.email is not None and role.email.lower() in scope.private_list_emails
         )
         assert listed
+    if not role.access_known or not scope.private_list_known:
+        assert not may_see_commitment(role, scope)
+        assert not may_compile_commitment(role, scope, setting)

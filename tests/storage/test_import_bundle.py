@@ -20,8 +20,10 @@ from bundles import (
     zip_folder,
 )
 
-import commands.import_bundle as import_module
-from commands.import_bundle import KINDS, BundleError, ImportReport, import_bundle
+import commands.apply_snapshot as import_module
+from commands.apply_snapshot import KINDS, SnapshotReport
+from commands.import_bundle import import_bundle
+from sources.bundle import BundleError
 from storage.blobs import BlobStore
 from storage.models import Attachment, BillingPeriod, Commitment, Invoice, Project, ProjectUser
 
@@ -40,10 +42,10 @@ def blobs(data_dir: Path) -> BlobStore:
     return BlobStore(data_dir)
 
 
-def assert_all(report: ImportReport, what: str) -> None:
+def assert_all(report: SnapshotReport, what: str) -> None:
     for kind in KINDS:
         changes = report.changes[kind]
-        assert getattr(changes, what) == changes.in_bundle, (kind, changes)
+        assert getattr(changes, what) == changes.in_snapshot, (kind, changes)
 
 
 async def test_import_creates_every_row(database: str, tmp_path: Path, blobs: BlobStore) -> None:

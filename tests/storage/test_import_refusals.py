@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from bundles import BundleData, dump_database, sample_bundle, write_bundle, zip_folder
 
-from commands.import_bundle import BundleError, import_bundle
+from commands.import_bundle import import_bundle
 from commands.money import parse_money
+from sources.bundle import BundleError
 from storage.blobs import BlobStore
 from storage.models import Project
 

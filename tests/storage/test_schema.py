@@ -193,3 +193,43 @@ async def _introspect_postgres(connection: Any) -> Schema:
             (key["table_name"], key["target"], key["on_delete"], key["definition"])
         )
     return schema
+
+
+async def test_later_migrations_keep_the_rows_of_a_populated_database(database_url: str) -> None:
+    """Rows written under the initial schema survive the later migrations (SQLite rebuilds a
+    table to alter a column) and get the new columns' defaults."""
+    await open_database(database_url, check_schema=False)
+    try:
+        await apply_migrations(upto="0001_initial")
+        connection = connections.get("default")
+        await connection.execute_script(
+            "INSERT INTO projects (id, name, project_number, company_id, company_name, "
+            "invoice_contacts_may_compile, dictionary, updated_at) VALUES "
+            "(1, 'P', 'P-1', 2, 'C', false, '{}', '2026-01-01 00:00:00');"
+            "INSERT INTO commitments (id, project_id, number, title, status, executed, private, "
+            "vendor_name, invoice_contacts, private_list) VALUES "
+            "(3, 1, 'SC-1', '', '', false, true, '', '[]', '[]');"
+            "INSERT INTO invoices (id, project_id, commitment_id, number, period_id, status, "
+            "summary, summary_text, items, current_payment_due, updated_at) VALUES "
+            "(4, 1, 3, 1, 5, 'approved', '{}', '{}', '[]', 10.00, '2026-01-01 00:00:00');"
+            "INSERT INTO attachments (id, invoice_id, position, filename, content_type, sha256, "
+            "byte_size) VALUES (6, 4, 0, 'a.pdf', 'application/pdf', 'ab', 7);"
+        )
+        await apply_migrations()
+        assert await pending_migrations() == []
+        _, rows = await connection.execute_query(
+            "SELECT p.source, p.synced_at, c.private_list_known, a.sha256, a.byte_size "
+            "FROM projects p JOIN commitments c ON c.project_id = p.id "
+            "JOIN invoices i ON i.commitment_id = c.id JOIN attachments a ON a.invoice_id = i.id"
+        )
+        assert [dict(row) for row in rows] == [
+            {
+                "source": "bundle",
+                "synced_at": None,
+                "private_list_known": True,
+                "sha256": "ab",
+                "byte_size": 7,
+            }
+        ]
+    finally:
+        await close_database()

@@ -1,7 +1,8 @@
-"""Phase 1 of the bundle import: unpack a folder or .zip and validate everything into frozen
-records, without touching the database. `read_bundle` raises `BundleError` naming file, record
-and field for every problem; `unpack_bundle` refuses zip entries and files that escape the bundle.
-See `commands.import_bundle` for the whole contract.
+"""The offline source: unpack a bundle folder or .zip and validate everything into a complete
+`ProjectSnapshot` (``source="bundle"``), without touching the database. `read_bundle` raises
+`BundleError` naming file, record and field for every problem; `unpack_bundle` refuses zip
+entries and files that escape the bundle. Bundle files come back as `FileRecord`s with a
+``path`` inside the bundle (not yet stored). See `commands.import_bundle` for the whole contract.
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ import shutil
 import stat
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from commands.money import parse_money
+from sources.snapshot import (
+    SOURCE_BUNDLE,
+    AttachmentRecord,
+    BillingPeriodRecord,
+    CommitmentRecord,
+    FileRecord,
+    InvoiceRecord,
+    ProjectRecord,
+    ProjectSnapshot,
+    UserRecord,
+)
 from storage.models import (
     ACCESS_LEVELS,
     BILLING_PERIOD_STATUSES,
@@ -96,131 +107,6 @@ class BundleError(Exception):
 
 class _Invalid(Exception):
     """One bad field; caught per record and collected into a `BundleError`."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Phase 1: what a valid bundle holds
-
-
-@dataclass(frozen=True)
-class ProjectRecord:
-    """``project.json``; a setting is None when the bundle does not give it."""
-
-    id: int
-    name: str
-    project_number: str
-    company_id: int
-    company_name: str
-    invoice_contacts_may_compile: bool | None
-    dictionary: dict[str, str] | None
-
-
-@dataclass(frozen=True)
-class BillingPeriodRecord:
-    """One ``billing_periods.json`` entry."""
-
-    where: str
-    id: int
-    position: int
-    start_date: date
-    end_date: date
-    due_date: date | None
-    status: str
-
-
-@dataclass(frozen=True)
-class CommitmentRecord:
-    """One ``commitments.json`` entry.
-
-    ``invoice_contacts``: [{id, name, email}]; ``private_list``: [{id, email}].
-    """
-
-    where: str
-    id: int
-    number: str
-    title: str
-    status: str
-    executed: bool
-    private: bool
-    vendor_id: int | None
-    vendor_name: str
-    invoice_contacts: list[dict[str, Any]]
-    private_list: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    """One ``users.json`` entry; ``user_id`` is the Procore user id."""
-
-    where: str
-    user_id: int
-    name: str
-    email_address: str
-    is_active: bool
-    vendor_id: int | None
-    vendor_name: str | None
-    commitments_access: str
-
-
-@dataclass(frozen=True)
-class BundleFile:
-    """A file of the bundle: the name to show and where it is on disk (inside the bundle)."""
-
-    filename: str
-    path: Path
-
-
-@dataclass(frozen=True)
-class AttachmentRecord:
-    """One ``requisitions.json[i].attachments[j]`` entry; ``position`` is j."""
-
-    where: str
-    id: int
-    position: int
-    content_type: str
-    file: BundleFile
-
-
-@dataclass(frozen=True)
-class InvoiceRecord:
-    """One ``requisitions.json`` entry, with its attachments and signed PDF."""
-
-    where: str
-    id: int
-    number: int
-    invoice_number: str | None
-    commitment_id: int
-    period_id: int
-    requisition_start: date | None
-    requisition_end: date | None
-    billing_date: date | None
-    status: str
-    summary: dict[str, Any]
-    summary_text: dict[str, Any]
-    items: list[Any]
-    current_payment_due: Decimal
-    attachments: tuple[AttachmentRecord, ...]
-    signed_pdf: BundleFile | None
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """A whole validated bundle."""
-
-    root: Path
-    project: ProjectRecord
-    billing_periods: tuple[BillingPeriodRecord, ...]
-    commitments: tuple[CommitmentRecord, ...]
-    users: tuple[UserRecord, ...]
-    invoices: tuple[InvoiceRecord, ...]
-
-    def files(self) -> Iterator[BundleFile]:
-        """Every attachment and signed PDF file."""
-        for invoice in self.invoices:
-            for attachment in invoice.attachments:
-                yield attachment.file
-            if invoice.signed_pdf is not None:
-                yield invoice.signed_pdf
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,7 +333,7 @@ def _load_json(root: Path, filename: str) -> Any:
         raise _Invalid(f"{filename}: invalid JSON: {error}") from error
 
 
-def _bundle_file(root: Path, fields: _Fields, key: str, filename: str) -> BundleFile:
+def _bundle_file(root: Path, fields: _Fields, key: str, filename: str) -> FileRecord:
     """The file a ``url`` names: a relative path that stays inside the bundle and exists.
 
     Backslashes count as separators (bundles made on Windows).
@@ -466,7 +352,7 @@ def _bundle_file(root: Path, fields: _Fields, key: str, filename: str) -> Bundle
         raise _Invalid(f"{where}: {url!r} escapes the bundle (symbolic link)")
     if not path.is_file():
         raise _Invalid(f"{where}: file {url!r} not found in the bundle")
-    return BundleFile(filename=filename, path=path)
+    return FileRecord(filename=filename, path=path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,6 +401,7 @@ def _parse_project(fields: _Fields) -> ProjectRecord:
         company_name=company.text("name", default=""),
         invoice_contacts_may_compile=may_compile,
         dictionary=dictionary,
+        where=PROJECT_FILE,
     )
 
 
@@ -586,6 +473,7 @@ def _parse_user(fields: _Fields) -> UserRecord:
         vendor_id=vendor.optional_integer("id") if vendor else None,
         vendor_name=vendor.optional_text("name") if vendor else None,
         commitments_access=fields.choice("commitments_access", ACCESS_LEVELS),
+        access_known=True,
     )
 
 
@@ -650,8 +538,8 @@ def _parse_attachment(root: Path, fields: _Fields, position: int) -> AttachmentR
     )
 
 
-def read_bundle(root: Path) -> Bundle:
-    """Phase 1: parse and validate the bundle folder ``root``; no database access.
+def read_bundle(root: Path) -> ProjectSnapshot:
+    """Parse and validate the bundle folder ``root`` into a complete snapshot; no database access.
 
     Raises `BundleError` listing every problem found.
     """
@@ -664,13 +552,14 @@ def read_bundle(root: Path) -> Bundle:
     invoices = _read_list(root, REQUISITIONS_FILE, _invoice_parser(root), problems)
     if problems or project is None:
         raise BundleError(problems)
-    bundle = Bundle(
-        root=root,
+    bundle = ProjectSnapshot(
         project=project,
         billing_periods=tuple(billing_periods),
         commitments=tuple(commitments),
         users=tuple(users),
         invoices=tuple(invoices),
+        complete=True,
+        source=SOURCE_BUNDLE,
     )
     problems.extend(_cross_check(bundle))
     if problems:
@@ -686,7 +575,7 @@ def _read_project(root: Path, problems: list[str]) -> ProjectRecord | None:
         return None
 
 
-def _cross_check(bundle: Bundle) -> list[str]:
+def _cross_check(bundle: ProjectSnapshot) -> list[str]:
     """Rules across records: unique ids, known commitments, one open period."""
     problems: list[str] = []
     attachments = [attachment for invoice in bundle.invoices for attachment in invoice.attachments]

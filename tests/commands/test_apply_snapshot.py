@@ -1,0 +1,381 @@
+"""The one writer (`apply_snapshot`) on SQLite and PostgreSQL: complete vs partial snapshots,
+None keeps what is stored, nothing changes twice, foreign ids refused, fail-closed fields."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from snapshots import (
+    ADMIN,
+    LISTED,
+    OTHER_PROJECT_ID,
+    PROJECT_ID,
+    STANDARD,
+    attachment,
+    base_snapshot,
+    commitment,
+    invoice,
+    user,
+    with_invoice,
+)
+
+from commands.access import (
+    AccessDenied,
+    compile_access,
+    project_access,
+    search_invoice_options,
+    visible_invoice_ids,
+)
+from commands.apply_snapshot import KINDS, SnapshotRefused, apply_snapshot
+from sources.snapshot import SOURCE_PROCORE, Deletions, ProjectRecord
+from storage.models import Attachment, BillingPeriod, Commitment, Invoice, Project, ProjectUser
+from tests.storage.bundles import dump_database
+
+AS_OF = datetime(2026, 4, 1, 12, 30, tzinfo=UTC)
+
+
+async def ids(model: type, **filters: object) -> list[int]:
+    return sorted(int(i) for i in await model.filter(**filters).values_list("id", flat=True))
+
+
+async def test_a_complete_snapshot_deletes_the_rows_it_lacks(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    smaller = base_snapshot()
+    smaller = replace(
+        smaller,
+        invoices=smaller.invoices[:1],
+        users=smaller.users[:2],
+        billing_periods=smaller.billing_periods[1:],
+    )
+
+    report = await apply_snapshot(smaller)
+
+    assert report.changes["invoices"].deleted == 1
+    assert report.changes["attachments"].deleted == 1
+    assert report.changes["users"].deleted == 1
+    assert report.changes["billing_periods"].deleted == 1
+    assert await ids(Invoice) == [7001]
+    assert await ids(Attachment) == [60001, 60002]
+    assert await ProjectUser.filter(project_id=PROJECT_ID).count() == 2
+
+
+async def test_a_partial_snapshot_never_deletes_what_it_did_not_see(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    first = base_snapshot().invoices[0]
+    partial = base_snapshot(
+        complete=False,
+        billing_periods=(),
+        commitments=(),
+        users=(),
+        invoices=(replace(first, status="under_review"),),
+    )
+
+    report = await apply_snapshot(partial)
+
+    assert report.changes["invoices"].updated == 1
+    assert all(report.changes[kind].deleted == 0 for kind in KINDS)
+    assert await ids(Invoice) == [7001, 7002]
+    assert await ids(Attachment) == [60001, 60002, 60003]
+    assert await ids(Commitment) == [501, 502]
+    assert await ids(BillingPeriod) == [801, 802]
+    assert await ProjectUser.filter(project_id=PROJECT_ID).count() == 3
+    assert (await Invoice.get(id=7001)).status == "under_review"
+    assert report.render().startswith("Imported Quay Street Lofts (QS-1), Procore project")
+
+
+async def test_a_partial_snapshot_deletes_the_ids_it_names(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    await apply_snapshot(
+        replace(
+            base_snapshot(),
+            commitments=(*base_snapshot().commitments, commitment(503, private=False)),
+            invoices=(*base_snapshot().invoices, invoice(7003, 503)),
+        )
+    )
+    partial = base_snapshot(
+        complete=False,
+        billing_periods=(),
+        commitments=(),
+        users=(),
+        invoices=(),
+        deleted=Deletions(
+            invoice_ids=frozenset({7002}),
+            commitment_ids=frozenset({503}),
+            user_ids=frozenset({9002}),
+            billing_period_ids=frozenset({801}),
+        ),
+    )
+
+    report = await apply_snapshot(partial)
+
+    assert await ids(Invoice) == [7001]
+    assert await ids(Attachment) == [60001, 60002]
+    assert await ids(Commitment) == [501, 502]
+    assert await ids(BillingPeriod) == [802]
+    assert sorted(await ProjectUser.all().values_list("user_id", flat=True)) == [9001, 9003]
+    # 7002 by name and 7003 with its deleted commitment.
+    assert report.changes["invoices"].deleted == 2
+    assert report.changes["attachments"].deleted == 1
+    assert report.changes["commitments"].deleted == 1
+
+
+async def test_deleted_ids_of_another_project_are_left_alone(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    other = base_snapshot(
+        project=ProjectRecord(OTHER_PROJECT_ID, "Other", "OT-1", 1, "Other Co"),
+        complete=False,
+        billing_periods=(),
+        commitments=(),
+        users=(),
+        invoices=(),
+        deleted=Deletions(invoice_ids=frozenset({7001}), user_ids=frozenset({9001})),
+    )
+
+    report = await apply_snapshot(other)
+
+    assert report.changes["invoices"].deleted == 0
+    assert await ids(Invoice) == [7001, 7002]
+    assert await ProjectUser.filter(project_id=PROJECT_ID, user_id=9001).exists()
+
+
+async def test_an_invoice_in_a_partial_snapshot_brings_its_whole_attachment_list(
+    database: str,
+) -> None:
+    await apply_snapshot(base_snapshot())
+    first = base_snapshot().invoices[0]
+    partial = base_snapshot(
+        complete=False,
+        billing_periods=(),
+        commitments=(),
+        users=(),
+        invoices=(replace(first, attachments=first.attachments[:1]),),
+    )
+
+    report = await apply_snapshot(partial)
+
+    assert await ids(Attachment) == [60001, 60003]
+    assert report.changes["attachments"].deleted == 1
+
+
+async def test_none_keeps_what_is_stored(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    stored = await Invoice.get(id=7001)
+    first = base_snapshot().invoices[0]
+    not_read = replace(
+        first,
+        items=None,
+        summary_text=None,
+        attachments=(
+            attachment(60001, 0, "a.pdf", None),  # same file, bytes not read this time
+            attachment(60002, 1, "b-renamed.pdf", None),  # another file: old bytes are wrong
+            attachment(60004, 2, "d.pdf", None),  # new, not downloaded yet
+        ),
+    )
+    partial = base_snapshot(
+        project=replace(
+            base_snapshot().project, invoice_contacts_may_compile=None, dictionary=None
+        ),
+        complete=False,
+        billing_periods=(),
+        commitments=(),
+        users=(),
+        invoices=(not_read,),
+    )
+    await Project.filter(id=PROJECT_ID).update(invoice_contacts_may_compile=False)
+
+    report = await apply_snapshot(partial)
+
+    after = await Invoice.get(id=7001)
+    assert after.items == stored.items == [{"item_number": "1", "scheduled_value": "1000.00"}]
+    assert after.summary_text == stored.summary_text == {"contractor": "Acme"}
+    assert report.changes["invoices"].unchanged == 1
+    kept = await Attachment.get(id=60001)
+    assert (kept.sha256, kept.byte_size) == ("a" * 64, 100)
+    renamed = await Attachment.get(id=60002)
+    assert (renamed.filename, renamed.sha256, renamed.byte_size) == ("b-renamed.pdf", None, None)
+    new = await Attachment.get(id=60004)
+    assert (new.sha256, new.byte_size) == (None, None)
+    project = await Project.get(id=PROJECT_ID)
+    assert project.invoice_contacts_may_compile is False  # chosen here, not overwritten
+    assert project.dictionary["commitments"] == "Subcontracts"
+
+
+@pytest.mark.parametrize("complete", [True, False])
+@pytest.mark.parametrize("as_of", [None, AS_OF])
+async def test_applying_the_same_snapshot_twice_changes_nothing(
+    database: str, complete: bool, as_of: datetime | None
+) -> None:
+    snapshot = base_snapshot(complete=complete, as_of=as_of, source=SOURCE_PROCORE)
+    snapshot = with_invoice(snapshot, 7001, source_updated_at=AS_OF - timedelta(hours=1))
+    await apply_snapshot(snapshot)
+    before = await dump_database()
+
+    report = await apply_snapshot(snapshot)
+
+    assert report.unchanged
+    assert all(report.changes[kind].unchanged == report.changes[kind].in_snapshot for kind in KINDS)
+    assert "Nothing changed: the database already held this data." in report.render()
+    assert await dump_database() == before
+
+
+async def test_a_change_touches_only_its_row(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    before = dict(await Invoice.all().values_list("id", "updated_at"))
+
+    report = await apply_snapshot(with_invoice(base_snapshot(), 7002, status="approved_as_noted"))
+
+    assert (report.changes["invoices"].updated, report.changes["invoices"].unchanged) == (1, 1)
+    after = dict(await Invoice.all().values_list("id", "updated_at"))
+    assert after[7001] == before[7001] and after[7002] > before[7002]
+
+
+async def test_ids_of_another_project_are_refused_and_nothing_is_written(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    before = await dump_database()
+    other = base_snapshot(
+        project=ProjectRecord(OTHER_PROJECT_ID, "Other", "OT-1", 1, "Other Co"),
+        billing_periods=(),
+        commitments=(commitment(601, private=False),),
+        invoices=(invoice(7001, 601, attachment(60003, 0, "x.pdf", "d" * 64)),),
+    )
+
+    with pytest.raises(SnapshotRefused) as refused:
+        await apply_snapshot(other)
+
+    assert refused.value.problems == (
+        f"requisition 7001.id: 7001 already belongs to project {PROJECT_ID}",
+        f"attachment 60003.id: 60003 already belongs to project {PROJECT_ID}",
+    )
+    assert await dump_database() == before
+    assert not await Project.filter(id=OTHER_PROJECT_ID).exists()
+
+
+async def test_a_partial_invoice_of_an_unknown_commitment_is_refused(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    before = await dump_database()
+    partial = base_snapshot(
+        complete=False, billing_periods=(), commitments=(), users=(), invoices=(invoice(7009, 599),)
+    )
+
+    with pytest.raises(SnapshotRefused, match="requisition 7009.commitment_id: commitment 599"):
+        await apply_snapshot(partial)
+
+    assert await dump_database() == before
+
+
+async def test_detail_and_sync_times(database: str) -> None:
+    read_at = datetime(2026, 3, 31, 8, 0, tzinfo=timezone(timedelta(hours=-4)))
+    snapshot = with_invoice(
+        base_snapshot(source=SOURCE_PROCORE, as_of=AS_OF), 7001, source_updated_at=read_at
+    )
+    await Project.create(
+        id=PROJECT_ID,
+        name="Quay Street Lofts",
+        company_id=1,
+        company_name="Builder Co",
+        unreachable_reason="not on the permitted list",
+    )
+    await apply_snapshot(snapshot)
+
+    stored = await Invoice.get(id=7001)
+    assert stored.source_updated_at.replace(tzinfo=UTC) == read_at
+    assert stored.detail_updated_at.replace(tzinfo=UTC) == read_at
+    project = await Project.get(id=PROJECT_ID)
+    assert (project.source, project.unreachable_reason) == ("procore", None)
+    assert project.synced_at.replace(tzinfo=UTC) == AS_OF
+    assert project.full_synced_at.replace(tzinfo=UTC) == AS_OF
+
+    # Procore says the invoice changed; its detail was not re-read: the stored one is stale.
+    changed_at = read_at + timedelta(hours=2)
+    later = AS_OF + timedelta(minutes=15)
+    partial = base_snapshot(
+        complete=False,
+        source=SOURCE_PROCORE,
+        as_of=later,
+        billing_periods=(),
+        commitments=(),
+        users=(),
+        invoices=(
+            replace(
+                snapshot.invoices[0], source_updated_at=changed_at, items=None, summary_text=None
+            ),
+        ),
+    )
+    await apply_snapshot(partial)
+
+    stored = await Invoice.get(id=7001)
+    assert stored.source_updated_at.replace(tzinfo=UTC) == changed_at
+    assert stored.detail_updated_at.replace(tzinfo=UTC) == read_at
+    project = await Project.get(id=PROJECT_ID)
+    assert project.synced_at.replace(tzinfo=UTC) == later
+    assert project.full_synced_at.replace(tzinfo=UTC) == AS_OF
+
+
+async def test_a_bundle_without_time_sets_the_detail_time_once(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    first = await Invoice.get(id=7001)
+    assert first.detail_updated_at is not None and first.source_updated_at is None
+    synced = (await Project.get(id=PROJECT_ID)).synced_at
+    assert synced is not None
+
+    await apply_snapshot(base_snapshot())
+    assert (await Invoice.get(id=7001)).detail_updated_at == first.detail_updated_at
+    assert (await Project.get(id=PROJECT_ID)).synced_at == synced
+
+    new_items = [{"item_number": "1", "scheduled_value": "1200.00"}]
+    await apply_snapshot(with_invoice(base_snapshot(), 7001, items=new_items))
+    assert (await Invoice.get(id=7001)).detail_updated_at > first.detail_updated_at
+
+
+async def test_an_unreadable_private_list_fails_closed(database: str) -> None:
+    unreadable = base_snapshot()
+    unreadable = replace(
+        unreadable,
+        commitments=(
+            unreadable.commitments[0],
+            replace(unreadable.commitments[1], private_list=None),
+        ),
+    )
+    await apply_snapshot(unreadable)
+
+    stored = await Commitment.get(id=502)
+    assert (stored.private_list, stored.private_list_known) == ([], False)
+    project = await Project.get(id=PROJECT_ID)
+    for requester in (ADMIN, LISTED):
+        access = await project_access(requester, project)
+        assert 502 not in access.visible_commitment_ids
+        assert 502 not in access.compilable_commitment_ids
+    assert await visible_invoice_ids(ADMIN, PROJECT_ID, [7001, 7002]) == {7001}
+    assert [o.invoice_id for o in await search_invoice_options(ADMIN, PROJECT_ID, "")] == [7001]
+
+    # Readable again: the list is stored and the contract is back for its admins and list.
+    await apply_snapshot(base_snapshot())
+    stored = await Commitment.get(id=502)
+    assert stored.private_list_known and stored.private_list[0]["id"] == 9003
+    assert await visible_invoice_ids(ADMIN, PROJECT_ID, [7001, 7002]) == {7001, 7002}
+    assert 502 in (await project_access(LISTED, project)).visible_commitment_ids
+
+
+async def test_a_user_whose_level_is_unknown_has_no_access(database: str) -> None:
+    unknown = base_snapshot()
+    unknown = replace(
+        unknown,
+        users=(
+            user(9001, "Dana", "dana@gc.example", "admin", known=False),
+            *unknown.users[1:],
+        ),
+    )
+    await apply_snapshot(unknown)
+
+    stored = await ProjectUser.get(project_id=PROJECT_ID, user_id=9001)
+    assert (stored.commitments_access, stored.access_known) == ("none", False)
+    with pytest.raises(AccessDenied):
+        await compile_access(ADMIN, PROJECT_ID)
+    access = await project_access(ADMIN, await Project.get(id=PROJECT_ID))
+    assert access.visible_commitment_ids == frozenset()
+    # A standard user still sees the public contract; nobody is named as an admin to ask.
+    standard = await project_access(STANDARD, await Project.get(id=PROJECT_ID))
+    assert standard.visible_commitment_ids == frozenset({501})
+    assert standard.admins == ()
