@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from procore.client import ProcoreClient
-from procore.errors import ProcoreAuthError, ProcoreError, ProcoreUnavailable
+from procore.errors import ProcoreAuthError, ProcoreError
 
 # Procore's Commitments tool levels, as spelled in its UI and API, → this app's levels.
 _ACCESS_LEVEL_NAMES: dict[str, str] = {
@@ -100,7 +100,8 @@ async def read_private_list(
     GUESS (notes §5): no v1.0 response lists accessors; we read
     ``GET /rest/v2.0/companies/{cid}/projects/{pid}/commitment_contracts/{id}?view=extended``
     and take ``data.accessors`` (user objects, ids possibly strings, the email under ``login``,
-    ``email_address`` or ``email``). Any failure or an absent field gives None.
+    ``email_address`` or ``email``). Any failure but bad credentials, or an absent field,
+    gives None.
     """
     try:
         body = await client.get(
@@ -110,9 +111,9 @@ async def read_private_list(
             params={"view": "extended"},
             project_id=project_id,
         )
-    except (ProcoreAuthError, ProcoreUnavailable):
+    except ProcoreAuthError:
         raise
-    except ProcoreError:
+    except ProcoreError:  # 403, 404, 5xx past the retries, odd JSON: unknown, fail closed
         return None
     data = body.get("data") if isinstance(body, dict) else None
     accessors = data.get("accessors") if isinstance(data, dict) else None

@@ -162,6 +162,7 @@ class _Pacer:
         self.next_send = 0.0
         self.in_flight = 0
         self.lock = asyncio.Lock()
+        self.answered = asyncio.Event()
 
     async def before_send(self) -> None:
         """Wait until sending one request stays within the budget, then count it as sent."""
@@ -169,6 +170,13 @@ class _Pacer:
             while True:
                 now = time.time()
                 delay = self._delay(now)
+                if delay <= 0 and self.remaining is None and self.in_flight > 0:
+                    # Budget unknown (first call, new window): one call at a time until an
+                    # answer tells the limit.
+                    self.answered.clear()
+                    await self.answered.wait()
+                    self.stats.pacing_seconds += time.time() - now
+                    continue
                 if delay <= 0:
                     break
                 await asyncio.sleep(delay)
@@ -197,6 +205,7 @@ class _Pacer:
     def after_answer(self, headers: Mapping[str, str] | None) -> None:
         """Read the ``X-Rate-Limit-*`` headers of an answer (None: no answer came)."""
         self.in_flight -= 1
+        self.answered.set()
         if headers is None:
             return
         try:
@@ -407,7 +416,7 @@ class ProcoreClient:
         parts = urlsplit(path_or_url)
         if (parts.scheme, parts.netloc) != (self._api.scheme, self._api.netloc):
             raise ProcoreDataError(f"Procore pointed to another host for {_path_of(path_or_url)}")
-        return URL(path_or_url, encoded=True)
+        return _as_url(path_or_url)
 
     async def get(
         self,
@@ -585,7 +594,7 @@ class ProcoreClient:
             async with self._slots:
                 try:
                     async with self._http().get(
-                        URL(current, encoded=True), headers=headers, allow_redirects=False
+                        _as_url(current), headers=headers, allow_redirects=False
                     ) as response:
                         status = response.status
                         self._count(endpoint, str(status))
@@ -631,6 +640,14 @@ class ProcoreClient:
 
     def _count(self, endpoint: str, outcome: str) -> None:
         self.stats.requests[(endpoint, outcome)] += 1
+
+
+def _as_url(text: str) -> URL:
+    """A URL as the server wrote it (signatures depend on the exact bytes), quoted only when it
+    holds characters a URL cannot (spaces, non-ASCII)."""
+    if text.isascii() and not any(char.isspace() for char in text):
+        return URL(text, encoded=True)
+    return URL(text)
 
 
 def _outcome_of(error: BaseException) -> str:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -199,7 +200,7 @@ class FakeProcore:
         self.requests: list[LoggedRequest] = []
         self.storage_hits: list[StorageHit] = []
         self.tokens: dict[str, float] = {}
-        self.tokens_issued = 0
+        self.issued_tokens: list[str] = []
         self.answered_429 = 0
         self.url = ""
         self.storage_url = ""
@@ -237,7 +238,7 @@ class FakeProcore:
             if entry.path.startswith("/rest") and path_contains in entry.path
         ]
 
-    def wait_log_clear(self) -> None:
+    def clear_logs(self) -> None:
         """Forget the request logs (between phases of a test)."""
         self.requests.clear()
         self.storage_hits.clear()
@@ -383,7 +384,7 @@ class FakeProcore:
         self.tokens[token] = time.time() + (
             valid if valid is not None else self.world.token_expires_in
         )
-        self.tokens_issued += 1
+        self.issued_tokens.append(token)
         return web.json_response(
             {
                 "access_token": token,
@@ -532,7 +533,7 @@ class FakeProcore:
             "filename": attachment["filename"],
             "content_type": attachment["content_type"],
             "url": (
-                f"{self.url}/storage/files/{key}?companyId={self.world.company_id}"
+                f"{self.url}/storage/files/{quote(key)}?companyId={self.world.company_id}"
                 f"&sig={self._signature(key)}"
             ),
         }
@@ -553,7 +554,7 @@ class FakeProcore:
         if key not in self.world.files:
             return _error(404, "no such file")
         raise web.HTTPFound(
-            f"{self.storage_url}/s3/{key}?hop=1&X-Amz-Signature={self._signature(key)}"
+            f"{self.storage_url}/s3/{quote(key)}?hop=1&X-Amz-Signature={self._signature(key)}"
         )
 
     async def _storage_file(self, request: web.Request) -> web.StreamResponse:
@@ -563,7 +564,9 @@ class FakeProcore:
         )
         hop = int(request.query.get("hop", "1"))
         if hop < self.world.storage_hops:
-            raise web.HTTPFound(f"/s3/{key}?hop={hop + 1}&X-Amz-Signature={self._signature(key)}")
+            raise web.HTTPFound(
+                f"/s3/{quote(key)}?hop={hop + 1}&X-Amz-Signature={self._signature(key)}"
+            )
         if request.query.get("X-Amz-Signature") != self._signature(key):
             return _error(403, "Request has expired")
         content = self.world.files.get(key)
