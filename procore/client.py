@@ -79,7 +79,7 @@ class ProcoreConfig:
 
     client_id: str
     client_secret: str = field(repr=False)
-    company_id: int = 0
+    company_id: int
     api_url: str = "https://api.procore.com"
     login_url: str = "https://login.procore.com"
     token_url: str | None = None
@@ -387,8 +387,9 @@ class ProcoreClient:
                 raise ProcoreAuthError(
                     f"Procore refused the service account's credentials (HTTP {status} from "
                     f"{_path_of(config.token_endpoint)} on {urlsplit(config.token_endpoint).netloc}"
-                    "): check the client id and secret, and that the app is installed in "
-                    f"company {config.company_id}"
+                    "): check the client id and secret, that the app is installed in "
+                    f"company {config.company_id}, and whether this account mints tokens on the "
+                    "login host or the API host (the token URL)"
                 )
             if status == 429 or status >= 500:
                 await budget.after_transient(str(status))

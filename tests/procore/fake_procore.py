@@ -105,6 +105,7 @@ class ProcoreWorld:
     token_valid_seconds: float | None = None
     extended_items_have_g703: bool = True
     storage_hops: int = 1
+    chunked_files: bool = False  # files sent chunked, without Content-Length
     file_url_generation: int = 1
 
     def add_project(self, project: FakeProject) -> FakeProject:
@@ -572,7 +573,15 @@ class FakeProcore:
         content = self.world.files.get(key)
         if content is None:
             return _error(404, "NoSuchKey")
-        return web.Response(body=content, content_type="application/octet-stream")
+        if not self.world.chunked_files:
+            return web.Response(body=content, content_type="application/octet-stream")
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(content), 4096):
+            await response.write(content[start : start + 4096])
+        await response.write_eof()
+        return response
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

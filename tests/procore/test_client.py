@@ -158,6 +158,16 @@ async def test_a_429_storm_is_waited_out(
     assert time.time() - started < 10
 
 
+async def test_a_429_storm_under_concurrency_loses_no_call(
+    procore_client: ProcoreClient, fake_procore: FakeProcore
+) -> None:
+    fake_procore.inject("429", times=12, retry_after=0.2)
+    results = await asyncio.gather(*(read_requisitions(procore_client) for _ in range(8)))
+    assert all(len(result) == 3 for result in results)
+    assert procore_client.stats.rate_limited == 12
+    assert [call.status for call in fake_procore.api_requests()].count(200) == 8
+
+
 async def test_503_retry_after_is_honoured(
     procore_client: ProcoreClient, fake_procore: FakeProcore
 ) -> None:

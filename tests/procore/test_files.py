@@ -60,9 +60,11 @@ async def test_more_than_five_redirects_are_refused(
     assert downloaded.byte_size > 0
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_size_cap_keeps_nothing(
-    procore_client: ProcoreClient, fake_procore: FakeProcore, tmp_path: Path
+    procore_client: ProcoreClient, fake_procore: FakeProcore, tmp_path: Path, chunked: bool
 ) -> None:
+    fake_procore.world.chunked_files = chunked
     tmp_path = tmp_path / "downloads"
     tmp_path.mkdir()
     size = len(sample_bundle().files["files/7001/lien-waiver.pdf"])
