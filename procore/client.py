@@ -161,6 +161,7 @@ class _Pacer:
         self.paused_until = 0.0
         self.next_send = 0.0
         self.in_flight = 0
+        self.probing = True  # the budget is unknown: send one call at a time until an answer
         self.lock = asyncio.Lock()
         self.answered = asyncio.Event()
 
@@ -170,7 +171,7 @@ class _Pacer:
             while True:
                 now = time.time()
                 delay = self._delay(now)
-                if delay <= 0 and self.remaining is None and self.in_flight > 0:
+                if delay <= 0 and self.probing and self.in_flight > 0:
                     # Budget unknown (first call, new window): one call at a time until an
                     # answer tells the limit.
                     self.answered.clear()
@@ -193,6 +194,7 @@ class _Pacer:
             return 0.0
         if now >= self.reset_at:
             self.remaining = None
+            self.probing = True
             return 0.0
         if self.remaining <= 0:
             return self.reset_at - now + random.uniform(0, self.jitter_seconds)
@@ -205,6 +207,7 @@ class _Pacer:
     def after_answer(self, headers: Mapping[str, str] | None) -> None:
         """Read the ``X-Rate-Limit-*`` headers of an answer (None: no answer came)."""
         self.in_flight -= 1
+        self.probing = False
         self.answered.set()
         if headers is None:
             return
@@ -507,7 +510,7 @@ class ProcoreClient:
                             return _Answer(body, response.headers, next_url)
                         retry_after = _retry_after(response.headers)
                         reset_at = _float_header(response.headers, "X-Rate-Limit-Reset")
-                        detail = (await response.text())[:200]
+                        detail = " ".join((await response.text())[:200].split())
                 except TRANSIENT_ERRORS as error:
                     self._count(endpoint, _outcome_of(error))
                     status = 0

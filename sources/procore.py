@@ -242,10 +242,10 @@ async def _g703_lines(
 ) -> list[Any]:
     """An invoice's G703 lines.
 
-    GUESS (notes §3 lists the ``/detail`` fields, not those of the extended view's ``items``):
-    when every extended item carries ``scheduled_value`` the items are the G703 lines and no
-    second request is made; otherwise the lines come from
-    ``GET /rest/v1.0/requisitions/{id}/detail``.
+    OAS ``RestV11RequisitionsIdGet`` documents the extended view's ``items[]`` with the G703
+    amounts (``scheduled_value``, ``work_completed_this_period``, …), so one request suffices.
+    GUESS kept here: should a live answer lack them (no ``scheduled_value`` on an item), the
+    lines come from ``GET /rest/v1.0/requisitions/{id}/detail`` instead (one more request).
     """
     if isinstance(items, list) and all(
         isinstance(item, dict) and "scheduled_value" in item for item in items
