@@ -311,6 +311,7 @@ class ProcoreClient:
         self._api = urlsplit(config.api_url.rstrip("/"))
         self._session: aiohttp.ClientSession | None = None
         self._token: str | None = None
+        self._proven_token: str | None = None  # the last token that got a 2xx answer
         self._token_refresh_at = 0.0
         self._token_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(max(1, config.max_concurrency))
@@ -358,11 +359,12 @@ class ProcoreClient:
             assert self._token is not None
             return self._token
 
-    async def _renew_token(self, rejected: str) -> None:
-        """Drop ``rejected`` and mint a new token, unless another task already did."""
+    async def _drop_token(self, rejected: str) -> None:
+        """Forget ``rejected`` (unless another task already replaced it): the next call mints a
+        new token right before it is sent."""
         async with self._token_lock:
-            if self._token == rejected or self._token is None:
-                await self._mint_token()
+            if self._token == rejected:
+                self._token = None
 
     async def _mint_token(self) -> None:
         """Client-credentials grant; the lock is held by the caller."""
@@ -484,18 +486,19 @@ class ProcoreClient:
         url = self._api_url(path_or_url)
         query = list(_param_pairs(params)) if params is not None else None
         budget = _RetryBudget(self.config, self.stats, endpoint)
-        renewed = False
+        renewals = 0
         while True:
-            token = await self._access_token()
-            headers = {
-                "Authorization": f"Bearer {token}",
-                COMPANY_HEADER: str(self.config.company_id),
-                "Accept": "application/json",
-            }
             async with self._slots:
                 await self._pacer.before_send()
                 answered: Mapping[str, str] | None = None
                 try:
+                    # The token is taken after pacing: the wait may outlast it.
+                    token = await self._access_token()
+                    headers = {
+                        "Authorization": f"Bearer {token}",
+                        COMPANY_HEADER: str(self.config.company_id),
+                        "Accept": "application/json",
+                    }
                     async with self._http().request(
                         method, url, params=query, headers=headers
                     ) as response:
@@ -504,6 +507,7 @@ class ProcoreClient:
                         self._count(endpoint, str(status))
                         logger.debug("Procore %s %s → %s", method, url.path, status)
                         if 200 <= status < 300:
+                            self._proven_token = token
                             body = await _json_body(response, endpoint)
                             next_link = response.links.get("next")
                             next_url = str(next_link["url"]) if next_link else None
@@ -520,14 +524,18 @@ class ProcoreClient:
             if status == 0:
                 await budget.after_transient(detail)
             elif status == 401:
-                if renewed:
+                # The first 401 drops the token; another one is fatal unless that token had
+                # worked before (it expired meanwhile), within the attempt bound.
+                if renewals and (
+                    token != self._proven_token or renewals >= self.config.max_attempts
+                ):
                     raise ProcoreAuthError(
                         f"Procore answered 401 to {endpoint} with a fresh token: the app is not "
                         f"installed in company {self.config.company_id}, or its credentials were "
                         "revoked (reinstall the app and check the client id and secret)"
                     )
-                renewed = True
-                await self._renew_token(token)
+                renewals += 1
+                await self._drop_token(token)
             elif status == 403:
                 if project_id is not None:
                     raise ProjectNotReachable(
@@ -626,7 +634,7 @@ class ProcoreClient:
                     continue
             if status == 401 and trusted and not renewed:
                 renewed = True
-                await self._renew_token(token)
+                await self._drop_token(token)
             elif status in EXPIRED_FILE_STATUSES:
                 raise FileUrlExpired(
                     f"file URL {parts.path} on {parts.hostname} answered {status} (expired or "

@@ -252,6 +252,20 @@ async def test_token_expiry_in_the_middle_of_a_read(
     assert len(fake_procore.issued_tokens) == 2
 
 
+async def test_tokens_expiring_during_a_paced_read_are_reminted(
+    fake_procore: FakeProcore,
+) -> None:
+    fake_procore.world.token_valid_seconds = 0.6  # the client believes expires_in=5400
+    fake_procore.set_limits(spike=(4, 1.0))
+    async with ProcoreClient(client_config(fake_procore, pace_reserve=4)) as client:
+        snapshot = await read_project(client, PROJECT_ID, since=None)
+        assert client.stats.rate_limited == 0
+    assert len(snapshot.invoices) == 3 and len(snapshot.users) == 3
+    assert len(fake_procore.issued_tokens) >= 2
+    assert 401 in [call.status for call in fake_procore.api_requests()]
+    assert fake_procore.answered_429 == 0
+
+
 async def test_first_sync_of_10000_invoices_stays_within_400_requests(tmp_path: Path) -> None:
     world = synthetic_world(invoices=10_000, contracts=250)
     fake = FakeProcore(world)
