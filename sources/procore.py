@@ -94,8 +94,11 @@ async def read_project(
     )
     commitment_data = work_orders + purchase_orders
     private_lists = await _private_lists(client, project_id, commitment_data)
-    users = [user_record(entry, levels, is_active=None) for entry in active_users]
-    users += [user_record(entry, levels, is_active=False) for entry in inactive_users]
+    users: dict[int, UserRecord] = {}
+    for entries, is_active in ((active_users, None), (inactive_users, False)):
+        for entry in entries:
+            user = user_record(entry, levels, is_active=is_active)
+            users.setdefault(user.user_id, user)  # listed in both (a race): the active one
     return ProjectSnapshot(
         project=project,
         billing_periods=tuple(billing_period_record(entry) for entry in periods),
@@ -103,7 +106,7 @@ async def read_project(
             commitment_record(entry, private_lists.get(entry.get("id")))
             for entry in commitment_data
         ),
-        users=tuple(users),
+        users=tuple(users.values()),
         invoices=tuple(invoice_record(entry) for entry in requisitions),
         complete=since is None,
         source=SOURCE_PROCORE,
