@@ -24,7 +24,6 @@ Procore's shapes; `synthetic_world` builds a large project for request-count che
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import itertools
@@ -1010,11 +1009,3 @@ def synthetic_world(
             invoice_number=f"INV-{index}",
         )
     return world
-
-
-async def started(world: ProcoreWorld, **limits: Any) -> FakeProcore:
-    """A started `FakeProcore` serving ``world`` (close it when done)."""
-    fake = FakeProcore(world, **limits)
-    await fake.start()
-    await asyncio.sleep(0)
-    return fake
