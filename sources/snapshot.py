@@ -103,12 +103,17 @@ class UserRecord:
 @dataclass(frozen=True)
 class FileRecord:
     """A file's bytes: a local ``path`` still to be stored (bundle), or already in the blob store
-    (``sha256`` and ``byte_size``), or neither yet (a Procore file not downloaded)."""
+    (``sha256`` and ``byte_size``), or neither yet (a Procore file not downloaded).
+
+    ``url``: where the source can fetch the bytes (a Procore file URL: short-lived and signed,
+    so never stored, logged or shown; left out of ``repr``).
+    """
 
     filename: str
     path: Path | None = None
     sha256: str | None = None
     byte_size: int | None = None
+    url: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,239 @@
+"""Typed Procore endpoint calls: each returns Procore's JSON as plain dicts and lists.
+
+Paths, parameters and fields are those of ``/work/shared/procore-api.md`` (the team's notes,
+with sources). The two unconfirmed read-side shapes are kept in one function each:
+`read_private_list` (the private contract's accessors) and `commitments_access_level` (a
+permission template's Commitments level). Ids in query strings and paths are 64-bit ints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from procore.client import ProcoreClient
+from procore.errors import ProcoreAuthError, ProcoreError
+
+# Procore's Commitments tool levels, as spelled in its UI and API, → this app's levels.
+_ACCESS_LEVEL_NAMES: dict[str, str] = {
+    "none": "none",
+    "no access": "none",
+    "read_only": "read_only",
+    "read only": "read_only",
+    "readonly": "read_only",
+    "standard": "standard",
+    "admin": "admin",
+}
+_COMMITMENTS_TOOL_KEYS = ("commitments", "commitment", "contracts")
+
+
+def updated_between(since: datetime, until: datetime) -> str:
+    """A ``filters[updated_at]`` range ``A...B`` in UTC ISO 8601 (``Z``)."""
+
+    def iso(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return f"{iso(since)}...{iso(until)}"
+
+
+async def list_projects(client: ProcoreClient) -> list[dict[str, Any]]:
+    """The company's projects the service account can reach (``GET /rest/v1.0/projects``)."""
+    return await client.get_list(
+        "/rest/v1.0/projects",
+        endpoint="GET /rest/v1.0/projects",
+        params={"company_id": client.company_id},
+    )
+
+
+async def show_project(client: ProcoreClient, project_id: int) -> dict[str, Any]:
+    """One project: ``id``, ``name``, ``project_number``, ``company{id,name}``…"""
+    return await client.get(
+        f"/rest/v1.0/projects/{project_id}",
+        endpoint="GET /rest/v1.0/projects/{id}",
+        params={"company_id": client.company_id},
+        project_id=project_id,
+    )
+
+
+async def list_billing_periods(
+    client: ProcoreClient, project_id: int, *, updated_at: str | None = None
+) -> list[dict[str, Any]]:
+    """The project's billing periods; ``updated_at`` is a `updated_between` range."""
+    params: dict[str, Any] = {}
+    if updated_at:
+        params["filters[updated_at]"] = updated_at
+    return await client.get_list(
+        f"/rest/v1.0/projects/{project_id}/billing_periods",
+        endpoint="GET /rest/v1.0/projects/{id}/billing_periods",
+        params=params,
+        project_id=project_id,
+    )
+
+
+async def list_commitments(
+    client: ProcoreClient, project_id: int, kind: str, *, updated_at: str | None = None
+) -> list[dict[str, Any]]:
+    """``kind`` is ``work_order_contracts`` (subcontracts) or ``purchase_order_contracts``.
+
+    Read with ``view=extended`` (GUESS: the extended list carries ``private`` and
+    ``invoice_contacts`` as the show does, so no per-contract show is needed).
+    """
+    if kind not in ("work_order_contracts", "purchase_order_contracts"):
+        raise ValueError(f"unknown commitment kind {kind!r}")
+    params: dict[str, Any] = {"project_id": project_id, "view": "extended"}
+    if updated_at:
+        params["filters[updated_at]"] = updated_at
+    return await client.get_list(
+        f"/rest/v1.0/{kind}",
+        endpoint=f"GET /rest/v1.0/{kind}",
+        params=params,
+        project_id=project_id,
+    )
+
+
+async def read_private_list(
+    client: ProcoreClient, project_id: int, commitment_id: int
+) -> list[dict[str, Any]] | None:
+    """A private commitment's accessors as ``[{id, email}]``; None when unknown (fail closed).
+
+    GUESS (notes §5): no v1.0 response lists accessors; we read
+    ``GET /rest/v2.0/companies/{cid}/projects/{pid}/commitment_contracts/{id}?view=extended``
+    and take ``data.accessors`` (user objects, ids possibly strings, the email under ``login``,
+    ``email_address`` or ``email``). Any failure but bad credentials, or an absent field,
+    gives None.
+    """
+    try:
+        body = await client.get(
+            f"/rest/v2.0/companies/{client.company_id}/projects/{project_id}"
+            f"/commitment_contracts/{commitment_id}",
+            endpoint="GET /rest/v2.0/companies/{cid}/projects/{pid}/commitment_contracts/{id}",
+            params={"view": "extended"},
+            project_id=project_id,
+        )
+    except ProcoreAuthError:
+        raise
+    except ProcoreError:  # 403, 404, 5xx past the retries, odd JSON: unknown, fail closed
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    accessors = data.get("accessors") if isinstance(data, dict) else None
+    if not isinstance(accessors, list):
+        return None
+    members: list[dict[str, Any]] = []
+    for accessor in accessors:
+        if not isinstance(accessor, dict):
+            return None
+        try:
+            member_id = int(accessor["id"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        email = next(
+            (accessor[key] for key in ("login", "email_address", "email") if accessor.get(key)),
+            "",
+        )
+        members.append({"id": member_id, "email": str(email)})
+    return members
+
+
+async def list_project_users(
+    client: ProcoreClient, project_id: int, *, inactive: bool = False
+) -> list[dict[str, Any]]:
+    """The project's users (``view=normal``); ``inactive`` reads ``/users/inactive`` instead."""
+    suffix = "/inactive" if inactive else ""
+    return await client.get_list(
+        f"/rest/v1.0/projects/{project_id}/users{suffix}",
+        endpoint=f"GET /rest/v1.0/projects/{{id}}/users{suffix}",
+        params={"view": "normal"},
+        project_id=project_id,
+    )
+
+
+async def list_permission_templates(client: ProcoreClient) -> list[dict[str, Any]]:
+    """The company's permission templates with ``user_access_levels`` (needs Directory access;
+    a 403 raises `ProcoreForbidden`)."""
+    return await client.get_list(
+        f"/rest/v1.0/companies/{client.company_id}/permission_templates",
+        endpoint="GET /rest/v1.0/companies/{cid}/permission_templates",
+        params={"view": "with_permissions"},
+    )
+
+
+def commitments_access_level(template: dict[str, Any]) -> str | None:
+    """A permission template's Commitments level (``none``/``read_only``/``standard``/
+    ``admin``), or None when it cannot be told (the caller fails closed).
+
+    GUESS (notes §6): ``user_access_levels`` is an object keyed by tool name; the Commitments
+    entry is a level name (``"admin"``, ``"Read Only"``) or an object with ``name``. Keys are
+    compared case-insensitively.
+    """
+    levels = template.get("user_access_levels")
+    if not isinstance(levels, dict):
+        return None
+    by_tool = {str(key).strip().lower(): value for key, value in levels.items()}
+    value = next((by_tool[key] for key in _COMMITMENTS_TOOL_KEYS if key in by_tool), None)
+    if isinstance(value, dict):
+        value = value.get("name")
+    if not isinstance(value, str):
+        return None
+    return _ACCESS_LEVEL_NAMES.get(value.strip().lower().replace("-", " "))
+
+
+async def list_requisitions(
+    client: ProcoreClient,
+    project_id: int,
+    *,
+    updated_at: str | None = None,
+    ids: Iterable[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Requisition headers (v1.1 list, with ``summary`` and ``attachments``), optionally only
+    those updated in a `updated_between` range or with the given ``ids``."""
+    params: list[tuple[str, Any]] = [("project_id", project_id)]
+    if updated_at:
+        params.append(("filters[updated_at]", updated_at))
+    if ids is not None:
+        params.extend(("filters[id][]", requisition_id) for requisition_id in ids)
+    return await client.get_list(
+        "/rest/v1.1/requisitions",
+        endpoint="GET /rest/v1.1/requisitions",
+        params=params,
+        project_id=project_id,
+    )
+
+
+async def show_requisition(
+    client: ProcoreClient, project_id: int, requisition_id: int, *, view: str = "extended"
+) -> dict[str, Any]:
+    """One requisition; ``view=extended`` adds ``items``, ``summary_text`` and more."""
+    return await client.get(
+        f"/rest/v1.1/requisitions/{requisition_id}",
+        endpoint="GET /rest/v1.1/requisitions/{id}",
+        params={"project_id": project_id, "view": view},
+        project_id=project_id,
+    )
+
+
+async def requisition_detail(
+    client: ProcoreClient, project_id: int, requisition_id: int
+) -> list[dict[str, Any]]:
+    """A requisition's G703 lines (``GET /rest/v1.0/requisitions/{id}/detail``)."""
+    body = await client.get(
+        f"/rest/v1.0/requisitions/{requisition_id}/detail",
+        endpoint="GET /rest/v1.0/requisitions/{id}/detail",
+        params={"project_id": project_id},
+        project_id=project_id,
+    )
+    if isinstance(body, dict) and isinstance(body.get("data"), list):
+        body = body["data"]
+    return body if isinstance(body, list) else []
+
+
+async def my_permissions(client: ProcoreClient, project_id: int) -> dict[str, Any]:
+    """The service account's own tools and levels on a project, for ``procore check``:
+    ``{"tools": [{name, friendly_name, user_access_level{id,name}, permitted_actions}]}``."""
+    body = await client.get(
+        "/rest/v1.0/settings/permissions",
+        endpoint="GET /rest/v1.0/settings/permissions",
+        params={"project_id": project_id},
+        project_id=project_id,
+    )
+    return body if isinstance(body, dict) else {"tools": body if isinstance(body, list) else []}
