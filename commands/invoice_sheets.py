@@ -1,6 +1,6 @@
 """Turn a stored requisition (Procore `summary`, `summary_text`, `items`) into an `InvoiceSheet`.
 
-Money arrives as strings (``"1,234.50"``, ``"-$5"``), parsed exactly by `commands.money`.
+Money arrives as strings (``"1,234.50"``, ``"-$5"``), parsed exactly by `sources.money`.
 Derivable G703 columns (G, H, I) are computed when the item does not carry them. Change-order
 deductions are shown as positive amounts (the G702 box subtracts them), whatever sign Procore's
 ``negative_*_change_order_item_total`` carries. An item is a change-order line when it names a
@@ -15,8 +15,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from commands.money import money_or_zero
 from pdf.documents import ZERO, G702Header, G702Summary, G703Line, InvoiceSheet
+from sources.money import money_or_zero
 
 HUNDRED = Decimal("100")
 CHANGE_ORDER_KEYS = ("change_order_package_id", "commitment_change_order_id", "change_order_id")

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from commands.money import parse_money
+from sources.money import parse_money
 from sources.snapshot import (
     SOURCE_BUNDLE,
     AttachmentRecord,

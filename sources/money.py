@@ -1,6 +1,6 @@
 """Money as Procore sends it (``"1,234.50"``, ``"-$12"``, a JSON number), parsed exactly.
 
-Shared by both sources and the use cases (`commands.money` re-exports it)."""
+Shared by both sources and the use cases."""
 
 from __future__ import annotations
 

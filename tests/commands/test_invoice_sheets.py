@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from commands.invoice_sheets import build_invoice_sheet, parse_date
-from commands.money import money_or_zero
+from sources.money import money_or_zero
 
 
 def sheet(items: list[dict], summary: dict | None = None):

@@ -13,8 +13,8 @@ import pytest
 from bundles import BundleData, dump_database, sample_bundle, write_bundle, zip_folder
 
 from commands.import_bundle import import_bundle
-from commands.money import parse_money
 from sources.bundle import BundleError
+from sources.money import parse_money
 from storage.blobs import BlobStore
 from storage.models import Project
 
