@@ -30,13 +30,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tortoise import fields, timezone
+from tortoise import connections, fields, timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.functions import Count
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+from storage.schema import CONNECTION
 
 log = logging.getLogger(__name__)
 
@@ -183,19 +185,16 @@ async def claim_next(
     """
     now = timezone.now()
     expires = now + timedelta(seconds=lease_seconds)
-    async with in_transaction() as connection:
-        if connection.capabilities.dialect == "postgres":
-            _, rows = await connection.execute_query(
-                _PG_CLAIM, [list(kinds), now, owner, expires, owner_lock, take_over_dead]
-            )
-            if not rows:
-                return None
-            job_id = int(rows[0]["id"])
-        else:
+    client = connections.get(CONNECTION)
+    if client.capabilities.dialect == "postgres":  # one statement: a transaction of its own
+        _, rows = await client.execute_query(
+            _PG_CLAIM, [list(kinds), now, owner, expires, owner_lock, take_over_dead]
+        )
+        job_id = int(rows[0]["id"]) if rows else None
+    else:
+        async with in_transaction() as connection:
             job_id = await _claim_by_conditional_update(connection, owner, now, expires, kinds)
-            if job_id is None:
-                return None
-    return await Job.get(id=job_id)
+    return None if job_id is None else await Job.get(id=job_id)
 
 
 def _claimable(now: datetime, kinds: tuple[str, ...]) -> Q:
