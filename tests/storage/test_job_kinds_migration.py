@@ -4,6 +4,7 @@ moves from its payload into its state."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 from tortoise import connections
@@ -13,6 +14,8 @@ from storage.jobs import Job, JobStatus
 from storage.schema import apply_migrations
 from storage.slack_deliveries import SlackDelivery
 
+JOB_KINDS_MIGRATION = importlib.import_module("migrations.0005_job_kinds").Migration
+((_, BEFORE_JOB_KINDS),) = JOB_KINDS_MIGRATION.dependencies
 OLD_JOB_COLUMNS = (
     "kind, idempotency_key, status, payload, attempts, lease_owner, parent_channel, parent_ts,"
     " delivery_note, pdf_path, result, file_id, final_reply_ts, created_at, updated_at"
@@ -22,7 +25,7 @@ OLD_JOB_COLUMNS = (
 async def test_existing_jobs_keep_their_steps_and_plans(database_url: str) -> None:
     await open_database(database_url, check_schema=False)
     try:
-        await apply_migrations("0001_initial")
+        await apply_migrations(BEFORE_JOB_KINDS)
         connection = connections.get("default")
         postgres = connection.capabilities.dialect == "postgres"
         marks = ", ".join(f"${n}" if postgres else "?" for n in range(1, 14))
