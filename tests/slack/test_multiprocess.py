@@ -10,9 +10,9 @@ process and submitted through the other, as a load balancer would).
 - ``serve`` on a database the migrations have not built stops with one line (exit status 2).
 
 The kill lands where the job records agree with what Slack received (both processes frozen with
-SIGSTOP while the test compares them): a kill in the instant between a Slack call and the record
-of its step would post that step again, which no lease can prevent (README: "Running several
-processes").
+SIGSTOP while the test compares them, the fake Slack answering nothing): a kill in the instant
+between a Slack call and the record of its step would post that step again, which no lease can
+prevent (README: "Running several processes").
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from tests.slack.conftest import BOT_TOKEN, DEMO_PROJECT, PM, SIGNING_SECRET
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.private_postgres import PrivatePostgres
 from tests.slack.slack_driver import SlackDriver, flatten_options
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
@@ -74,19 +75,16 @@ class ServeProcess:
         os.killpg(self.process.pid, signum)
 
     async def wait_healthy(self, session: aiohttp.ClientSession, within: float = 60) -> None:
-        async def poll() -> None:
-            while True:
-                if self.process.returncode is not None:
-                    raise AssertionError(f"serve exited early:\n{self.log}")
-                try:
-                    async with session.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
+        async def healthy() -> bool:
+            if self.process.returncode is not None:
+                raise AssertionError(f"serve exited early:\n{self.log}")
+            try:
+                async with session.get(f"{self.url}/healthz") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False  # not listening yet
 
-        await asyncio.wait_for(poll(), within)
+        await eventually(healthy, within, every=0.1, what=f"{self.url} healthy")
 
 
 async def start_serve(env: dict[str, str], log_path: Path) -> ServeProcess:
@@ -186,20 +184,15 @@ async def submit(drivers: list[SlackDriver], number: int) -> None:
 async def wait_for_jobs(done: int, within: float) -> list[Job]:
     """Wait until ``done`` jobs succeeded (tolerating a database that is restarting)."""
 
-    async def poll() -> list[Job]:
-        while True:
-            try:
-                jobs = await Job.all().order_by("id")
-                if sum(job.status == JobStatus.SUCCEEDED for job in jobs) >= done:
-                    return jobs
-                assert not [job for job in jobs if job.status == JobStatus.FAILED], jobs
-            except AssertionError:
-                raise
-            except Exception:
-                pass  # the database is restarting
-            await asyncio.sleep(0.2)
+    async def succeeded() -> list[Job]:
+        try:
+            jobs = await Job.all().order_by("id")
+        except Exception:
+            return []  # the database is restarting
+        assert not [job for job in jobs if job.status == JobStatus.FAILED], jobs
+        return jobs if sum(job.status == JobStatus.SUCCEEDED for job in jobs) >= done else []
 
-    return await asyncio.wait_for(poll(), within)
+    return await eventually(succeeded, within, every=0.2, what=f"{done} jobs succeeded")
 
 
 def assert_exactly_once(fake: FakeSlack, jobs: list[Job]) -> None:
@@ -244,9 +237,9 @@ async def kill_while_holding_jobs(
         if held and await Job.filter(status=JobStatus.SUCCEEDED).count() >= 2:
             victim.signal_group(signal.SIGSTOP)
             survivor.signal_group(signal.SIGSTOP)
-            await asyncio.sleep(0.05)  # let the fake finish what it was answering
+            # These queries give the fake its turns to take in what the processes had sent.
             held = await held_by(victim)
-            if held and await records_agree_with_slack(fake):
+            if held and await records_agree_with_slack(fake) and not fake.answering:
                 victim.signal_group(signal.SIGKILL)
                 victim.signal_group(signal.SIGCONT)
                 survivor.signal_group(signal.SIGCONT)
@@ -307,7 +300,12 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
             await submit(drivers, number)
         await wait_for_jobs(3, within=60)
         await asyncio.to_thread(private_pg.stop)
-        await asyncio.sleep(2)  # both processes keep working against a database that is gone
+        # Both processes keep working against a database that is gone, until each has met it.
+        await eventually(
+            lambda: all(noticed_the_outage(serve.log) for serve in two_serves),
+            60,
+            what="both processes noticed the outage",
+        )
         assert all(serve.process.returncode is None for serve in two_serves)
         async with session.get(f"{two_serves[0].url}/healthz") as health:
             assert health.status == 503
@@ -318,9 +316,13 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
     assert_exactly_once(fake_slack, jobs)
     assert all(job.attempts == 1 for job in jobs)  # paused in place, never taken over
     logs = "".join(serve.log for serve in two_serves)
-    assert "paused: database error" in logs or "cannot claim jobs" in logs
     assert " ERROR " not in logs and " CRITICAL " not in logs
     assert tracebacks_outside(logs, allowed_logger="asyncpg.pool") == []
+
+
+def noticed_the_outage(log: str) -> bool:
+    """True once a process logged a database error: a job paused, or a claim that failed."""
+    return "paused: database error" in log or "cannot claim jobs" in log
 
 
 def tracebacks_outside(log: str, allowed_logger: str) -> list[str]:
