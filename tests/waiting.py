@@ -13,6 +13,12 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# How long a test waits for a background job before calling it lost. Far above what a job takes,
+# even on a shared 2-core machine with a busy loop per core and other suites running (a first
+# compile there, process pool start included, took over 60 s): a passing test never waits for
+# the deadline, only a broken one does.
+JOB_PATIENCE = 240.0
+
 
 async def eventually(
     condition: Callable[[], Awaitable[T] | T],

@@ -22,7 +22,7 @@ from storage.blobs import BlobStore
 from storage.jobs import Job, JobStatus
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import Answer, SlackDriver, flatten_options
-from tests.waiting import eventually
+from tests.waiting import JOB_PATIENCE, eventually
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-0000-test-token"
@@ -132,7 +132,7 @@ async def slack(bot: BotServer, fake_slack: FakeSlack) -> AsyncIterator[SlackDri
         yield SlackDriver(session, bot.url, SIGNING_SECRET, fake_slack)
 
 
-async def finished_jobs(count: int, within: float = 60.0) -> list[Job]:
+async def finished_jobs(count: int, within: float = JOB_PATIENCE) -> list[Job]:
     """Wait until ``count`` jobs have ended (succeeded or failed); return all jobs."""
 
     async def ended() -> list[Job]:

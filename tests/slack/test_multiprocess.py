@@ -41,7 +41,7 @@ from tests.slack.conftest import BOT_TOKEN, DEMO_PROJECT, PM, SIGNING_SECRET
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.private_postgres import PrivatePostgres
 from tests.slack.slack_driver import SlackDriver, flatten_options
-from tests.waiting import eventually
+from tests.waiting import JOB_PATIENCE, eventually
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
@@ -271,7 +271,7 @@ async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
         for number in range(SUBMISSIONS):
             await submit(drivers, number)
         killed_holding = await kill_while_holding_jobs(victim, survivor, fake_slack)
-        jobs = await wait_for_jobs(SUBMISSIONS, within=90)
+        jobs = await wait_for_jobs(SUBMISSIONS, within=JOB_PATIENCE)
     assert killed_holding >= 1
     assert any(job.attempts >= 2 for job in jobs)  # taken over from the dead process
     assert_exactly_once(fake_slack, jobs)
@@ -298,7 +298,7 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
         drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in two_serves]
         for number in range(SUBMISSIONS):
             await submit(drivers, number)
-        await wait_for_jobs(3, within=60)
+        await wait_for_jobs(3, within=JOB_PATIENCE)
         await asyncio.to_thread(private_pg.stop)
         # Both processes keep working against a database that is gone, until each has met it.
         await eventually(
@@ -310,7 +310,7 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
         async with session.get(f"{two_serves[0].url}/healthz") as health:
             assert health.status == 503
         await asyncio.to_thread(private_pg.start)
-        jobs = await wait_for_jobs(SUBMISSIONS, within=90)
+        jobs = await wait_for_jobs(SUBMISSIONS, within=JOB_PATIENCE)
         for serve in two_serves:
             await serve.wait_healthy(session)
     assert_exactly_once(fake_slack, jobs)
