@@ -2,6 +2,7 @@
 
 PostgreSQL is the server on 127.0.0.1:5432 (trust auth); each test gets its own database,
 created from ``test`` and dropped afterwards. ``BACKUPS_TEST_PG`` overrides the server URL.
+Hypothesis runs under the ``dev`` or ``ci`` profile below (``HYPOTHESIS_PROFILE`` chooses).
 """
 
 from __future__ import annotations
@@ -13,8 +14,29 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 
 from storage.db import close_database, open_database
+
+# Property tests check rules, not speed: no per-example deadline (a busy machine stalls any
+# example now and then). On CI (CI set, as .ci/run is run) the examples are derived from the test
+# itself, so that a run's answer depends on the code alone; elsewhere each run explores anew.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Name the random test order at the end of every run, ``-q`` too, so a failure can be
+    replayed with ``--randomly-seed``."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None and config.pluginmanager.hasplugin("randomly"):
+        terminalreporter.write_line(f"test order: --randomly-seed={seed}")
+
 
 PG_SERVER = os.environ.get("BACKUPS_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 

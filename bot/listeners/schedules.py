@@ -96,7 +96,7 @@ async def submit_schedule_modal(
     services: Services,
 ) -> None:
     """Check the form and the bot's membership of the channel (errors on the fields), create
-    the schedule, close the modal, register the schedule and confirm to the user."""
+    and register the schedule, close the modal and confirm to the user."""
     form = read_schedule_form(view)
     if form.spec is None:
         await ack(response_action="errors", errors=form.errors)
@@ -118,11 +118,8 @@ async def submit_schedule_modal(
         if await ack_temporary_problem(ack, error, PROJECT_BLOCK_ID, "digest submission"):
             return
         raise
+    next_fire = await _register(services, created.id)
     await ack()
-    next_fire = None
-    if services.schedules is not None:
-        await services.schedules.refresh(created.id)
-        next_fire = services.schedules.next_fire_time(created.id)
     confirmation = schedule_created_message(created, next_fire)
     try:
         await client.chat_postEphemeral(
@@ -132,6 +129,21 @@ async def submit_schedule_modal(
         log.info("digest confirmation by DM (ephemeral refused: %s)", error.response.get("error"))
         dm = await open_dm(client, user_id)
         await client.chat_postMessage(channel=dm, **confirmation.as_kwargs())
+
+
+async def _register(services: Services, schedule_id: int) -> datetime | None:
+    """Give a saved schedule its cron job before the modal closes (a database read and an
+    APScheduler add: well within Slack's 3 s), so that a schedule the user sees saved is also
+    live (a pause or delete clicked at once acts on a registered job); returns its next fire
+    time. Should the read fail, the schedule stays saved and the next resync registers it."""
+    if services.schedules is None:
+        return None
+    try:
+        await services.schedules.refresh(schedule_id)
+    except Exception as error:
+        log.warning("schedule %s saved, registered at the next resync: %r", schedule_id, error)
+        return None
+    return services.schedules.next_fire_time(schedule_id)
 
 
 async def load_timezone_options(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ is patched. `database` (from tests/conftest.py) makes every test run on SQLite a
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from storage.blobs import BlobStore
 from storage.jobs import Job, JobStatus
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import Answer, SlackDriver, flatten_options
+from tests.waiting import JOB_PATIENCE, eventually
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-0000-test-token"
@@ -132,18 +132,15 @@ async def slack(bot: BotServer, fake_slack: FakeSlack) -> AsyncIterator[SlackDri
         yield SlackDriver(session, bot.url, SIGNING_SECRET, fake_slack)
 
 
-async def finished_jobs(count: int, within: float = 60.0) -> list[Job]:
+async def finished_jobs(count: int, within: float = JOB_PATIENCE) -> list[Job]:
     """Wait until ``count`` jobs have ended (succeeded or failed); return all jobs."""
 
-    async def poll() -> list[Job]:
-        while True:
-            jobs = await Job.all().order_by("id")
-            ended = [j for j in jobs if j.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)]
-            if len(ended) >= count:
-                return jobs
-            await asyncio.sleep(0.1)
+    async def ended() -> list[Job]:
+        jobs = await Job.all().order_by("id")
+        done = [j for j in jobs if j.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)]
+        return jobs if len(done) >= count else []
 
-    return await asyncio.wait_for(poll(), within)
+    return await eventually(ended, within, every=0.1, what=f"{count} jobs ended")
 
 
 async def offered_options(

@@ -97,12 +97,13 @@ class FakeSlack:
         self._changed = asyncio.Condition()
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: dict[str, dict[str, Any]] = {}
+        self.answering = 0  # HTTP requests being answered now (Socket Mode connections aside)
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Listen on 127.0.0.1, on a free port."""
-        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app = web.Application(client_max_size=256 * 1024 * 1024, middlewares=[self._counted])
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{key}", self._response_url)
@@ -234,6 +235,16 @@ class FakeSlack:
         return await self.wait_for(lambda: self.socket_acks.get(envelope_id), 30)
 
     # --- HTTP handlers ---------------------------------------------------------------------
+
+    @web.middleware
+    async def _counted(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/socket":
+            return await handler(request)
+        self.answering += 1
+        try:
+            return await handler(request)
+        finally:
+            self.answering -= 1
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(autoping=True)

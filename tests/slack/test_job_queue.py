@@ -64,11 +64,17 @@ async def test_an_expired_lease_is_claimed_again_with_its_steps(database: str) -
 
 async def test_a_live_lease_is_not_claimed_and_renewal_keeps_it(database: str) -> None:
     await jobs.enqueue("key", {})
-    job = await jobs.claim_next("w1", 0.5)
+    job = await jobs.claim_next("w1", 30)
     assert job is not None
-    await jobs.renew_lease(job, "w1", 30)
-    await asyncio.sleep(0.6)
     assert await jobs.claim_next("w2", 30) is None
+    # Its first lease ran out (set in the past, not slept through); w1 renews before anyone
+    # else claims the job, and keeps it.
+    await Job.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    await jobs.renew_lease(job, "w1", 30)
+    assert await jobs.claim_next("w2", 30) is None
+    stored = await Job.get(id=job.id)
+    assert stored.lease_owner == "w1"
+    assert stored.lease_expires_at > timezone.now() + timedelta(seconds=20)
 
 
 async def test_release_puts_the_job_back_keeping_steps(database: str) -> None:

@@ -11,9 +11,9 @@ process and submitted through the other, as a load balancer would).
 - ``serve`` on a database the migrations have not built stops with one line (exit status 2).
 
 The kill lands where the job records agree with what Slack received (both processes frozen with
-SIGSTOP while the test compares them): a kill in the instant between a Slack call and the record
-of its step would post that step again, which no lease can prevent (README: "Running several
-processes").
+SIGSTOP while the test compares them, the fake Slack answering nothing): a kill in the instant
+between a Slack call and the record of its step would post that step again, which no lease can
+prevent (README: "Running several processes").
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from tests.slack.conftest import BOT_TOKEN, DEMO_PROJECT, PM, SIGNING_SECRET
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.private_postgres import PrivatePostgres
 from tests.slack.slack_driver import SlackDriver, flatten_options
+from tests.waiting import JOB_PATIENCE, eventually
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
@@ -79,19 +80,16 @@ class ServeProcess:
         os.killpg(self.process.pid, signum)
 
     async def wait_healthy(self, session: aiohttp.ClientSession, within: float = 60) -> None:
-        async def poll() -> None:
-            while True:
-                if self.process.returncode is not None:
-                    raise AssertionError(f"serve exited early:\n{self.log}")
-                try:
-                    async with session.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
+        async def healthy() -> bool:
+            if self.process.returncode is not None:
+                raise AssertionError(f"serve exited early:\n{self.log}")
+            try:
+                async with session.get(f"{self.url}/healthz") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False  # not listening yet
 
-        await asyncio.wait_for(poll(), within)
+        await eventually(healthy, within, every=0.1, what=f"{self.url} healthy")
 
 
 async def start_serve(env: dict[str, str], log_path: Path) -> ServeProcess:
@@ -191,20 +189,15 @@ async def submit(drivers: list[SlackDriver], number: int) -> None:
 async def wait_for_jobs(done: int, within: float) -> list[Job]:
     """Wait until ``done`` jobs succeeded (tolerating a database that is restarting)."""
 
-    async def poll() -> list[Job]:
-        while True:
-            try:
-                jobs = await Job.all().order_by("id")
-                if sum(job.status == JobStatus.SUCCEEDED for job in jobs) >= done:
-                    return jobs
-                assert not [job for job in jobs if job.status == JobStatus.FAILED], jobs
-            except AssertionError:
-                raise
-            except Exception:
-                pass  # the database is restarting
-            await asyncio.sleep(0.2)
+    async def succeeded() -> list[Job]:
+        try:
+            jobs = await Job.all().order_by("id")
+        except Exception:
+            return []  # the database is restarting
+        assert not [job for job in jobs if job.status == JobStatus.FAILED], jobs
+        return jobs if sum(job.status == JobStatus.SUCCEEDED for job in jobs) >= done else []
 
-    return await asyncio.wait_for(poll(), within)
+    return await eventually(succeeded, within, every=0.2, what=f"{done} jobs succeeded")
 
 
 async def assert_exactly_once(
@@ -247,23 +240,30 @@ async def kill_while_holding_jobs(
     victim: ServeProcess, survivor: ServeProcess, fake: FakeSlack
 ) -> list[int]:
     """SIGKILL ``victim``'s process group at a moment it holds jobs; return their ids."""
-    for _ in range(400):
+
+    def resume() -> None:
+        victim.signal_group(signal.SIGCONT)
+        survivor.signal_group(signal.SIGCONT)
+
+    async def kill_if_clean() -> list[int]:
         held = await held_by(victim)
-        if held and await Job.filter(status=JobStatus.SUCCEEDED).count() >= 2:
-            victim.signal_group(signal.SIGSTOP)
-            survivor.signal_group(signal.SIGSTOP)
-            await asyncio.sleep(0.05)  # let the fake finish what it was answering
-            held = await held_by(victim)
-            if held and await records_agree_with_slack(fake):
-                victim.signal_group(signal.SIGKILL)
-                victim.signal_group(signal.SIGCONT)
-                survivor.signal_group(signal.SIGCONT)
-                await victim.process.wait()
-                return [job.id for job in held]
-            victim.signal_group(signal.SIGCONT)
-            survivor.signal_group(signal.SIGCONT)
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the victim never held a job at a clean moment:\n{victim.log}")
+        if not held or await Job.filter(status=JobStatus.SUCCEEDED).count() < 2:
+            return []
+        victim.signal_group(signal.SIGSTOP)
+        survivor.signal_group(signal.SIGSTOP)
+        # These queries give the fake its turns to take in what the processes had sent.
+        held = await held_by(victim)
+        if not (held and await records_agree_with_slack(fake) and not fake.answering):
+            resume()
+            return []
+        victim.signal_group(signal.SIGKILL)
+        resume()
+        await victim.process.wait()
+        return [job.id for job in held]
+
+    return await eventually(
+        kill_if_clean, 120, every=0.02, what="the victim holding a job at a clean moment"
+    )
 
 
 @pytest.mark.postgres
@@ -286,7 +286,7 @@ async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
         for number in range(SUBMISSIONS):
             await submit(drivers, number)
         killed_holding = await kill_while_holding_jobs(victim, survivor, fake_slack)
-        jobs = await wait_for_jobs(SUBMISSIONS, within=90)
+        jobs = await wait_for_jobs(SUBMISSIONS, within=JOB_PATIENCE)
     assert len(killed_holding) >= 1
     assert any(job.attempts >= 2 for job in jobs)  # taken over from the dead process
     await assert_exactly_once(fake_slack, jobs)
@@ -298,22 +298,16 @@ async def resumed_elsewhere(job_ids: list[int], survivor: ServeProcess, within: 
     loop = asyncio.get_running_loop()
     started = loop.time()
 
-    async def poll() -> float:
-        while True:
-            held = await Job.filter(id__in=job_ids).all()
-            if all(
-                job.status != JobStatus.RUNNING
-                or f":{survivor.process.pid}:" in str(job.lease_owner)
-                for job in held
-            ):
-                return loop.time() - started
-            await asyncio.sleep(0.05)
+    async def resumed() -> float:
+        held = await Job.filter(id__in=job_ids).all()
+        if all(
+            job.status != JobStatus.RUNNING or f":{survivor.process.pid}:" in str(job.lease_owner)
+            for job in held
+        ):
+            return max(loop.time() - started, 1e-9)
+        return 0.0
 
-    try:
-        return await asyncio.wait_for(poll(), within)
-    except TimeoutError:
-        held = [(j.id, j.status, j.lease_owner) for j in await Job.filter(id__in=job_ids)]
-        raise AssertionError(f"not resumed within {within} s: {held}\n{survivor.log}") from None
+    return await eventually(resumed, within, what=f"jobs {job_ids} resumed by the survivor")
 
 
 @pytest.mark.postgres
@@ -340,7 +334,7 @@ async def test_a_killed_process_jobs_resume_elsewhere_in_seconds_not_a_lease(
         # The target is 5 s; the deadline leaves room for a loaded machine, and is still far
         # below the 60 s lease that the old mechanism would have waited out.
         await resumed_elsewhere(killed_holding, survivor, within=20)
-        jobs = await wait_for_jobs(TAKEOVER_SUBMISSIONS, within=90)
+        jobs = await wait_for_jobs(TAKEOVER_SUBMISSIONS, within=JOB_PATIENCE)
     taken_over = [job for job in jobs if job.id in killed_holding]
     assert taken_over and all(job.attempts >= 2 for job in taken_over)
     await assert_exactly_once(fake_slack, jobs, TAKEOVER_SUBMISSIONS)
@@ -367,22 +361,31 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
         drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in two_serves]
         for number in range(SUBMISSIONS):
             await submit(drivers, number)
-        await wait_for_jobs(3, within=60)
+        await wait_for_jobs(3, within=JOB_PATIENCE)
         await asyncio.to_thread(private_pg.stop)
-        await asyncio.sleep(2)  # both processes keep working against a database that is gone
+        # Both processes keep working against a database that is gone, until each has met it.
+        await eventually(
+            lambda: all(noticed_the_outage(serve.log) for serve in two_serves),
+            60,
+            what="both processes noticed the outage",
+        )
         assert all(serve.process.returncode is None for serve in two_serves)
         async with session.get(f"{two_serves[0].url}/healthz") as health:
             assert health.status == 503
         await asyncio.to_thread(private_pg.start)
-        jobs = await wait_for_jobs(SUBMISSIONS, within=90)
+        jobs = await wait_for_jobs(SUBMISSIONS, within=JOB_PATIENCE)
         for serve in two_serves:
             await serve.wait_healthy(session)
     await assert_exactly_once(fake_slack, jobs)
     assert all(job.attempts == 1 for job in jobs)  # paused in place, never taken over
     logs = "".join(serve.log for serve in two_serves)
-    assert "paused: database error" in logs or "cannot claim jobs" in logs
     assert " ERROR " not in logs and " CRITICAL " not in logs
     assert tracebacks_outside(logs, allowed_logger="asyncpg.pool") == []
+
+
+def noticed_the_outage(log: str) -> bool:
+    """True once a process logged a database error: a job paused, or a claim that failed."""
+    return "paused: database error" in log or "cannot claim jobs" in log
 
 
 def tracebacks_outside(log: str, allowed_logger: str) -> list[str]:

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from tortoise import timezone
+from tortoise.exceptions import DBConnectionError
 
+from bot import scheduler as scheduler_module
 from bot.digest_job import enqueue_digest, plan_digest_job
 from bot.job_kinds import JobRun
 from bot.job_work import CompileWork
@@ -298,6 +300,35 @@ async def test_a_submitted_schedule_is_registered_and_its_run_posts_the_backup(
     assert "Invoice backup ready" in reply.text and "1 invoice" in reply.text
 
 
+async def test_a_schedule_saved_while_the_scheduler_cannot_read_it_is_registered_at_resync(
+    bot: BotServer,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real_get_schedule = scheduler_module.get_schedule
+
+    async def database_gone(schedule_id: int) -> ScheduleView | None:
+        raise DBConnectionError("connection was closed in the middle of operation")
+
+    monkeypatch.setattr(scheduler_module, "get_schedule", database_gone)
+    view = await slack.open_modal(PM, "schedule")
+    answer = await submit_schedule(slack, PM, view)
+    assert answer.status == 200 and not answer.text  # saved: the modal closes all the same
+    [schedule] = await Schedule.all()
+    assert bot.scheduler is not None and bot.scheduler.schedule_ids == []
+    assert f"schedule {schedule.id} saved, registered at the next resync" in caplog.text
+    assert "Traceback" not in caplog.text
+    await fake_slack.wait_for(
+        lambda: [e for e in fake_slack.ephemerals if "Weekly digest set up" in e.get("text", "")],
+        10,
+    )
+    monkeypatch.setattr(scheduler_module, "get_schedule", real_get_schedule)
+    await bot.scheduler.resync()
+    assert bot.scheduler.schedule_ids == [schedule.id]
+
+
 async def test_an_empty_week_posts_one_line_or_nothing_when_skipped(
     bot: BotServer, fake_slack: FakeSlack, clock: FakeClock
 ) -> None:
@@ -503,8 +534,9 @@ async def test_two_bot_instances_firing_the_same_run_post_it_once(
         assert sorted(result.created for result in results) == [False, True]
         [job] = await finished_jobs(1)
         assert job.status == JobStatus.SUCCEEDED, job.error
-        await asyncio.sleep(0.6)  # both workers polled again: still one job, one post
         assert await Job.all().count() == 1
+        # Nothing is left for either worker's next poll to claim: one post it stays.
+        assert await jobs.claim_next("another-worker", 30, kinds=(DIGEST,)) is None
         [parent] = fake_slack.top_level_messages()
         assert parent.text.startswith(HEADLINE)
         assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1

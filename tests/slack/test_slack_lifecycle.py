@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -34,6 +35,7 @@ from tests.slack.conftest import (
 )
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.server import run_serve; sys.exit(run_serve())"
@@ -228,19 +230,30 @@ async def test_serve_runs_until_sigterm_then_shuts_down_cleanly(
     assert process.returncode == 0, log
     assert "invoice-backups bot stopped" in log
     assert "Unclosed" not in log and "Traceback" not in log and "was never awaited" not in log
-    assert "WARNING" not in log
+    assert warnings_in(log) == []
+
+
+SLOW_CALLBACK = re.compile(r" WARNING asyncio: Executing .* took \d+\.\d+ seconds$")
+
+
+def warnings_in(log: str) -> list[str]:
+    """The WARNING records of ``log``, except the slow-callback notes of asyncio's debug mode
+    ("Executing <Task …> took 0.150 seconds"): a wall-clock time over 0.1 s says how busy the
+    machine was as much as what the bot did, so it cannot decide a test."""
+    return [
+        line for line in log.splitlines() if "WARNING" in line and not SLOW_CALLBACK.search(line)
+    ]
 
 
 async def _wait_healthy(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-    for _ in range(300):
+    async def health() -> dict[str, Any] | None:
         try:
             async with session.get(url) as response:
-                if response.status == 200:
-                    return dict(await response.json())
+                return dict(await response.json()) if response.status == 200 else None
         except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} never became healthy")
+            return None  # not listening yet
+
+    return await eventually(health, 60, every=0.1, what=f"{url} healthy")
 
 
 async def test_socket_mode_feeds_the_same_listeners(
