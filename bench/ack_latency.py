@@ -16,7 +16,8 @@ Run: ``.venv/bin/python bench/ack_latency.py`` (``--help`` for options). It
 The machine may be shared: the load average is printed with the figures.
 
 It prints p50/p95/p99/max per kind, and the verdict against the targets: p99 ≤ 100 ms for every
-ack; options search p95 ≤ 150 ms. Everything runs on 127.0.0.1 and stops by itself.
+ack; options search p95 ≤ 50 ms, idle and under load. Everything runs on 127.0.0.1 and stops by
+itself.
 """
 
 from __future__ import annotations
@@ -55,9 +56,28 @@ CONTRACTS = 250
 PERIODS = 36
 BIG_BACKUP = 100
 FIRST_INVOICE_ID = 1_000_000
-QUERIES = ("", "SC-0", "SC-12", "Mechanical", "Vendor 17", "#7", "2025", "Concrete", "3")
+# What people type: contract and invoice numbers, vendors, several words, amounts with and
+# without punctuation, period names, statuses, short numbers and a query nothing matches.
+QUERIES = (
+    "",
+    "SC-0",
+    "SC-12",
+    "Mechanical",
+    "Vendor 17",
+    "Electrical 12",
+    "#7",
+    "2025",
+    "Oct 2025",
+    "Concrete",
+    "3",
+    "SC-012-012",
+    "65,700",
+    "$46,293.75",
+    "approved",
+    "zzqx",
+)
 ACK_TARGET_P99 = 0.100
-SEARCH_TARGET_P95 = 0.150
+SEARCH_TARGET_P95 = 0.050
 
 
 # --- the data ------------------------------------------------------------------------------
@@ -304,7 +324,11 @@ async def measure(
         f"{os.cpu_count()} cores)",
         under_load,
     )
-    report(f"Idle: options search with {args.invoices:,} invoices in the project", idle)
+    report(
+        f"Idle: options search with {args.invoices:,} invoices in the project (1-min load "
+        f"average {os.getloadavg()[0]:.2f}, other processes of the machine included)",
+        idle,
+    )
     report("Idle options search, by typed query", by_query)
     first_reply = fake.replies(big_parents[0].channel, big_parents[0].ts)[0].text
     print(f"\n{args.big_backups} large backups took {big_seconds:.1f} s in all; the first:")

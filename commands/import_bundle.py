@@ -58,6 +58,7 @@ from commands.bundle_reading import (
     read_bundle,
     unpack_bundle,
 )
+from commands.invoice_search import refresh_invoice_search
 from storage.blobs import BlobStore
 from storage.models import (
     Attachment,
@@ -215,7 +216,7 @@ async def _write(bundle: Bundle, stored: dict[Path, StoredFile]) -> dict[str, Ki
     """Upsert the bundle's rows and delete the project's rows it lacks, in one transaction."""
     tallies = {kind: _Tally() for kind in KINDS}
     wanted = _wanted_rows(bundle, stored)
-    async with in_transaction():
+    async with in_transaction() as connection:
         await _refuse_foreign_ids(bundle)
         await _sync_project(bundle.project, tallies["projects"])
         existing = await _existing_rows(bundle.project.id)
@@ -224,6 +225,8 @@ async def _write(bundle: Bundle, stored: dict[Path, StoredFile]) -> dict[str, Ki
         # Children before parents, after the upserts (a row may have moved to a kept parent).
         for kind, model, key in reversed(CHILD_TABLES):
             await _delete_absent(model, existing[kind], key, wanted[kind], tallies[kind])
+        # In the same transaction, so the search never sees rows its index lacks.
+        await refresh_invoice_search(bundle.project.id, connection)
     return {kind: tally.frozen() for kind, tally in tallies.items()}
 
 
