@@ -207,28 +207,41 @@ def report(title: str, samples: dict[str, list[float]]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    work = Path(tempfile.mkdtemp(prefix="ack-latency-", dir=args.work_dir))
+    if args.reuse:
+        work = Path(args.reuse)
+        database_url = args.reuse_url
+        postgres_name = None
+    else:
+        work = Path(tempfile.mkdtemp(prefix="ack-latency-", dir=args.work_dir))
+        database_url = f"sqlite://{work / 'data' / 'bench.sqlite3'}"
+        postgres_name = None
+        if args.postgres:
+            postgres_name = f"ib_bench_{os.getpid()}"
+            await _postgres(args.postgres, f'CREATE DATABASE "{postgres_name}"')
+            database_url = f"{args.postgres}/{postgres_name}"
     data_dir = work / "data"
-    data_dir.mkdir()
-    database_url = f"sqlite://{data_dir / 'bench.sqlite3'}"
-    postgres_name = None
-    if args.postgres:
-        postgres_name = f"ib_bench_{os.getpid()}"
-        await _postgres(args.postgres, f'CREATE DATABASE "{postgres_name}"')
-        database_url = f"{args.postgres}/{postgres_name}"
+    data_dir.mkdir(exist_ok=True)
     os.environ["BACKUPS_DATA_DIR"] = str(data_dir)
     try:
-        started = time.perf_counter()
-        big_ids = generate_bundle(work, args.invoices)
-        await open_database(database_url, migrate=True)
-        try:
-            await import_bundle(work / "bundle", BlobStore(data_dir))
-        finally:
-            await close_database()
-        print(
-            f"Imported {args.invoices:,} invoices ({CONTRACTS} contracts, {PERIODS} billing "
-            f"periods) in {time.perf_counter() - started:.1f} s into {database_url.split(':')[0]}"
-        )
+        if args.reuse:
+            big_ids = list(range(FIRST_INVOICE_ID, FIRST_INVOICE_ID + 2 * BIG_BACKUP))
+            print(f"Reusing the imported project in {work} ({database_url.split(':')[0]})")
+        else:
+            started = time.perf_counter()
+            big_ids = generate_bundle(work, args.invoices)
+            await open_database(database_url, migrate=True)
+            try:
+                await import_bundle(work / "bundle", BlobStore(data_dir))
+            finally:
+                await close_database()
+            (work / "database_url").write_text(database_url)
+            print(
+                f"Imported {args.invoices:,} invoices ({CONTRACTS} contracts, {PERIODS} billing "
+                f"periods) in {time.perf_counter() - started:.1f} s into "
+                f"{database_url.split(':')[0]}"
+            )
+            if args.prepare_only:
+                return 0
         fake = FakeSlack()
         fake.add_user(PM, "pm@example.com", "Dana Reyes")
         await fake.start()
@@ -243,11 +256,13 @@ async def run(args: argparse.Namespace) -> int:
             await stop_serve(process)
             await fake.close()
     finally:
-        if postgres_name is not None:
-            await _postgres(
-                args.postgres, f'DROP DATABASE IF EXISTS "{postgres_name}" WITH (FORCE)'
-            )
-        if not args.keep:
+        if args.keep or args.reuse:
+            print(f"Kept the data for --reuse {work}")
+        else:
+            if postgres_name is not None:
+                await _postgres(
+                    args.postgres, f'DROP DATABASE IF EXISTS "{postgres_name}" WITH (FORCE)'
+                )
             shutil.rmtree(work, ignore_errors=True)
 
 
@@ -367,9 +382,24 @@ def main() -> int:
         "postgres://postgres@127.0.0.1:5432, instead of a SQLite file (dropped afterwards)",
     )
     parser.add_argument("--work-dir", default=str(REPO / "bench" / "_work"))
-    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the generated data (and PostgreSQL database)"
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="WORK_DIR",
+        help="measure again on the data a --keep run left in WORK_DIR (no generation, no import)",
+    )
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="generate and import (with --keep), no more"
+    )
     args = parser.parse_args()
     Path(args.work_dir).mkdir(parents=True, exist_ok=True)
+    if args.prepare_only:
+        args.keep = True
+    if args.reuse:
+        args.reuse = str(Path(args.reuse).resolve())
+        args.reuse_url = (Path(args.reuse) / "database_url").read_text().strip()
     return asyncio.run(run(args))
 
 

@@ -61,7 +61,7 @@ OPTION_SEPARATOR = " · "
 # An identifying part longer than this (a contract or invoice number) is shortened in labels.
 LABEL_KEY_LIMIT = 20
 # The vendor name keeps at least this many characters before period/amount/status give way.
-LABEL_VENDOR_MIN = 16
+LABEL_VENDOR_MIN = 24
 
 
 def invoice_option_label(
