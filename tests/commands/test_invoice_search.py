@@ -281,3 +281,45 @@ def test_the_word_rule() -> None:
     assert not matches_every_word(["12"], "SC-012")
     assert not matches_every_word(["volt", "13"], "Volt Electric", "#12")
     assert matches_every_word([], "anything")
+
+
+# --- the migration ------------------------------------------------------------------------------
+
+
+async def test_the_migration_indexes_the_invoices_already_there(database_url: str) -> None:
+    """A database migrated before the index existed gets every invoice indexed by 0004."""
+    from storage.db import close_database, open_database
+    from storage.models import BillingPeriod, Commitment, Project
+    from storage.schema import apply_migrations
+
+    await open_database(database_url, check_schema=False)
+    try:
+        await apply_migrations(upto="0001_initial")
+        await Project.create(id=PROJECT, name="Old", company_id=1, company_name="Summit GC")
+        await BillingPeriod.create(
+            id=801,
+            project_id=PROJECT,
+            position=1,
+            start_date=date(2026, 10, 1),
+            end_date=date(2026, 10, 31),
+            status="open",
+        )
+        await Commitment.create(id=601, project_id=PROJECT, number="SC-7", vendor_name="Ólafur")
+        await Invoice.create(
+            id=8001,
+            project_id=PROJECT,
+            commitment_id=601,
+            number=4,
+            invoice_number="OL-4",
+            period_id=801,
+            status="approved",
+            current_payment_due=Decimal("10.00"),
+        )
+        await apply_migrations()
+        assert await project_entry_count(PROJECT) == 1
+        connection = connections.get("default")
+        _, rows = await connection.execute_query("SELECT search_text FROM invoice_search")
+        assert "olafur" in rows[0]["search_text"]
+        assert "october" in rows[0]["search_text"]
+    finally:
+        await close_database()
