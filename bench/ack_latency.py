@@ -16,7 +16,8 @@ Run: ``.venv/bin/python bench/ack_latency.py`` (``--help`` for options). It
 The machine may be shared: the load average is printed with the figures.
 
 It prints p50/p95/p99/max per kind, and the verdict against the targets: p99 ≤ 100 ms for every
-ack; options search p95 ≤ 150 ms. Everything runs on 127.0.0.1 and stops by itself.
+ack; options search p95 ≤ 50 ms, idle and under load. Everything runs on 127.0.0.1 and stops by
+itself.
 """
 
 from __future__ import annotations
@@ -55,9 +56,28 @@ CONTRACTS = 250
 PERIODS = 36
 BIG_BACKUP = 100
 FIRST_INVOICE_ID = 1_000_000
-QUERIES = ("", "SC-0", "SC-12", "Mechanical", "Vendor 17", "#7", "2025", "Concrete", "3")
+# What people type: contract and invoice numbers, vendors, several words, amounts with and
+# without punctuation, period names, statuses, short numbers and a query nothing matches.
+QUERIES = (
+    "",
+    "SC-0",
+    "SC-12",
+    "Mechanical",
+    "Vendor 17",
+    "Electrical 12",
+    "#7",
+    "2025",
+    "Oct 2025",
+    "Concrete",
+    "3",
+    "SC-012-012",
+    "65,700",
+    "$46,293.75",
+    "approved",
+    "zzqx",
+)
 ACK_TARGET_P99 = 0.100
-SEARCH_TARGET_P95 = 0.150
+SEARCH_TARGET_P95 = 0.050
 
 
 # --- the data ------------------------------------------------------------------------------
@@ -187,28 +207,41 @@ def report(title: str, samples: dict[str, list[float]]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    work = Path(tempfile.mkdtemp(prefix="ack-latency-", dir=args.work_dir))
+    if args.reuse:
+        work = Path(args.reuse)
+        database_url = args.reuse_url
+        postgres_name = None
+    else:
+        work = Path(tempfile.mkdtemp(prefix="ack-latency-", dir=args.work_dir))
+        database_url = f"sqlite://{work / 'data' / 'bench.sqlite3'}"
+        postgres_name = None
+        if args.postgres:
+            postgres_name = f"ib_bench_{os.getpid()}"
+            await _postgres(args.postgres, f'CREATE DATABASE "{postgres_name}"')
+            database_url = f"{args.postgres}/{postgres_name}"
     data_dir = work / "data"
-    data_dir.mkdir()
-    database_url = f"sqlite://{data_dir / 'bench.sqlite3'}"
-    postgres_name = None
-    if args.postgres:
-        postgres_name = f"ib_bench_{os.getpid()}"
-        await _postgres(args.postgres, f'CREATE DATABASE "{postgres_name}"')
-        database_url = f"{args.postgres}/{postgres_name}"
+    data_dir.mkdir(exist_ok=True)
     os.environ["BACKUPS_DATA_DIR"] = str(data_dir)
     try:
-        started = time.perf_counter()
-        big_ids = generate_bundle(work, args.invoices)
-        await open_database(database_url, migrate=True)
-        try:
-            await import_bundle(work / "bundle", BlobStore(data_dir))
-        finally:
-            await close_database()
-        print(
-            f"Imported {args.invoices:,} invoices ({CONTRACTS} contracts, {PERIODS} billing "
-            f"periods) in {time.perf_counter() - started:.1f} s into {database_url.split(':')[0]}"
-        )
+        if args.reuse:
+            big_ids = list(range(FIRST_INVOICE_ID, FIRST_INVOICE_ID + 2 * BIG_BACKUP))
+            print(f"Reusing the imported project in {work} ({database_url.split(':')[0]})")
+        else:
+            started = time.perf_counter()
+            big_ids = generate_bundle(work, args.invoices)
+            await open_database(database_url, migrate=True)
+            try:
+                await import_bundle(work / "bundle", BlobStore(data_dir))
+            finally:
+                await close_database()
+            (work / "database_url").write_text(database_url)
+            print(
+                f"Imported {args.invoices:,} invoices ({CONTRACTS} contracts, {PERIODS} billing "
+                f"periods) in {time.perf_counter() - started:.1f} s into "
+                f"{database_url.split(':')[0]}"
+            )
+            if args.prepare_only:
+                return 0
         fake = FakeSlack()
         fake.add_user(PM, "pm@example.com", "Dana Reyes")
         await fake.start()
@@ -223,11 +256,13 @@ async def run(args: argparse.Namespace) -> int:
             await stop_serve(process)
             await fake.close()
     finally:
-        if postgres_name is not None:
-            await _postgres(
-                args.postgres, f'DROP DATABASE IF EXISTS "{postgres_name}" WITH (FORCE)'
-            )
-        if not args.keep:
+        if args.keep or args.reuse:
+            print(f"Kept the data for --reuse {work}")
+        else:
+            if postgres_name is not None:
+                await _postgres(
+                    args.postgres, f'DROP DATABASE IF EXISTS "{postgres_name}" WITH (FORCE)'
+                )
             shutil.rmtree(work, ignore_errors=True)
 
 
@@ -253,7 +288,7 @@ async def measure(
     big_started = time.perf_counter()
     for number in range(args.big_backups):
         chunk = (big_ids[:BIG_BACKUP], big_ids[BIG_BACKUP:])[number % 2]
-        big_view = {**view, "hash": f"big-{number}"}
+        big_view = {**view, "hash": f"big-{os.getpid()}-{number}"}
         answer = await slack.submit(PM, big_view, PROJECT_ID, [option(i) for i in chunk])
         assert answer.status == 200 and answer.text == "", answer
     await fake.wait_for(lambda: len(fake.top_level_messages()) >= args.big_backups, 60)
@@ -263,6 +298,7 @@ async def measure(
         return sum(1 for parent in big_parents if fake.replies(parent.channel, parent.ts))
 
     under_load: dict[str, list[float]] = defaultdict(list)
+    unanswered: dict[str, int] = defaultdict(int)  # Bolt's 3 s ack deadline passed
     kinds = ("command", "options", "submission")
     deadline = time.perf_counter() + args.seconds
     sent = 0
@@ -277,8 +313,13 @@ async def measure(
             assert flatten_options(answer) is not None
         else:
             chosen = [option(i) for i in rng.sample(all_ids, 3)]
-            answer = await slack.submit(PM, {**view, "hash": f"s{sent}"}, PROJECT_ID, chosen)
-        assert answer.status == 200, (kind, answer)
+            answer = await slack.submit(
+                PM, {**view, "hash": f"s{os.getpid()}-{sent}"}, PROJECT_ID, chosen
+            )
+        if answer.status != 200 and "unhandled request" in answer.text:
+            unanswered[kind] += 1
+        else:
+            assert answer.status == 200, (kind, answer)
         under_load[kind].append(answer.seconds)
         sent += 1
         await asyncio.sleep(args.pause)
@@ -304,7 +345,13 @@ async def measure(
         f"{os.cpu_count()} cores)",
         under_load,
     )
-    report(f"Idle: options search with {args.invoices:,} invoices in the project", idle)
+    for kind, count in unanswered.items():
+        print(f"  {kind}: {count} not acknowledged within Slack's 3 s (counted at their time)")
+    report(
+        f"Idle: options search with {args.invoices:,} invoices in the project (1-min load "
+        f"average {os.getloadavg()[0]:.2f}, other processes of the machine included)",
+        idle,
+    )
     report("Idle options search, by typed query", by_query)
     first_reply = fake.replies(big_parents[0].channel, big_parents[0].ts)[0].text
     print(f"\n{args.big_backups} large backups took {big_seconds:.1f} s in all; the first:")
@@ -343,9 +390,24 @@ def main() -> int:
         "postgres://postgres@127.0.0.1:5432, instead of a SQLite file (dropped afterwards)",
     )
     parser.add_argument("--work-dir", default=str(REPO / "bench" / "_work"))
-    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the generated data (and PostgreSQL database)"
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="WORK_DIR",
+        help="measure again on the data a --keep run left in WORK_DIR (no generation, no import)",
+    )
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="generate and import (with --keep), no more"
+    )
     args = parser.parse_args()
     Path(args.work_dir).mkdir(parents=True, exist_ok=True)
+    if args.prepare_only:
+        args.keep = True
+    if args.reuse:
+        args.reuse = str(Path(args.reuse).resolve())
+        args.reuse_url = (Path(args.reuse) / "database_url").read_text().strip()
     return asyncio.run(run(args))
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from commands.labels import billing_period_label, invoice_option_label
+from commands.invoice_search import search_invoices
+from commands.labels import billing_period_label, invoice_option_label, more_matches_label
 from commands.permissions import (
     CommitmentScope,
     ProjectRole,
@@ -55,6 +55,21 @@ class InvoiceOption:
     invoice_id: int
     label: str
     group: str
+
+
+@dataclass(frozen=True)
+class InvoiceMenu:
+    """One answer of the invoice search: the options, and how many more invoices matched
+    (`more_at_least`: at least that many) for the closing "type more" option."""
+
+    options: list[InvoiceOption]
+    more: int = 0
+    more_at_least: bool = False
+
+    @property
+    def more_label(self) -> str | None:
+        """The closing option's text, or None when every match is shown."""
+        return more_matches_label(self.more, self.more_at_least) if self.more else None
 
 
 class AccessDenied(Exception):
@@ -239,77 +254,29 @@ async def visible_invoice_ids(
     return {int(row) for row in rows}
 
 
-async def _newest_ids(
-    invoices: QuerySet[Invoice], newest_first: list[BillingPeriod], limit: int
-) -> list[int]:
-    """The first `limit` ids, newest billing period first, then those whose period is missing:
-    walks the periods and takes only what the menu shows, whatever the project's size."""
-    groups = [invoices.filter(period_id=period.id) for period in newest_first]
-    known = [period.id for period in newest_first]
-    groups.append(invoices.exclude(period_id__in=known) if known else invoices)
-    chosen: list[int] = []
-    for group in groups:
-        if len(chosen) >= limit:
-            break
-        rows = group.order_by("-number", "-id").limit(limit - len(chosen))
-        chosen.extend(int(invoice_id) for invoice_id in await rows.values_list("id", flat=True))
-    return chosen
-
-
-async def _matching_ids(
-    invoices: QuerySet[Invoice], periods: dict[int, BillingPeriod], limit: int
-) -> list[int]:
-    """The first `limit` ids of a (usually small) filtered set, ranked on three narrow columns."""
-
-    def newest_first(row: tuple[int, int, int]) -> tuple[bool, int, int, int]:
-        invoice_id, period_id, number = row
-        period = periods.get(period_id)
-        return (period is None, -(period.position if period else 0), -number, -invoice_id)
-
-    rows = await invoices.values_list("id", "period_id", "number")
-    return [int(row[0]) for row in sorted(rows, key=newest_first)[:limit]]
-
-
-def _search_filter(query: str) -> Q:
-    text = query.strip()
-    condition = (
-        Q(invoice_number__icontains=text)
-        | Q(commitment__number__icontains=text)
-        | Q(commitment__title__icontains=text)
-        | Q(commitment__vendor_name__icontains=text)
-    )
-    number = text.lstrip("#")
-    if number.isdigit():
-        condition |= Q(number=int(number))
-    return condition
-
-
 async def search_invoice_options(
     requester: Requester, project_id: int, query: str, limit: int = 100
-) -> list[InvoiceOption]:
-    """Invoices the requester may compile, matching `query` on invoice number, application
-    number, contract number, contract title or vendor; newest billing period first."""
+) -> InvoiceMenu:
+    """Invoices the requester may compile that match ``query`` (`commands.invoice_search`: every
+    word, ranked), at most ``limit`` options counting the closing "type more" one."""
     try:
         access = await compile_access(requester, project_id)
     except AccessDenied:
-        return []
-    invoices = compilable_invoices(access)
-    if query.strip():
-        invoices = invoices.filter(_search_filter(query))
-    periods = {
-        period.id: period for period in await BillingPeriod.filter(project_id=project_id).all()
-    }
+        return InvoiceMenu([])
+    matches = await search_invoices(project_id, access.compilable_commitment_ids, query, limit)
+    return InvoiceMenu(
+        await _invoice_options(matches.invoice_ids), matches.more, matches.more_at_least
+    )
 
-    newest_first = sorted(periods.values(), key=lambda period: -period.position)
-    if query.strip():
-        chosen = await _matching_ids(invoices, periods, limit)
-    else:
-        chosen = await _newest_ids(invoices, newest_first, limit)
+
+async def _invoice_options(invoice_ids: list[int]) -> list[InvoiceOption]:
+    """The options of these invoices, in this order, grouped by billing period label."""
     details = {
         int(row["id"]): row
-        for row in await Invoice.filter(id__in=chosen).values(
+        for row in await Invoice.filter(id__in=invoice_ids).values(
             "id",
             "number",
+            "invoice_number",
             "period_id",
             "status",
             "current_payment_due",
@@ -318,9 +285,15 @@ async def search_invoice_options(
             "commitment__vendor_name",
         )
     }
+    period_ids = {int(row["period_id"]) for row in details.values()}
+    periods = {
+        period.id: period for period in await BillingPeriod.filter(id__in=sorted(period_ids))
+    }
     options: list[InvoiceOption] = []
-    for invoice_id in chosen:
-        row = details[invoice_id]
+    for invoice_id in invoice_ids:
+        row = details.get(invoice_id)
+        if row is None:  # deleted since the search: nothing to offer
+            continue
         period = periods.get(row["period_id"])
         group = (
             billing_period_label(period.position, period.start_date, period.end_date)
@@ -329,12 +302,13 @@ async def search_invoice_options(
         )
         month = period.start_date if period else row["requisition_end"]
         label = invoice_option_label(
-            row["number"],
             row["commitment__number"],
             row["commitment__vendor_name"] or "",
+            row["number"],
+            row["invoice_number"],
             month,
             row["current_payment_due"],
             row["status"],
         )
-        options.append(InvoiceOption(int(row["id"]), label, group))
+        options.append(InvoiceOption(invoice_id, label, group))
     return options

@@ -39,6 +39,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from commands.invoice_search import refresh_invoice_search
 from sources.snapshot import (
     SOURCE_BUNDLE,
     AttachmentRecord,
@@ -184,7 +185,7 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
     tallies = {kind: _Tally() for kind in KINDS}
     synced_at = _utc(snapshot.as_of) or datetime.now(UTC)
     project_id = snapshot.project.id
-    async with in_transaction():
+    async with in_transaction() as connection:
         await _refuse_foreign_ids(snapshot)
         if not snapshot.complete:
             await _refuse_unknown_commitments(snapshot)
@@ -199,6 +200,8 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
             await _delete_absent(model, stale[kind], tallies[kind])
         changed = any(tally.frozen().changed for tally in tallies.values())
         await _record_sync(snapshot, stored_project, changed, synced_at)
+        if changed:  # in the same transaction: the search never sees rows its index lacks
+            await refresh_invoice_search(project_id, connection)
     project = snapshot.project
     return SnapshotReport(
         project_id=project_id,

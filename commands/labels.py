@@ -43,22 +43,60 @@ def invoice_reference(application_number: int, contract_number: str, vendor_name
     return f"{contract_number} {vendor_name} · Application #{application_number}"
 
 
+def shorten_middle(text: str, room: int) -> str:
+    """``text`` in at most ``room`` characters, its middle replaced by ``…`` when too long
+    (the start and the end are what tell names apart)."""
+    if len(text) <= room:
+        return text
+    if room <= 1:
+        return "…"[:room]
+    tail = (room - 1) // 2
+    head = room - 1 - tail
+    if not tail:
+        return text[:head] + "…"
+    return f"{text[:head].rstrip()}…{text[len(text) - tail :].lstrip()}"
+
+
+OPTION_SEPARATOR = " · "
+# An identifying part longer than this (a contract or invoice number) is shortened in labels.
+LABEL_KEY_LIMIT = 20
+# The vendor name keeps at least this many characters before period/amount/status give way.
+LABEL_VENDOR_MIN = 24
+
+
 def invoice_option_label(
-    application_number: int,
     contract_number: str,
     vendor_name: str,
+    application_number: int,
+    invoice_number: str | None,
     period_month: date | None,
     current_payment_due: Decimal,
     status: str,
 ) -> str:
-    """``"#3 · SC-001 Acme Concrete · Oct 2026 · $12,345.00 · Approved"``, at most 75 chars.
+    """``"SC-001 Acme Concrete · #3 · Inv A-1043 · Oct 2026 · $12,345.00 · Approved"``, at most
+    75 characters.
 
-    When too long, the vendor name is shortened first (with an ellipsis), then the status.
+    The contract, vendor, application number and subcontractor's invoice number always show
+    (a long vendor name shortened from the middle, down to `LABEL_VENDOR_MIN` characters); the
+    period, amount and status follow as room allows: the status goes first, then the amount,
+    then the period.
     """
+    contract = shorten_middle(contract_number, LABEL_KEY_LIMIT)
+    identity = [f"#{application_number}"]
+    if invoice_number:
+        identity.append(f"Inv {shorten_middle(invoice_number, LABEL_KEY_LIMIT)}")
     month = f"{period_month:%b %Y}" if period_month else "no period"
-    head = f"#{application_number} · {contract_number} "
-    tail = f" · {month} · {format_money(current_payment_due)} · {status_label(status)}"
-    room = OPTION_LABEL_LIMIT - len(head) - len(tail)
-    vendor = vendor_name if len(vendor_name) <= room else vendor_name[: max(room - 1, 0)] + "…"
-    label = f"{head}{vendor}{tail}"
-    return label if len(label) <= OPTION_LABEL_LIMIT else label[: OPTION_LABEL_LIMIT - 1] + "…"
+    extras = [month, format_money(current_payment_due), status_label(status)]
+    for kept in range(len(extras), -1, -1):
+        tail = OPTION_SEPARATOR + OPTION_SEPARATOR.join(identity + extras[:kept])
+        room = OPTION_LABEL_LIMIT - len(contract) - 1 - len(tail)
+        if room >= min(len(vendor_name), LABEL_VENDOR_MIN) or kept == 0:
+            vendor = shorten_middle(vendor_name, max(room, 1))
+            name = f"{contract} {vendor}" if vendor else contract
+            return f"{name}{tail}"[:OPTION_LABEL_LIMIT]
+    raise AssertionError("unreachable: the loop returns when nothing optional is left")
+
+
+def more_matches_label(count: int, at_least: bool) -> str:
+    """The closing option of a full menu: ``"1,234 more match: type more to narrow the list"``."""
+    return f"{count:,}{'+' if at_least else ''} more match: type more to narrow the list"

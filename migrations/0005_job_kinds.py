@@ -58,7 +58,7 @@ async def restore_job_steps(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_tie_out_setting')]
+    dependencies = [('models', '0004_invoice_search')]
 
     initial = False
 

@@ -37,6 +37,7 @@ from bot.blocks.modal import project_option
 from bot.blocks.text import PLAIN_LABEL_LIMIT, chunk_lines, escape, shorten
 from commands.access import ProjectChoice
 from commands.manage_access import ProjectSettings, RosterLine
+from commands.text_search import matches_every_word, query_words
 from storage.models import DICTIONARY_CHOICES
 
 CALLBACK_ID = "manage_access"
@@ -258,13 +259,10 @@ def project_user_option(line: RosterLine) -> Option:
 
 
 def project_user_options(roster: Sequence[RosterLine], query: str) -> list[dict[str, Any]]:
-    """The options response of the project-user search: name or e-mail contains ``query``."""
-    wanted = query.strip().casefold()
-    matching = [
-        line
-        for line in roster
-        if not wanted or wanted in line.name.casefold() or wanted in line.email.casefold()
-    ]
+    """The options response of the project-user search: every word of ``query`` in the name or
+    the e-mail (`commands.text_search`: where a word starts; case and accents ignored)."""
+    words = query_words(query)
+    matching = [line for line in roster if matches_every_word(words, line.name, line.email)]
     return [project_user_option(line).to_dict() for line in matching[:PROJECT_USER_OPTIONS_LIMIT]]
 
 

@@ -36,6 +36,7 @@ from bot.blocks.text import PLAIN_LABEL_LIMIT, shorten
 from commands.access import ProjectChoice
 from commands.digests import SELECTION_LABELS, WEEKDAYS, ScheduleSpec, validate_spec
 from commands.labels import status_label
+from commands.text_search import matches_every_word, query_words
 from storage.models import INVOICE_STATUSES
 from storage.schedules import DEFAULT_STATUSES
 
@@ -118,13 +119,14 @@ def timezone_option(name: str) -> Option:
 
 
 def timezone_options(query: str, preferred: str | None = None) -> list[Option]:
-    """Time zones matching ``query`` (any part of the IANA name; spaces match underscores),
-    common North American zones first; with no query, the common zones (``preferred`` first)."""
-    wanted = query.strip().casefold().replace(" ", "_")
-    if not wanted:
+    """Time zones whose IANA name holds every word of ``query`` (`commands.text_search`:
+    ``los angeles`` finds America/Los_Angeles), common North American zones first; with no
+    query, the common zones (``preferred`` first)."""
+    words = query_words(query)
+    if not words:
         names = list(dict.fromkeys([*([preferred] if preferred else []), *COMMON_TIMEZONES]))
     else:
-        matching = sorted(name for name in available_timezones() if wanted in name.casefold())
+        matching = sorted(name for name in available_timezones() if matches_every_word(words, name))
         common = [name for name in COMMON_TIMEZONES if name in matching]
         names = list(dict.fromkeys([*common, *matching]))
     return [timezone_option(name) for name in names[:TIMEZONE_OPTIONS_LIMIT]]

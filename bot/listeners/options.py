@@ -24,17 +24,17 @@ async def load_invoice_options(ack: AsyncAck, body: dict[str, Any], services: Se
         return
     try:
         identity = await services.identities.resolve(str(body["user"]["id"]))
-        options = await search_invoice_options(
+        menu = await search_invoice_options(
             identity.requester, project_id, str(body.get("value") or ""), limit=OPTIONS_LIMIT
         )
     except Exception:
         log.exception("invoice search failed")
         await ack(options=[])
         return
-    if not options:
+    if not menu.options:
         await ack(options=[])
         return
-    await ack(option_groups=invoice_option_groups(options))
+    await ack(option_groups=invoice_option_groups(menu))
 
 
 def register(app: AsyncApp, services: Services) -> None:

@@ -26,7 +26,7 @@ async def test_a_link_wins_over_email(demo_project: int) -> None:
     )
     assert "Dana Reyes" in message
     assert [p.id for p in await compilable_projects(SLACK_NOBODY)] == [demo_project]
-    assert len(await search_invoice_options(SLACK_NOBODY, demo_project, "")) == 8
+    assert len((await search_invoice_options(SLACK_NOBODY, demo_project, "")).options) == 8
     await manage_access.link_slack_user(ADMIN, demo_project, "UNEW", "3", OWNERS)  # read-only user
     assert await compilable_projects(SLACK_NOBODY) == []
     assert await manage_access.unlink_slack_user(ADMIN, demo_project, "UNEW", OWNERS)

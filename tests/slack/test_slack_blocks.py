@@ -28,9 +28,9 @@ from bot.blocks.modal import (
     selection_errors,
     unavailable_error,
 )
-from bot.blocks.options import invoice_option_groups
+from bot.blocks.options import MORE_MATCHES_VALUE, invoice_option_groups
 from bot.blocks.text import chunk_lines, escape
-from commands.access import InvoiceOption, ProjectChoice
+from commands.access import InvoiceMenu, InvoiceOption, ProjectChoice
 from commands.compile_backups import AttachmentNote as LeftOutAttachment
 from commands.compile_backups import CompileResult, TieOutNote
 from commands.compile_backups import MissingPeriod as LeftOutInvoice
@@ -149,6 +149,18 @@ def test_options_are_grouped_by_billing_period_in_order_and_fit_the_limits() -> 
     assert all(len(g["label"]["text"]) <= 75 for g in groups)
     assert all(len(o["text"]["text"]) <= 75 for g in groups for o in g["options"])
     assert groups[0]["options"][1]["value"] == "2"
+
+
+def test_a_full_menu_closes_with_how_many_more_match() -> None:
+    options = [InvoiceOption(n, f"#{n}", "Billing period 1") for n in range(1, 150)]
+    groups = invoice_option_groups(InvoiceMenu(options, more=1234, more_at_least=True))
+    assert sum(len(g["options"]) for g in groups) == 100
+    assert [g["label"]["text"] for g in groups] == ["Billing period 1", "More matches"]
+    (closing,) = groups[-1]["options"]
+    assert closing["text"]["text"] == "1,234+ more match: type more to narrow the list"
+    assert closing["value"] == MORE_MATCHES_VALUE
+    chosen = read_selection(submitted("1001", ["5", MORE_MATCHES_VALUE]))
+    assert chosen.invoice_ids == (5,)
 
 
 def outcome(**overrides: object) -> CompileResult:

@@ -46,14 +46,22 @@ async def test_the_migrations_build_what_the_models_describe(
             generated = await _introspect()
         finally:
             await close_database()
-    assert _without_table(migrated, "tortoise_migrations") == generated
+    # The search index (migration 0004) is no model: raw SQL, each database's own text index.
+    assert set(migrated["tables"]) - set(generated["tables"]) >= {"invoice_search"}
+    apart = ("tortoise_migrations", "invoice_search")
+    assert _without_tables(migrated, apart) == generated
 
 
-def _without_table(schema: Schema, table: str) -> Schema:
+def _without_tables(schema: Schema, prefixes: tuple[str, ...]) -> Schema:
+    """``schema`` without the tables whose names begin with one of ``prefixes``."""
+
+    def kept(table: str) -> bool:
+        return not table.startswith(prefixes)
+
     return {
-        "tables": {name: columns for name, columns in schema["tables"].items() if name != table},
-        "indexes": {index for index in schema["indexes"] if index[0] != table},
-        "foreign_keys": {key for key in schema["foreign_keys"] if key[0] != table},
+        "tables": {name: columns for name, columns in schema["tables"].items() if kept(name)},
+        "indexes": {index for index in schema["indexes"] if kept(index[0])},
+        "foreign_keys": {key for key in schema["foreign_keys"] if kept(key[0])},
     }
 
 

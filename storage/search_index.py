@@ -1,0 +1,489 @@
+"""The invoice search index: one row per invoice in ``invoice_search``, kept by
+`commands.invoice_search`, queried here with each database's own text index.
+
+The tables are made by the migration ``0004_invoice_search`` (not by the models):
+- PostgreSQL: ``invoice_search`` with a ``pg_trgm`` GIN index on ``search_text``.
+- SQLite: ``invoice_search`` plus the FTS5 table ``invoice_search_fts`` (trigram tokenizer,
+  external content, kept in step by triggers) whose rowid is ``menu_order``.
+
+Contract:
+- A row holds the invoice's normalised search text, its normalised invoice number and contract
+  number (the ranking keys) and ``menu_order``: within a project, ascending ``menu_order`` is the
+  order of the unfiltered menu. Rows are written per project (`replace_project_entries`) and
+  deleted with their invoice (foreign key, cascade).
+- `ranked_matches` returns the invoices matching every word, ranked: a word equal to the invoice
+  number or contract number first, then a word that begins one of them, then the rest; menu
+  order within each rank.
+- Words are already normalised (`commands.text_search.query_words`); matching is substring
+  matching on ``search_text``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+SEARCH_TABLE = "invoice_search"
+SEARCH_FTS_TABLE = "invoice_search_fts"  # SQLite only
+# Beyond every character: `key >= word AND key < word + PREFIX_END` is "key starts with word".
+PREFIX_END = "\U0010ffff"
+# FTS5's trigram tokenizer cannot look up words shorter than this; they are checked with LIKE.
+TRIGRAM = 3
+# Up to this many invoices whose number or contract number begins with a typed word are ranked
+# from their own indexes; more than that, the menu-order walk finds the first ones sooner.
+PREFIX_INDEX_LIMIT = 2000
+WRITE_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class SearchEntry:
+    """What the index holds for one invoice (all text already normalised)."""
+
+    invoice_id: int
+    commitment_id: int
+    invoice_key: str
+    contract_key: str
+    search_text: str
+
+
+def search_connection() -> BaseDBAsyncClient:
+    """The connection the index lives on (the app's default connection)."""
+    return connections.get("default")
+
+
+async def replace_project_entries(
+    connection: BaseDBAsyncClient, project_id: int, entries_in_menu_order: Sequence[SearchEntry]
+) -> None:
+    """Make ``entries_in_menu_order`` the project's whole index (its menu order is theirs);
+    when the project's invoices and their order are unchanged, only changed entries are written.
+
+    Runs on ``connection``, which should be inside a transaction so readers never see the
+    project half-written."""
+    postgres = _is_postgres(connection)
+    if postgres:
+        # Two refreshes of one project run one after the other.
+        await connection.execute_query(
+            "SELECT id FROM projects WHERE id = $1 FOR UPDATE", [project_id]
+        )
+    mark = "$1" if postgres else "?"
+    _, rows = await connection.execute_query(
+        "SELECT invoice_id, commitment_id, invoice_key, contract_key, search_text "
+        f"FROM {SEARCH_TABLE} WHERE project_id = {mark} ORDER BY menu_order",
+        [project_id],
+    )
+    current = [
+        SearchEntry(
+            int(row["invoice_id"]),
+            int(row["commitment_id"]),
+            str(row["invoice_key"]),
+            str(row["contract_key"]),
+            str(row["search_text"]),
+        )
+        for row in rows
+    ]
+    if [entry.invoice_id for entry in current] == [
+        entry.invoice_id for entry in entries_in_menu_order
+    ]:
+        # Same invoices in the same order: rewrite only the entries that changed.
+        changed = [
+            [entry.commitment_id, entry.invoice_key, entry.contract_key, entry.search_text]
+            + [entry.invoice_id]
+            for entry, old in zip(entries_in_menu_order, current, strict=True)
+            if entry != old
+        ]
+        marks = [f"${n}" if postgres else "?" for n in range(1, 6)]
+        statement = (
+            f"UPDATE {SEARCH_TABLE} SET commitment_id = {marks[0]}, invoice_key = {marks[1]}, "
+            f"contract_key = {marks[2]}, search_text = {marks[3]} WHERE invoice_id = {marks[4]}"
+        )
+        for start in range(0, len(changed), WRITE_CHUNK):
+            await connection.execute_many(statement, changed[start : start + WRITE_CHUNK])
+        return
+    await connection.execute_query(
+        f"DELETE FROM {SEARCH_TABLE} WHERE project_id = {mark}", [project_id]
+    )
+    first = 1
+    if not postgres:
+        # The FTS5 rowid is menu_order: unique across projects (the delete above holds the
+        # database's write lock, so no other writer allocates the same numbers).
+        _, rows = await connection.execute_query(
+            f"SELECT COALESCE(MAX(menu_order), 0) AS top FROM {SEARCH_TABLE}"
+        )
+        first = int(rows[0]["top"]) + 1
+    columns = "invoice_id, project_id, commitment_id, menu_order, invoice_key, contract_key, "
+    marks = ", ".join(f"${n}" if postgres else "?" for n in range(1, 8))
+    statement = f"INSERT INTO {SEARCH_TABLE} ({columns}search_text) VALUES ({marks})"
+    values = [
+        [
+            entry.invoice_id,
+            project_id,
+            entry.commitment_id,
+            first + position,
+            entry.invoice_key,
+            entry.contract_key,
+            entry.search_text,
+        ]
+        for position, entry in enumerate(entries_in_menu_order)
+    ]
+    for start in range(0, len(values), WRITE_CHUNK):
+        await connection.execute_many(statement, values[start : start + WRITE_CHUNK])
+    if postgres:
+        # Fresh statistics, so the planner knows when walking the menu order beats the
+        # trigram index (without them it estimates every LIKE as rare).
+        await connection.execute_query(f"ANALYZE {SEARCH_TABLE}")
+
+
+@dataclass(frozen=True)
+class IndexedInvoice:
+    """The facts of one invoice the search text is made of (read by `project_invoice_facts`)."""
+
+    invoice_id: int
+    commitment_id: int
+    application_number: int
+    invoice_number: str | None
+    period_id: int
+    requisition_end: date | None
+    status: str
+    current_payment_due: Decimal
+    contract_number: str
+    contract_title: str
+    vendor_name: str
+
+
+@dataclass(frozen=True)
+class IndexedPeriod:
+    """A billing period as the search text names it."""
+
+    position: int
+    start_date: date
+    end_date: date
+
+
+async def project_invoice_facts(
+    connection: BaseDBAsyncClient, project_id: int
+) -> tuple[list[IndexedInvoice], dict[int, IndexedPeriod]]:
+    """The project's invoices (with their contract) and its billing periods by id, read on
+    ``connection`` (plain SQL on the columns as of migration 0004, so the migration can use
+    it too)."""
+    query = _Query(connection)
+    _, invoice_rows = await connection.execute_query(
+        "SELECT i.id, i.commitment_id, i.number, i.invoice_number, i.period_id, "
+        "i.requisition_end, i.status, i.current_payment_due, c.number AS contract_number, "
+        "c.title AS contract_title, c.vendor_name FROM invoices AS i "
+        "JOIN commitments AS c ON c.id = i.commitment_id "
+        f"WHERE i.project_id = {query.param(project_id)}",
+        query.values,
+    )
+    invoices = [
+        IndexedInvoice(
+            invoice_id=int(row["id"]),
+            commitment_id=int(row["commitment_id"]),
+            application_number=int(row["number"]),
+            invoice_number=row["invoice_number"],
+            period_id=int(row["period_id"]),
+            requisition_end=_date(row["requisition_end"]),
+            status=str(row["status"]),
+            current_payment_due=Decimal(str(row["current_payment_due"])),
+            contract_number=str(row["contract_number"] or ""),
+            contract_title=str(row["contract_title"] or ""),
+            vendor_name=str(row["vendor_name"] or ""),
+        )
+        for row in invoice_rows
+    ]
+    query = _Query(connection)
+    _, period_rows = await connection.execute_query(
+        "SELECT id, position, start_date, end_date FROM billing_periods "
+        f"WHERE project_id = {query.param(project_id)}",
+        query.values,
+    )
+    periods = {
+        int(row["id"]): IndexedPeriod(
+            int(row["position"]), _required_date(row["start_date"]), _required_date(row["end_date"])
+        )
+        for row in period_rows
+    }
+    return invoices, periods
+
+
+def _date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _required_date(value: Any) -> date:
+    parsed = _date(value)
+    if parsed is None:
+        raise ValueError("a billing period without its dates")
+    return parsed
+
+
+async def project_entry_count(project_id: int) -> int:
+    """How many invoices of the project the index holds."""
+    connection = search_connection()
+    query = _Query(connection)
+    _, rows = await connection.execute_query(
+        f"SELECT COUNT(*) AS n FROM {SEARCH_TABLE} WHERE project_id = {query.param(project_id)}",
+        query.values,
+    )
+    return int(rows[0]["n"])
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """A typed query's words: `keys` as they compare with the invoice and contract numbers,
+    `patterns` as they are looked for in ``search_text`` (same order, same length)."""
+
+    keys: tuple[str, ...]
+    patterns: tuple[str, ...]
+
+
+async def menu_invoice_ids(
+    project_id: int, commitment_ids: Collection[int], limit: int
+) -> list[int]:
+    """The first ``limit`` invoices of the unfiltered menu among ``commitment_ids``."""
+    if not commitment_ids or limit <= 0:
+        return []
+    query = _Query(search_connection())
+    return await query.ids(_walk_sql(query, project_id, commitment_ids, (), None, limit))
+
+
+async def ranked_matches(
+    project_id: int, commitment_ids: Collection[int], terms: SearchTerms, limit: int
+) -> list[int]:
+    """The first ``limit`` invoices among ``commitment_ids`` matching every pattern, ranked
+    (see the module contract)."""
+    if not commitment_ids or not terms.patterns or limit <= 0:
+        return []
+    connection = search_connection()
+    chosen = await _exact_matches(connection, project_id, commitment_ids, terms, limit)
+    if len(chosen) < limit:
+        chosen += await _prefix_matches(
+            connection, project_id, commitment_ids, terms, limit - len(chosen)
+        )
+    if len(chosen) < limit:
+        query = _Query(connection)
+        sql = _walk_sql(
+            query,
+            project_id,
+            commitment_ids,
+            terms.patterns,
+            lambda query: f"NOT ({_prefix_condition(query, terms.keys)})",
+            limit - len(chosen),
+        )
+        chosen += await query.ids(sql)
+    return chosen
+
+
+async def count_matches(
+    project_id: int, commitment_ids: Collection[int], patterns: Sequence[str], cap: int
+) -> int:
+    """How many invoices among ``commitment_ids`` match every pattern (none: all of them),
+    counting no further than ``cap``."""
+    if not commitment_ids:
+        return 0
+    query = _Query(search_connection())
+    inner = _walk_sql(query, project_id, commitment_ids, patterns, None, cap, select="1 AS hit")
+    _, rows = await query.connection.execute_query(
+        f"SELECT COUNT(*) AS n FROM ({inner}) AS hits", query.values
+    )
+    return int(rows[0]["n"])
+
+
+# --- the three ranks -------------------------------------------------------------------------
+
+KEYS = ("invoice_key", "contract_key")
+
+
+async def _exact_matches(
+    connection: BaseDBAsyncClient,
+    project_id: int,
+    commitment_ids: Collection[int],
+    terms: SearchTerms,
+    limit: int,
+) -> list[int]:
+    """Rank 1: a word is the invoice number or the contract number (from their indexes)."""
+    query = _Query(connection)
+    parts = [
+        f"SELECT s.invoice_id, s.menu_order FROM {query.table(key)} "
+        f"WHERE s.project_id = {query.param(project_id)} AND s.{key} {query.among(terms.keys)} "
+        f"AND s.commitment_id {query.among(commitment_ids)} "
+        f"AND {_like_all(query, terms.patterns)}"
+        for key in KEYS
+    ]
+    sql = f"{' UNION '.join(parts)} ORDER BY menu_order LIMIT {query.param(limit)}"
+    return await query.ids(sql)
+
+
+async def _prefix_matches(
+    connection: BaseDBAsyncClient,
+    project_id: int,
+    commitment_ids: Collection[int],
+    terms: SearchTerms,
+    limit: int,
+) -> list[int]:
+    """Rank 2: a word begins the invoice number or the contract number (and none equals it).
+
+    From the numbers' indexes when few invoices qualify, else by walking the matches in menu
+    order (they are then many, so the first ones come soon)."""
+    counting = _Query(connection)
+    candidates = " UNION ALL ".join(
+        f"SELECT 1 AS hit FROM {counting.table(key)} WHERE s.project_id = "
+        f"{counting.param(project_id)} AND {_starts_with(counting, key, word)}"
+        for word in terms.keys
+        for key in KEYS
+    )
+    _, rows = await connection.execute_query(
+        f"SELECT COUNT(*) AS n FROM ({candidates} LIMIT {counting.param(PREFIX_INDEX_LIMIT + 1)})"
+        " AS candidates",
+        counting.values,
+    )
+    found = int(rows[0]["n"])
+    if found == 0:
+        return []
+
+    def not_exact(query: _Query) -> str:
+        return (
+            f"NOT (s.invoice_key {query.among(terms.keys)} "
+            f"OR s.contract_key {query.among(terms.keys)})"
+        )
+
+    def prefix_not_exact(query: _Query) -> str:
+        return f"({_prefix_condition(query, terms.keys)}) AND {not_exact(query)}"
+
+    query = _Query(connection)
+    if found > PREFIX_INDEX_LIMIT:
+        sql = _walk_sql(query, project_id, commitment_ids, terms.patterns, prefix_not_exact, limit)
+        return await query.ids(sql)
+    parts = [
+        f"SELECT s.invoice_id, s.menu_order FROM {query.table(key)} WHERE s.project_id = "
+        f"{query.param(project_id)} AND {_starts_with(query, key, word)} AND {not_exact(query)} "
+        f"AND s.commitment_id {query.among(commitment_ids)} "
+        f"AND {_like_all(query, terms.patterns)}"
+        for word in terms.keys
+        for key in KEYS
+    ]
+    sql = f"{' UNION '.join(parts)} ORDER BY menu_order LIMIT {query.param(limit)}"
+    return await query.ids(sql)
+
+
+# A condition is written where it stands in the statement (SQLite's ``?`` are positional).
+Condition = Callable[["_Query"], str]
+
+
+def _walk_sql(
+    query: _Query,
+    project_id: int,
+    commitment_ids: Collection[int],
+    patterns: Sequence[str],
+    condition: Condition | None,
+    limit: int,
+    select: str = "s.invoice_id",
+) -> str:
+    """Matches of every pattern in menu order, meeting ``condition``: on SQLite through FTS5
+    when a pattern is long enough for trigrams (its rowid is the menu order), else (and on
+    PostgreSQL, whose planner picks the trigram index or the menu-order index) from
+    ``invoice_search``."""
+    long_patterns = [pattern for pattern in patterns if len(pattern) >= TRIGRAM]
+    if query.postgres or not long_patterns:
+        return (
+            f"SELECT {select} FROM {query.table('menu_order')} WHERE s.project_id = "
+            f"{query.param(project_id)} AND s.commitment_id {query.among(commitment_ids)} "
+            f"AND {_like_all(query, patterns)}{_and(query, condition)} ORDER BY s.menu_order "
+            f"LIMIT {query.param(limit)}"
+        )
+    phrases = " AND ".join('"' + pattern.replace('"', '""') + '"' for pattern in long_patterns)
+    short_patterns = [pattern for pattern in patterns if len(pattern) < TRIGRAM]
+    fts = SEARCH_FTS_TABLE
+    # Parameters are added in the order they stand in the text (SQLite's are positional).
+    sql = f"SELECT {select} FROM {fts} JOIN {SEARCH_TABLE} AS s ON s.menu_order = {fts}.rowid "
+    sql += f"WHERE {fts} MATCH {query.param(phrases)} AND {fts}.rowid BETWEEN "
+    sql += f"(SELECT MIN(menu_order) FROM {SEARCH_TABLE} WHERE project_id = "
+    sql += f"{query.param(project_id)}) AND (SELECT MAX(menu_order) FROM {SEARCH_TABLE} "
+    sql += f"WHERE project_id = {query.param(project_id)}) "
+    sql += f"AND s.project_id = {query.param(project_id)} "
+    sql += f"AND s.commitment_id {query.among(commitment_ids)}"
+    if short_patterns:
+        sql += f" AND {_like_all(query, short_patterns)}"
+    sql += _and(query, condition)
+    sql += f" ORDER BY {fts}.rowid LIMIT {query.param(limit)}"
+    return sql
+
+
+# --- SQL pieces ------------------------------------------------------------------------------
+
+
+def _and(query: _Query, condition: Condition | None) -> str:
+    return f" AND {condition(query)}" if condition else ""
+
+
+def _like_all(query: _Query, patterns: Sequence[str]) -> str:
+    """Every pattern is inside ``search_text``."""
+    if not patterns:
+        return "1 = 1"
+    return " AND ".join(
+        f"s.search_text LIKE {query.param('%' + _escape_like(pattern) + '%')} ESCAPE '\\'"
+        for pattern in patterns
+    )
+
+
+def _starts_with(query: _Query, key: str, word: str) -> str:
+    """``s.<key>`` begins with ``word`` (a range, so the key's index serves it)."""
+    return f"(s.{key} >= {query.param(word)} AND s.{key} < {query.param(word + PREFIX_END)})"
+
+
+def _prefix_condition(query: _Query, words: Sequence[str]) -> str:
+    """Some word begins the invoice number or the contract number."""
+    return " OR ".join(_starts_with(query, key, word) for word in words for key in KEYS)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _is_postgres(connection: BaseDBAsyncClient) -> bool:
+    return connection.capabilities.dialect == "postgres"
+
+
+# SQLite plans these statements without statistics: name the index each one is written for.
+_SQLITE_INDEXES = {
+    "menu_order": "invoice_search_menu",
+    "invoice_key": "invoice_search_invoice_key",
+    "contract_key": "invoice_search_contract_key",
+}
+
+
+class _Query:
+    """Builds one statement's parameters in the connection's placeholder style."""
+
+    def __init__(self, connection: BaseDBAsyncClient) -> None:
+        self.connection = connection
+        self.postgres = _is_postgres(connection)
+        self.values: list[Any] = []
+
+    def table(self, column: str) -> str:
+        """``invoice_search AS s``, on SQLite read through the index on ``column``."""
+        if self.postgres:
+            return f"{SEARCH_TABLE} AS s"
+        return f"{SEARCH_TABLE} AS s INDEXED BY {_SQLITE_INDEXES[column]}"
+
+    def param(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}" if self.postgres else "?"
+
+    def among(self, values: Collection[Any]) -> str:
+        """``IN (…)`` for the given values (an array parameter on PostgreSQL)."""
+        listed = sorted(values)
+        if self.postgres:
+            return f"= ANY({self.param(listed)})"
+        return f"IN ({', '.join(self.param(value) for value in listed)})"
+
+    async def ids(self, sql: str) -> list[int]:
+        _, rows = await self.connection.execute_query(sql, self.values)
+        return [int(row["invoice_id"]) for row in rows]
