@@ -45,6 +45,7 @@ from typing import Protocol, TypeVar
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import logs
 from bot.backup_job import BackupJobPayload
 from bot.blocks.digests import notice_message
 from bot.blocks.messages import (
@@ -61,6 +62,7 @@ from bot.delivery import Posted, open_dm, post_with_dm_fallback
 from bot.digest_job import plan_digest_job
 from bot.errors import is_database_error
 from bot.job_work import CompileWork, JobPlanner, JobWork, NoticeWork, plan_compile_job
+from bot.metrics import COMPILE_BYTES, COMPILE_SECONDS
 from bot.parent import ParentMessage
 from bot.pool import new_process_pool
 from commands.access import AccessDenied, Requester
@@ -204,7 +206,8 @@ class JobWorker:
         runner = asyncio.current_task()
         renewer = asyncio.create_task(self._renew_lease(job, runner))
         try:
-            await self._run_through_outages(job)
+            with logs.bind(job_id=job.id, slack_user=_slack_user_of(job)):
+                await self._run_through_outages(job)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -408,8 +411,9 @@ class JobWorker:
     async def _compile_in_pool(
         self, request: BackupJobPayload, progress: ProgressCallback
     ) -> CompileResult:
+        started = asyncio.get_running_loop().time()
         try:
-            return await self._compile(
+            result = await self._compile(
                 request.requester,
                 request.project_id,
                 list(request.invoice_ids),
@@ -417,6 +421,10 @@ class JobWorker:
                 executor=self.executor,
                 progress=progress,
             )
+            COMPILE_SECONDS.observe(asyncio.get_running_loop().time() - started)
+            if result.has_file:
+                COMPILE_BYTES.observe(result.byte_size)
+            return result
         except BrokenProcessPool:
             log.error("a PDF worker process died; starting a new pool")
             broken, self._executor = self._executor, None
@@ -473,6 +481,12 @@ class JobWorker:
 
 class _DatabaseOutage(Exception):
     """The database failed under a running job; the job pauses until it answers again."""
+
+
+def _slack_user_of(job: Job) -> str | None:
+    """The Slack user a job works for (its payload's ``user_id``), for the log context."""
+    user = (job.payload or {}).get("user_id") if isinstance(job.payload, dict) else None
+    return str(user) if user else None
 
 
 def _held_by(job: Job, owner: str) -> bool:

@@ -23,6 +23,7 @@ from bot.blocks.messages import (
 )
 from bot.blocks.modal import ModalMetadata, compile_modal
 from bot.listeners.access import open_access_modal
+from bot.listeners.forms import sealed
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.schedules import list_schedules, open_schedule_modal
 from bot.services import Services
@@ -93,11 +94,15 @@ async def open_compile_modal(request: CommandRequest) -> None:
                     unknown_argument_message(request.argument, tool),
                 )
                 return
-        view = compile_modal(
-            projects,
-            selected,
-            ModalMetadata(request.channel_id, request.user_id),
-            max_invoices=request.services.max_invoices,
+        view = sealed(
+            compile_modal(
+                projects,
+                selected,
+                ModalMetadata(request.channel_id, request.user_id),
+                max_invoices=request.services.max_invoices,
+            ),
+            request.user_id,
+            request.services.seal,
         )
         await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
     except Exception as error:

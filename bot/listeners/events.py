@@ -25,9 +25,9 @@ async def publish_home(
     event: dict[str, Any], client: AsyncWebClient, workspace: WorkspaceUrl, services: Services
 ) -> None:
     """Publish the user's Home tab (views.publish) when they open it."""
-    if event.get("tab") != "home":
+    user_id = event.get("user")
+    if event.get("tab") != "home" or not isinstance(user_id, str) or not user_id:
         return
-    user_id = str(event["user"])
     try:
         requester = (await services.identities.resolve(user_id)).requester
         home = await home_of(requester, services.owners, await workspace.get(client))

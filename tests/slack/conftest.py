@@ -90,6 +90,7 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     fake.add_user(PM, "pm@example.com", "Dana Reyes")
     fake.add_user(VIEWER, "viewer@example.com", "Lee Park")
     fake.add_user(STRANGER, "stranger@example.com", "Robin Doe")
+    fake.set_channel_members("C_JOBSITE", [PM])  # the PM's own channel; others hold everyone
     await fake.start()
     try:
         yield fake
