@@ -192,11 +192,15 @@ def _project_from_state(values: Mapping[str, Any]) -> int | None:
 
 
 def selected_project_id(view: Mapping[str, Any]) -> int | None:
-    """The project chosen in a modal payload: its state first, else its private metadata."""
+    """The project chosen in a modal payload: its state first (None when the state holds a
+    value that is no project id), else its private metadata."""
     values = (view.get("state") or {}).get("values") or {}
     project_id = _project_from_state(values)
     if project_id is not None:
         return project_id
+    chosen = values.get(PROJECT_BLOCK_ID, {}).get(PROJECT_ACTION_ID, {}).get("selected_option")
+    if chosen:
+        return None
     try:
         return ModalMetadata.parse(view.get("private_metadata") or "").project_id
     except ValueError:

@@ -31,7 +31,7 @@ from bot.blocks.access import (
 )
 from bot.delivery import open_dm
 from bot.listeners.forms import TAMPERED, sealed, unsealed
-from bot.listeners.guard import user_of
+from bot.listeners.guard import settled, user_of
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
@@ -264,6 +264,6 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_project_user_options(ack: AsyncAck, body: dict[str, Any]) -> None:
         await load_project_user_options(ack, body, services)
 
-    app.view(CALLBACK_ID)(on_submit)
-    app.action(PROJECT_ACTION_ID)(on_project_change)
-    app.options(LINK_PROJECT_USER_ACTION_ID)(on_project_user_options)
+    app.view(CALLBACK_ID)(settled(on_submit))
+    app.action(PROJECT_ACTION_ID)(settled(on_project_change))
+    app.options(LINK_PROJECT_USER_ACTION_ID)(settled(on_project_user_options))

@@ -22,8 +22,10 @@ from bot.blocks.messages import (
     unknown_argument_message,
 )
 from bot.blocks.modal import ModalMetadata, compile_modal
+from bot.blocks.text import shorten
 from bot.listeners.access import open_access_modal
 from bot.listeners.forms import sealed
+from bot.listeners.guard import settled
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.schedules import list_schedules, open_schedule_modal
 from bot.services import Services
@@ -32,6 +34,7 @@ from commands.access import compilable_projects, match_project
 
 log = logging.getLogger(__name__)
 
+ARGUMENT_SHOWN = 80  # characters of an unmatched argument quoted back
 HELP_LOOKUP_SECONDS = 1.0  # the help is the ack itself: don't let the tool-name lookup delay it
 
 
@@ -91,7 +94,7 @@ async def open_compile_modal(request: CommandRequest) -> None:
                 await answer_privately(
                     request.client,
                     request.payload,
-                    unknown_argument_message(request.argument, tool),
+                    unknown_argument_message(shorten(request.argument, ARGUMENT_SHOWN), tool),
                 )
                 return
         view = sealed(
@@ -136,4 +139,4 @@ def register(app: AsyncApp, services: Services) -> None:
         handler, argument = parse(str(command.get("text") or ""))
         await handler(CommandRequest(ack, client, command, argument, services))
 
-    app.command(COMMAND)(on_compile_backups)
+    app.command(COMMAND)(settled(on_compile_backups))

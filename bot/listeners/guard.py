@@ -13,6 +13,7 @@ into a 400 too, and any other failure into a quiet 200 after logging it as the b
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -168,11 +169,11 @@ def malformed_reason(body: Any) -> str | None:
     if problem:
         return problem
     if "command" in body:
-        for key in ("command", "user_id", "channel_id"):
+        for key in ("command", "user_id", "channel_id", "trigger_id"):
             if not isinstance(body.get(key), str):
                 return f"{key} is missing"
-        if not _is_str(body.get("text")) or not _is_str(body.get("trigger_id")):
-            return "text and trigger_id must be strings"
+        if not _is_str(body.get("text")):
+            return "text must be a string"
         if not SLACK_USER_ID.match(body["user_id"]):
             return "user_id is not a Slack user id"
         return None
@@ -265,13 +266,49 @@ async def _guard(body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse
     return await next()
 
 
-async def _on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+async def _on_error(
+    error: Exception, body: dict[str, Any], response: BoltResponse | None
+) -> BoltResponse | None:
+    """A malformed value found by a listener: a 400 (one log line); any other failure is a bug,
+    logged with its traceback and answered with an empty 200 rather than a 500. After the ack
+    (``response`` None) the answer has gone already: only the log line remains."""
+    _log_failure(error, body)
+    if response is None:
+        return None
+    if isinstance(error, MalformedRequest):
+        return rejection(str(error))
+    return BoltResponse(status=200, body="")
+
+
+Listener = Callable[..., Awaitable[Any]]
+
+
+def _log_failure(error: Exception, body: Mapping[str, Any]) -> None:
     if isinstance(error, MalformedRequest):
         REJECTED_REQUESTS.labels("malformed").inc()
         log.warning("refused a malformed Slack request: %s", error)
-        return rejection(str(error))
-    log.error("listener failed on a %s request", request_kind(body), exc_info=error)
-    return BoltResponse(status=200, body="")
+    else:
+        log.error("listener failed on a %s request", request_kind(body), exc_info=error)
+
+
+def settled(listener: Listener) -> Listener:
+    """``listener``, except that a failure after it acknowledged the request (or in an event
+    listener, which Bolt acknowledges first) is logged here (`_on_error`'s words) instead of
+    being raised: Bolt would otherwise drop the acknowledgement already given and answer 404
+    after three seconds. Failures before the ack still reach `_on_error` (a 400, or a 200)."""
+
+    @functools.wraps(listener)
+    async def run(**kwargs: Any) -> Any:
+        try:
+            return await listener(**kwargs)
+        except Exception as error:
+            ack = kwargs.get("ack")
+            if ack is not None and getattr(ack, "response", None) is None:
+                raise
+            _log_failure(error, kwargs.get("body") or {})
+            return None
+
+    return run
 
 
 def register_guard(app: AsyncApp) -> None:

@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.blocks.modal import CALLBACK_ID, INVOICES_ACTION_ID, selected_project_id
 from bot.blocks.options import OPTIONS_LIMIT, invoice_option_groups
 from bot.listeners.forms import unsealed
-from bot.listeners.guard import user_of
+from bot.listeners.guard import settled, user_of
 from bot.services import Services
 from commands.access import search_invoice_options
 
@@ -47,4 +47,4 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_invoice_options(ack: AsyncAck, body: dict[str, Any]) -> None:
         await load_invoice_options(ack, body, services)
 
-    app.options(INVOICES_ACTION_ID)(on_invoice_options)
+    app.options(INVOICES_ACTION_ID)(settled(on_invoice_options))

@@ -49,7 +49,7 @@ from bot.digest_job import enqueue_digest, run_now_key
 from bot.home import WorkspaceUrl
 from bot.listeners.events import publish_home
 from bot.listeners.forms import TAMPERED, sealed, unsealed
-from bot.listeners.guard import user_of
+from bot.listeners.guard import settled, user_of
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
@@ -299,7 +299,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_button(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await on_schedule_button(ack, body, client, workspace, services)
 
-    app.view(CALLBACK_ID)(on_submit)
-    app.options(TIMEZONE_ACTION_ID)(load_timezone_options)
+    app.view(CALLBACK_ID)(settled(on_submit))
+    app.options(TIMEZONE_ACTION_ID)(settled(load_timezone_options))
     for action_id in (RUN_NOW_ACTION, PAUSE_ACTION, RESUME_ACTION, DELETE_ACTION):
-        app.action(action_id)(on_button)
+        app.action(action_id)(settled(on_button))

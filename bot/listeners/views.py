@@ -30,7 +30,7 @@ from bot.blocks.modal import (
 )
 from bot.delivery import open_dm
 from bot.listeners.forms import TAMPERED, sealed, unsealed
-from bot.listeners.guard import int64, user_of
+from bot.listeners.guard import int64, settled, user_of
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
 from commands.access import AccessDenied, compilable_projects, visible_invoice_ids
@@ -209,5 +209,5 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         await switch_project(ack, body, client, services)
 
-    app.view(CALLBACK_ID)(on_submit)
-    app.action(PROJECT_ACTION_ID)(on_project_change)
+    app.view(CALLBACK_ID)(settled(on_submit))
+    app.action(PROJECT_ACTION_ID)(settled(on_project_change))
