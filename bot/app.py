@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -95,6 +98,26 @@ class InstrumentedWebClient(AsyncWebClient):
         return response
 
 
+def instrumented(client: AsyncWebClient) -> InstrumentedWebClient:
+    """``client`` (e.g. the one Bolt builds for each request) as an `InstrumentedWebClient`:
+    same token, base URL, session, headers, logger and retry handlers."""
+    if isinstance(client, InstrumentedWebClient):
+        return client
+    return InstrumentedWebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        session=client.session,
+        trust_env_in_session=client.trust_env_in_session,
+        headers=client.headers,
+        team_id=client.default_params.get("team_id"),
+        logger=client.logger,
+        retry_handlers=client.retry_handlers,
+    )
+
+
 def slack_retry_handlers() -> list[AsyncRetryHandler]:
     """The retry policy of every Web API call: 429 (Retry-After honoured) and 5xx, counted."""
     return [
@@ -139,5 +162,14 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services) ->
         logger=logging.getLogger("bot.bolt"),
     )
     register_guard(app)
+
+    async def count_slack_calls(
+        req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        """Bolt gives each request its own plain client: make it count its calls too."""
+        req.context["client"] = instrumented(req.context.client)
+        return await next()
+
+    app.middleware(count_slack_calls)
     register_listeners(app, services)
     return app
