@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -161,15 +158,6 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services) ->
         signing_secret=settings.signing_secret,
         logger=logging.getLogger("bot.bolt"),
     )
-    register_guard(app)
-
-    async def count_slack_calls(
-        req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]
-    ) -> BoltResponse:
-        """Bolt gives each request its own plain client: make it count its calls too."""
-        req.context["client"] = instrumented(req.context.client)
-        return await next()
-
-    app.middleware(count_slack_calls)
+    register_guard(app, wrap_client=instrumented)  # Bolt's per-request clients count too
     register_listeners(app, services)
     return app

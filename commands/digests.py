@@ -5,7 +5,8 @@ A schedule belongs to a project admin (the owner). At each run the owner's acces
 again; if they lost it, the schedule pauses and the run says why. Fire times follow a cron
 trigger in the schedule's time zone, so daylight-saving changes keep the wall-clock time. The
 bot turns a fire time into one job keyed by (schedule, fire time), which is what makes a run
-exactly-once across processes.
+exactly-once across processes. A digest leaves private contracts out unless its owner included
+them when scheduling (the Slack form first names who in the channel would see them).
 """
 
 from __future__ import annotations

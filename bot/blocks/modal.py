@@ -6,6 +6,11 @@ Contract with the listeners:
   modal with `compile_modal` for the newly chosen project and calls ``views.update``.
 - The invoice select is a ``multi_external_select`` whose block id names the project
   (`invoices_block_id`), so a project change gives it a new block and clears the old choice.
+- The delivery choice (``DELIVERY_BLOCK_ID``): post here (default), by DM, or here even with
+  private contracts; the listener warns (`private_audience_warning`) before posting private
+  contracts where people outside their private lists would see them.
+- The listeners seal ``private_metadata`` for the user (`bot.listeners.forms`); the builders here
+  write and read the plain value.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ async def open_access_modal(request: CommandRequest) -> None:
             return
         selected = _matching(projects, request.argument) or projects[0]
         view = await _form(requester, request.services, projects, selected.id, request.user_id)
-        await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
+        await request.client.views_open(trigger_id=request.trigger_id, view=view)
     except Exception as error:
         await report_open_failure(request.client, request.payload, error, "the access form")
 

@@ -25,7 +25,7 @@ from bot.blocks.modal import ModalMetadata, compile_modal
 from bot.blocks.text import shorten
 from bot.listeners.access import open_access_modal
 from bot.listeners.forms import sealed
-from bot.listeners.guard import settled
+from bot.listeners.guard import MalformedRequest, settled
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.schedules import list_schedules, open_schedule_modal
 from bot.services import Services
@@ -55,6 +55,14 @@ class CommandRequest:
     @property
     def channel_id(self) -> str:
         return str(self.payload["channel_id"])
+
+    @property
+    def trigger_id(self) -> str:
+        """The trigger to open a modal with; `MalformedRequest` when the command has none."""
+        trigger = self.payload.get("trigger_id")
+        if not isinstance(trigger, str) or not trigger:
+            raise MalformedRequest("trigger_id is missing")
+        return trigger
 
 
 Subcommand = Callable[[CommandRequest], Awaitable[None]]
@@ -107,7 +115,7 @@ async def open_compile_modal(request: CommandRequest) -> None:
             request.user_id,
             request.services.seal,
         )
-        await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
+        await request.client.views_open(trigger_id=request.trigger_id, view=view)
     except Exception as error:
         await report_open_failure(request.client, request.payload, error, "the backup form")
 

@@ -25,6 +25,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body as bolt_parse_body
 from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import set_slack_user
 from bot.metrics import REJECTED_REQUESTS
@@ -169,11 +170,11 @@ def malformed_reason(body: Any) -> str | None:
     if problem:
         return problem
     if "command" in body:
-        for key in ("command", "user_id", "channel_id", "trigger_id"):
+        for key in ("command", "user_id", "channel_id"):
             if not isinstance(body.get(key), str):
                 return f"{key} is missing"
-        if not _is_str(body.get("text")):
-            return "text must be a string"
+        if not _is_str(body.get("text")) or not _is_str(body.get("trigger_id")):
+            return "text and trigger_id must be strings"
         if not SLACK_USER_ID.match(body["user_id"]):
             return "user_id is not a Slack user id"
         return None
@@ -311,12 +312,18 @@ def settled(listener: Listener) -> Listener:
     return run
 
 
-def register_guard(app: AsyncApp) -> None:
-    """Check every request's shape before the listeners, and answer listener failures."""
+def register_guard(
+    app: AsyncApp, wrap_client: Callable[[AsyncWebClient], AsyncWebClient] | None = None
+) -> None:
+    """Check every request's shape before the listeners (one middleware, which also hands
+    the listeners ``wrap_client(client)`` instead of Bolt's per-request client, e.g. to count
+    its calls), and answer listener failures."""
 
     async def guard(
         req: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse:
+        if wrap_client is not None:
+            req.context["client"] = wrap_client(req.context.client)
         return await _guard(body, next)
 
     app.middleware(guard)

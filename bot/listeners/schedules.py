@@ -96,7 +96,7 @@ async def open_schedule_modal(request: CommandRequest) -> None:
             request.user_id,
             request.services.seal,
         )
-        await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
+        await request.client.views_open(trigger_id=request.trigger_id, view=view)
     except Exception as error:
         await report_open_failure(request.client, request.payload, error, "the digest form")
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import logging
+import traceback
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -32,6 +34,48 @@ VIEWER = "U0VIEWER"  # viewer@example.com: read-only
 STRANGER = "U0STRANGER"  # not a project user at all
 DEMO_PROJECT = PROJECT_ID
 HARBOR = 2002  # a second project, alphabetically first: the PM is admin, Ola Berg standard
+
+
+class _BotLog(logging.Handler):
+    """Every log record of a test, as logged (before any scrubbing a handler might do)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.tracebacks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            self.tracebacks.append(f"{record.name}: {record.getMessage()}")
+        elif "Traceback (most recent call last)" in text:
+            self.tracebacks.append(f"{record.name}: {record.getMessage()}")
+        self.lines.append(text)
+
+
+@pytest.fixture(autouse=True)
+def bot_log(request: pytest.FixtureRequest) -> Iterator[_BotLog]:
+    """Every Slack test ends with no traceback in the bot's log (unless marked
+    ``expected_traceback``: it provokes a bug on purpose) and no token or secret in it (the
+    fake Slack's bot token and signing secret)."""
+    handler = _BotLog()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    text = "\n".join(handler.lines)
+    leaked = [secret for secret in (BOT_TOKEN, SIGNING_SECRET, "xoxb-", "xapp-") if secret in text]
+    assert not leaked, f"the bot logged a credential: {leaked}"
+    if request.node.get_closest_marker("expected_traceback") is None:
+        assert not handler.tracebacks, "tracebacks in the bot's log:\n" + "\n".join(
+            handler.tracebacks
+        )
 
 
 @pytest.fixture

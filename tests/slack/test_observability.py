@@ -8,9 +8,11 @@ import json
 import logging
 
 import aiohttp
+import pytest
 
 from bot import logs
 from bot.server import BotServer
+from bot.settings import Settings, SettingsError
 from storage.audit import AuditEntry
 from storage.jobs import Job
 from storage.schedules import Schedule
@@ -109,6 +111,7 @@ def test_json_log_lines_carry_the_context_and_never_a_credential() -> None:
     logger = logging.getLogger("tests.observability")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # only this handler: the token logged here is the test's own
     try:
         with logs.bind(request_id="req1", slack_user="U0PM", job_id=42):
             logger.info("posting with %s to %s", BOT_TOKEN, "https://files.example/up?sig=abc&x=1")
@@ -216,3 +219,12 @@ async def test_a_digest_with_private_contracts_names_who_will_see_them_first(
     quiet = await slack.interaction(submission(PM, schedule_view(view, channel="C_SHARED")))
     assert quiet.status == 200 and not quiet.text  # private left out: no warning needed
     assert [s.include_private for s in await Schedule.all().order_by("id")] == [True, False]
+
+
+def test_the_log_format_and_the_seal_secret_are_settings() -> None:
+    base = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    assert Settings.from_env(base).log_format == "plain"
+    assert Settings.from_env({**base, "BACKUPS_LOG_FORMAT": "json"}).log_format == "json"
+    assert Settings.from_env({**base, "BACKUPS_SECRET": "s3"}).backups_secret == "s3"
+    with pytest.raises(SettingsError, match="BACKUPS_LOG_FORMAT"):
+        Settings.from_env({**base, "BACKUPS_LOG_FORMAT": "xml"})
