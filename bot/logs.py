@@ -21,7 +21,7 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 SLACK_USER: contextvars.ContextVar[str | None] = contextvars.ContextVar("slack_user", default=None)
 JOB_ID: contextvars.ContextVar[int | None] = contextvars.ContextVar("job_id", default=None)
 LOG_FORMATS = ("plain", "json")
-PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s"
 
 # Slack tokens (xoxb-, xoxp-, xapp-, …), Slack signatures, bearer headers, and the signature /
 # credential parameters of pre-signed URLs (S3, Slack file URLs).
@@ -114,7 +114,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class PlainFormatter(logging.Formatter):
-    """The classic line, context in brackets after the logger name; tracebacks scrubbed."""
+    """The classic line, the context in brackets after the message; tracebacks scrubbed."""
 
     def __init__(self) -> None:
         super().__init__(PLAIN_FORMAT)

@@ -44,9 +44,12 @@ class _BotLog(logging.Handler):
         self.lines: list[str] = []
         self.tracebacks: list[str] = []
 
+    # asyncpg's pool logs its reconnection attempts (a deliberate database restart) with one
+    QUIET_TRACEBACKS = ("asyncpg.pool",)
+
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
-        if record.exc_info:
+        if record.exc_info and record.name not in self.QUIET_TRACEBACKS:
             text += "\n" + "".join(traceback.format_exception(*record.exc_info))
             self.tracebacks.append(f"{record.name}: {record.getMessage()}")
         elif "Traceback (most recent call last)" in text:

@@ -141,7 +141,7 @@ def test_plain_lines_carry_the_context_too() -> None:
     with logs.bind(request_id="r2", slack_user="U9"):
         logs.context_filter().filter(record)
     line = logs.PlainFormatter().format(record)
-    assert line.endswith("bot.x [request_id=r2] [slack_user=U9]: hello [redacted]")
+    assert line.endswith("bot.x: hello [redacted] [request_id=r2] [slack_user=U9]")
 
 
 async def test_a_link_is_told_to_the_person_linked_and_self_links_are_refused(
