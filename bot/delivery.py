@@ -68,3 +68,45 @@ async def posting_problem(client: AsyncWebClient, channel_id: str) -> str | None
     if channel.get("is_member") is False:
         return "not_in_channel"
     return None
+
+
+MEMBER_PAGES_LIMIT = 50  # conversations.members pages (of up to 1,000) read before giving up
+
+
+async def channel_members(client: AsyncWebClient, channel_id: str) -> list[str]:
+    """Every member of ``channel_id`` (conversations.members, all pages; scope
+    ``channels:read`` / ``groups:read``). Raises `SlackApiError` when Slack won't say."""
+    members: list[str] = []
+    cursor: str | None = None
+    for _ in range(MEMBER_PAGES_LIMIT):
+        response = await client.conversations_members(channel=channel_id, limit=1000, cursor=cursor)
+        members.extend(str(member) for member in response.get("members") or [])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            break
+    return members
+
+
+async def digest_channel_problem(
+    client: AsyncWebClient, channel_id: str, owner_id: str
+) -> str | None:
+    """Why a digest of ``owner_id`` may not go to ``channel_id`` (None when it may): it must be
+    a channel, not a direct message (``not_a_channel``); the bot must be able to post there
+    (`posting_problem` codes); and the owner must be a member (``owner_not_member``). When
+    Slack can't say, the answer is no (``channel_not_found``)."""
+    if not channel_id.startswith(("C", "G")):
+        return "not_a_channel"
+    try:
+        response = await client.conversations_info(channel=channel_id)
+        channel = response.get("channel") or {}
+        if channel.get("is_im") or channel.get("is_mpim"):
+            return "not_a_channel"
+        if channel.get("is_archived"):
+            return "is_archived"
+        if channel.get("is_member") is False:
+            return "not_in_channel"
+        members = await channel_members(client, channel_id)
+    except SlackApiError as error:
+        code = str(error.response.get("error"))
+        return code if code in FALLBACK_ERRORS else "channel_not_found"
+    return None if owner_id in members else "owner_not_member"

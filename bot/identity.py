@@ -32,6 +32,7 @@ class SlackIdentity:
 
     requester: Requester
     timezone: str
+    is_bot: bool = False
 
 
 def identity_from_user(user: dict[str, Any]) -> SlackIdentity:
@@ -51,6 +52,7 @@ def identity_from_user(user: dict[str, Any]) -> SlackIdentity:
             key=f"slack:{user_id}", email=email, display_name=str(name), slack_user_id=user_id
         ),
         timezone=str(user.get("tz") or "UTC"),
+        is_bot=bool(user.get("is_bot")),
     )
 
 

@@ -1,9 +1,11 @@
 """Running the bot: the aiohttp web server, Socket Mode, the job worker, the digest scheduler
 (`bot.scheduler`, which also runs the daily retention purge of old PDFs), one event loop.
 
-HTTP routes: ``POST /slack/events`` (slash commands, interactivity, options loads, events; Bolt
-verifies the signature and the timestamp: forged or older than five minutes → 401) and
-``GET /healthz``. With SLACK_APP_TOKEN set, the same listeners are fed over Socket Mode.
+HTTP routes: ``POST /slack/events`` (slash commands, interactivity, options loads, events: the
+signature and timestamp are verified on the raw bytes before anything is parsed, so forged,
+unsigned or older than five minutes → 401; a signed body of the wrong shape → 400; see
+`bot.listeners.guard`), ``GET /healthz`` and ``GET /metrics`` (Prometheus, `bot.metrics`).
+With SLACK_APP_TOKEN set, the same listeners are fed over Socket Mode.
 
 Shutdown (SIGTERM/SIGINT): stop accepting requests and firing schedules, give running jobs a
 grace period (a second signal ends it at once), put the ones still running back in the queue at
@@ -19,6 +21,7 @@ import concurrent.futures
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -31,10 +34,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from tortoise.exceptions import ConfigurationError
 
+from bot import logs, metrics
 from bot.app import build_app, build_web_client
 from bot.identity import IdentityResolver
 from bot.job_kinds import JobKinds
+from bot.listeners.guard import MalformedRequest, parse_body, request_kind, signature_problem
 from bot.scheduler import ScheduleRegistry
+from bot.seal import MetadataSeal
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack_jobs import CompileFunction, SlackDeliveries, register_slack_kinds
@@ -48,6 +54,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 HEALTH_DB_TIMEOUT = 2.0
 HTTP_SHUTDOWN_TIMEOUT = 5.0
 PURGE_JOB_ID = "purge-expired-backups"
@@ -100,6 +107,9 @@ class BotServer:
             identities=IdentityResolver(self.client),
             max_invoices=settings.max_invoices,
             wake_worker=self.worker.wake,
+            seal=MetadataSeal.from_secrets(
+                settings.signing_secret, settings.backups_secret, settings.bot_token
+            ),
             schedules=self.scheduler,
             owners=settings.owners,
         )
@@ -166,15 +176,53 @@ class BotServer:
     def _web_app(self, app: AsyncApp) -> web.Application:
         web_app = web.Application()
 
-        async def slack_events(request: web.Request) -> web.Response:
-            return await to_aiohttp_response(
-                await app.async_dispatch(await to_bolt_request(request))
-            )
-
         if self.settings.signing_secret:
-            web_app.router.add_post(EVENTS_PATH, slack_events)
+            web_app.router.add_post(EVENTS_PATH, self._slack_events)
         web_app.router.add_get(HEALTH_PATH, self._health)
+        web_app.router.add_get(METRICS_PATH, self._metrics)
         return web_app
+
+    async def _slack_events(self, request: web.Request) -> web.Response:
+        """Verify the signature on the raw bytes first (401), then the body's shape (400), then
+        hand the request to Bolt; the ack latency is observed per request kind."""
+        assert self.app is not None
+        started = time.perf_counter()
+        with logs.bind(request_id=logs.new_request_id()):
+            raw_body = await request.read()
+            problem = signature_problem(
+                self.settings.signing_secret,
+                raw_body,
+                request.headers.get("X-Slack-Request-Timestamp"),
+                request.headers.get("X-Slack-Signature"),
+                time.time(),
+            )
+            if problem is not None:
+                metrics.REJECTED_REQUESTS.labels(problem).inc()
+                log.info("refused a Slack request: %s", problem)
+                return web.Response(status=401, text="invalid request signature")
+            try:
+                body = parse_body(raw_body, request.content_type)
+            except MalformedRequest as malformed:
+                metrics.REJECTED_REQUESTS.labels("malformed").inc()
+                log.warning("refused a malformed Slack request: %s", malformed)
+                return web.Response(status=400, text=f"Malformed request: {malformed}")
+            response = await to_aiohttp_response(
+                await self.app.async_dispatch(await to_bolt_request(request))
+            )
+            kind = request_kind(body)
+            metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+            return response
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """The Prometheus exposition; the job gauge is read from the database now (left as it
+        was when the database does not answer)."""
+        try:
+            counts = await asyncio.wait_for(jobs.count_by_kind_and_status(), HEALTH_DB_TIMEOUT)
+            metrics.set_job_counts(counts)
+        except Exception as error:
+            log.warning("metrics: job counts unavailable: %s", error)
+        payload, content_type = metrics.exposition()
+        return web.Response(body=payload, headers={"Content-Type": content_type})
 
     async def _health(self, request: web.Request) -> web.Response:
         """200 while the database answers; 503 (degraded) when it does not."""
@@ -276,9 +324,7 @@ def run_serve() -> int:
     except SettingsError as error:
         print(f"invoice-backups serve: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.install(settings.log_level, settings.log_format)
     if settings.log_level != "DEBUG":  # tortoise's INFO lines ("startup", "shutdown") are noise
         logging.getLogger("tortoise").setLevel(logging.WARNING)
     try:

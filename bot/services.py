@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.identity import IdentityResolver
 from bot.scheduler import ScheduleRegistry
+from bot.seal import MetadataSeal
 
 
 @dataclass(frozen=True)
@@ -16,5 +17,6 @@ class Services:
     identities: IdentityResolver
     max_invoices: int
     wake_worker: Callable[[], None]
+    seal: MetadataSeal  # binds each modal's private_metadata to the user it was opened for
     owners: frozenset[str] = frozenset()  # BACKUPS_OWNERS: manage access on every project
     schedules: ScheduleRegistry | None = None  # the digest scheduler: refresh after a change

@@ -21,6 +21,7 @@ DEFAULT_JOB_LEASE_SECONDS = 60.0
 DEFAULT_JOB_POLL_SECONDS = 2.0
 DEFAULT_RETENTION_DAYS = 30
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("PLAIN", "JSON")
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
@@ -42,6 +43,10 @@ class Settings:
     max_invoices: int = DEFAULT_MAX_INVOICES
     shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS
     log_level: str = "INFO"
+    backups_secret: str | None = (
+        None  # BACKUPS_SECRET: seals modal metadata without a signing secret
+    )
+    log_format: str = "plain"  # BACKUPS_LOG_FORMAT: plain lines, or one JSON object per line
     owners: frozenset[str] = frozenset()  # Slack user ids that manage access on every project
     job_lease_seconds: float = DEFAULT_JOB_LEASE_SECONDS  # a hung process's jobs resume after it
     job_poll_seconds: float = DEFAULT_JOB_POLL_SECONDS  # how often idle workers look for jobs
@@ -87,6 +92,8 @@ class Settings:
                 "BACKUPS_SHUTDOWN_GRACE_SECONDS", DEFAULT_SHUTDOWN_GRACE_SECONDS, 0, 600
             ),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+            backups_secret=env.optional("BACKUPS_SECRET"),
+            log_format=env.choice("BACKUPS_LOG_FORMAT", "PLAIN", LOG_FORMATS).lower(),
             owners=_owners(env.optional("BACKUPS_OWNERS")),
             job_lease_seconds=env.number(
                 "BACKUPS_JOB_LEASE_SECONDS", DEFAULT_JOB_LEASE_SECONDS, 2, 3600

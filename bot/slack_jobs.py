@@ -49,6 +49,7 @@ from bot.delivery import Posted, open_dm, post_with_dm_fallback
 from bot.digest_job import plan_digest_job
 from bot.job_kinds import JobFailure, JobHandler, JobKinds, JobRun
 from bot.job_work import CompileWork, JobPlanner, JobWork, NoticeWork, plan_compile_job
+from bot.metrics import COMPILE_BYTES, COMPILE_SECONDS
 from bot.parent import ParentMessage
 from bot.pool import end_process_pool, new_process_pool
 from commands.access import Requester
@@ -223,8 +224,9 @@ class SlackDeliveries:
     async def _compile_in_pool(
         self, request: BackupJobPayload, progress: ProgressCallback
     ) -> CompileResult:
+        started = asyncio.get_running_loop().time()
         try:
-            return await self._compile(
+            result = await self._compile(
                 request.requester,
                 request.project_id,
                 list(request.invoice_ids),
@@ -238,6 +240,10 @@ class SlackDeliveries:
             if broken is not None:
                 broken.shutdown(wait=False, cancel_futures=True)
             raise
+        COMPILE_SECONDS.observe(asyncio.get_running_loop().time() - started)
+        if result.has_file:
+            COMPILE_BYTES.observe(result.byte_size)
+        return result
 
     async def _upload(self, delivery: SlackDelivery, outcome: CompileResult) -> str:
         # files_upload_v2 would read a path synchronously, on the event loop; read it aside.

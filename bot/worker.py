@@ -30,6 +30,7 @@ import socket
 import uuid
 from typing import Any
 
+from bot import logs
 from bot.blocks.messages import Failure
 from bot.errors import is_database_error
 from bot.job_kinds import (
@@ -165,7 +166,8 @@ class JobWorker:
         runner = asyncio.current_task()
         renewer = asyncio.create_task(self._renew_lease(job, runner))
         try:
-            await self._run_through_outages(job)
+            with logs.bind(job_id=job.id, slack_user=_slack_user_of(job)):
+                await self._run_through_outages(job)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -266,6 +268,12 @@ class JobWorker:
 
 class _DatabaseOutage(Exception):
     """The database failed under a running job; the job pauses until it answers again."""
+
+
+def _slack_user_of(job: Job) -> str | None:
+    """The Slack user a job works for (its payload's ``user_id``), for the log context."""
+    user = (job.payload or {}).get("user_id") if isinstance(job.payload, dict) else None
+    return str(user) if user else None
 
 
 def _held_by(job: Job, owner: str) -> bool:

@@ -76,6 +76,14 @@ class AccessDenied(Exception):
     """The requester may not do this; ``str(exc)`` is the message to show them."""
 
 
+# The refusal for a project that does not exist or of which the requester is not a member: it
+# names nothing, so a guessed project id tells nothing.
+NOT_A_MEMBER = (
+    "You need *Admin* on the Commitments tool of that project to compile invoice backups. "
+    "Ask a project admin to add you to the project."
+)
+
+
 @dataclass(frozen=True)
 class ProjectAccess:
     """The requester's role on a project and the commitments they may see and compile."""
@@ -95,8 +103,17 @@ class ProjectAccess:
         """The project's name for the Commitments tool (workspace dictionary)."""
         return str((self.project.dictionary or {}).get("commitments") or "Commitments")
 
+    @property
+    def is_member(self) -> bool:
+        """True when the requester is an active user of the project's directory."""
+        return self.role.user_id is not None and self.role.is_active
+
     def denial(self) -> AccessDenied:
-        """The refusal for this project: the permission lacking and whom to ask."""
+        """The refusal for this project: to a member, the permission lacking and whom to ask;
+        to anyone else, the same words as for a project that does not exist (no name, no
+        admins, nothing about the project)."""
+        if not self.is_member:
+            return AccessDenied(NOT_A_MEMBER)
         who = ", ".join(self.admins[:3]) if self.admins else "a project admin"
         return AccessDenied(
             f"You need *Admin* on the {self.tool_name()} tool of {self.project.name} to compile "
@@ -144,6 +161,11 @@ async def role_on_project(requester: Requester, project_id: int) -> ProjectRole:
     user = await project_user_of(requester, project_id)
     if user is None:
         return ProjectRole(user_id=None, email=requester.email.lower() if requester.email else None)
+    return role_of_user(user)
+
+
+def role_of_user(user: ProjectUser) -> ProjectRole:
+    """The standing of a project user (e.g. one a Slack account is about to be linked to)."""
     return ProjectRole(
         user_id=user.user_id,
         email=user.email_address.lower(),
@@ -155,7 +177,11 @@ async def role_on_project(requester: Requester, project_id: int) -> ProjectRole:
 
 async def project_access(requester: Requester, project: Project) -> ProjectAccess:
     """Evaluate the rules for one project."""
-    role = await role_on_project(requester, project.id)
+    return await access_for_role(project, await role_on_project(requester, project.id))
+
+
+async def access_for_role(project: Project, role: ProjectRole) -> ProjectAccess:
+    """Evaluate the rules for one project and one standing."""
     commitments = await Commitment.filter(project_id=project.id).all()
     scopes = [_scope(commitment) for commitment in commitments]
     contacts_may_compile = bool(project.invoice_contacts_may_compile)
@@ -221,9 +247,7 @@ async def compile_access(requester: Requester, project_id: int) -> ProjectAccess
     """
     project = await Project.get_or_none(id=project_id)
     if project is None:
-        raise AccessDenied(
-            "You need *Admin* on the Commitments tool of that project to compile invoice backups."
-        )
+        raise AccessDenied(NOT_A_MEMBER)
     access = await project_access(requester, project)
     if not access.may_compile:
         raise access.denial()

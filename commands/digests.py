@@ -5,7 +5,8 @@ A schedule belongs to a project admin (the owner). At each run the owner's acces
 again; if they lost it, the schedule pauses and the run says why. Fire times follow a cron
 trigger in the schedule's time zone, so daylight-saving changes keep the wall-clock time. The
 bot turns a fire time into one job keyed by (schedule, fire time), which is what makes a run
-exactly-once across processes.
+exactly-once across processes. A digest leaves private contracts out unless its owner included
+them when scheduling (the Slack form first names who in the channel would see them).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class ScheduleSpec:
     selection: str = "open_period"
     statuses: tuple[str, ...] = DEFAULT_STATUSES
     skip_empty: bool = False
+    include_private: bool = False  # private contracts too (the owner was warned who sees them)
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,16 @@ class ScheduleView:
     skip_empty: bool
     paused: bool
     paused_reason: str | None
+    include_private: bool = False
 
     def describe(self) -> str:
         """``"Mondays at 08:00 (America/Toronto) · invoices of the open billing period · …"``."""
         statuses = ", ".join(status_label(s) for s in self.statuses) or "any status"
         state = f" · paused: {self.paused_reason or 'by its owner'}" if self.paused else ""
+        private = " · includes private contracts" if self.include_private else ""
         return (
             f"{WEEKDAYS[self.weekday]}s at {self.time_of_day} ({self.timezone}) · "
-            f"{SELECTION_LABELS.get(self.selection, self.selection)} · {statuses}{state}"
+            f"{SELECTION_LABELS.get(self.selection, self.selection)} · {statuses}{private}{state}"
         )
 
 
@@ -168,6 +172,7 @@ def _view(schedule: Schedule, project_name: str) -> ScheduleView:
         skip_empty=schedule.skip_empty,
         paused=schedule.paused,
         paused_reason=schedule.paused_reason,
+        include_private=bool(schedule.include_private),
     )
 
 
@@ -211,6 +216,7 @@ async def create_schedule(requester: Requester, spec: ScheduleSpec) -> ScheduleV
         selection=spec.selection,
         statuses=list(spec.statuses),
         skip_empty=spec.skip_empty,
+        include_private=spec.include_private,
     )
     await audit.record(
         requester.key,
@@ -218,6 +224,7 @@ async def create_schedule(requester: Requester, spec: ScheduleSpec) -> ScheduleV
         "succeeded",
         project_id=spec.project_id,
         schedule=schedule.id,
+        include_private=spec.include_private,
     )
     return _view(schedule, access.project.name)
 
@@ -363,6 +370,8 @@ async def plan_digest(schedule_id: int, fire_time: datetime) -> DigestPlan:
         )
         return _owner_lost_access(schedule, owner, schedule.paused_reason)
     invoices = compilable_invoices(access)
+    if not schedule.include_private:  # a channel may hold people outside the private lists
+        invoices = invoices.filter(commitment__private=False)
     if schedule.statuses:
         invoices = invoices.filter(status__in=list(schedule.statuses))
     headline = f"Weekly invoice backup · {access.project.name}"

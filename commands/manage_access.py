@@ -12,7 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from commands import audit
-from commands.access import AccessDenied, ProjectChoice, Requester, projects_of, role_on_project
+from commands.access import (
+    AccessDenied,
+    ProjectAccess,
+    ProjectChoice,
+    Requester,
+    access_for_role,
+    project_access,
+    projects_of,
+    role_of_user,
+    role_on_project,
+)
+from commands.ids import parse_id
+from commands.permissions import access_rank
 from storage.links import SlackLink
 from storage.models import DICTIONARY_CHOICES, Commitment, Project, ProjectUser, default_dictionary
 
@@ -76,7 +88,9 @@ async def _managed_project(
     project = await Project.get_or_none(id=project_id)
     if project is None or not await may_manage(requester, project_id, owners):
         await audit.record(requester.key, action, "refused", project_id=project_id)
-        tool = (project.dictionary or {}).get("commitments", "Commitments") if project else None
+        role = await role_on_project(requester, project_id) if project is not None else None
+        member = role is not None and role.user_id is not None and role.is_active
+        tool = (project.dictionary or {}).get("commitments") if project and member else None
         raise AccessDenied(
             f"You need *Admin* on the {tool or 'Commitments'} tool of that project, or to be an "
             "owner of this bot, to manage access. Ask a project admin."
@@ -123,24 +137,102 @@ async def roster(requester: Requester, project_id: int, owners: frozenset[str]) 
     ]
 
 
+@dataclass(frozen=True)
+class LinkChange:
+    """A link made: what to confirm to the admin and what to tell the person linked."""
+
+    slack_user_id: str
+    project_user_name: str
+    project_user_email: str
+    project_name: str
+    linked_by: str  # display name of who made the link
+    confirmation: str
+
+    def __str__(self) -> str:
+        return self.confirmation
+
+    def notice(self) -> str:
+        """The message for the person linked (mrkdwn)."""
+        return (
+            f"{self.linked_by} linked your Slack account to *{self.project_user_name}* "
+            f"({self.project_user_email}) on *{self.project_name}*: I now check your access to "
+            "that project as that project user. If this is not you, tell a project admin."
+        )
+
+
+def outranks(target: ProjectAccess, linker: ProjectAccess) -> bool:
+    """True when the project user ``target`` has rights the ``linker`` lacks on the project:
+    a higher Commitments level, or (for a linker who is not admin) a commitment they may see
+    or compile that the linker may not."""
+    if access_rank(target.role) > access_rank(linker.role):
+        return True
+    if linker.role.is_admin:
+        return False
+    return not (
+        target.visible_commitment_ids <= linker.visible_commitment_ids
+        and target.compilable_commitment_ids <= linker.compilable_commitment_ids
+    )
+
+
+async def _refuse_link(
+    requester: Requester, project_id: int, slack_user_id: str, reason: str, message: str
+) -> InvalidChange:
+    await audit.record(
+        requester.key,
+        "access.link",
+        "refused",
+        project_id=project_id,
+        slack_user=slack_user_id,
+        reason=reason,
+    )
+    return InvalidChange(message)
+
+
 async def link_slack_user(
     requester: Requester,
     project_id: int,
     slack_user_id: str,
     user_email_or_id: str,
     owners: frozenset[str],
-) -> str:
-    """Link a Slack user to a project user (by e-mail or Procore id); returns a confirmation."""
-    await _managed_project(requester, project_id, owners, "access.link")
+) -> LinkChange:
+    """Link a Slack user to a project user (by e-mail or Procore id); returns the change.
+
+    Nobody links their own Slack account, and nobody links an account to a project user with
+    more rights on the project than they have themselves (`outranks`); refusals raise
+    `InvalidChange` and, like every link made, are audited."""
+    project = await _managed_project(requester, project_id, owners, "access.link")
+    if requester.slack_user_id is not None and slack_user_id == requester.slack_user_id:
+        raise await _refuse_link(
+            requester,
+            project_id,
+            slack_user_id,
+            "own_account",
+            "You can't link your own Slack account. Ask another project admin or bot owner.",
+        )
     wanted = user_email_or_id.strip()
     query = ProjectUser.filter(project_id=project_id)
     if wanted.isdigit():
-        query = query.filter(user_id=int(wanted))
+        user_id = parse_id(wanted)
+        if user_id is None:
+            raise InvalidChange(f"No project user {wanted[:40]!r} in this project.")
+        query = query.filter(user_id=user_id)
     else:
         query = query.filter(email_lower=wanted.lower())
     user = await query.first()
     if user is None:
-        raise InvalidChange(f"No project user {wanted!r} in this project.")
+        raise InvalidChange(f"No project user {wanted[:40]!r} in this project.")
+    linker = await project_access(requester, project)
+    target = await access_for_role(project, role_of_user(user))
+    if outranks(target, linker):
+        raise await _refuse_link(
+            requester,
+            project_id,
+            slack_user_id,
+            "more_rights_than_linker",
+            f"{user.name} has more rights on this project than you do, so you can't link an "
+            "account to them. Ask a project admin with at least those rights.",
+        )
+    before = await SlackLink.get_or_none(slack_user_id=slack_user_id, project_id=project_id)
     await SlackLink.update_or_create(
         slack_user_id=slack_user_id,
         project_id=project_id,
@@ -153,8 +245,17 @@ async def link_slack_user(
         project_id=project_id,
         slack_user=slack_user_id,
         project_user=user.user_id,
+        before=before.user_id if before is not None else None,
     )
-    return f"<@{slack_user_id}> is now {user.name} ({user.email_address}) on this project."
+    return LinkChange(
+        slack_user_id=slack_user_id,
+        project_user_name=user.name,
+        project_user_email=user.email_address,
+        project_name=project.name,
+        linked_by=requester.display_name,
+        confirmation=f"<@{slack_user_id}> is now {user.name} ({user.email_address}) "
+        "on this project.",
+    )
 
 
 async def unlink_slack_user(

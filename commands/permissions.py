@@ -99,3 +99,10 @@ def may_compile_on_project(
     return any(
         may_compile_commitment(role, scope, invoice_contacts_may_compile) for scope in scopes
     )
+
+
+def access_rank(role: ProjectRole) -> int:
+    """The role's Commitments level as a rank (none 0 … admin 3); an inactive user ranks 0."""
+    if not role.is_active or role.commitments_access not in ACCESS_LEVELS:
+        return 0
+    return ACCESS_LEVELS.index(role.commitments_access)

@@ -320,6 +320,16 @@ async def jobs_with_key_prefix(prefix: str) -> list[Job]:
     return await Job.filter(idempotency_key__startswith=prefix).order_by("id")
 
 
+async def count_by_kind_and_status() -> dict[tuple[str, str], int]:
+    """How many jobs of each kind are in each status (for the metrics)."""
+    rows = (
+        await Job.annotate(count=Count("id"))
+        .group_by("kind", "status")
+        .values("kind", "status", "count")
+    )
+    return {(str(row["kind"]), str(row["status"])): int(row["count"]) for row in rows}
+
+
 async def count_by_status() -> dict[str, int]:
     """How many jobs are in each status (also a cheap database liveness check)."""
     counts = {status.value: 0 for status in JobStatus}

@@ -39,6 +39,8 @@ class Schedule(Model):
     selection = fields.CharField(max_length=16, default="open_period")
     statuses: Any = fields.JSONField(default=default_statuses)
     skip_empty = fields.BooleanField(default=False)
+    # the owner chose to include private contracts (warned who in the channel would see them)
+    include_private = fields.BooleanField(default=False, db_default=False)
     paused = fields.BooleanField(default=False)
     paused_reason = fields.CharField(max_length=500, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

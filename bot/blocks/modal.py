@@ -6,6 +6,11 @@ Contract with the listeners:
   modal with `compile_modal` for the newly chosen project and calls ``views.update``.
 - The invoice select is a ``multi_external_select`` whose block id names the project
   (`invoices_block_id`), so a project change gives it a new block and clears the old choice.
+- The delivery choice (``DELIVERY_BLOCK_ID``): post here (default), by DM, or here even with
+  private contracts; the listener warns (`private_audience_warning`) before posting private
+  contracts where people outside their private lists would see them.
+- The listeners seal ``private_metadata`` for the user (`bot.listeners.forms`); the builders here
+  write and read the plain value.
 """
 
 from __future__ import annotations
@@ -21,18 +26,27 @@ from slack_sdk.models.blocks import (
     InputBlock,
     MarkdownTextObject,
     Option,
+    RadioButtonsElement,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
 from bot.blocks.text import PLAIN_LABEL_LIMIT, plural, shorten
 from commands.access import ProjectChoice
+from commands.ids import parse_id
 
 CALLBACK_ID = "compile_backups"
 PROJECT_BLOCK_ID = "project"
 PROJECT_ACTION_ID = "project_select"
 INVOICES_BLOCK_PREFIX = "invoices-"
 INVOICES_ACTION_ID = "invoice_select"
+DELIVERY_BLOCK_ID = "delivery"
+DELIVERY_ACTION_ID = "delivery_choice"
+DELIVER_HERE = "here"
+DELIVER_BY_DM = "dm"
+DELIVER_HERE_ANYWAY = "here_anyway"
+DELIVERY_CHOICES = (DELIVER_HERE, DELIVER_BY_DM, DELIVER_HERE_ANYWAY)
+NAMES_LISTED = 8
 PROJECT_OPTIONS_LIMIT = 100
 
 
@@ -54,11 +68,10 @@ class ModalMetadata:
         try:
             data = json.loads(raw)
             project_id = data.get("p")
-            return cls(
-                channel_id=str(data["c"]),
-                user_id=str(data["u"]),
-                project_id=int(project_id) if project_id is not None else None,
-            )
+            parsed = parse_id(project_id)
+            if project_id is not None and parsed is None:
+                raise ValueError("project id out of range")
+            return cls(channel_id=str(data["c"]), user_id=str(data["u"]), project_id=parsed)
         except (TypeError, KeyError, ValueError, AttributeError) as error:
             raise ValueError(f"not invoice-backups modal metadata: {raw!r}") from error
 
@@ -70,6 +83,8 @@ class ModalSelection:
     project_id: int | None
     invoice_ids: tuple[int, ...]
     invoices_block_id: str
+    invalid_choices: int = 0  # options whose value is not an invoice id (a forged request)
+    delivery: str = DELIVER_HERE  # one of DELIVERY_CHOICES
 
 
 def invoices_block_id(project_id: int | None) -> str:
@@ -81,6 +96,17 @@ def project_option(project: ProjectChoice) -> Option:
     """One project in the select; label at most 75 characters."""
     label = f"{project.name} ({project.project_number})" if project.project_number else project.name
     return Option(value=str(project.id), label=shorten(label, PLAIN_LABEL_LIMIT))
+
+
+DELIVERY_OPTIONS = {
+    DELIVER_HERE: Option(value=DELIVER_HERE, label="Post it in this conversation"),
+    DELIVER_BY_DM: Option(value=DELIVER_BY_DM, label="Send it to me as a direct message"),
+    DELIVER_HERE_ANYWAY: Option(
+        value=DELIVER_HERE_ANYWAY,
+        label="Post it here, even with private contracts",
+        description="People here outside their private lists will see those invoices",
+    ),
+}
 
 
 def compile_modal(
@@ -147,26 +173,39 @@ def compile_modal(
                 element=invoice_select,
                 hint=invoice_hint,
             ),
+            InputBlock(
+                block_id=DELIVERY_BLOCK_ID,
+                label="Deliver",
+                optional=True,
+                element=RadioButtonsElement(
+                    action_id=DELIVERY_ACTION_ID,
+                    options=list(DELIVERY_OPTIONS.values()),
+                    initial_option=DELIVERY_OPTIONS[DELIVER_HERE],
+                ),
+                hint="Private contracts: I warn you first if people in this conversation are "
+                "not on their private lists.",
+            ),
         ],
     )
 
 
 def _project_from_state(values: Mapping[str, Any]) -> int | None:
     selected = values.get(PROJECT_BLOCK_ID, {}).get(PROJECT_ACTION_ID, {}).get("selected_option")
-    if not selected:
+    if not isinstance(selected, Mapping):
         return None
-    try:
-        return int(selected["value"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    return parse_id(selected.get("value"))
 
 
 def selected_project_id(view: Mapping[str, Any]) -> int | None:
-    """The project chosen in a modal payload: its state first, else its private metadata."""
+    """The project chosen in a modal payload: its state first (None when the state holds a
+    value that is no project id), else its private metadata."""
     values = (view.get("state") or {}).get("values") or {}
     project_id = _project_from_state(values)
     if project_id is not None:
         return project_id
+    chosen = values.get(PROJECT_BLOCK_ID, {}).get(PROJECT_ACTION_ID, {}).get("selected_option")
+    if chosen:
+        return None
     try:
         return ModalMetadata.parse(view.get("private_metadata") or "").project_id
     except ValueError:
@@ -190,15 +229,35 @@ def read_selection(view: Mapping[str, Any]) -> ModalSelection:
     )
     chosen = values.get(block_id, {}).get(INVOICES_ACTION_ID, {}).get("selected_options") or []
     invoice_ids: list[int] = []
-    for option in chosen:
-        try:
-            invoice_ids.append(int(option["value"]))
-        except (KeyError, TypeError, ValueError):
-            continue
+    invalid = 0
+    for option in chosen if isinstance(chosen, list) else [None]:
+        invoice_id = parse_id(option.get("value")) if isinstance(option, Mapping) else None
+        if invoice_id is None:
+            invalid += 1
+        else:
+            invoice_ids.append(invoice_id)
+    delivery_state = values.get(DELIVERY_BLOCK_ID, {}).get(DELIVERY_ACTION_ID, {})
+    delivery = (delivery_state.get("selected_option") or {}).get("value") or DELIVER_HERE
     return ModalSelection(
         project_id=selected_project_id(view),
         invoice_ids=tuple(dict.fromkeys(invoice_ids)),
         invoices_block_id=block_id,
+        invalid_choices=invalid,
+        delivery=delivery if delivery in DELIVERY_CHOICES else DELIVER_HERE,
+    )
+
+
+def private_audience_warning(outsiders: Sequence[str]) -> str:
+    """The warning under the delivery choice: who in the conversation is outside the private
+    lists of the selected private contracts, and the two ways on."""
+    names = ", ".join(outsiders[:NAMES_LISTED])
+    if len(outsiders) > NAMES_LISTED:
+        names += f" and {len(outsiders) - NAMES_LISTED} more"
+    return (
+        "Some of these invoices are from private contracts, and "
+        f"{names} in this conversation {'is' if len(outsiders) == 1 else 'are'} not on their "
+        'private lists. Choose "Send it to me as a direct message", or "Post it here, even '
+        'with private contracts".'
     )
 
 
@@ -206,13 +265,19 @@ def selection_errors(selection: ModalSelection, max_invoices: int) -> dict[str, 
     """Errors that need no database: block id → message (empty when the choice is well formed)."""
     if selection.project_id is None:
         return {PROJECT_BLOCK_ID: "Choose a project."}
-    if not selection.invoice_ids:
-        return {selection.invoices_block_id: "Choose at least one invoice."}
-    if len(selection.invoice_ids) > max_invoices:
+    chosen = len(selection.invoice_ids) + selection.invalid_choices
+    if chosen > max_invoices:
         return {
             selection.invoices_block_id: f"Choose at most {max_invoices} invoices "
-            f"({len(selection.invoice_ids)} selected); split them into several backups."
+            f"({chosen} selected); split them into several backups."
         }
+    if selection.invalid_choices:
+        return {
+            selection.invoices_block_id: "Some of the chosen invoices are not valid choices. "
+            "Clear the list and choose them again from the search."
+        }
+    if not selection.invoice_ids:
+        return {selection.invoices_block_id: "Choose at least one invoice."}
     return {}
 
 

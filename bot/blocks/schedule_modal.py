@@ -35,6 +35,7 @@ from bot.blocks.modal import PROJECT_OPTIONS_LIMIT, project_option
 from bot.blocks.text import PLAIN_LABEL_LIMIT, shorten
 from commands.access import ProjectChoice
 from commands.digests import SELECTION_LABELS, WEEKDAYS, ScheduleSpec, validate_spec
+from commands.ids import parse_id
 from commands.labels import status_label
 from commands.text_search import matches_every_word, query_words
 from storage.models import INVOICE_STATUSES
@@ -58,6 +59,11 @@ STATUSES_ACTION_ID = "schedule_statuses_choice"
 OPTIONS_BLOCK_ID = "schedule_options"
 OPTIONS_ACTION_ID = "schedule_options_choice"
 SKIP_EMPTY = "skip_empty"
+PRIVATE_BLOCK_ID = "schedule_private"
+PRIVATE_ACTION_ID = "schedule_private_choice"
+INCLUDE_PRIVATE = "include_private"
+PRIVATE_AUDIENCE_CONFIRMED = "private_audience_confirmed"
+NAMES_LISTED = 8
 
 DEFAULT_WEEKDAY = 0  # Monday
 DEFAULT_TIME = "08:00"
@@ -149,6 +155,18 @@ SKIP_EMPTY_OPTION = Option(
     value=SKIP_EMPTY,
     label="Skip empty weeks",
     description="Post nothing when there are no invoices to include",
+)
+
+
+INCLUDE_PRIVATE_OPTION = Option(
+    value=INCLUDE_PRIVATE,
+    label="Include private contracts",
+    description="Everyone in the channel sees them; I name who is not on their lists",
+)
+PRIVATE_AUDIENCE_OPTION = Option(
+    value=PRIVATE_AUDIENCE_CONFIRMED,
+    label="I know who will see them",
+    description="Check after I have named the channel members outside the private lists",
 )
 
 
@@ -257,6 +275,16 @@ def schedule_modal(
                 element=CheckboxesElement(action_id=OPTIONS_ACTION_ID, options=[SKIP_EMPTY_OPTION]),
                 hint="Unchecked: a one-line message says there was nothing to include.",
             ),
+            InputBlock(
+                block_id=PRIVATE_BLOCK_ID,
+                label=PlainTextObject(text="Private contracts"),
+                optional=True,
+                element=CheckboxesElement(
+                    action_id=PRIVATE_ACTION_ID,
+                    options=[INCLUDE_PRIVATE_OPTION, PRIVATE_AUDIENCE_OPTION],
+                ),
+                hint="Unchecked: private contracts are left out of the digest.",
+            ),
         ],
     )
 
@@ -281,32 +309,51 @@ class ScheduleForm:
 
     spec: ScheduleSpec | None
     errors: dict[str, str]
+    private_audience_confirmed: bool = False  # the owner saw who outside the lists will see
 
 
 def read_schedule_form(view: Mapping[str, Any]) -> ScheduleForm:
     """The spec of a submitted modal, checked with `validate_spec` (errors by block id)."""
     values: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
     errors: dict[str, str] = {}
-    project = _selected(values, PROJECT_BLOCK_ID, PROJECT_ACTION_ID)
+    project_id = parse_id(_selected(values, PROJECT_BLOCK_ID, PROJECT_ACTION_ID))
     weekday = _selected(values, WEEKDAY_BLOCK_ID, WEEKDAY_ACTION_ID)
-    if not project or not project.isdigit():
+    private = _checked(values, PRIVATE_BLOCK_ID, PRIVATE_ACTION_ID)
+    if project_id is None:
         errors[PROJECT_BLOCK_ID] = "Choose a project."
-    if weekday is None or not weekday.isdigit():
+    if weekday is None or not (weekday.isascii() and weekday.isdigit() and len(weekday) == 1):
         errors[WEEKDAY_BLOCK_ID] = "Choose a day of the week."
+        weekday = None
     spec = ScheduleSpec(
-        project_id=int(project) if project and project.isdigit() else 0,
+        project_id=project_id or 0,
         channel_id=str(
             _value(values, CHANNEL_BLOCK_ID, CHANNEL_ACTION_ID).get("selected_conversation") or ""
         ),
-        weekday=int(weekday) if weekday and weekday.isdigit() else -1,
+        weekday=int(weekday) if weekday is not None else -1,
         time_of_day=str(_value(values, TIME_BLOCK_ID, TIME_ACTION_ID).get("selected_time") or ""),
         timezone=_selected(values, TIMEZONE_BLOCK_ID, TIMEZONE_ACTION_ID) or "",
         selection=_selected(values, SELECTION_BLOCK_ID, SELECTION_ACTION_ID) or "",
         statuses=tuple(_checked(values, STATUSES_BLOCK_ID, STATUSES_ACTION_ID)),
         skip_empty=SKIP_EMPTY in _checked(values, OPTIONS_BLOCK_ID, OPTIONS_ACTION_ID),
+        include_private=INCLUDE_PRIVATE in private,
     )
     errors = {**spec_errors(spec), **errors}
-    return ScheduleForm(None if errors else spec, errors)
+    confirmed = PRIVATE_AUDIENCE_CONFIRMED in private
+    return ScheduleForm(None if errors else spec, errors, confirmed)
+
+
+def private_audience_error(outsiders: Sequence[str]) -> str:
+    """The warning under the private-contracts block naming the channel members (display
+    names) who are on no private list concerned, and how to go ahead."""
+    names = ", ".join(outsiders[:NAMES_LISTED])
+    more = len(outsiders) - NAMES_LISTED
+    if more > 0:
+        names += f" and {more} more"
+    return (
+        f"{names} in that channel {'is' if len(outsiders) == 1 else 'are'} not on the private "
+        "lists and would see private contracts' invoices. To go ahead, also check "
+        '"I know who will see them"; or uncheck "Include private contracts".'
+    )
 
 
 def spec_errors(spec: ScheduleSpec) -> dict[str, str]:
@@ -319,6 +366,10 @@ def channel_problem_error(problem: str) -> str:
     ``problem`` is a `bot.delivery.posting_problem` code."""
     if problem == "is_archived":
         return "That channel is archived. Choose another one."
+    if problem == "not_a_channel":
+        return "Digests go to channels only, not to direct messages. Choose a channel."
+    if problem == "owner_not_member":
+        return "You're not a member of that channel. Choose a channel you're in."
     if problem == "not_in_channel":
         reason = "I'm not a member of that channel"
     else:

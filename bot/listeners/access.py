@@ -29,14 +29,19 @@ from bot.blocks.access import (
     project_user_options,
     read_access_form,
 )
+from bot.delivery import open_dm
+from bot.listeners.forms import TAMPERED, sealed, unsealed
+from bot.listeners.guard import settled, user_of
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
 from bot.standing import dictionary_of
 from commands import audit
 from commands.access import AccessDenied, ProjectChoice, Requester
+from commands.ids import parse_id
 from commands.manage_access import (
     InvalidChange,
+    LinkChange,
     link_slack_user,
     manageable_projects,
     project_settings,
@@ -72,11 +77,16 @@ def _matching(projects: list[ProjectChoice], text: str) -> ProjectChoice | None:
 
 
 async def _form(
-    requester: Requester, owners: frozenset[str], projects: list[ProjectChoice], project_id: int
+    requester: Requester,
+    services: Services,
+    projects: list[ProjectChoice],
+    project_id: int,
+    user_id: str,
 ) -> View:
-    settings = await project_settings(requester, project_id, owners)
-    lines = await roster(requester, project_id, owners)
-    return access_modal(projects, settings, lines)
+    """The form for ``project_id``, its metadata sealed for ``user_id``."""
+    settings = await project_settings(requester, project_id, services.owners)
+    lines = await roster(requester, project_id, services.owners)
+    return sealed(access_modal(projects, settings, lines), user_id, services.seal)
 
 
 async def open_access_modal(request: CommandRequest) -> None:
@@ -94,8 +104,8 @@ async def open_access_modal(request: CommandRequest) -> None:
             await answer_privately(request.client, request.payload, refusal)
             return
         selected = _matching(projects, request.argument) or projects[0]
-        view = await _form(requester, owners, projects, selected.id)
-        await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
+        view = await _form(requester, request.services, projects, selected.id, request.user_id)
+        await request.client.views_open(trigger_id=request.trigger_id, view=view)
     except Exception as error:
         await report_open_failure(request.client, request.payload, error, "the access form")
 
@@ -105,16 +115,17 @@ async def switch_access_project(
 ) -> None:
     """The project select changed: rebuild the form for that project (views.update)."""
     await ack()
-    view = body["view"]
+    user_id = user_of(body)
+    view = await unsealed(body["view"], user_id, services.seal, CALLBACK_ID)
     action = next(iter(body.get("actions") or []), {})
-    chosen = (action.get("selected_option") or {}).get("value")
-    if not chosen:
+    chosen = parse_id((action.get("selected_option") or {}).get("value"))
+    if view is None or chosen is None:
         return
-    requester = (await services.identities.resolve(str(body["user"]["id"]))).requester
+    requester = (await services.identities.resolve(user_id)).requester
     projects = await manageable_projects(requester, services.owners)
-    if int(chosen) not in {project.id for project in projects}:
+    if chosen not in {project.id for project in projects}:
         return
-    form = await _form(requester, services.owners, projects, int(chosen))
+    form = await _form(requester, services, projects, chosen, user_id)
     try:
         await client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
     except SlackApiError as error:
@@ -128,12 +139,14 @@ async def load_project_user_options(
 ) -> None:
     """The project-user search: the form's project directory, by name or e-mail (nothing for
     someone who may not manage that project)."""
-    project_id = form_project_id(body.get("view") or {})
+    user_id = user_of(body)
+    view = await unsealed(body.get("view") or {}, user_id, services.seal, CALLBACK_ID)
+    project_id = form_project_id(view) if view is not None else None
     if project_id is None:
         await ack(options=[])
         return
     try:
-        requester = (await services.identities.resolve(str(body["user"]["id"]))).requester
+        requester = (await services.identities.resolve(user_id)).requester
         lines = await roster(requester, project_id, services.owners)
     except AccessDenied:
         await ack(options=[])
@@ -147,23 +160,23 @@ async def load_project_user_options(
 
 async def apply_access_form(
     requester: Requester, form: AccessForm, owners: frozenset[str]
-) -> tuple[ProjectChoice, list[str]]:
+) -> tuple[ProjectChoice, list[str], LinkChange | None]:
     """Apply what changed (link first, then the settings, then the dictionary), each through
-    `commands.manage_access`; returns the project and one line per change. Raises
-    `AccessDenied`, or `FieldError` for a change refused as invalid."""
+    `commands.manage_access`; returns the project, one line per change and the link made (if
+    any). Raises `AccessDenied`, or `FieldError` for a change refused as invalid."""
     assert form.project_id is not None
     project_id = form.project_id
     current = await project_settings(requester, project_id, owners)
     changes: list[str] = []
+    link: LinkChange | None = None
     if form.slack_user_id is not None and form.project_user_id is not None:
         try:
-            changes.append(
-                await link_slack_user(
-                    requester, project_id, form.slack_user_id, form.project_user_id, owners
-                )
+            link = await link_slack_user(
+                requester, project_id, form.slack_user_id, form.project_user_id, owners
             )
         except InvalidChange as invalid:
             raise FieldError(link_project_user_block_id(project_id), str(invalid)) from invalid
+        changes.append(link.confirmation)
     allowed = form.contacts_may_compile
     if allowed is not None and allowed != current.invoice_contacts_may_compile:
         await set_invoice_contacts_may_compile(requester, project_id, allowed, owners)
@@ -193,22 +206,42 @@ async def apply_access_form(
             )
             raise FieldError(dictionary_block_id(wrong, project_id), str(invalid)) from invalid
         changes += [f"{DICTIONARY_LABELS.get(t, t)}: {n}." for t, n in renamed.items()]
-    return current.project, changes
+    return current.project, changes, link
+
+
+async def tell_linked_user(client: AsyncWebClient, link: LinkChange) -> None:
+    """DM the person whose Slack account was just linked (a failure is logged, not raised:
+    the link and its audit entry stand)."""
+    try:
+        dm = await open_dm(client, link.slack_user_id)
+        await client.chat_postMessage(channel=dm, text=link.notice())
+    except Exception as error:
+        log.warning("could not tell %s about their new link: %s", link.slack_user_id, error)
 
 
 async def submit_access_modal(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], services: Services
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    services: Services,
 ) -> None:
-    """Save: refusals and invalid changes go under their field; otherwise the modal turns into
-    a list of what changed."""
-    form = read_access_form(view)
+    """Save: a form not opened for this user is refused; refusals and invalid changes go under
+    their field; otherwise the modal turns into a list of what changed, and the person linked
+    (if any) is told by DM."""
+    user_id = user_of(body)
+    opened = await unsealed(view, user_id, services.seal, CALLBACK_ID)
+    if opened is None:
+        await ack_field_error(ack, PROJECT_BLOCK_ID, TAMPERED)
+        return
+    form = read_access_form(opened)
     errors = access_form_errors(form)
     if errors:
         await ack(response_action="errors", errors=errors)
         return
     try:
-        requester = (await services.identities.resolve(str(body["user"]["id"]))).requester
-        project, changes = await apply_access_form(requester, form, services.owners)
+        requester = (await services.identities.resolve(user_id)).requester
+        project, changes, link = await apply_access_form(requester, form, services.owners)
     except FieldError as refused:
         await ack_field_error(ack, refused.block_id, str(refused))
         return
@@ -220,13 +253,17 @@ async def submit_access_modal(
             return
         raise
     await ack(response_action="update", view=access_saved_view(project, changes))
+    if link is not None:
+        await tell_linked_user(client, link)
 
 
 def register(app: AsyncApp, services: Services) -> None:
     """Listen to the form's submission, its project select and its project-user search."""
 
-    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await submit_access_modal(ack, body, view, services)
+    async def on_submit(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await submit_access_modal(ack, body, view, client, services)
 
     async def on_project_change(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
@@ -236,6 +273,6 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_project_user_options(ack: AsyncAck, body: dict[str, Any]) -> None:
         await load_project_user_options(ack, body, services)
 
-    app.view(CALLBACK_ID)(on_submit)
-    app.action(PROJECT_ACTION_ID)(on_project_change)
-    app.options(LINK_PROJECT_USER_ACTION_ID)(on_project_user_options)
+    app.view(CALLBACK_ID)(settled(on_submit))
+    app.action(PROJECT_ACTION_ID)(settled(on_project_change))
+    app.options(LINK_PROJECT_USER_ACTION_ID)(settled(on_project_user_options))

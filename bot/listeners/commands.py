@@ -22,7 +22,10 @@ from bot.blocks.messages import (
     unknown_argument_message,
 )
 from bot.blocks.modal import ModalMetadata, compile_modal
+from bot.blocks.text import shorten
 from bot.listeners.access import open_access_modal
+from bot.listeners.forms import sealed
+from bot.listeners.guard import MalformedRequest, settled
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.schedules import list_schedules, open_schedule_modal
 from bot.services import Services
@@ -31,6 +34,7 @@ from commands.access import compilable_projects, match_project
 
 log = logging.getLogger(__name__)
 
+ARGUMENT_SHOWN = 80  # characters of an unmatched argument quoted back
 HELP_LOOKUP_SECONDS = 1.0  # the help is the ack itself: don't let the tool-name lookup delay it
 
 
@@ -51,6 +55,14 @@ class CommandRequest:
     @property
     def channel_id(self) -> str:
         return str(self.payload["channel_id"])
+
+    @property
+    def trigger_id(self) -> str:
+        """The trigger to open a modal with; `MalformedRequest` when the command has none."""
+        trigger = self.payload.get("trigger_id")
+        if not isinstance(trigger, str) or not trigger:
+            raise MalformedRequest("trigger_id is missing")
+        return trigger
 
 
 Subcommand = Callable[[CommandRequest], Awaitable[None]]
@@ -90,16 +102,20 @@ async def open_compile_modal(request: CommandRequest) -> None:
                 await answer_privately(
                     request.client,
                     request.payload,
-                    unknown_argument_message(request.argument, tool),
+                    unknown_argument_message(shorten(request.argument, ARGUMENT_SHOWN), tool),
                 )
                 return
-        view = compile_modal(
-            projects,
-            selected,
-            ModalMetadata(request.channel_id, request.user_id),
-            max_invoices=request.services.max_invoices,
+        view = sealed(
+            compile_modal(
+                projects,
+                selected,
+                ModalMetadata(request.channel_id, request.user_id),
+                max_invoices=request.services.max_invoices,
+            ),
+            request.user_id,
+            request.services.seal,
         )
-        await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
+        await request.client.views_open(trigger_id=request.trigger_id, view=view)
     except Exception as error:
         await report_open_failure(request.client, request.payload, error, "the backup form")
 
@@ -131,4 +147,4 @@ def register(app: AsyncApp, services: Services) -> None:
         handler, argument = parse(str(command.get("text") or ""))
         await handler(CommandRequest(ack, client, command, argument, services))
 
-    app.command(COMMAND)(on_compile_backups)
+    app.command(COMMAND)(settled(on_compile_backups))

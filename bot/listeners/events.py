@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.home import HomeData, home_view
 from bot.home import WorkspaceUrl, home_of
 from bot.identity import IdentityUnavailable
+from bot.listeners.guard import settled
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,9 @@ async def publish_home(
     event: dict[str, Any], client: AsyncWebClient, workspace: WorkspaceUrl, services: Services
 ) -> None:
     """Publish the user's Home tab (views.publish) when they open it."""
-    if event.get("tab") != "home":
+    user_id = event.get("user")
+    if event.get("tab") != "home" or not isinstance(user_id, str) or not user_id:
         return
-    user_id = str(event["user"])
     try:
         requester = (await services.identities.resolve(user_id)).requester
         home = await home_of(requester, services.owners, await workspace.get(client))
@@ -47,4 +48,4 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         await publish_home(event, client, workspace, services)
 
-    app.event("app_home_opened")(on_home_opened)
+    app.event("app_home_opened")(settled(on_home_opened))

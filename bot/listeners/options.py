@@ -7,8 +7,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.blocks.modal import INVOICES_ACTION_ID, selected_project_id
+from bot.blocks.modal import CALLBACK_ID, INVOICES_ACTION_ID, selected_project_id
 from bot.blocks.options import OPTIONS_LIMIT, invoice_option_groups
+from bot.listeners.forms import unsealed
+from bot.listeners.guard import settled, user_of
 from bot.services import Services
 from commands.access import search_invoice_options
 
@@ -18,12 +20,14 @@ log = logging.getLogger(__name__)
 async def load_invoice_options(ack: AsyncAck, body: dict[str, Any], services: Services) -> None:
     """Answer with the invoices of the project chosen in the modal (its ``view.state``) that
     match the typed text and that the user may see, grouped by billing period."""
-    project_id = selected_project_id(body.get("view") or {})
+    user_id = user_of(body)
+    view = await unsealed(body.get("view") or {}, user_id, services.seal, CALLBACK_ID)
+    project_id = selected_project_id(view) if view is not None else None
     if project_id is None:
         await ack(options=[])
         return
     try:
-        identity = await services.identities.resolve(str(body["user"]["id"]))
+        identity = await services.identities.resolve(user_id)
         menu = await search_invoice_options(
             identity.requester, project_id, str(body.get("value") or ""), limit=OPTIONS_LIMIT
         )
@@ -43,4 +47,4 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_invoice_options(ack: AsyncAck, body: dict[str, Any]) -> None:
         await load_invoice_options(ack, body, services)
 
-    app.options(INVOICES_ACTION_ID)(on_invoice_options)
+    app.options(INVOICES_ACTION_ID)(settled(on_invoice_options))

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.blocks.messages import Message, temporary_problem_message
+from bot.listeners.guard import MalformedRequest
 from bot.listeners.submissions import is_temporary
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ async def report_open_failure(
 ) -> None:
     """A form could not be opened: log why (a traceback only for a bug) and tell the user
     privately that it is a temporary problem (`form` says which, e.g. "the access form")."""
-    if isinstance(error, SlackApiError) or is_temporary(error):
+    if isinstance(error, SlackApiError | MalformedRequest) or is_temporary(error):
         log.warning("cannot open %s: %s", form, error)
     else:
         log.error("cannot open %s", form, exc_info=error)

@@ -12,11 +12,12 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.audience import private_audience
 from bot.blocks.digests import (
     no_admin_projects_message,
     run_started_text,
@@ -27,10 +28,12 @@ from bot.blocks.messages import COMMAND, Message, access_denied_message, tempora
 from bot.blocks.schedule_modal import (
     CALLBACK_ID,
     CHANNEL_BLOCK_ID,
+    PRIVATE_BLOCK_ID,
     PROJECT_BLOCK_ID,
     TIMEZONE_ACTION_ID,
     ScheduleModalMetadata,
     channel_problem_error,
+    private_audience_error,
     read_schedule_form,
     schedule_modal,
     timezone_options,
@@ -41,13 +44,16 @@ from bot.blocks.schedules import (
     RESUME_ACTION,
     RUN_NOW_ACTION,
 )
-from bot.delivery import open_dm, posting_problem
+from bot.delivery import digest_channel_problem, open_dm
 from bot.digest_job import enqueue_digest, run_now_key
 from bot.home import WorkspaceUrl
 from bot.listeners.events import publish_home
+from bot.listeners.forms import TAMPERED, sealed, unsealed
+from bot.listeners.guard import settled, user_of
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
+from commands import audit
 from commands.access import AccessDenied, Requester
 from commands.digests import (
     ScheduleView,
@@ -58,12 +64,15 @@ from commands.digests import (
     schedules_of,
     set_paused,
 )
+from commands.ids import parse_id
 from commands.manage_access import InvalidChange
 
 if TYPE_CHECKING:
     from bot.listeners.commands import CommandRequest
 
 log = logging.getLogger(__name__)
+
+STALE_BUTTON = "That button doesn't name a digest I know. Open /compile-backups schedules again."
 
 # --- /compile-backups schedule -----------------------------------------------------------------
 
@@ -78,14 +87,24 @@ async def open_schedule_modal(request: CommandRequest) -> None:
         if not projects:
             await answer_privately(request.client, request.payload, no_admin_projects_message())
             return
-        view = schedule_modal(
-            projects,
-            ScheduleModalMetadata(request.channel_id, request.user_id),
-            timezone=identity.timezone,
+        view = sealed(
+            schedule_modal(
+                projects,
+                ScheduleModalMetadata(request.channel_id, request.user_id),
+                timezone=identity.timezone,
+            ),
+            request.user_id,
+            request.services.seal,
         )
-        await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
+        await request.client.views_open(trigger_id=request.trigger_id, view=view)
     except Exception as error:
         await report_open_failure(request.client, request.payload, error, "the digest form")
+
+
+NOT_A_SCHEDULER = (
+    "You can schedule digests only on projects where you have Admin on the Commitments tool. "
+    "Choose one of the projects offered."
+)
 
 
 async def submit_schedule_modal(
@@ -94,22 +113,52 @@ async def submit_schedule_modal(
     view: dict[str, Any],
     client: AsyncWebClient,
     services: Services,
+    bot_user_id: str | None = None,
 ) -> None:
-    """Check the form and the bot's membership of the channel (errors on the fields), create
-    and register the schedule, close the modal and confirm to the user."""
-    form = read_schedule_form(view)
+    """Check, in this order, that the form was opened for this user, that it is complete, that
+    the user may schedule on the project (before anything about the channel is looked up, so
+    the form tells nobody else about channels), that the digest may go to the channel (a
+    channel, the bot in it, the user a member) and, for private contracts, that the user knows
+    who would see them; then create the schedule, close the modal, register it and confirm."""
+    user_id = user_of(body)
+    opened = await unsealed(view, user_id, services.seal, CALLBACK_ID)
+    if opened is None:
+        await ack_field_error(ack, PROJECT_BLOCK_ID, TAMPERED)
+        return
+    form = read_schedule_form(opened)
     if form.spec is None:
         await ack(response_action="errors", errors=form.errors)
         return
     spec = form.spec
-    problem = await posting_problem(client, spec.channel_id)
+    try:
+        requester = (await services.identities.resolve(user_id)).requester
+        allowed = {project.id for project in await schedulable_projects(requester)}
+    except Exception as error:
+        if await ack_temporary_problem(ack, error, PROJECT_BLOCK_ID, "digest submission"):
+            return
+        raise
+    if spec.project_id not in allowed:
+        await audit.record(requester.key, "digest.create", "refused", project_id=spec.project_id)
+        await ack_field_error(ack, PROJECT_BLOCK_ID, NOT_A_SCHEDULER)
+        return
+    problem = await digest_channel_problem(client, spec.channel_id, user_id)
     if problem is not None:
         errors = {CHANNEL_BLOCK_ID: channel_problem_error(problem)}
         await ack(response_action="errors", errors=errors)
         return
-    user_id = str(body["user"]["id"])
+    if spec.include_private and not form.private_audience_confirmed:
+        try:
+            outsiders = await private_audience(
+                client, services, spec.project_id, spec.channel_id, bot_user_id=bot_user_id
+            )
+        except SlackApiError as error:
+            log.warning("digest form: channel members unreadable: %s", error.response.get("error"))
+            await ack_field_error(ack, CHANNEL_BLOCK_ID, channel_problem_error("channel_not_found"))
+            return
+        if outsiders:
+            await ack_field_error(ack, PRIVATE_BLOCK_ID, private_audience_error(outsiders))
+            return
     try:
-        requester = (await services.identities.resolve(user_id)).requester
         created = await create_schedule(requester, spec)
     except (AccessDenied, InvalidChange) as refusal:
         await ack_field_error(ack, PROJECT_BLOCK_ID, str(refusal))
@@ -197,10 +246,14 @@ async def on_schedule_button(
     then redraw where the click came from (the list message, or the Home tab)."""
     await ack()
     action = (body.get("actions") or [{}])[0]
-    user_id = str(body["user"]["id"])
+    user_id = user_of(body)
     from_home = (body.get("container") or {}).get("type") == "view"
+    schedule_id = parse_id(action.get("value"))
+    if schedule_id is None:
+        log.warning("schedule button %s without a schedule id", action.get("action_id"))
+        await _tell(client, body, access_denied_message(STALE_BUTTON))
+        return
     try:
-        schedule_id = int(action.get("value") or "")
         requester = (await services.identities.resolve(user_id)).requester
         notice = await _apply(
             str(action["action_id"]),
@@ -237,7 +290,7 @@ async def _tell(client: AsyncWebClient, body: dict[str, Any], message: Message) 
             replace_original=False, response_type="ephemeral", **message.as_kwargs()
         )
         return
-    dm = await open_dm(client, str(body["user"]["id"]))
+    dm = await open_dm(client, user_of(body))
     await client.chat_postMessage(channel=dm, **message.as_kwargs())
 
 
@@ -245,16 +298,20 @@ def register(app: AsyncApp, services: Services) -> None:
     """Listen to the digest modal, its time zone search, and the schedule buttons."""
 
     async def on_submit(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
-        await submit_schedule_modal(ack, body, view, client, services)
+        await submit_schedule_modal(ack, body, view, client, services, context.bot_user_id)
 
     workspace = WorkspaceUrl()
 
     async def on_button(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await on_schedule_button(ack, body, client, workspace, services)
 
-    app.view(CALLBACK_ID)(on_submit)
-    app.options(TIMEZONE_ACTION_ID)(load_timezone_options)
+    app.view(CALLBACK_ID)(settled(on_submit))
+    app.options(TIMEZONE_ACTION_ID)(settled(load_timezone_options))
     for action_id in (RUN_NOW_ACTION, PAUSE_ACTION, RESUME_ACTION, DELETE_ACTION):
-        app.action(action_id)(on_button)
+        app.action(action_id)(settled(on_button))

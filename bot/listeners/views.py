@@ -5,23 +5,32 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.audience import private_audience
 from bot.backup_job import BackupJobPayload, enqueue_backup, submission_key
 from bot.blocks.modal import (
     CALLBACK_ID,
+    DELIVER_BY_DM,
+    DELIVER_HERE_ANYWAY,
+    DELIVERY_BLOCK_ID,
     PROJECT_ACTION_ID,
     PROJECT_BLOCK_ID,
     ModalMetadata,
+    ModalSelection,
     compile_modal,
+    private_audience_warning,
     read_selection,
     selected_project_id,
     selected_project_label,
     selection_errors,
     unavailable_error,
 )
+from bot.delivery import open_dm
+from bot.listeners.forms import TAMPERED, sealed, unsealed
+from bot.listeners.guard import int64, settled, user_of
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
 from commands.access import AccessDenied, compilable_projects, visible_invoice_ids
@@ -29,18 +38,79 @@ from commands.access import AccessDenied, compilable_projects, visible_invoice_i
 log = logging.getLogger(__name__)
 
 
+NO_DM = "I couldn't open a direct message with you just now. Submit again in a minute."
+
+
+class _PrivateAudience(Exception):
+    """The backup would show private contracts to people outside their lists; says who."""
+
+
+async def _destination(
+    client: AsyncWebClient,
+    services: Services,
+    selection: ModalSelection,
+    metadata: ModalMetadata,
+    bot_user_id: str | None,
+) -> str:
+    """Where the backup goes: the user's DM when they chose it; else the conversation where
+    they typed the command, unless private contracts would be shown there to members outside
+    their private lists and the user did not say to post anyway (`_PrivateAudience`). When
+    Slack won't list the members, the bot can't post there either and the post falls back to
+    the user's DM."""
+    if selection.delivery == DELIVER_BY_DM:
+        return await open_dm(client, metadata.user_id)
+    if selection.delivery == DELIVER_HERE_ANYWAY:
+        return metadata.channel_id
+    assert selection.project_id is not None
+    try:
+        outsiders = await private_audience(
+            client,
+            services,
+            selection.project_id,
+            metadata.channel_id,
+            invoice_ids=selection.invoice_ids,
+            bot_user_id=bot_user_id,
+        )
+    except SlackApiError as error:
+        log.info("members of %s unreadable: %s", metadata.channel_id, error.response.get("error"))
+        return metadata.channel_id
+    if outsiders:
+        raise _PrivateAudience(private_audience_warning(outsiders))
+    return metadata.channel_id
+
+
+def _metadata(view: dict[str, Any] | None) -> ModalMetadata | None:
+    """The compile modal's (unsealed) metadata, or None when it is not the bot's."""
+    if view is None:
+        return None
+    try:
+        return ModalMetadata.parse(view.get("private_metadata") or "")
+    except ValueError:
+        return None
+
+
 async def submit_compile_modal(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], services: Services
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    services: Services,
+    bot_user_id: str | None = None,
 ) -> None:
-    """Validate the choice (errors shown on the fields), then queue one job and close the modal."""
-    selection = read_selection(view)
+    """Check the form was opened for this user (sealed metadata), validate the choice (errors
+    shown on the fields), then queue one job and close the modal."""
+    user_id = user_of(body)
+    opened = await unsealed(view, user_id, services.seal, CALLBACK_ID)
+    metadata = _metadata(opened)
+    if opened is None or metadata is None or metadata.user_id != user_id:
+        await ack_field_error(ack, PROJECT_BLOCK_ID, TAMPERED)
+        return
+    selection = read_selection(opened)
     errors = selection_errors(selection, services.max_invoices)
     if errors:
         await ack(response_action="errors", errors=errors)
         return
     assert selection.project_id is not None
-    metadata = ModalMetadata.parse(view.get("private_metadata") or "")
-    user_id = str(body["user"]["id"])
     try:
         identity = await services.identities.resolve(user_id)
         visible = await visible_invoice_ids(
@@ -58,11 +128,24 @@ async def submit_compile_modal(
         message = unavailable_error(missing, len(selection.invoice_ids))
         await ack(response_action="errors", errors={selection.invoices_block_id: message})
         return
+    try:
+        destination = await _destination(client, services, selection, metadata, bot_user_id)
+    except _PrivateAudience as warning:
+        await ack_field_error(ack, DELIVERY_BLOCK_ID, str(warning))
+        return
+    except SlackApiError as error:
+        log.warning("cannot open the requester's DM: %s", error.response.get("error"))
+        await ack_field_error(ack, DELIVERY_BLOCK_ID, NO_DM)
+        return
+    except Exception as error:
+        if await ack_temporary_problem(ack, error, selection.invoices_block_id, "delivery"):
+            return
+        raise
     payload = BackupJobPayload(
-        channel_id=metadata.channel_id,
+        channel_id=destination,
         user_id=user_id,
         project_id=selection.project_id,
-        project_label=selected_project_label(view) or f"project {selection.project_id}",
+        project_label=selected_project_label(opened) or f"project {selection.project_id}",
         invoice_ids=selection.invoice_ids,
         requester=identity.requester,
         timezone=identity.timezone,
@@ -83,20 +166,23 @@ async def switch_project(
 ) -> None:
     """The project select changed: rebuild the modal for that project (views.update)."""
     await ack()
-    view = body["view"]
+    user_id = user_of(body)
+    view = await unsealed(body["view"], user_id, services.seal, CALLBACK_ID)
+    metadata = _metadata(view)
+    if view is None or metadata is None or metadata.user_id != user_id:
+        return
     action = next(iter(body.get("actions") or []), {})
     chosen = (action.get("selected_option") or {}).get("value")
-    project_id = int(chosen) if chosen else selected_project_id(view)
-    identity = await services.identities.resolve(str(body["user"]["id"]))
+    project_id = int64(chosen, "project") if chosen else selected_project_id(view)
+    identity = await services.identities.resolve(user_id)
     projects = await compilable_projects(identity.requester)
     if not projects:
         return
     selected = next((project for project in projects if project.id == project_id), None)
-    modal = compile_modal(
-        projects,
-        selected,
-        ModalMetadata.parse(view.get("private_metadata") or ""),
-        max_invoices=services.max_invoices,
+    modal = sealed(
+        compile_modal(projects, selected, metadata, max_invoices=services.max_invoices),
+        user_id,
+        services.seal,
     )
     try:
         await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
@@ -109,13 +195,19 @@ async def switch_project(
 def register(app: AsyncApp, services: Services) -> None:
     """Listen to the modal's submission and its project select."""
 
-    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await submit_compile_modal(ack, body, view, services)
+    async def on_submit(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await submit_compile_modal(ack, body, view, client, services, context.bot_user_id)
 
     async def on_project_change(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await switch_project(ack, body, client, services)
 
-    app.view(CALLBACK_ID)(on_submit)
-    app.action(PROJECT_ACTION_ID)(on_project_change)
+    app.view(CALLBACK_ID)(settled(on_submit))
+    app.action(PROJECT_ACTION_ID)(settled(on_project_change))

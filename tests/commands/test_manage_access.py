@@ -24,7 +24,7 @@ async def test_a_link_wins_over_email(demo_project: int) -> None:
     message = await manage_access.link_slack_user(
         ADMIN, demo_project, "UNEW", "pm@example.com", OWNERS
     )
-    assert "Dana Reyes" in message
+    assert "Dana Reyes" in message.confirmation
     assert [p.id for p in await compilable_projects(SLACK_NOBODY)] == [demo_project]
     assert len((await search_invoice_options(SLACK_NOBODY, demo_project, "")).options) == 8
     await manage_access.link_slack_user(ADMIN, demo_project, "UNEW", "3", OWNERS)  # read-only user

@@ -8,7 +8,9 @@ is patched. `database` (from tests/conftest.py) makes every test run on SQLite a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+import traceback
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -32,6 +34,51 @@ VIEWER = "U0VIEWER"  # viewer@example.com: read-only
 STRANGER = "U0STRANGER"  # not a project user at all
 DEMO_PROJECT = PROJECT_ID
 HARBOR = 2002  # a second project, alphabetically first: the PM is admin, Ola Berg standard
+
+
+class _BotLog(logging.Handler):
+    """Every log record of a test, as logged (before any scrubbing a handler might do)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.tracebacks: list[str] = []
+
+    # asyncpg's pool logs its reconnection attempts (a deliberate database restart) with one
+    QUIET_TRACEBACKS = ("asyncpg.pool",)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.name not in self.QUIET_TRACEBACKS:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            self.tracebacks.append(f"{record.name}: {record.getMessage()}")
+        elif "Traceback (most recent call last)" in text:
+            self.tracebacks.append(f"{record.name}: {record.getMessage()}")
+        self.lines.append(text)
+
+
+@pytest.fixture(autouse=True)
+def bot_log(request: pytest.FixtureRequest) -> Iterator[_BotLog]:
+    """Every Slack test ends with no traceback in the bot's log (unless marked
+    ``expected_traceback``: it provokes a bug on purpose) and no token or secret in it (the
+    fake Slack's bot token and signing secret)."""
+    handler = _BotLog()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    text = "\n".join(handler.lines)
+    leaked = [secret for secret in (BOT_TOKEN, SIGNING_SECRET, "xoxb-", "xapp-") if secret in text]
+    assert not leaked, f"the bot logged a credential: {leaked}"
+    if request.node.get_closest_marker("expected_traceback") is None:
+        assert not handler.tracebacks, "tracebacks in the bot's log:\n" + "\n".join(
+            handler.tracebacks
+        )
 
 
 @pytest.fixture
@@ -90,6 +137,7 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     fake.add_user(PM, "pm@example.com", "Dana Reyes")
     fake.add_user(VIEWER, "viewer@example.com", "Lee Park")
     fake.add_user(STRANGER, "stranger@example.com", "Robin Doe")
+    fake.set_channel_members("C_JOBSITE", [PM])  # the PM's own channel; others hold everyone
     await fake.start()
     try:
         yield fake

@@ -1,7 +1,8 @@
 """A fake Slack Web API: an aiohttp server on a free port, reached through SLACK_API_URL.
 
 It implements the methods the bot calls (auth.test, users.info, views.open/update/publish,
-chat.postMessage/update/postEphemeral, conversations.open/info, files.getUploadURLExternal, the
+chat.postMessage/update/postEphemeral, conversations.open/info/members,
+files.getUploadURLExternal, the
 upload URL itself, files.completeUploadExternal), the response_url of slash commands, and Socket
 Mode (apps.connections.open and the WebSocket, on which `send_envelope` pushes requests). It records
 every call (method, arguments, what it answered) and the uploaded bytes, and can be told to fail:
@@ -90,6 +91,7 @@ class FakeSlack:
         self.published: list[dict[str, Any]] = []
         self._failures: dict[str, list[tuple[int, int | None]]] = {}
         self._denied_channels: dict[str, str] = {}
+        self.channel_members: dict[str, list[str]] = {}
         self._upload_refusal: int | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -167,6 +169,11 @@ class FakeSlack:
     def allow_channel(self, channel: str) -> None:
         """Undo `deny_channel`: the bot is a member of ``channel`` again."""
         self._denied_channels.pop(channel, None)
+
+    def set_channel_members(self, channel: str, user_ids: list[str]) -> None:
+        """conversations.members of ``channel`` lists the bot and ``user_ids`` (unset channels
+        list the bot and every workspace member)."""
+        self.channel_members[channel] = [BOT_USER_ID, *user_ids]
 
     def refuse_uploads(self, status: int = 403) -> None:
         """The upload URL answers ``status`` instead of taking the bytes."""
@@ -421,10 +428,30 @@ class FakeSlack:
                 "id": channel,
                 "name": channel.lower(),
                 "is_channel": channel.startswith("C"),
-                "is_private": channel.startswith("G"),
+                "is_group": channel.startswith("G"),
+                "is_im": channel.startswith("D"),
+                "is_mpim": False,
+                "is_private": channel.startswith(("G", "D")),
                 "is_archived": denied == "is_archived",
                 "is_member": denied is None,
             },
+        }
+
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Members of a channel (`set_channel_members`; default: the bot and every workspace
+        member), two per page to exercise the cursor; denied channels answer their error."""
+        channel = str(args.get("channel") or "")
+        denied = self._denied_channels.get(channel)
+        if not channel or denied not in (None, "not_in_channel", "is_archived"):
+            return {"ok": False, "error": denied or "channel_not_found"}
+        members = self.channel_members.get(channel, [BOT_USER_ID, *self.users])
+        start = int(args.get("cursor") or 0)
+        page = members[start : start + 2]
+        more = start + 2 < len(members)
+        return {
+            "ok": True,
+            "members": page,
+            "response_metadata": {"next_cursor": str(start + 2) if more else ""},
         }
 
     def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from tests.slack.conftest import (
     offered_options,
 )
 from tests.slack.fake_slack import FakeSlack
+from tests.slack.sealing import reseal
 from tests.slack.slack_driver import SlackDriver, slack_signature
 
 ANA = "U0ANA"  # ana@acmeconcrete.example: invoice contact of SC-001 (Acme Concrete)
@@ -94,6 +95,12 @@ async def test_a_crafted_submission_from_a_user_without_permission_is_refused(
     offered = await offered_options(slack, PM, view)
     answer = await slack.submit(VIEWER, view, DEMO_PROJECT, [offered[9001]])
     assert answer.status == 200
+    body = answer.json()
+    assert body["response_action"] == "errors"
+    assert "couldn't verify this form" in body["errors"]["project"]  # sealed for the PM
+    # even with metadata sealed for the viewer, the permission check refuses
+    resealed = {**view, "private_metadata": reseal(view["private_metadata"], PM, VIEWER)}
+    answer = await slack.submit(VIEWER, resealed, DEMO_PROJECT, [offered[9001]])
     body = answer.json()
     assert body["response_action"] == "errors"
     assert "Admin" in body["errors"]["project"] and "Commitments" in body["errors"]["project"]

@@ -108,9 +108,14 @@ def submitted(project: str | None, invoices: list[str]) -> dict:
 
 
 def test_reading_a_submission_and_its_errors() -> None:
-    selection = read_selection(submitted("1001", ["5", "3", "5", "x"]))
+    selection = read_selection(submitted("1001", ["5", "3", "5"]))
     assert selection.project_id == 1001 and selection.invoice_ids == (5, 3)
     assert selection_errors(selection, 100) == {}
+    for forged in ("x", "-1", "0", str(2**63), "٣"):  # not a positive 64-bit id: said so
+        wrong = read_selection(submitted("1001", ["5", forged]))
+        assert wrong.invoice_ids == (5,) and wrong.invalid_choices == 1
+        assert "not valid choices" in selection_errors(wrong, 100)["invoices-1001"]
+    assert read_selection(submitted(str(2**64), ["5"])).project_id is None
     empty = read_selection(submitted("1001", []))
     assert selection_errors(empty, 100) == {"invoices-1001": "Choose at least one invoice."}
     crowded = read_selection(submitted("1001", [str(n) for n in range(3)]))

@@ -54,7 +54,8 @@ async def test_changing_project_updates_the_modal_and_the_options_follow(
     await fake_slack.wait_for(lambda: fake_slack.calls_to("views.update"), 10)
     updated = slack.current_view(view["id"])
     assert invoice_block_id(updated) == f"invoices-{DEMO_PROJECT}" != invoice_block_id(view)
-    assert json.loads(updated["private_metadata"])["p"] == DEMO_PROJECT
+    sealed = json.loads(updated["private_metadata"])  # bot.seal: {"m": metadata, "s": hmac}
+    assert json.loads(sealed["m"])["p"] == DEMO_PROJECT
     offered = await offered_options(slack, PM, updated, DEMO_PROJECT)
     assert 9001 in offered
     # the options load reads the project from view.state, not from the modal's first project

@@ -12,6 +12,7 @@ import io
 import re
 
 import aiohttp
+import pytest
 from pypdf import PdfReader
 from tortoise.exceptions import DBConnectionError
 
@@ -190,6 +191,7 @@ async def test_refused_upload_fails_the_job_clearly_and_the_bot_carries_on(
     assert len(fake_slack.files_in_thread(second_parent.channel, second_parent.ts)) == 1
 
 
+@pytest.mark.expected_traceback
 async def test_unexpected_error_is_reported_and_the_job_marked_failed(
     fake_slack: FakeSlack, demo_project: int, database: str
 ) -> None:
