@@ -2,8 +2,10 @@
 (`bot.scheduler`, which also runs the daily retention purge of old PDFs), one event loop.
 
 HTTP routes: ``POST /slack/events`` (slash commands, interactivity, options loads, events; Bolt
-verifies the signature and the timestamp: forged or older than five minutes → 401) and
-``GET /healthz``. With SLACK_APP_TOKEN set, the same listeners are fed over Socket Mode.
+verifies the signature and the timestamp: forged or older than five minutes → 401),
+``GET /healthz`` and, with PROCORE_WEBHOOK_SECRET set, ``POST /procore/webhooks``
+(`bot.procore_webhooks`) in both Slack modes. With SLACK_APP_TOKEN set, the same listeners are
+fed over Socket Mode.
 
 Shutdown (SIGTERM/SIGINT): stop accepting requests and firing schedules, give running jobs a
 grace period (a second signal ends it at once), put the ones still running back in the queue at
@@ -33,14 +35,17 @@ from tortoise.exceptions import ConfigurationError
 
 from bot.app import build_app, build_web_client
 from bot.identity import IdentityResolver
+from bot.procore_webhooks import WEBHOOKS_PATH, WebhookEndpoint, webhook_planner
 from bot.scheduler import ScheduleRegistry
 from bot.services import Services
 from bot.settings import Settings, SettingsError
-from bot.worker import CompileFunction, JobWorker
+from bot.worker import JOB_PLANNERS, CompileFunction, JobWorker
 from commands.retention import purge_expired_backups
+from procore.client import ProcoreClient
 from storage import jobs
 from storage.db import close_database, data_dir, open_database
 from storage.schema import SchemaOutdated
+from storage.webhooks import PROCORE_WEBHOOK
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +71,12 @@ class BotServer:
         compile_function: CompileFunction | None = None,
         worker_options: dict[str, Any] | None = None,
         scheduler_options: dict[str, Any] | None = None,
+        procore_client: ProcoreClient | None = None,
+        webhook_options: dict[str, float] | None = None,
     ) -> None:
         self.settings = settings
+        self.procore_client = procore_client
+        self._webhook_options = webhook_options or {}
         self._executor_factory = executor_factory
         self._compile_function = compile_function
         self._worker_options = worker_options or {}
@@ -98,6 +107,11 @@ class BotServer:
         }
         if self._compile_function is not None:
             worker_options["compile_function"] = self._compile_function
+        if self.procore_client is not None:
+            worker_options["planners"] = {
+                **worker_options.get("planners", JOB_PLANNERS),
+                PROCORE_WEBHOOK: webhook_planner(self.procore_client, **self._webhook_options),
+            }
         self.worker = JobWorker(
             self.client,
             concurrency=settings.workers,
@@ -161,6 +175,15 @@ class BotServer:
         if self.settings.signing_secret:
             web_app.router.add_post(EVENTS_PATH, slack_events)
         web_app.router.add_get(HEALTH_PATH, self._health)
+        secret = self.settings.procore_webhook_secret
+        if secret:  # in both Slack modes: Procore reaches the bot over HTTP
+            assert self.worker is not None
+            web_app.router.add_post(WEBHOOKS_PATH, WebhookEndpoint(secret, self.worker.wake).handle)
+            if self.procore_client is None:
+                log.warning(
+                    "PROCORE_WEBHOOK_SECRET is set but Procore is not configured: deliveries "
+                    "are stored and wait until it is"
+                )
         return web_app
 
     async def _health(self, request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 DEFAULT_PORT = 3000
@@ -46,6 +46,8 @@ class Settings:
     job_lease_seconds: float = DEFAULT_JOB_LEASE_SECONDS  # a dead process's jobs resume after it
     job_poll_seconds: float = DEFAULT_JOB_POLL_SECONDS  # how often idle workers look for jobs
     retention_days: int = DEFAULT_RETENTION_DAYS  # compiled PDFs are deleted after this
+    # The Authorization value Procore's webhook deliveries carry (None: no webhook endpoint).
+    procore_webhook_secret: str | None = field(default=None, repr=False)
 
     @property
     def socket_mode(self) -> bool:
@@ -95,7 +97,25 @@ class Settings:
                 "BACKUPS_JOB_POLL_SECONDS", DEFAULT_JOB_POLL_SECONDS, 0.05, 60
             ),
             retention_days=retention_days_from_env(env),
+            procore_webhook_secret=webhook_secret_from_env(env),
         )
+
+
+MIN_WEBHOOK_SECRET_LENGTH = 24
+
+
+def webhook_secret_from_env(environ: Mapping[str, str] | _Env | None = None) -> str | None:
+    """PROCORE_WEBHOOK_SECRET: at least 24 characters, no spaces (None when unset)."""
+    env = environ if isinstance(environ, _Env) else _Env(os.environ if environ is None else environ)
+    secret = env.optional("PROCORE_WEBHOOK_SECRET")
+    if secret is None:
+        return None
+    if len(secret) < MIN_WEBHOOK_SECRET_LENGTH or any(char.isspace() for char in secret):
+        raise SettingsError(
+            f"PROCORE_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters "
+            "without spaces (e.g. the output of: openssl rand -hex 32)"
+        )
+    return secret
 
 
 def retention_days_from_env(environ: Mapping[str, str] | _Env | None = None) -> int:
