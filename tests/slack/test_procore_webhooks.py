@@ -44,7 +44,7 @@ from tests.procore.fake_procore import (
     webhook_payload,
     world_from_bundle,
 )
-from tests.slack.conftest import DEMO_PROJECT, PM, VIEWER, bot_settings, offered_options
+from tests.slack.conftest import DEMO_PROJECT, PM, bot_settings, offered_options
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver
 
@@ -352,20 +352,21 @@ async def test_lowered_access_takes_effect_on_the_next_slack_request(
     procore_world: ProcoreWorld,
     slack: SlackDriver,
 ) -> None:
-    view = await slack.open_modal(VIEWER)
-    assert await offered_options(slack, VIEWER, view)
-    viewer = next(u for u in procore_world.projects[DEMO_PROJECT].users if u["id"] == 3)
-    viewer["permission_template"]["id"] = TEMPLATE_IDS["none"]
-    assert await fake_procore.deliver("Project Users", 3, "update", project_id=DEMO_PROJECT) == [
+    view = await slack.open_modal(PM)
+    assert 9001 in await offered_options(slack, PM, view)
+    pm = next(u for u in procore_world.projects[DEMO_PROJECT].users if u["id"] == 1)
+    pm["permission_template"]["id"] = TEMPLATE_IDS["none"]
+    assert await fake_procore.deliver("Project Users", 1, "update", project_id=DEMO_PROJECT) == [
         200
     ]
 
     async def lowered() -> bool:
-        user = await ProjectUser.get(project_id=DEMO_PROJECT, user_id=3)
+        user = await ProjectUser.get(project_id=DEMO_PROJECT, user_id=1)
         return user.commitments_access == "none"
 
     await until(lowered)
-    answer = await slack.load_options(VIEWER, view, DEMO_PROJECT)
+    # The modal opened before the change: its very next options load offers nothing.
+    answer = await slack.load_options(PM, view, DEMO_PROJECT)
     assert answer.status == 200
     assert "9001" not in answer.text and "9022" not in answer.text
 
@@ -399,7 +400,7 @@ async def test_an_update_in_procore_shows_in_the_next_options_load(
 ) -> None:
     view = await slack.open_modal(PM)
     before = await offered_options(slack, PM, view)
-    assert "Under review" in before[9022]["text"]["text"]
+    assert "Under Review" in before[9022]["text"]["text"]
     requisition(procore_world, 9022)["status"] = "approved"
     touch(requisition(procore_world, 9022))
     assert await fake_procore.deliver(DRAW_REQUESTS, 9022, "update", project_id=DEMO_PROJECT) == [
