@@ -38,6 +38,7 @@ from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.worker import CompileFunction, JobWorker
 from commands.retention import purge_expired_backups
+from procore import ProcoreClient
 from storage import jobs
 from storage.db import close_database, data_dir, open_database
 from storage.schema import SchemaOutdated
@@ -79,6 +80,7 @@ class BotServer:
         self.app: AsyncApp | None = None
         self.worker: JobWorker | None = None
         self.scheduler: ScheduleRegistry | None = None
+        self.procore: ProcoreClient | None = None  # built once in `start` from the settings
         self.port: int | None = None
 
     @property
@@ -91,6 +93,8 @@ class BotServer:
         settings = self.settings
         self._session = aiohttp.ClientSession()
         self.client = build_web_client(settings, self._session)
+        if settings.procore is not None:
+            self.procore = ProcoreClient(settings.procore.client_config())
         worker_options: dict[str, Any] = {
             "lease_seconds": settings.job_lease_seconds,
             "poll_seconds": settings.job_poll_seconds,
@@ -112,6 +116,7 @@ class BotServer:
             wake_worker=self.worker.wake,
             schedules=self.scheduler,
             owners=settings.owners,
+            procore=self.procore,
         )
         self.app = build_app(settings, self.client, services)
         self._runner = web.AppRunner(
@@ -201,6 +206,9 @@ class BotServer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.procore is not None:
+            await self.procore.close()
+            self.procore = None
 
 
 async def serve(settings: Settings) -> None:
