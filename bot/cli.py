@@ -29,12 +29,13 @@ from datetime import UTC
 from pathlib import Path
 
 from bot.pool import with_process_pool
-from bot.settings import SettingsError, retention_days_from_env
+from bot.settings import SettingsError, procore_settings_from_env, retention_days_from_env
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import compile_backup
 from commands.import_bundle import BundleError, import_bundle
 from commands.manage_access import InvalidChange
 from pdf.processes import STOP_SIGNALS
+from procore import ProcoreClient
 from storage.blobs import BlobStore
 from storage.db import close_database, data_dir, open_database
 from storage.queries import get_project_by_id_or_number
@@ -129,6 +130,16 @@ async def _with_database(work: Callable[[], Awaitable[int]], *, migrate: bool) -
         return await work()
     finally:
         await close_database()
+
+
+async def _with_procore(args: argparse.Namespace, work: Callable[[], Awaitable[int]]) -> int:
+    """Run `work` with ``args.procore``: the one `ProcoreClient` of this command (None without
+    the PROCORE_* settings), closed afterwards."""
+    try:
+        return await work()
+    finally:
+        if args.procore is not None:
+            await args.procore.close()
 
 
 async def _import(args: argparse.Namespace) -> int:
@@ -399,8 +410,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = ASYNC_COMMANDS[args.command]
     migrate = args.command in MIGRATING_COMMANDS
     try:
+        procore_settings = procore_settings_from_env()
+    except SettingsError as error:
+        print(f"invoice-backups: {error}", file=sys.stderr)
+        return 2
+    args.procore = (
+        ProcoreClient(procore_settings.client_config()) if procore_settings is not None else None
+    )
+    try:
         return asyncio.run(
-            _until_stop_signal(_with_database(lambda: handler(args), migrate=migrate))
+            _until_stop_signal(
+                _with_procore(args, lambda: _with_database(lambda: handler(args), migrate=migrate))
+            )
         )
     except (Interrupted, KeyboardInterrupt) as stop:
         signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT

@@ -41,7 +41,7 @@ from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.worker import JOB_PLANNERS, CompileFunction, JobWorker
 from commands.retention import purge_expired_backups
-from procore.client import ProcoreClient
+from procore import ProcoreClient
 from storage import jobs
 from storage.db import close_database, data_dir, open_database
 from storage.schema import SchemaOutdated
@@ -71,11 +71,9 @@ class BotServer:
         compile_function: CompileFunction | None = None,
         worker_options: dict[str, Any] | None = None,
         scheduler_options: dict[str, Any] | None = None,
-        procore_client: ProcoreClient | None = None,
         webhook_options: dict[str, float] | None = None,
     ) -> None:
         self.settings = settings
-        self.procore_client = procore_client
         self._webhook_options = webhook_options or {}
         self._executor_factory = executor_factory
         self._compile_function = compile_function
@@ -88,6 +86,7 @@ class BotServer:
         self.app: AsyncApp | None = None
         self.worker: JobWorker | None = None
         self.scheduler: ScheduleRegistry | None = None
+        self.procore: ProcoreClient | None = None  # built once in `start` from the settings
         self.port: int | None = None
 
     @property
@@ -100,6 +99,8 @@ class BotServer:
         settings = self.settings
         self._session = aiohttp.ClientSession()
         self.client = build_web_client(settings, self._session)
+        if settings.procore is not None:
+            self.procore = ProcoreClient(settings.procore.client_config())
         worker_options: dict[str, Any] = {
             "lease_seconds": settings.job_lease_seconds,
             "poll_seconds": settings.job_poll_seconds,
@@ -107,10 +108,10 @@ class BotServer:
         }
         if self._compile_function is not None:
             worker_options["compile_function"] = self._compile_function
-        if self.procore_client is not None:
+        if self.procore is not None:
             worker_options["planners"] = {
                 **worker_options.get("planners", JOB_PLANNERS),
-                PROCORE_WEBHOOK: webhook_planner(self.procore_client, **self._webhook_options),
+                PROCORE_WEBHOOK: webhook_planner(self.procore, **self._webhook_options),
             }
         self.worker = JobWorker(
             self.client,
@@ -126,6 +127,7 @@ class BotServer:
             wake_worker=self.worker.wake,
             schedules=self.scheduler,
             owners=settings.owners,
+            procore=self.procore,
         )
         self.app = build_app(settings, self.client, services)
         self._runner = web.AppRunner(
@@ -179,7 +181,7 @@ class BotServer:
         if secret:  # in both Slack modes: Procore reaches the bot over HTTP
             assert self.worker is not None
             web_app.router.add_post(WEBHOOKS_PATH, WebhookEndpoint(secret, self.worker.wake).handle)
-            if self.procore_client is None:
+            if self.procore is None:
                 log.warning(
                     "PROCORE_WEBHOOK_SECRET is set but Procore is not configured: deliveries "
                     "are stored and wait until it is"
@@ -224,6 +226,9 @@ class BotServer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.procore is not None:
+            await self.procore.close()
+            self.procore = None
 
 
 async def serve(settings: Settings) -> None:

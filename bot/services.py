@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.identity import IdentityResolver
 from bot.scheduler import ScheduleRegistry
+from procore import ProcoreClient
 
 
 @dataclass(frozen=True)
@@ -18,3 +19,4 @@ class Services:
     wake_worker: Callable[[], None]
     owners: frozenset[str] = frozenset()  # BACKUPS_OWNERS: manage access on every project
     schedules: ScheduleRegistry | None = None  # the digest scheduler: refresh after a change
+    procore: ProcoreClient | None = None  # the Procore client, when the Procore settings are set

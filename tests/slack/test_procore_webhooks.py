@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from bot.server import BotServer
+from bot.settings import ProcoreSettings
 from commands.apply_snapshot import apply_snapshot
 from commands.demo import write_demo_bundle
 from commands.procore_webhooks import (
@@ -36,6 +37,8 @@ from storage.models import Invoice, ProjectUser
 from storage.webhooks import WebhookDelivery, WebhookResource
 from tests.procore.conftest import client_config
 from tests.procore.fake_procore import (
+    CLIENT_ID,
+    CLIENT_SECRET,
     TEMPLATE_IDS,
     FakeProcore,
     ProcoreWorld,
@@ -81,15 +84,27 @@ async def synced(database: str, procore_client: ProcoreClient) -> int:
     return DEMO_PROJECT
 
 
+def procore_settings(fake: FakeProcore) -> ProcoreSettings:
+    """PROCORE_* pointing at the fake."""
+    return ProcoreSettings(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        company_id=fake.world.company_id,
+        api_url=fake.url,
+        login_url=fake.url,
+    )
+
+
 @pytest.fixture
 async def bot(
-    fake_slack: FakeSlack, synced: int, procore_client: ProcoreClient
+    fake_slack: FakeSlack, synced: int, fake_procore: FakeProcore
 ) -> AsyncIterator[BotServer]:
-    """The bot with PROCORE_WEBHOOK_SECRET and the Procore client; a short debounce."""
+    """The bot with PROCORE_* and PROCORE_WEBHOOK_SECRET; a short debounce."""
     server = BotServer(
-        bot_settings(fake_slack, procore_webhook_secret=SECRET),
+        bot_settings(
+            fake_slack, procore=procore_settings(fake_procore), procore_webhook_secret=SECRET
+        ),
         worker_options={"poll_seconds": 0.2, "progress_interval": 0.2},
-        procore_client=procore_client,
         webhook_options={"debounce": 0.5, "max_wait": 5.0},
     )
     await server.start()
