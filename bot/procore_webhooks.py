@@ -10,7 +10,7 @@ Answers (never a 500, never a Procore call while the request waits):
 - 200 ``{"ok": true, "duplicate": bool}``: stored (or a duplicate, ignored) and the re-read
   pass queued (`commands.procore_webhooks.receive_delivery`); the job worker is woken.
 
-The job kind ``procore_webhook`` runs a project's re-read pass (`webhook_planner`).
+The job kind ``procore_webhook`` runs a project's re-read pass (`WebhookPassHandler`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.blocks.messages import Failure
 from bot.errors import is_database_error
-from bot.job_work import JobPlanner, JobWork, SkipWork
+from bot.job_kinds import JobFailure, JobHandler, JobRun
 from commands.apply_snapshot import SnapshotRefused
 from commands.procore_webhooks import (
     DEFAULT_DEBOUNCE_SECONDS,
@@ -35,7 +36,6 @@ from commands.procore_webhooks import (
 )
 from procore.client import ProcoreClient
 from procore.errors import ProcoreError
-from storage.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -80,27 +80,35 @@ class WebhookEndpoint:
         return web.json_response({"ok": True, "duplicate": received.duplicate})
 
 
-def webhook_planner(
-    client: ProcoreClient,
-    *,
-    debounce: float = DEFAULT_DEBOUNCE_SECONDS,
-    max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
-) -> JobPlanner:
-    """The job kind ``procore_webhook``: run the project's re-read pass. A Procore failure or
-    a refused snapshot ends the job with a one-line note; the re-reads stay due, so the next
-    delivery's pass (or the periodic sync) catches up."""
+class WebhookPassHandler(JobHandler[None]):
+    """The job kind ``procore_webhook``: run the project's re-read pass
+    (`commands.procore_webhooks.run_pass`). A Procore failure or a refused snapshot fails the
+    job with one log line; the re-reads stay due, so the next delivery's pass (or the periodic
+    sync) catches up."""
 
-    async def plan(job: Job, owner: str) -> JobWork:
-        project_id = int(job.payload["project_id"])
+    def __init__(
+        self,
+        client: ProcoreClient,
+        *,
+        debounce: float = DEFAULT_DEBOUNCE_SECONDS,
+        max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
+    ) -> None:
+        self.client = client
+        self.debounce = debounce
+        self.max_wait = max_wait
+
+    async def run(self, run: JobRun, work: None) -> str | None:
+        project_id = int(run.job.payload["project_id"])
         try:
-            report = await run_pass(client, project_id, debounce=debounce, max_wait=max_wait)
+            report = await run_pass(
+                self.client, project_id, debounce=self.debounce, max_wait=self.max_wait
+            )
         except (ProcoreError, SnapshotRefused) as error:
-            note = f"project {project_id}: re-read failed, still due: {_one_line(error)}"
-            log.warning("Procore webhook pass: %s", note)
-            return SkipWork(note[:2000])
-        return SkipWork(report.render())
-
-    return plan
+            raise JobFailure(
+                Failure.UNEXPECTED,
+                f"project {project_id}: re-read failed, still due: {_one_line(error)}",
+            ) from None
+        return report.render()
 
 
 def _one_line(error: BaseException) -> str:
