@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 from pathlib import Path
 
+from bot.cli_webhooks import WebhooksCliError, add_webhooks_parser, run_webhooks
 from bot.pool import with_process_pool
 from bot.settings import SettingsError, procore_settings_from_env, retention_days_from_env
 from commands.access import AccessDenied, Requester
@@ -382,13 +383,22 @@ def build_parser() -> argparse.ArgumentParser:
         "names", nargs="+", help="e.g. commitments=Subcontracts subcontractor='Trade Partner'"
     )
 
+    procore = commands.add_parser("procore", help="the Procore connection")
+    procore_actions = procore.add_subparsers(dest="action", required=True)
+    add_webhooks_parser(procore_actions)
+
     audit = commands.add_parser("audit", help="print the audit trail")
     audit.add_argument("--project", help="project id or number")
     audit.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
     return parser
 
 
+async def _procore(args: argparse.Namespace) -> int:
+    return await run_webhooks(args)
+
+
 ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    "procore": _procore,
     "import": _import,
     "compile": _compile,
     "demo": _demo,
@@ -430,7 +440,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SchemaOutdated, SettingsError) as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 2
-    except (CliError, BundleError, AccessDenied, InvalidChange, SchemaConflict) as error:
+    except (
+        CliError,
+        BundleError,
+        AccessDenied,
+        InvalidChange,
+        SchemaConflict,
+        WebhooksCliError,
+    ) as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 1
     except OSError as error:

@@ -17,7 +17,9 @@ from bot.blocks.home import MAX_BACKUPS_LISTED, HomeBackup, HomeData, HomeProjec
 from commands.access import Requester, project_access, projects_of
 from commands.digests import schedules_of
 from commands.manage_access import is_owner
-from storage.models import Backup
+from commands.procore_webhooks import delivery_health
+from sources.snapshot import SOURCE_PROCORE
+from storage.models import Backup, Project
 from storage.slack_deliveries import threads_of_results
 
 log = logging.getLogger(__name__)
@@ -102,12 +104,21 @@ async def _backups(requester: Requester, workspace_url: str | None) -> tuple[Hom
 async def home_of(
     requester: Requester, owners: frozenset[str], workspace_url: str | None
 ) -> HomeData:
-    """The Home tab's data for ``requester``."""
+    """The Home tab's data for ``requester``; admins and owners also see the Procore webhook
+    line (`commands.procore_webhooks.delivery_health`) once a project comes from Procore."""
+    projects = await _projects(requester)
+    owner = is_owner(requester, owners)
+    webhook_health = None
+    if (owner or any(project.is_admin for project in projects)) and await Project.filter(
+        source=SOURCE_PROCORE
+    ).exists():
+        webhook_health = (await delivery_health()).render()
     return HomeData(
         email=requester.email,
-        projects=await _projects(requester),
+        projects=projects,
+        webhook_health=webhook_health,
         backups=await _backups(requester, workspace_url),
         schedules=tuple(await schedules_of(requester)),
-        is_owner=is_owner(requester, owners),
+        is_owner=owner,
         owner_ids=tuple(sorted(owners)),
     )

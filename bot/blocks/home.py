@@ -68,6 +68,8 @@ class HomeData:
     is_owner: bool = False
     owner_ids: tuple[str, ...] = ()
     problem: str | None = None  # shown instead of the user's data when it couldn't be read
+    # Admins and owners: when Procore's last webhook delivery came (a silent webhook shows).
+    webhook_health: str | None = None
 
 
 def _section(text: str) -> SectionBlock:
@@ -156,6 +158,8 @@ def home_view(home: HomeData) -> View:
         blocks.append(_section(f":warning: {escape(home.problem)}"))
         return View(type="home", blocks=blocks)
     blocks += _projects_blocks(home)
+    if home.webhook_health:
+        blocks.append(_context(escape(home.webhook_health)))
     blocks += [DividerBlock(), *_backups_blocks(home)]
     blocks += [DividerBlock(), HeaderBlock(text="Your weekly digests")]
     room = MAX_HOME_BLOCKS - len(blocks)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -47,9 +48,10 @@ from tests.procore.fake_procore import (
     webhook_payload,
     world_from_bundle,
 )
-from tests.slack.conftest import DEMO_PROJECT, PM, bot_settings, offered_options
+from tests.slack.conftest import DEMO_PROJECT, PM, VIEWER, bot_settings, offered_options
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver
+from tests.slack.test_slack_manage_access import open_home
 
 SECRET = "whsec-test-0123456789abcdef0123456789"
 DRAW_REQUESTS = "Draw Requests"
@@ -387,7 +389,11 @@ async def test_lowered_access_takes_effect_on_the_next_slack_request(
 
 
 async def test_a_delivery_while_procore_answers_429_is_processed_later(
-    bot: BotServer, installed: str, fake_procore: FakeProcore, procore_world: ProcoreWorld
+    bot: BotServer,
+    installed: str,
+    fake_procore: FakeProcore,
+    procore_world: ProcoreWorld,
+    slack: SlackDriver,
 ) -> None:
     fake_procore.inject("429", times=3, path_contains="/requisitions/9011", retry_after=1)
     requisition(procore_world, 9011)["status"] = "revise_and_resubmit"
@@ -404,6 +410,10 @@ async def test_a_delivery_while_procore_answers_429_is_processed_later(
     health = await delivery_health()
     assert health.pending_reads == 0 and health.received == 1
     assert "last delivery" in health.render()
+    # The safety net: an admin's App Home says when the last delivery came.
+    home = json.dumps(await open_home(slack, PM))
+    assert "Procore webhooks: last delivery" in home
+    assert "Procore webhooks" not in json.dumps(await open_home(slack, VIEWER))
 
 
 async def test_an_update_in_procore_shows_in_the_next_options_load(
