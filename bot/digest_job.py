@@ -2,7 +2,8 @@
 
 ``Job.payload`` holds ``{"schedule_id", "fire_time"}``; when the worker first runs the job it asks
 `commands.digests.plan_digest` (the owner's access is checked then) and records the resulting
-`JobWork` under ``"plan"``, so a resumed job does what was decided, without planning again.
+`JobWork` in the job's state under ``"plan"``, so a resumed job does what was decided, without
+planning again.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.backup_job import BackupJobPayload
+from bot.job_kinds import JobRun
 from bot.job_work import CompileWork, JobWork, NoticeWork, SkipWork, work_from_json, work_to_json
 from commands.digests import DigestPlan, job_key, plan_digest
 from storage import jobs
-from storage.jobs import DIGEST, Enqueued, Job
+from storage.jobs import DIGEST, Enqueued
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,12 @@ def digest_work(plan: DigestPlan) -> JobWork:
     return SkipWork(plan.message or f"nothing to post ({plan.status})")
 
 
-async def plan_digest_job(job: Job, owner: str) -> JobWork:
+async def plan_digest_job(run: JobRun) -> JobWork:
     """The recorded plan of a digest job, or plan it now and record it."""
-    recorded = job.payload.get("plan")
+    recorded = (run.job.state or {}).get("plan")
     if recorded:
         return work_from_json(recorded)
-    payload = DigestJobPayload.from_json(job.payload)
+    payload = DigestJobPayload.from_json(run.job.payload)
     work = digest_work(await plan_digest(payload.schedule_id, payload.fire_time))
-    await jobs.record_plan(job, owner, {**job.payload, "plan": work_to_json(work)})
+    await run.record_state(plan=work_to_json(work))
     return work

@@ -2,7 +2,8 @@
 
 Projects and levels come from the permission module (`commands.access`), schedules from
 `commands.digests`, backups from the user's own `Backup` rows, and each backup's thread from the
-job that posted it (``Job.parent_channel`` / ``parent_ts``, ``Job.result["backup_id"]``).
+Slack delivery of the job that posted it (`storage.slack_deliveries`: ``parent_channel`` /
+``parent_ts``, ``result["backup_id"]``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from bot.blocks.home import MAX_BACKUPS_LISTED, HomeBackup, HomeData, HomeProjec
 from commands.access import Requester, project_access, projects_of
 from commands.digests import schedules_of
 from commands.manage_access import is_owner
-from storage.jobs import Job
 from storage.models import Backup
+from storage.slack_deliveries import threads_of_results
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +67,11 @@ async def _projects(requester: Requester) -> tuple[HomeProject, ...]:
 
 async def _threads(backup_ids: set[int]) -> dict[int, tuple[str, str]]:
     """Backup id → (channel, ts) of the parent message of the job that produced it."""
-    rows = (
-        await Job.filter(result__isnull=False, parent_ts__isnull=False)
-        .order_by("-id")
-        .limit(JOBS_SCANNED_FOR_THREADS)
-        .values("parent_channel", "parent_ts", "result")
-    )
     threads: dict[int, tuple[str, str]] = {}
-    for row in rows:
-        backup_id = (row["result"] or {}).get("backup_id")
+    for channel, ts, result in await threads_of_results(JOBS_SCANNED_FOR_THREADS):
+        backup_id = result.get("backup_id")
         if backup_id in backup_ids and backup_id not in threads:
-            threads[int(backup_id)] = (str(row["parent_channel"]), str(row["parent_ts"]))
+            threads[int(backup_id)] = (channel, ts)
     return threads
 
 

@@ -1,14 +1,14 @@
 """What a claimed job does, whatever its kind.
 
-Each job kind turns its job into one `JobWork` (a `JobPlanner`); the worker runs every kind with
-one pipeline:
+Each Slack-posting job kind turns its job into one `JobWork` (a `JobPlanner`); `bot.slack_jobs`
+runs every such kind with one pipeline:
 
 - `CompileWork`: post the parent message, compile, upload the PDF into its thread, reply there;
 - `NoticeWork`: post one message instead (an empty digest week, a paused schedule's owner);
 - `SkipWork`: nothing to post (a schedule paused or deleted before its run).
 
-A kind whose work is decided when it runs (a digest) records it on the job (`work_to_json`), so a
-resumed job carries on with the same decision.
+A kind whose work is decided when it runs (a digest) records it in the job's ``state``
+(`work_to_json`), so a resumed job carries on with the same decision.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.backup_job import BackupJobPayload
-from storage.jobs import Job
+from bot.job_kinds import JobRun
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,12 @@ class SkipWork:
 
 
 JobWork = CompileWork | NoticeWork | SkipWork
-JobPlanner = Callable[[Job, str], Awaitable[JobWork]]
-"""``planner(job, worker_owner)``: the work of a claimed job (may record a decision on it)."""
+JobPlanner = Callable[[JobRun], Awaitable[JobWork]]
+"""``planner(run)``: the work of a claimed job (may record a decision in its state)."""
 
 
 def work_to_json(work: JobWork) -> dict[str, Any]:
-    """JSON types only (kept in ``Job.payload``)."""
+    """JSON types only (kept in ``Job.state``)."""
     if isinstance(work, CompileWork):
         return {"work": "compile", "request": work.request.to_json()}
     if isinstance(work, NoticeWork):
@@ -83,6 +83,6 @@ def work_from_json(data: dict[str, Any]) -> JobWork:
     return SkipWork(str(data.get("note") or ""))
 
 
-async def plan_compile_job(job: Job, owner: str) -> JobWork:
+async def plan_compile_job(run: JobRun) -> JobWork:
     """A compile job (from the modal) holds its request as is."""
-    return CompileWork(BackupJobPayload.from_json(job.payload))
+    return CompileWork(BackupJobPayload.from_json(run.job.payload))

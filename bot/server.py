@@ -33,10 +33,12 @@ from tortoise.exceptions import ConfigurationError
 
 from bot.app import build_app, build_web_client
 from bot.identity import IdentityResolver
+from bot.job_kinds import JobKinds
 from bot.scheduler import ScheduleRegistry
 from bot.services import Services
 from bot.settings import Settings, SettingsError
-from bot.worker import CompileFunction, JobWorker
+from bot.slack_jobs import CompileFunction, SlackDeliveries, register_slack_kinds
+from bot.worker import JobWorker
 from commands.retention import purge_expired_backups
 from procore import ProcoreClient
 from storage import jobs
@@ -95,19 +97,7 @@ class BotServer:
         self.client = build_web_client(settings, self._session)
         if settings.procore is not None:
             self.procore = ProcoreClient(settings.procore.client_config())
-        worker_options: dict[str, Any] = {
-            "lease_seconds": settings.job_lease_seconds,
-            "poll_seconds": settings.job_poll_seconds,
-            **self._worker_options,
-        }
-        if self._compile_function is not None:
-            worker_options["compile_function"] = self._compile_function
-        self.worker = JobWorker(
-            self.client,
-            concurrency=settings.workers,
-            executor_factory=self._executor_factory,
-            **worker_options,
-        )
+        self.worker = JobWorker(self._job_kinds(self.client), **self._options_of_worker())
         self.scheduler = ScheduleRegistry(wake_worker=self.worker.wake, **self._scheduler_options)
         self.scheduler.add_daily(PURGE_JOB_ID, self._purge_expired_backups, hour=3, minute=15)
         services = Services(
@@ -135,7 +125,7 @@ class BotServer:
         if settings.app_token is not None:
             self._socket_mode = AsyncSocketModeHandler(self.app, settings.app_token)
             await self._socket_mode.connect_async()
-        self.worker.start()
+        await self.worker.start()
         await self.scheduler.start()
         log.info(
             "invoice-backups bot serving on %s (%s mode, %d PDF workers)",
@@ -143,6 +133,29 @@ class BotServer:
             "Socket" if settings.socket_mode else "HTTP",
             settings.workers,
         )
+
+    def _job_kinds(self, client: AsyncWebClient) -> JobKinds:
+        """The registry of job kinds: one `JobKinds.register` per kind."""
+        kinds = JobKinds()
+        deliveries = SlackDeliveries(
+            client,
+            concurrency=self.settings.workers,
+            executor_factory=self._executor_factory,
+            progress_interval=self._worker_options.get("progress_interval", 1.0),
+            **({"compile_function": self._compile_function} if self._compile_function else {}),
+        )
+        register_slack_kinds(kinds, deliveries)
+        return kinds
+
+    def _options_of_worker(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "lease_seconds": self.settings.job_lease_seconds,
+            "poll_seconds": self.settings.job_poll_seconds,
+            "max_in_flight": max(8, self.settings.workers * 4),
+            **self._worker_options,
+        }
+        options.pop("progress_interval", None)  # the Slack deliveries' option
+        return options
 
     async def _purge_expired_backups(self) -> None:
         """The daily retention purge (`commands.retention`); failures are logged, never raised."""

@@ -50,7 +50,7 @@ class Settings:
     shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS
     log_level: str = "INFO"
     owners: frozenset[str] = frozenset()  # Slack user ids that manage access on every project
-    job_lease_seconds: float = DEFAULT_JOB_LEASE_SECONDS  # a dead process's jobs resume after it
+    job_lease_seconds: float = DEFAULT_JOB_LEASE_SECONDS  # a hung process's jobs resume after it
     job_poll_seconds: float = DEFAULT_JOB_POLL_SECONDS  # how often idle workers look for jobs
     retention_days: int = DEFAULT_RETENTION_DAYS  # compiled PDFs are deleted after this
     procore: ProcoreSettings | None = None  # None: no Procore (bundle imports only)

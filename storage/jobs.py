@@ -1,33 +1,52 @@
 """Durable jobs: a queue in the database that survives restarts and never runs a job twice at once.
 
+A `Job` is generic: its ``kind`` names the handler that runs it (`bot.job_kinds`), ``payload``
+what was asked, ``state`` what the handler decided or did so far (a resumed run reads it). What a
+Slack delivery posted lives in its own table (`storage.slack_deliveries`).
+
 Contract:
-- `enqueue` is idempotent on ``idempotency_key``: the same key twice yields the same job.
+- `enqueue` is idempotent on ``idempotency_key``: the same key twice yields the same job. A new
+  job wakes the idle workers: those of this process at once (`on_enqueue`), those of other
+  processes on PostgreSQL by ``NOTIFY`` (channel `NOTIFY_CHANNEL`) sent in the enqueue transaction.
 - `claim_next` hands a job to exactly one owner, with a lease (``lease_owner``,
-  ``lease_expires_at``). A job whose lease expired (its worker died) is claimable again and
-  resumes from its recorded steps.
+  ``lease_expires_at``). A running job is claimable again (and resumes from its recorded steps)
+  when its lease expired, or, on PostgreSQL, at once when its owner is dead: an owner that claims
+  with an ``owner_lock`` key holds that session-level advisory lock while it lives
+  (`storage.job_presence`), and PostgreSQL frees it when the owner's connection dies.
   On PostgreSQL the claim is ``SELECT … FOR UPDATE SKIP LOCKED``; on SQLite, a conditional
   ``UPDATE … WHERE status = 'queued' …`` checked by the number of rows it changed.
-- Step recorders (`record_parent_message`, `record_compiled`, `record_upload`, `record_final_reply`)
-  write only while the caller still holds the lease, and raise `LeaseLost` otherwise, so a worker
-  that lost its job stops before posting anything twice.
+- Writes on behalf of a running job (`record_state`, `finish`, the Slack delivery's steps) go
+  through only while the caller still holds the lease, and raise `LeaseLost` otherwise, so a worker
+  that lost its job stops before doing anything twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tortoise import fields, timezone
+from tortoise import connections, fields, timezone
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.functions import Count
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from storage.schema import CONNECTION
+
+log = logging.getLogger(__name__)
+
 COMPILE_BACKUP = "compile_backup"
 DIGEST = "digest"  # a scheduled (or "run now") weekly backup; planned when it runs
+NOTIFY_CHANNEL = "invoice_backups_jobs"  # PostgreSQL: a job was queued (payload: its kind)
+
+_enqueue_listeners: set[Callable[[str], None]] = set()
 
 
 class JobStatus(StrEnum):
@@ -44,7 +63,7 @@ class LeaseLost(Exception):
 
 
 class Job(Model):
-    """One unit of background work, with the steps already done so a resumed run skips them."""
+    """One unit of background work of some kind, with what its handler did so far."""
 
     id = fields.IntField(primary_key=True)
     kind = fields.CharField(max_length=40, default=COMPILE_BACKUP)
@@ -52,16 +71,13 @@ class Job(Model):
     status = fields.CharEnumField(JobStatus, max_length=16, default=JobStatus.QUEUED, db_index=True)
     payload: dict[str, Any] = fields.JSONField(default=dict)  # type: ignore[assignment]
     attempts = fields.IntField(default=0)
+    # What the handler decided or did so far, recorded as it goes (a resumed run reads it); a
+    # new job's is {} (nullable only because SQLite cannot add a NOT NULL column to a table).
+    state: dict[str, Any] | None = fields.JSONField(default=dict, null=True)  # type: ignore[assignment]
     lease_owner = fields.CharField(max_length=120, null=True)
     lease_expires_at = fields.DatetimeField(null=True)
-    # Steps, each recorded right after it happened.
-    parent_channel = fields.CharField(max_length=40, null=True)
-    parent_ts = fields.CharField(max_length=40, null=True)
-    delivery_note = fields.TextField(null=True)  # why the job posts somewhere else than asked
-    pdf_path = fields.TextField(null=True)
-    result: dict[str, Any] | None = fields.JSONField(null=True)  # type: ignore[assignment]
-    file_id = fields.CharField(max_length=40, null=True)
-    final_reply_ts = fields.CharField(max_length=40, null=True)
+    # PostgreSQL: the advisory-lock key the owner holds while alive (None: only the lease tells).
+    owner_lock = fields.BigIntField(null=True)
     error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -82,6 +98,27 @@ class Enqueued:
     created: bool
 
 
+def on_enqueue(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``listener(kind)`` whenever this process queues a new job; returns the unsubscribe."""
+    _enqueue_listeners.add(listener)
+    return lambda: _enqueue_listeners.discard(listener)
+
+
+def _announce(kind: str) -> None:
+    for listener in list(_enqueue_listeners):
+        try:
+            listener(kind)
+        except Exception:
+            log.exception("a job enqueue listener failed")
+
+
+async def _notify(connection: BaseDBAsyncClient, kind: str) -> None:
+    """PostgreSQL: tell the listening workers of every process (sent when the transaction
+    commits)."""
+    if connection.capabilities.dialect == "postgres":
+        await connection.execute_query("SELECT pg_notify($1, $2)", [NOTIFY_CHANNEL, kind])
+
+
 async def enqueue(
     idempotency_key: str, payload: dict[str, Any], *, kind: str = COMPILE_BACKUP
 ) -> Enqueued:
@@ -90,10 +127,74 @@ async def enqueue(
     if existing is not None:
         return Enqueued(existing, created=False)
     try:
-        job = await Job.create(idempotency_key=idempotency_key, payload=payload, kind=kind)
+        async with in_transaction() as connection:
+            job = await Job.create(
+                idempotency_key=idempotency_key, payload=payload, kind=kind, using_db=connection
+            )
+            await _notify(connection, kind)
     except IntegrityError:  # a concurrent enqueue with the same key won the race
         return Enqueued(await Job.get(idempotency_key=idempotency_key), created=False)
+    _announce(kind)
     return Enqueued(job, created=True)
+
+
+def owner_lock_key(owner: str) -> int:
+    """The advisory-lock key (a signed 64-bit integer) a live ``owner`` holds on PostgreSQL."""
+    digest = hashlib.blake2b(owner.encode(), digest_size=8, person=b"job-owner").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# PostgreSQL: the oldest claimable job, taken in one statement. A running job whose owner's
+# advisory lock is free (the owner is dead) is claimable at once; the transaction-level try-lock
+# is released when the statement ends.
+_PG_CLAIM = """
+WITH candidate AS (
+    SELECT id FROM jobs
+    WHERE kind = ANY($1::text[])
+      AND (status = 'queued'
+           OR (status = 'running'
+               AND (lease_expires_at < $2
+                    OR ($6 AND owner_lock IS NOT NULL AND pg_try_advisory_xact_lock(owner_lock)))))
+    ORDER BY id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs
+SET status = 'running', lease_owner = $3, lease_expires_at = $4, owner_lock = $5,
+    attempts = jobs.attempts + 1, updated_at = $2
+FROM candidate
+WHERE jobs.id = candidate.id
+RETURNING jobs.id
+"""
+
+
+async def claim_next(
+    owner: str,
+    lease_seconds: float,
+    *,
+    kinds: tuple[str, ...] = (COMPILE_BACKUP,),
+    owner_lock: int | None = None,
+    take_over_dead: bool = False,
+) -> Job | None:
+    """Give the oldest claimable job to ``owner`` (status running, a fresh lease, attempts + 1).
+
+    ``owner_lock``: the advisory-lock key ``owner`` holds for as long as it lives (PostgreSQL,
+    `storage.job_presence`); with it, others take the job over as soon as the lock is free.
+    ``take_over_dead``: also claim running jobs whose owner's lock is free (PostgreSQL).
+    Returns None when nothing is waiting. Two concurrent callers never get the same job.
+    """
+    now = timezone.now()
+    expires = now + timedelta(seconds=lease_seconds)
+    client = connections.get(CONNECTION)
+    if client.capabilities.dialect == "postgres":  # one statement: a transaction of its own
+        _, rows = await client.execute_query(
+            _PG_CLAIM, [list(kinds), now, owner, expires, owner_lock, take_over_dead]
+        )
+        job_id = int(rows[0]["id"]) if rows else None
+    else:
+        async with in_transaction() as connection:
+            job_id = await _claim_by_conditional_update(connection, owner, now, expires, kinds)
+    return None if job_id is None else await Job.get(id=job_id)
 
 
 def _claimable(now: datetime, kinds: tuple[str, ...]) -> Q:
@@ -101,54 +202,37 @@ def _claimable(now: datetime, kinds: tuple[str, ...]) -> Q:
     return (Q(status=JobStatus.QUEUED) | abandoned) & Q(kind__in=list(kinds))
 
 
-async def claim_next(
-    owner: str, lease_seconds: float, *, kinds: tuple[str, ...] = (COMPILE_BACKUP,)
-) -> Job | None:
-    """Give the oldest claimable job to ``owner`` (status running, a fresh lease, attempts + 1).
-
-    Returns None when nothing is waiting. Two concurrent callers never get the same job.
-    """
-    now = timezone.now()
+async def _claim_by_conditional_update(
+    connection: BaseDBAsyncClient,
+    owner: str,
+    now: datetime,
+    expires: datetime,
+    kinds: tuple[str, ...],
+) -> int | None:
+    """SQLite: claim the first candidate whose conditional update changes one row."""
     claimed = {
         "status": JobStatus.RUNNING,
         "lease_owner": owner,
-        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "lease_expires_at": expires,
+        "owner_lock": None,
         "attempts": F("attempts") + 1,
     }
-    async with in_transaction() as connection:
-        if connection.capabilities.support_for_update:
-            job = (
-                await Job.filter(_claimable(now, kinds))
-                .order_by("id")
-                .select_for_update(skip_locked=True)
-                .using_db(connection)
-                .first()
-            )
-            if job is None:
-                return None
-            await Job.filter(id=job.id).using_db(connection).update(**claimed)
-            job_id = job.id
-        else:
-            job_id = None
-            candidates = (
-                await Job.filter(_claimable(now, kinds))
-                .order_by("id")
-                .limit(10)
-                .using_db(connection)
-                .values_list("id", flat=True)
-            )
-            for candidate in candidates:
-                changed = (
-                    await Job.filter(Q(id=candidate) & _claimable(now, kinds))
-                    .using_db(connection)
-                    .update(**claimed)
-                )
-                if changed == 1:
-                    job_id = candidate
-                    break
-            if job_id is None:
-                return None
-    return await Job.get(id=job_id)
+    candidates = (
+        await Job.filter(_claimable(now, kinds))
+        .order_by("id")
+        .limit(10)
+        .using_db(connection)
+        .values_list("id", flat=True)
+    )
+    for candidate in candidates:
+        changed = (
+            await Job.filter(Q(id=candidate) & _claimable(now, kinds))
+            .using_db(connection)
+            .update(**claimed)
+        )
+        if changed == 1:
+            return int(candidate)
+    return None
 
 
 def _owned(job: Job, owner: str) -> Q:
@@ -170,34 +254,21 @@ async def renew_lease(job: Job, owner: str, lease_seconds: float) -> None:
     )
 
 
-async def record_plan(job: Job, owner: str, payload: dict[str, Any]) -> None:
-    """Step: what the job does was decided when it ran (a digest's plan), kept in ``payload`` so
-    a resumed job carries on with the same decision."""
-    await _update_owned(job, owner, payload=payload)
+async def fence(job: Job, owner: str, connection: BaseDBAsyncClient) -> None:
+    """Within ``connection``'s transaction: make sure ``owner`` still holds ``job`` (and lock its
+    row until the transaction ends, on PostgreSQL); raise `LeaseLost` otherwise. For tables that
+    record a job's steps beside it (`storage.slack_deliveries`)."""
+    changed = (
+        await Job.filter(_owned(job, owner)).using_db(connection).update(updated_at=timezone.now())
+    )
+    if changed != 1:
+        raise LeaseLost(f"job {job.id} is no longer owned by {owner}")
 
 
-async def record_parent_message(
-    job: Job, owner: str, channel: str, ts: str, note: str | None
-) -> None:
-    """Step: the parent message was posted in ``channel`` at ``ts`` (``note``: why there)."""
-    await _update_owned(job, owner, parent_channel=channel, parent_ts=ts, delivery_note=note)
-
-
-async def record_compiled(
-    job: Job, owner: str, pdf_path: str | None, result: dict[str, Any]
-) -> None:
-    """Step: the backup was compiled (``pdf_path`` None when nothing could be compiled)."""
-    await _update_owned(job, owner, pdf_path=pdf_path, result=result)
-
-
-async def record_upload(job: Job, owner: str, file_id: str) -> None:
-    """Step: the PDF was uploaded to Slack as ``file_id``."""
-    await _update_owned(job, owner, file_id=file_id)
-
-
-async def record_final_reply(job: Job, owner: str, ts: str) -> None:
-    """Step: the final thread reply (success, warning or failure) was posted at ``ts``."""
-    await _update_owned(job, owner, final_reply_ts=ts)
+async def record_state(job: Job, owner: str, **values: Any) -> None:
+    """Step: merge ``values`` (JSON types) into the job's ``state``, so a resumed run carries on
+    with what was decided or done."""
+    await _update_owned(job, owner, state={**(job.state or {}), **values})
 
 
 async def finish(job: Job, owner: str, status: JobStatus, error: str | None = None) -> None:
@@ -211,6 +282,7 @@ async def finish(job: Job, owner: str, status: JobStatus, error: str | None = No
         error=error,
         lease_owner=None,
         lease_expires_at=None,
+        owner_lock=None,
         finished_at=timezone.now(),
     )
 
@@ -221,12 +293,20 @@ async def release(job: Job, owner: str) -> bool:
     A release is not a failed attempt, so ``attempts`` goes back down by one. Returns False if
     ``owner`` no longer held it.
     """
-    changed = await Job.filter(_owned(job, owner)).update(
-        status=JobStatus.QUEUED,
-        lease_owner=None,
-        lease_expires_at=None,
-        attempts=F("attempts") - 1,
-    )
+    async with in_transaction() as connection:
+        changed = (
+            await Job.filter(_owned(job, owner))
+            .using_db(connection)
+            .update(
+                status=JobStatus.QUEUED,
+                lease_owner=None,
+                lease_expires_at=None,
+                owner_lock=None,
+                attempts=F("attempts") - 1,
+            )
+        )
+        if changed == 1:
+            await _notify(connection, job.kind)
     return changed == 1
 
 

@@ -41,6 +41,7 @@ CONNECTION = "default"
 MODEL_MODULES: list[str] = [
     "storage.models",
     "storage.jobs",
+    "storage.slack_deliveries",
     "storage.links",
     "storage.audit",
     "storage.schedules",

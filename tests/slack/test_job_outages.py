@@ -12,7 +12,7 @@ from tortoise.exceptions import DBConnectionError
 
 from bot.server import BotServer
 from commands.compile_backups import CompileResult, compile_backup
-from storage import jobs
+from storage import slack_deliveries
 from storage.jobs import JobStatus
 from tests.slack.conftest import PM, SIGNING_SECRET, bot_settings, finished_jobs, request_backup
 from tests.slack.fake_slack import FakeSlack
@@ -78,12 +78,16 @@ async def test_a_step_done_in_slack_is_recorded_once_the_database_is_back(
     started: list[BotServer],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(jobs, "record_upload", failing_first(3, jobs.record_upload))
-    monkeypatch.setattr(jobs, "record_final_reply", failing_first(1, jobs.record_final_reply))
+    recorders = slack_deliveries
+    monkeypatch.setattr(recorders, "record_upload", failing_first(3, recorders.record_upload))
+    monkeypatch.setattr(
+        recorders, "record_final_reply", failing_first(1, recorders.record_final_reply)
+    )
     server = BotServer(bot_settings(fake_slack), worker_options={"poll_seconds": 0.2})
     started.append(server)
     await run_one_backup(fake_slack, server)
     [job] = await finished_jobs(1)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    assert job.file_id is not None and job.final_reply_ts is not None
+    steps = await slack_deliveries.delivery_of(job)
+    assert steps.file_id is not None and steps.final_reply_ts is not None
     assert_one_of_each(fake_slack)  # the upload and the reply were not done again

@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from tortoise import timezone
 
-from storage import jobs
+from storage import jobs, slack_deliveries
 from storage.jobs import Job, JobStatus, LeaseLost
+from storage.slack_deliveries import delivery_of
 
 
 async def test_enqueue_is_idempotent_on_the_key(database: str) -> None:
@@ -42,18 +43,22 @@ async def test_an_expired_lease_is_claimed_again_with_its_steps(database: str) -
     await jobs.enqueue("key", {})
     job = await jobs.claim_next("dead-worker", 30)
     assert job is not None
-    await jobs.record_parent_message(job, "dead-worker", "C1", "111.222", None)
+    delivery = await delivery_of(job)
+    await slack_deliveries.record_parent_message(
+        job, "dead-worker", delivery, "C1", "111.222", None
+    )
     await Job.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
     resumed = await jobs.claim_next("new-worker", 30)
     assert resumed is not None and resumed.id == job.id
-    assert resumed.attempts == 2 and resumed.parent_ts == "111.222"
+    resumed_delivery = await delivery_of(resumed)
+    assert resumed.attempts == 2 and resumed_delivery.parent_ts == "111.222"
     with pytest.raises(LeaseLost):
-        await jobs.record_upload(job, "dead-worker", "F1")
-    await jobs.record_upload(resumed, "new-worker", "F1")
+        await slack_deliveries.record_upload(job, "dead-worker", delivery, "F1")
+    await slack_deliveries.record_upload(resumed, "new-worker", resumed_delivery, "F1")
     await jobs.finish(resumed, "new-worker", JobStatus.SUCCEEDED)
     stored = await Job.get(id=job.id)
-    assert stored.status == JobStatus.SUCCEEDED and stored.file_id == "F1"
+    assert stored.status == JobStatus.SUCCEEDED and (await delivery_of(job)).file_id == "F1"
     assert stored.lease_owner is None and stored.finished_at is not None
 
 
@@ -70,8 +75,11 @@ async def test_release_puts_the_job_back_keeping_steps(database: str) -> None:
     await jobs.enqueue("key", {})
     job = await jobs.claim_next("w1", 30)
     assert job is not None
-    await jobs.record_compiled(job, "w1", "/tmp/x.pdf", {"status": "succeeded"})
+    await slack_deliveries.record_compiled(
+        job, "w1", await delivery_of(job), "/tmp/x.pdf", {"status": "succeeded"}
+    )
     assert await jobs.release(job, "w1")
     again = await jobs.claim_next("w2", 30)
-    assert again is not None and again.pdf_path == "/tmp/x.pdf"
-    assert again.result == {"status": "succeeded"}
+    assert again is not None
+    steps = await delivery_of(again)
+    assert steps.pdf_path == "/tmp/x.pdf" and steps.result == {"status": "succeeded"}

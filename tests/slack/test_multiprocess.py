@@ -3,8 +3,9 @@ one fake Slack in the test process, submissions spread over both (each modal ope
 process and submitted through the other, as a load balancer would).
 
 - One process is killed with SIGKILL (its whole process group: PDF workers included) while it
-  holds jobs: the other takes them over when their leases expire and every submission ends with
-  exactly one parent message, one file and one final reply.
+  holds jobs: the other takes them over and every submission ends with exactly one parent
+  message, one file and one final reply. With a 60 s lease, the other process resumes them within
+  seconds: PostgreSQL freed the dead process's advisory lock when its connection died.
 - The database is restarted during a run (a private PostgreSQL server): the jobs pause and go
   on; neither process crashes.
 - ``serve`` on a database the migrations have not built stops with one line (exit status 2).
@@ -35,6 +36,7 @@ from commands.import_bundle import import_bundle
 from storage.blobs import BlobStore
 from storage.db import close_database, open_database
 from storage.jobs import Job, JobStatus
+from storage.slack_deliveries import SlackDelivery
 from tests.conftest import PG_SERVER, create_postgres_database, drop_postgres_database
 from tests.slack import private_postgres
 from tests.slack.conftest import BOT_TOKEN, DEMO_PROJECT, PM, SIGNING_SECRET
@@ -45,6 +47,9 @@ from tests.slack.slack_driver import SlackDriver, flatten_options
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
 SUBMISSIONS = 20
+# Few enough that the survivor has a free slot (8 per process) for every job it takes over: the
+# takeover test times the detection of a dead owner, not the queue behind it.
+TAKEOVER_SUBMISSIONS = 8
 INVOICES = [9001, 9002, 9011, 9012, 9021]  # small: a compile takes a fraction of a second
 
 
@@ -202,30 +207,33 @@ async def wait_for_jobs(done: int, within: float) -> list[Job]:
     return await asyncio.wait_for(poll(), within)
 
 
-def assert_exactly_once(fake: FakeSlack, jobs: list[Job]) -> None:
+async def assert_exactly_once(
+    fake: FakeSlack, jobs: list[Job], submissions: int = SUBMISSIONS
+) -> None:
     """Every submission: one parent message, one file and one final reply in its thread."""
-    assert len(jobs) == SUBMISSIONS
+    assert len(jobs) == submissions
     assert all(job.status == JobStatus.SUCCEEDED for job in jobs), [j.error for j in jobs]
     parents = fake.top_level_messages()
-    assert len(parents) == SUBMISSIONS
-    assert {(p.channel, p.ts) for p in parents} == {(j.parent_channel, j.parent_ts) for j in jobs}
+    assert len(parents) == submissions
+    steps = await SlackDelivery.filter(job_id__in=[job.id for job in jobs])
+    assert {(p.channel, p.ts) for p in parents} == {(s.parent_channel, s.parent_ts) for s in steps}
     for parent in parents:
         assert len(fake.files_in_thread(parent.channel, parent.ts)) == 1, parent.ts
         assert len(fake.replies(parent.channel, parent.ts)) == 1, parent.ts
         assert "Done" in parent.text
-    assert sum(upload.completed for upload in fake.uploads.values()) == SUBMISSIONS
+    assert sum(upload.completed for upload in fake.uploads.values()) == submissions
 
 
 async def records_agree_with_slack(fake: FakeSlack) -> bool:
     """True when every parent message, completed upload and reply Slack holds is recorded on a
     job (no process is between a Slack call and the record of its step)."""
-    jobs = await Job.all()
+    steps = await SlackDelivery.all()
     return (
-        len(fake.top_level_messages()) == sum(job.parent_ts is not None for job in jobs)
+        len(fake.top_level_messages()) == sum(s.parent_ts is not None for s in steps)
         and sum(u.completed for u in fake.uploads.values())
-        == sum(j.file_id is not None for j in jobs)
+        == sum(s.file_id is not None for s in steps)
         and sum(m.thread_ts is not None for m in fake.messages)
-        == sum(job.final_reply_ts is not None for job in jobs)
+        == sum(s.final_reply_ts is not None for s in steps)
     )
 
 
@@ -237,8 +245,8 @@ async def held_by(serve: ServeProcess) -> list[Job]:
 
 async def kill_while_holding_jobs(
     victim: ServeProcess, survivor: ServeProcess, fake: FakeSlack
-) -> int:
-    """SIGKILL ``victim``'s process group at a moment it holds jobs; return how many."""
+) -> list[int]:
+    """SIGKILL ``victim``'s process group at a moment it holds jobs; return their ids."""
     for _ in range(400):
         held = await held_by(victim)
         if held and await Job.filter(status=JobStatus.SUCCEEDED).count() >= 2:
@@ -251,7 +259,7 @@ async def kill_while_holding_jobs(
                 victim.signal_group(signal.SIGCONT)
                 survivor.signal_group(signal.SIGCONT)
                 await victim.process.wait()
-                return len(held)
+                return [job.id for job in held]
             victim.signal_group(signal.SIGCONT)
             survivor.signal_group(signal.SIGCONT)
         await asyncio.sleep(0.02)
@@ -279,9 +287,63 @@ async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
             await submit(drivers, number)
         killed_holding = await kill_while_holding_jobs(victim, survivor, fake_slack)
         jobs = await wait_for_jobs(SUBMISSIONS, within=90)
-    assert killed_holding >= 1
+    assert len(killed_holding) >= 1
     assert any(job.attempts >= 2 for job in jobs)  # taken over from the dead process
-    assert_exactly_once(fake_slack, jobs)
+    await assert_exactly_once(fake_slack, jobs)
+    assert survivor.process.returncode is None and "Traceback" not in survivor.log
+
+
+async def resumed_elsewhere(job_ids: list[int], survivor: ServeProcess, within: float) -> float:
+    """Seconds until every job of ``job_ids`` is held by ``survivor`` or has ended."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def poll() -> float:
+        while True:
+            held = await Job.filter(id__in=job_ids).all()
+            if all(
+                job.status != JobStatus.RUNNING
+                or f":{survivor.process.pid}:" in str(job.lease_owner)
+                for job in held
+            ):
+                return loop.time() - started
+            await asyncio.sleep(0.05)
+
+    try:
+        return await asyncio.wait_for(poll(), within)
+    except TimeoutError:
+        held = [(j.id, j.status, j.lease_owner) for j in await Job.filter(id__in=job_ids)]
+        raise AssertionError(f"not resumed within {within} s: {held}\n{survivor.log}") from None
+
+
+@pytest.mark.postgres
+async def test_a_killed_process_jobs_resume_elsewhere_in_seconds_not_a_lease(
+    fake_slack: FakeSlack,
+    shared_pg_database: str,
+    data_dir: Path,
+    tmp_path: Path,
+    two_serves: list[ServeProcess],
+) -> None:
+    await prepare_database(shared_pg_database, data_dir, tmp_path)
+    # A 60 s lease: only the dead owner's free advisory lock lets the survivor in sooner.
+    env = serve_environment(shared_pg_database, data_dir, fake_slack, lease=60)
+    for name in ("a", "b"):
+        two_serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
+    victim, survivor = two_serves
+    async with aiohttp.ClientSession() as session:
+        for serve in two_serves:
+            await serve.wait_healthy(session)
+        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in two_serves]
+        for number in range(TAKEOVER_SUBMISSIONS):
+            await submit(drivers, number)
+        killed_holding = await kill_while_holding_jobs(victim, survivor, fake_slack)
+        # The target is 5 s; the deadline leaves room for a loaded machine, and is still far
+        # below the 60 s lease that the old mechanism would have waited out.
+        await resumed_elsewhere(killed_holding, survivor, within=20)
+        jobs = await wait_for_jobs(TAKEOVER_SUBMISSIONS, within=90)
+    taken_over = [job for job in jobs if job.id in killed_holding]
+    assert taken_over and all(job.attempts >= 2 for job in taken_over)
+    await assert_exactly_once(fake_slack, jobs, TAKEOVER_SUBMISSIONS)
     assert survivor.process.returncode is None and "Traceback" not in survivor.log
 
 
@@ -315,7 +377,7 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
         jobs = await wait_for_jobs(SUBMISSIONS, within=90)
         for serve in two_serves:
             await serve.wait_healthy(session)
-    assert_exactly_once(fake_slack, jobs)
+    await assert_exactly_once(fake_slack, jobs)
     assert all(job.attempts == 1 for job in jobs)  # paused in place, never taken over
     logs = "".join(serve.log for serve in two_serves)
     assert "paused: database error" in logs or "cannot claim jobs" in logs

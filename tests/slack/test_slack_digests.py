@@ -18,6 +18,7 @@ import pytest
 from tortoise import timezone
 
 from bot.digest_job import enqueue_digest, plan_digest_job
+from bot.job_kinds import JobRun
 from bot.job_work import CompileWork
 from bot.scheduler import ScheduleRegistry
 from bot.server import BotServer
@@ -544,7 +545,7 @@ async def test_a_resumed_digest_does_what_was_planned_without_planning_again(
     await enqueue_digest(schedule.id, NOV_22)
     job = await jobs.claim_next("worker-that-dies", 30, kinds=(DIGEST,))
     assert job is not None
-    work = await plan_digest_job(job, "worker-that-dies")
+    work = await plan_digest_job(JobRun(job, "worker-that-dies", 30))
     assert isinstance(work, CompileWork) and work.request.invoice_ids == (9022,)
     # The worker dies; meanwhile the owner pauses the schedule. The run was decided: it goes on.
     await digests.set_paused(PM_REQUESTER, schedule.id, True)
@@ -554,7 +555,7 @@ async def test_a_resumed_digest_does_what_was_planned_without_planning_again(
     try:
         [done] = await finished_jobs(1)
         assert done.status == JobStatus.SUCCEEDED and done.attempts == 2, done.error
-        assert done.payload["plan"]["work"] == "compile"
+        assert done.state is not None and done.state["plan"]["work"] == "compile"
         [parent] = fake_slack.top_level_messages()
         assert parent.text.startswith(HEADLINE)
         assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1

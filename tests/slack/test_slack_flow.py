@@ -17,6 +17,7 @@ from tortoise.exceptions import DBConnectionError
 
 from bot.server import BotServer
 from storage.jobs import Job, JobStatus
+from storage.slack_deliveries import delivery_of
 from tests.slack.conftest import (
     DEMO_PROJECT,
     PM,
@@ -56,7 +57,8 @@ async def test_happy_path_from_command_to_pdf_in_the_thread(
 
     [job] = await finished_jobs(1)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    assert job.parent_ts and job.file_id and job.final_reply_ts and job.attempts == 1
+    steps = await delivery_of(job)
+    assert steps.parent_ts and steps.file_id and steps.final_reply_ts and job.attempts == 1
 
     [parent] = fake_slack.top_level_messages()
     assert parent.channel == "C_JOBSITE"
@@ -119,7 +121,7 @@ async def test_nothing_compilable_posts_only_the_warning(
 ) -> None:
     await request_backup(slack, PM, [MISSING_PERIOD_INVOICE])
     [job] = await finished_jobs(1)
-    assert job.status == JobStatus.SUCCEEDED and job.file_id is None
+    assert job.status == JobStatus.SUCCEEDED and (await delivery_of(job)).file_id is None
     assert not fake_slack.calls_to("files.getUploadURLExternal")
     assert not fake_slack.uploads
     [parent] = fake_slack.top_level_messages()
@@ -221,7 +223,7 @@ async def test_bot_not_in_channel_falls_back_to_a_dm_saying_why(
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert fake_slack.calls_to("conversations.open")
     [parent] = fake_slack.top_level_messages()
-    assert parent.channel == f"D{PM}" and job.parent_channel == parent.channel
+    assert parent.channel == f"D{PM}" == (await delivery_of(job)).parent_channel
     assert "I'm not a member of <#C_SECRET>" in parent.all_text
     assert "/invite" in parent.all_text
     assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1

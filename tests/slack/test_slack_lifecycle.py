@@ -20,8 +20,9 @@ from bot.backup_job import BackupJobPayload, enqueue_backup
 from bot.server import BotServer
 from commands.access import Requester
 from commands.compile_backups import CompileResult, compile_backup
-from storage import jobs
+from storage import jobs, slack_deliveries
 from storage.jobs import Job, JobStatus
+from storage.slack_deliveries import SlackDelivery, delivery_of
 from tests.slack.conftest import (
     BOT_TOKEN,
     DEMO_PROJECT,
@@ -62,7 +63,9 @@ async def test_a_job_whose_worker_died_after_posting_resumes_without_posting_twi
     assert job is not None
     client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
     posted = await client.chat_postMessage(channel="C_JOBSITE", text="Compiling…")
-    await jobs.record_parent_message(job, "worker-that-dies", "C_JOBSITE", posted["ts"], None)
+    await slack_deliveries.record_parent_message(
+        job, "worker-that-dies", await delivery_of(job), "C_JOBSITE", posted["ts"], None
+    )
     await expire_lease(job.id)
 
     server = BotServer(bot_settings(fake_slack), worker_options={"poll_seconds": 0.2})
@@ -78,8 +81,9 @@ async def test_a_job_whose_worker_died_after_posting_resumes_without_posting_twi
         reply = fake_slack.replies(parent.channel, parent.ts)[0]
         fake_slack.messages.remove(reply)
         await Job.filter(id=done.id).update(
-            status=JobStatus.RUNNING, final_reply_ts=None, lease_owner="another-dead-worker"
+            status=JobStatus.RUNNING, lease_owner="another-dead-worker"
         )
+        await SlackDelivery.filter(job_id=done.id).update(final_reply_ts=None)
         await expire_lease(done.id)
         server.worker.wake()  # type: ignore[union-attr]
         await fake_slack.wait_for(lambda: fake_slack.replies(parent.channel, parent.ts), 30)
@@ -116,7 +120,8 @@ async def test_shutdown_puts_a_running_job_back_and_the_next_start_finishes_it(
     await first.stop()
     [job] = await Job.all()
     assert job.status == JobStatus.QUEUED and job.lease_owner is None
-    assert job.parent_ts is not None and job.attempts == 0  # a release is not a failed attempt
+    parent_ts = (await delivery_of(job)).parent_ts
+    assert parent_ts is not None and job.attempts == 0  # a release is not a failed attempt
 
     second = BotServer(
         bot_settings(fake_slack),
@@ -128,7 +133,7 @@ async def test_shutdown_puts_a_running_job_back_and_the_next_start_finishes_it(
         [done] = await finished_jobs(1)
         assert done.status == JobStatus.SUCCEEDED, done.error
         [parent] = fake_slack.top_level_messages()
-        assert parent.ts == job.parent_ts
+        assert parent.ts == parent_ts
         assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
     finally:
         await second.stop()
@@ -281,7 +286,9 @@ async def test_a_job_that_keeps_crashing_is_given_up_with_a_message(
     assert job is not None
     client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
     posted = await client.chat_postMessage(channel="C_JOBSITE", text="Compiling…")
-    await jobs.record_parent_message(job, "crashed", "C_JOBSITE", posted["ts"], None)
+    await slack_deliveries.record_parent_message(
+        job, "crashed", await delivery_of(job), "C_JOBSITE", posted["ts"], None
+    )
     await Job.filter(id=job.id).update(attempts=3)  # three runs died already
     await expire_lease(job.id)
     server = BotServer(bot_settings(fake_slack), worker_options={"poll_seconds": 0.2})

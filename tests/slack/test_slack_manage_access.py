@@ -34,6 +34,7 @@ from commands.manage_access import link_slack_user
 from storage.audit import AuditEntry
 from storage.links import SlackLink
 from storage.models import Project
+from storage.slack_deliveries import delivery_of
 from tests.slack.conftest import (
     DEMO_PROJECT,
     HARBOR,
@@ -520,9 +521,10 @@ async def test_the_home_tab_shows_projects_levels_last_backups_and_schedules(
     assert "*Riverside Medical Office Building (2026-014)*: Admin on the Commitments tool" in home
     assert ":white_check_mark: Done · *Riverside Medical Office Building*" in home
     assert "2 invoices" in home and "<!date^" in home
-    permalink = (
-        f"https://fake.slack.test/archives/{job.parent_channel}/p{job.parent_ts.replace('.', '')}"
-    )
+    steps = await delivery_of(job)
+    assert steps.parent_ts is not None
+    message_id = steps.parent_ts.replace(".", "")
+    permalink = f"https://fake.slack.test/archives/{steps.parent_channel}/p{message_id}"
     assert f"<{permalink}|open the thread>" in home
     assert "Mondays at 08:00 (America/Toronto)" in home and "schedule_run_now" in home
 

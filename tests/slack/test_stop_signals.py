@@ -25,6 +25,7 @@ from storage.blobs import BlobStore
 from storage.db import close_database
 from storage.jobs import Job, JobStatus
 from storage.models import Backup
+from storage.slack_deliveries import delivery_of
 from tests.big_backup import attach_big_files
 from tests.conftest import PG_SERVER, create_postgres_database, drop_postgres_database
 from tests.process_table import session_processes, triage_children, wait_until
@@ -109,7 +110,8 @@ async def completed_exactly_once_by_a_new_process(
     parent message, one file and one final reply each; no partial file left."""
     after_stop = [await Job.get(id=job.id) for job in queued]
     for job in after_stop:
-        finished = job.status == JobStatus.SUCCEEDED and job.final_reply_ts is not None
+        delivery = await delivery_of(job)
+        finished = job.status == JobStatus.SUCCEEDED and delivery.final_reply_ts is not None
         requeued = job.status == JobStatus.QUEUED and job.lease_owner is None
         assert finished or requeued, (job.status, job.lease_owner)
     env = serve_environment(database_url, data_dir, fake, lease=60)
@@ -126,7 +128,10 @@ async def completed_exactly_once_by_a_new_process(
     done = await asyncio.wait_for(all_done(), 300)
     assert all(job.status == JobStatus.SUCCEEDED for job in done), [j.error for j in done]
     parents = fake.top_level_messages()
-    assert {(p.channel, p.ts) for p in parents} == {(j.parent_channel, j.parent_ts) for j in done}
+    deliveries = [await delivery_of(job) for job in done]
+    assert {(p.channel, p.ts) for p in parents} == {
+        (d.parent_channel, d.parent_ts) for d in deliveries
+    }
     assert len(parents) == len(queued)
     for parent in parents:
         assert "Done" in parent.text
