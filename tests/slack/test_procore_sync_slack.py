@@ -4,6 +4,7 @@ sync (one job per period across processes), and compiling after a sync (fresh at
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.procore.fake_procore import (
     CLIENT_ID,
     CLIENT_SECRET,
     FakeProcore,
+    FakeProject,
     touch,
     world_from_bundle,
 )
@@ -33,6 +35,7 @@ from tests.slack.conftest import (
 )
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver
+from tests.slack.test_slack_manage_access import open_home
 
 
 def procore_settings(fake: FakeProcore, sync_minutes: int = 0) -> ProcoreSettings:
@@ -132,3 +135,33 @@ async def test_the_scheduled_sync_runs_once_per_period_across_processes(
     finally:
         for server in servers:
             await server.stop()
+
+
+async def test_home_shows_sync_times_and_unreachable_projects_to_admins_only(
+    procore_slack: SlackDriver, fake_slack: FakeSlack, fake_procore: FakeProcore
+) -> None:
+    fake_procore.world.add_project(
+        FakeProject(id=77, name="Locked Yard", project_number="L-7", forbidden=True)
+    )
+    await procore_slack.command(PM, "sync")
+    await finished_jobs(1)
+    # The demo project is synced now; make the PM's project unreachable on the next sync.
+    await sync_to_unreachable(fake_procore)
+    await procore_slack.command(PM, "sync 2026-014")
+    await finished_jobs(2)
+
+    home = json.dumps(await open_home(procore_slack, PM))
+    assert "synced from Procore" in home
+    assert "Projects this app cannot reach in Procore" in home
+    assert "Permitted Projects" in home
+    viewer_home = json.dumps(await open_home(procore_slack, VIEWER))
+    assert "cannot reach" not in viewer_home
+
+    # The project select still lists the synced project (its data as last synced).
+    view = await procore_slack.open_modal(PM)
+    options = json.dumps(view)
+    assert "2026-014" in options
+
+
+async def sync_to_unreachable(fake: FakeProcore) -> None:
+    fake.world.projects[DEMO_PROJECT].forbidden = True
