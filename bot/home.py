@@ -62,9 +62,23 @@ async def _projects(requester: Requester) -> tuple[HomeProject, ...]:
                 tool=access.tool_name(),
                 is_admin=access.role.is_admin,
                 may_compile=access.may_compile,
+                synced_at=project.synced_at,
+                source=project.source,
             )
         )
     return tuple(projects)
+
+
+async def _unreachable(
+    requester: Requester, owners: frozenset[str], projects: tuple[HomeProject, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Projects the app cannot reach in Procore, with the reason: every one for an owner, the
+    projects they administer for a project admin, none for others."""
+    rows = await Project.filter(unreachable_reason__isnull=False).order_by("name")
+    if not is_owner(requester, owners):
+        administered = {project.label for project in projects if project.is_admin}
+        rows = [row for row in rows if str(row) in administered]
+    return tuple((str(row), str(row.unreachable_reason)) for row in rows)
 
 
 async def _threads(backup_ids: set[int]) -> dict[int, tuple[str, str]]:
@@ -116,6 +130,7 @@ async def home_of(
     return HomeData(
         email=requester.email,
         projects=projects,
+        unreachable=await _unreachable(requester, owners, projects),
         webhook_health=webhook_health,
         backups=await _backups(requester, workspace_url),
         schedules=tuple(await schedules_of(requester)),

@@ -36,15 +36,18 @@ from tortoise.exceptions import ConfigurationError
 from bot.app import build_app, build_web_client
 from bot.identity import IdentityResolver
 from bot.job_kinds import JobKinds
+from bot.procore_sync_job import PROCORE_SYNC, ProcoreSyncHandler, enqueue_scheduled_sync
 from bot.procore_webhooks import WEBHOOKS_PATH, WebhookEndpoint, WebhookPassHandler
 from bot.scheduler import ScheduleRegistry
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack_jobs import CompileFunction, SlackDeliveries, register_slack_kinds
 from bot.worker import JobWorker
+from commands.procore_freshness import ProcoreFreshness
 from commands.retention import purge_expired_backups
 from procore import ProcoreClient
 from storage import jobs
+from storage.blobs import BlobStore
 from storage.db import close_database, data_dir, open_database
 from storage.schema import SchemaOutdated
 from storage.webhooks import PROCORE_WEBHOOK
@@ -56,6 +59,7 @@ HEALTH_PATH = "/healthz"
 HEALTH_DB_TIMEOUT = 2.0
 HTTP_SHUTDOWN_TIMEOUT = 5.0
 PURGE_JOB_ID = "purge-expired-backups"
+PROCORE_SYNC_JOB_ID = "procore-sync"
 
 
 class StartupError(Exception):
@@ -106,6 +110,12 @@ class BotServer:
         self.worker = JobWorker(self._job_kinds(self.client), **self._options_of_worker())
         self.scheduler = ScheduleRegistry(wake_worker=self.worker.wake, **self._scheduler_options)
         self.scheduler.add_daily(PURGE_JOB_ID, self._purge_expired_backups, hour=3, minute=15)
+        if settings.procore is not None and settings.procore.sync_minutes > 0:
+            self.scheduler.add_interval(
+                PROCORE_SYNC_JOB_ID,
+                self._enqueue_procore_sync,
+                minutes=settings.procore.sync_minutes,
+            )
         services = Services(
             identities=IdentityResolver(self.client),
             max_invoices=settings.max_invoices,
@@ -149,13 +159,28 @@ class BotServer:
             executor_factory=self._executor_factory,
             progress_interval=self._worker_options.get("progress_interval", 1.0),
             **({"compile_function": self._compile_function} if self._compile_function else {}),
+            freshness=ProcoreFreshness(self.procore, BlobStore(data_dir()))
+            if self.procore is not None
+            else None,
         )
         register_slack_kinds(kinds, deliveries)
         if self.procore is not None:
+            kinds.register(PROCORE_SYNC, ProcoreSyncHandler(self.procore, client))
             kinds.register(
                 PROCORE_WEBHOOK, WebhookPassHandler(self.procore, **self._webhook_options)
             )
         return kinds
+
+    async def _enqueue_procore_sync(self, now: datetime) -> None:
+        """The scheduled Procore sync: one job per period across processes; never raises."""
+        assert self.settings.procore is not None
+        try:
+            enqueued = await enqueue_scheduled_sync(now, self.settings.procore.sync_minutes)
+        except Exception as error:
+            log.warning("could not queue the Procore sync (next period tries again): %s", error)
+            return
+        if enqueued.created and self.worker is not None:
+            self.worker.wake()
 
     def _options_of_worker(self) -> dict[str, Any]:
         options: dict[str, Any] = {

@@ -5,6 +5,7 @@ compile, Procore down at compile time, and fail-closed permissions end to end.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
+from bot.blocks.access import access_modal, roster_line
+from commands import manage_access
 from commands.access import AccessDenied, Requester, compile_access
 from commands.compile_backups import CompileResult, compile_backup
 from commands.demo import ADMIN_EMAIL, PROJECT_ID, write_demo_bundle
@@ -258,6 +261,11 @@ async def test_permissions_fail_closed_end_to_end(
     assert all(user.commitments_access == "none" for user in users)
     with pytest.raises(AccessDenied):
         await compile_access(ADMIN, PROJECT_ID)
+    owner = Requester("slack:U0OWNER", "owner@example.com", "Owner", "U0OWNER")
+    owners = frozenset({"U0OWNER"})
+    roster = await manage_access.roster(owner, PROJECT_ID, owners)
+    assert roster and all(not line.access_known for line in roster)
+    assert "level could not be read from Procore" in roster_line(roster[0])
 
     # Templates readable again, but one private contract's list is not.
     fake.world.permission_templates_forbidden = False
@@ -269,4 +277,12 @@ async def test_permissions_fail_closed_end_to_end(
     stored = await Commitment.get(id=private[0]["id"])
     assert not stored.private_list_known and stored.private_list == []
     assert (await compile_access(ADMIN, PROJECT_ID)).project.id == PROJECT_ID
+    settings = await manage_access.project_settings(owner, PROJECT_ID, owners)
+    assert settings.unreadable_private_lists == (stored.number,)
+    modal = json.dumps(
+        access_modal(
+            [settings.project], settings, await manage_access.roster(owner, PROJECT_ID, owners)
+        ).to_dict()
+    )
+    assert f"The private list of {stored.number} could not be read from Procore" in modal
     assert await Attachment.all().count() > 0
