@@ -48,6 +48,7 @@ class WebhookEndpoint:
     def __init__(self, secret: str, wake: Callable[[], None]) -> None:
         self._secret = secret.encode()
         self._wake = wake
+        self._queued_passes: dict[str, int] = {}  # see `receive_delivery`
 
     async def handle(self, request: web.Request) -> web.Response:
         """Check, store and queue one delivery (see the module contract)."""
@@ -68,7 +69,7 @@ class WebhookEndpoint:
             log.warning("Procore webhook refused: %s", error)
             return web.json_response({"error": str(error)}, status=400)
         try:
-            received = await receive_delivery(delivery)
+            received = await receive_delivery(delivery, self._queued_passes)
         except Exception as error:
             if not is_database_error(error):
                 log.error("Procore webhook not stored: %s", _one_line(error))

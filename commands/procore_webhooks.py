@@ -75,6 +75,9 @@ DEFAULT_DEBOUNCE_SECONDS = 0.5
 DEFAULT_MAX_WAIT_SECONDS = 5.0
 
 
+QUEUED_PASSES_REMEMBERED = 10_000
+
+
 class DeliveryRejected(Exception):
     """A delivery this app cannot take; ``str(exc)`` is one line saying why."""
 
@@ -170,8 +173,15 @@ class Received:
     passes: dict[int, int] = field(default_factory=dict)
 
 
-async def receive_delivery(delivery: Delivery) -> Received:
-    """Store the delivery and queue the re-read passes it asks for (no Procore call)."""
+async def receive_delivery(
+    delivery: Delivery, queued_passes: dict[str, int] | None = None
+) -> Received:
+    """Store the delivery and queue the re-read passes it asks for (no Procore call).
+
+    ``queued_passes`` (pass job key → job id), kept by the caller for one database, remembers
+    the passes already queued, so a delivery joining one skips the queue lookup (a project's
+    round only grows: a key is never reused)."""
+    known = queued_passes if queued_passes is not None else {}
     kind, detail = RESOURCES[delivery.resource_name]
     if delivery.project_id is not None:
         project_ids = [delivery.project_id]
@@ -202,11 +212,14 @@ async def receive_delivery(delivery: Delivery) -> Received:
             continue
         if project_id is None:
             continue
-        enqueued = await jobs.enqueue(
-            pass_job_key(project_id, round_number),
-            {"project_id": project_id},
-            kind=PROCORE_WEBHOOK,
-        )
+        key = pass_job_key(project_id, round_number)
+        if key in known:
+            passes[project_id] = known[key]
+            continue
+        enqueued = await jobs.enqueue(key, {"project_id": project_id}, kind=PROCORE_WEBHOOK)
+        if len(known) >= QUEUED_PASSES_REMEMBERED:
+            known.clear()
+        known[key] = enqueued.job.id
         passes[project_id] = enqueued.job.id
     return Received(duplicate=False, passes=passes)
 

@@ -203,18 +203,18 @@ async def start_pass(project_id: int, *, quiet_since: datetime | None) -> list[D
     due = _claimable(project_id, now)
     if quiet_since is not None:
         due &= Q(last_delivery_at__lte=quiet_since)
-    claimed: list[DueRead] = []
-    for row in await WebhookResource.filter(due).order_by("id"):
-        taken = await WebhookResource.filter(
-            Q(id=row.id, requested=row.requested) & _claimable(project_id, now)
-        ).update(claimed=row.requested, claimed_at=now)
-        if taken:
-            claimed.append(
-                DueRead(
-                    row.id, row.kind, row.resource_id, row.detail, row.last_event, row.requested
-                )
-            )
-    return claimed
+    ids = await WebhookResource.filter(due).values_list("id", flat=True)
+    if not ids:
+        return []
+    # One conditional update claims them; the rows stamped with this claim's time are ours.
+    await WebhookResource.filter(Q(id__in=list(ids)) & due).update(
+        claimed=F("requested"), claimed_at=now
+    )
+    rows = await WebhookResource.filter(id__in=list(ids), claimed_at=now).order_by("id")
+    return [
+        DueRead(row.id, row.kind, row.resource_id, row.detail, row.last_event, row.claimed)
+        for row in rows
+    ]
 
 
 async def release(reads: list[DueRead]) -> None:

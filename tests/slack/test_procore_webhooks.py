@@ -35,7 +35,7 @@ from procore.client import ProcoreClient
 from sources.procore import read_project
 from storage.jobs import Job
 from storage.models import Invoice, ProjectUser
-from storage.webhooks import WebhookDelivery, WebhookResource
+from storage.webhooks import PROCORE_WEBHOOK, WebhookDelivery, WebhookResource
 from tests.procore.conftest import client_config
 from tests.procore.fake_procore import (
     CLIENT_ID,
@@ -87,13 +87,14 @@ async def synced(database: str, procore_client: ProcoreClient) -> int:
 
 
 def procore_settings(fake: FakeProcore) -> ProcoreSettings:
-    """PROCORE_* pointing at the fake."""
+    """PROCORE_* pointing at the fake; no scheduled sync (only webhooks change the data)."""
     return ProcoreSettings(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         company_id=fake.world.company_id,
         api_url=fake.url,
         login_url=fake.url,
+        sync_minutes=0,
     )
 
 
@@ -235,7 +236,7 @@ async def test_wrong_or_missing_authorization_is_refused_and_nothing_is_stored(
     assert await post_delivery(url, payload, {"Authorization": SECRET[:-1]}) == 401
     assert await post_delivery(url, payload, {"Authorization": f"Bearer {SECRET}"}) == 401
     assert await WebhookDelivery.all().count() == 0
-    assert await Job.all().count() == 0
+    assert await Job.filter(kind=PROCORE_WEBHOOK).count() == 0
     assert await post_delivery(url, payload, {"Authorization": SECRET}) == 200
     assert await WebhookDelivery.all().count() == 1
 
@@ -437,3 +438,58 @@ async def test_an_update_in_procore_shows_in_the_next_options_load(
         return "Approved" in after[9022]["text"]["text"]
 
     await until(shown, within=10.0)
+
+
+async def test_two_processes_share_the_deliveries_and_read_each_change_once(
+    bot: BotServer, fake_slack: FakeSlack, fake_procore: FakeProcore, procore_world: ProcoreWorld
+) -> None:
+    """Two bots on one database (as two processes behind a load balancer): deliveries reach
+    either; each pass job runs once, each change is read once."""
+    other = BotServer(
+        bot_settings(
+            fake_slack, procore=procore_settings(fake_procore), procore_webhook_secret=SECRET
+        ),
+        worker_options={"poll_seconds": 0.2, "progress_interval": 0.2},
+        webhook_options={"debounce": 0.5, "max_wait": 5.0},
+    )
+    await other.start()
+    try:
+        changed = [9001, 9002, 9011, 9012, 9022]
+        for invoice_id in changed:
+            requisition(procore_world, invoice_id)["status"] = "revise_and_resubmit"
+            touch(requisition(procore_world, invoice_id))
+        fake_procore.clear_logs()
+        headers = {"Authorization": SECRET}
+        company = procore_world.company_id
+        async with aiohttp.ClientSession() as session:
+
+            async def burst(index: int, invoice_id: int) -> list[int]:
+                statuses = []
+                for turn, event in enumerate(("update", "update", "update")):
+                    target = (bot, other)[(index + turn) % 2]
+                    payload = webhook_payload(
+                        company, DEMO_PROJECT, DRAW_REQUESTS, invoice_id, event
+                    )
+                    statuses.append(
+                        await post_delivery(
+                            f"{target.url}/procore/webhooks", payload, headers, session=session
+                        )
+                    )
+                return statuses
+
+            results = await asyncio.gather(*(burst(i, n) for i, n in enumerate(changed)))
+        assert [status for statuses in results for status in statuses] == [200] * 15
+
+        async def all_changed() -> bool:
+            statuses = await Invoice.filter(id__in=changed).values_list("status", flat=True)
+            return set(statuses) == {"revise_and_resubmit"}
+
+        await until(all_changed)
+        await until(no_pending_reads)
+        reads = show_reads(fake_procore)
+        assert len(set(reads)) == len(changed)
+        assert len(reads) <= len(changed) + 2, reads
+        passes = await Job.filter(kind=PROCORE_WEBHOOK).all()
+        assert passes and all(job.attempts == 1 for job in passes)
+    finally:
+        await other.stop()
