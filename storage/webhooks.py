@@ -20,11 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tortoise import fields, timezone
+from tortoise import connections, fields, timezone
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+from storage.schema import CONNECTION
 
 PROCORE_WEBHOOK = "procore_webhook"  # the job kind of a re-read pass
 STALE_CLAIM = timedelta(minutes=10)
@@ -103,9 +105,59 @@ def pass_job_key(project_id: int, round_number: int) -> str:
     return f"{PROCORE_WEBHOOK}:{project_id}:{round_number}"
 
 
+# PostgreSQL: the whole of `store_delivery` in one statement (the hot path of the endpoint).
+# The read request and the project row are written only when the delivery row was new; the
+# round comes back from the project row as this statement left it.
+_PG_STORE = """
+WITH delivery AS (
+    INSERT INTO webhook_deliveries (dedupe_key, ulid, company_id, project_id, resource_name,
+                                    resource_id, event_type, sent_at, received_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id
+), request AS (
+    INSERT INTO webhook_resources (project_id, kind, resource_id, detail, last_event, requested,
+                                   claimed, applied, last_delivery_at)
+    SELECT $4, $10, $11, $12, $7, 1, 0, 0, $9 FROM delivery WHERE $4::bigint IS NOT NULL
+    ON CONFLICT (project_id, kind, resource_id) DO UPDATE
+        SET requested = webhook_resources.requested + 1, last_event = EXCLUDED.last_event,
+            detail = EXCLUDED.detail, last_delivery_at = EXCLUDED.last_delivery_at
+    RETURNING 1
+), project AS (
+    INSERT INTO webhook_projects (project_id, round, last_delivery_at)
+    SELECT $4, 0, $9 FROM request
+    ON CONFLICT (project_id) DO UPDATE SET last_delivery_at = EXCLUDED.last_delivery_at
+    RETURNING round
+)
+SELECT (SELECT count(*) FROM delivery) AS stored, (SELECT max(round) FROM project) AS round
+"""
+
+
 async def store_delivery(delivery: StoredDelivery) -> int | None:
     """Record the delivery and its re-read request; the project's current round (the pass the
     request joins), or None for a duplicate (nothing changed)."""
+    connection = connections.get(CONNECTION)
+    if connection.capabilities.dialect == "postgres":
+        _, rows = await connection.execute_query(
+            _PG_STORE,
+            [
+                delivery.dedupe_key,
+                delivery.ulid,
+                delivery.company_id,
+                delivery.project_id,
+                delivery.resource_name,
+                delivery.resource_id,
+                delivery.event_type,
+                delivery.sent_at,
+                timezone.now(),
+                delivery.kind,
+                delivery.target_id,
+                delivery.detail,
+            ],
+        )
+        if not rows[0]["stored"]:
+            return None
+        return 0 if delivery.project_id is None else int(rows[0]["round"])
     for attempt in range(3):
         try:
             async with in_transaction():
