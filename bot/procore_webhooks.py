@@ -59,10 +59,15 @@ class WebhookEndpoint:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             log.warning("Procore webhook refused: body of %d bytes", request.content_length)
             return web.json_response({"error": "body too large"}, status=413)
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
-            log.warning("Procore webhook refused: body over %d bytes", MAX_BODY_BYTES)
-            return web.json_response({"error": "body too large"}, status=413)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(16 * 1024):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                log.warning("Procore webhook refused: body over %d bytes", MAX_BODY_BYTES)
+                return web.json_response({"error": "body too large"}, status=413)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             delivery = parse_delivery(raw)
         except DeliveryRejected as error:
