@@ -12,6 +12,13 @@ by surprise. ``makemigrations`` (for developers) writes the next migration after
 Ctrl-C (SIGINT) or SIGTERM stops a subcommand within a second: a compile ends its PDF processes
 (they ignore the signal themselves, `bot.pool`), leaves no partial PDF, and the command exits with
 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), one line on stderr.
+
+Procore: with the PROCORE_* settings (`bot.settings.procore_settings_from_env`; a bad or partial
+set exits 2 before anything runs) the command builds one `ProcoreClient`; ``compile`` then
+re-reads the selected invoices from Procore first. ``procore check`` and ``procore sync`` need
+the settings (exit 2 without). Exit status of both: 0 all well; 1 the token does not work or
+Procore cannot be reached; 3 some project is not reachable, lacks a tool permission, or did not
+sync (one line each says why).
 """
 
 from __future__ import annotations
@@ -28,13 +35,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 from pathlib import Path
 
+from bot.cli_webhooks import WebhooksCliError, add_webhooks_parser, run_webhooks
 from bot.pool import with_process_pool
-from bot.settings import SettingsError, retention_days_from_env
+from bot.settings import SettingsError, procore_settings_from_env, retention_days_from_env
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import compile_backup
 from commands.import_bundle import BundleError, import_bundle
 from commands.manage_access import InvalidChange
+from commands.procore_freshness import ProcoreFreshness
 from pdf.processes import STOP_SIGNALS
+from procore import ProcoreClient, ProcoreError
 from storage.blobs import BlobStore
 from storage.db import close_database, data_dir, open_database
 from storage.queries import get_project_by_id_or_number
@@ -131,6 +141,16 @@ async def _with_database(work: Callable[[], Awaitable[int]], *, migrate: bool) -
         await close_database()
 
 
+async def _with_procore(args: argparse.Namespace, work: Callable[[], Awaitable[int]]) -> int:
+    """Run `work` with ``args.procore``: the one `ProcoreClient` of this command (None without
+    the PROCORE_* settings), closed afterwards."""
+    try:
+        return await work()
+    finally:
+        if args.procore is not None:
+            await args.procore.close()
+
+
 async def _import(args: argparse.Namespace) -> int:
     report = await import_bundle(Path(args.bundle), BlobStore(data_dir()))
     print(report.render())
@@ -142,16 +162,92 @@ async def _compile(args: argparse.Namespace) -> int:
     if project is None:
         raise CliError(f"no project with id or number {args.project!r}")
     requester = _requester(args.requester)
+    freshness = _freshness(args.procore)
     result = await with_process_pool(
         1,
         lambda pool: compile_backup(
-            requester, project.id, list(args.invoice), timezone=args.timezone, executor=pool
+            requester,
+            project.id,
+            list(args.invoice),
+            timezone=args.timezone,
+            executor=pool,
+            freshness=freshness,
         ),
     )
     if result.pdf_path is not None:
         print(f"PDF: {await _deliver(result.pdf_path, args.output)}")
     print(result.summary_text())
     return 0 if result.status == "succeeded" else 3
+
+
+def _freshness(client: ProcoreClient | None) -> ProcoreFreshness | None:
+    """Fresh at compile time, when Procore is configured."""
+    return ProcoreFreshness(client, BlobStore(data_dir())) if client is not None else None
+
+
+def _need_procore(args: argparse.Namespace) -> ProcoreClient:
+    if args.procore is None:
+        raise SettingsError(
+            "PROCORE_CLIENT_ID is not set: set PROCORE_CLIENT_ID, PROCORE_CLIENT_SECRET and "
+            "PROCORE_COMPANY_ID (the Procore service account; see the README's Procore section)"
+        )
+    client: ProcoreClient = args.procore
+    return client
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    WIDTH = 24
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def draw(self, done: int, total: int, label: str) -> None:
+        if not self.enabled or total <= 0:
+            return
+        filled = self.WIDTH * done // total
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        sys.stderr.write(f"\r[{bar}] {done}/{total} {label[:40]:<40}")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * (self.WIDTH + 56) + "\r")
+            sys.stderr.flush()
+
+
+async def _procore(args: argparse.Namespace) -> int:
+    from commands.procore_check import check_procore
+    from commands.procore_webhooks import delivery_health
+    from commands.sync_procore import ProjectSyncLine, sync_company
+
+    if args.action == "webhooks":
+        return await run_webhooks(args)
+    client = _need_procore(args)
+    try:
+        if args.action == "check":
+            check = await check_procore(client)
+            print(check.render())
+            print((await delivery_health()).render())
+            return 0 if check.ok else 3
+        bar = _ProgressBar()
+        bar.draw(0, 1, "listing projects")
+
+        async def progress(done: int, total: int, line: ProjectSyncLine) -> None:
+            bar.clear()
+            print(line.render(), flush=True)
+            bar.draw(done, total, line.label)
+
+        report = await sync_company(
+            client, project_numbers=args.project or (), full=args.full, progress=progress
+        )
+        bar.clear()
+        if not report.lines:
+            print(report.render())
+        return 0 if report.all_synced else 3
+    except ProcoreError as error:
+        raise CliError(f"Procore: {' '.join(str(error).split())}") from error
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -371,6 +467,20 @@ def build_parser() -> argparse.ArgumentParser:
         "names", nargs="+", help="e.g. commitments=Subcontracts subcontractor='Trade Partner'"
     )
 
+    procore = commands.add_parser("procore", help="check the Procore connection, sync projects")
+    procore_actions = procore.add_subparsers(dest="action", required=True)
+    procore_actions.add_parser(
+        "check", help="does the token work, which projects are reachable, what is lacking"
+    )
+    procore_sync = procore_actions.add_parser("sync", help="sync projects from Procore now")
+    procore_sync.add_argument(
+        "--project", action="append", help="project number or Procore id (repeat; default: all)"
+    )
+    procore_sync.add_argument(
+        "--full", action="store_true", help="a full pass (also catches deletions)"
+    )
+    add_webhooks_parser(procore_actions)
+
     audit = commands.add_parser("audit", help="print the audit trail")
     audit.add_argument("--project", help="project id or number")
     audit.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
@@ -385,6 +495,7 @@ ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "audit": _audit,
     "migrate": _migrate,
     "purge": _purge,
+    "procore": _procore,
 }
 MIGRATING_COMMANDS = frozenset({"migrate", "demo"})
 
@@ -399,8 +510,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = ASYNC_COMMANDS[args.command]
     migrate = args.command in MIGRATING_COMMANDS
     try:
+        procore_settings = procore_settings_from_env()
+    except SettingsError as error:
+        print(f"invoice-backups: {error}", file=sys.stderr)
+        return 2
+    args.procore = (
+        ProcoreClient(procore_settings.client_config()) if procore_settings is not None else None
+    )
+    try:
         return asyncio.run(
-            _until_stop_signal(_with_database(lambda: handler(args), migrate=migrate))
+            _until_stop_signal(
+                _with_procore(args, lambda: _with_database(lambda: handler(args), migrate=migrate))
+            )
         )
     except (Interrupted, KeyboardInterrupt) as stop:
         signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
@@ -409,7 +530,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SchemaOutdated, SettingsError) as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 2
-    except (CliError, BundleError, AccessDenied, InvalidChange, SchemaConflict) as error:
+    except (
+        CliError,
+        BundleError,
+        AccessDenied,
+        InvalidChange,
+        SchemaConflict,
+        WebhooksCliError,
+    ) as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 1
     except OSError as error:

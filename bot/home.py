@@ -17,7 +17,9 @@ from bot.blocks.home import MAX_BACKUPS_LISTED, HomeBackup, HomeData, HomeProjec
 from commands.access import Requester, project_access, projects_of
 from commands.digests import schedules_of
 from commands.manage_access import is_owner
-from storage.models import Backup
+from commands.procore_webhooks import delivery_health
+from sources.snapshot import SOURCE_PROCORE
+from storage.models import Backup, Project
 from storage.slack_deliveries import threads_of_results
 
 log = logging.getLogger(__name__)
@@ -60,9 +62,23 @@ async def _projects(requester: Requester) -> tuple[HomeProject, ...]:
                 tool=access.tool_name(),
                 is_admin=access.role.is_admin,
                 may_compile=access.may_compile,
+                synced_at=project.synced_at,
+                source=project.source,
             )
         )
     return tuple(projects)
+
+
+async def _unreachable(
+    requester: Requester, owners: frozenset[str], projects: tuple[HomeProject, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Projects the app cannot reach in Procore, with the reason: every one for an owner, the
+    projects they administer for a project admin, none for others."""
+    rows = await Project.filter(unreachable_reason__isnull=False).order_by("name")
+    if not is_owner(requester, owners):
+        administered = {project.label for project in projects if project.is_admin}
+        rows = [row for row in rows if str(row) in administered]
+    return tuple((str(row), str(row.unreachable_reason)) for row in rows)
 
 
 async def _threads(backup_ids: set[int]) -> dict[int, tuple[str, str]]:
@@ -102,12 +118,22 @@ async def _backups(requester: Requester, workspace_url: str | None) -> tuple[Hom
 async def home_of(
     requester: Requester, owners: frozenset[str], workspace_url: str | None
 ) -> HomeData:
-    """The Home tab's data for ``requester``."""
+    """The Home tab's data for ``requester``; admins and owners also see the Procore webhook
+    line (`commands.procore_webhooks.delivery_health`) once a project comes from Procore."""
+    projects = await _projects(requester)
+    owner = is_owner(requester, owners)
+    webhook_health = None
+    if (owner or any(project.is_admin for project in projects)) and await Project.filter(
+        source=SOURCE_PROCORE
+    ).exists():
+        webhook_health = (await delivery_health()).render()
     return HomeData(
         email=requester.email,
-        projects=await _projects(requester),
+        projects=projects,
+        unreachable=await _unreachable(requester, owners, projects),
+        webhook_health=webhook_health,
         backups=await _backups(requester, workspace_url),
         schedules=tuple(await schedules_of(requester)),
-        is_owner=is_owner(requester, owners),
+        is_owner=owner,
         owner_ids=tuple(sorted(owners)),
     )

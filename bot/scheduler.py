@@ -136,6 +136,30 @@ class ScheduleRegistry:
             replace_existing=True,
         )
 
+    def add_interval(
+        self,
+        job_id: str,
+        function: Callable[[datetime], Awaitable[None]],
+        *,
+        minutes: int,
+    ) -> None:
+        """Run ``function(now)`` at start and every ``minutes``; for periodic work such as the
+        Procore sync, whose job is keyed by the period so that processes make one run."""
+
+        async def fire() -> None:
+            await function(self._clock())
+
+        self._scheduler.add_job(
+            fire,
+            "interval",
+            minutes=minutes,
+            next_run_time=datetime.now(UTC),
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
+
     # --- changes ---------------------------------------------------------------------------
 
     async def refresh(self, schedule_id: int) -> ScheduleView | None:

@@ -4,8 +4,9 @@
 HTTP routes: ``POST /slack/events`` (slash commands, interactivity, options loads, events: the
 signature and timestamp are verified on the raw bytes before anything is parsed, so forged,
 unsigned or older than five minutes → 401; a signed body of the wrong shape → 400; see
-`bot.listeners.guard`), ``GET /healthz`` and ``GET /metrics`` (Prometheus, `bot.metrics`).
-With SLACK_APP_TOKEN set, the same listeners are fed over Socket Mode.
+`bot.listeners.guard`), ``GET /healthz``, ``GET /metrics`` (Prometheus, `bot.metrics`) and, with
+PROCORE_WEBHOOK_SECRET set, ``POST /procore/webhooks`` (`bot.procore_webhooks`) in both Slack
+modes. With SLACK_APP_TOKEN set, the same listeners are fed over Socket Mode.
 
 Shutdown (SIGTERM/SIGINT): stop accepting requests and firing schedules, give running jobs a
 grace period (a second signal ends it at once), put the ones still running back in the queue at
@@ -39,16 +40,22 @@ from bot.app import build_app, build_web_client
 from bot.identity import IdentityResolver
 from bot.job_kinds import JobKinds
 from bot.listeners.guard import MalformedRequest, parse_body, request_kind, signature_problem
+from bot.procore_sync_job import PROCORE_SYNC, ProcoreSyncHandler, enqueue_scheduled_sync
+from bot.procore_webhooks import WEBHOOKS_PATH, WebhookEndpoint, WebhookPassHandler
 from bot.scheduler import ScheduleRegistry
 from bot.seal import MetadataSeal
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack_jobs import CompileFunction, SlackDeliveries, register_slack_kinds
 from bot.worker import JobWorker
+from commands.procore_freshness import ProcoreFreshness
 from commands.retention import purge_expired_backups
+from procore import ProcoreClient
 from storage import jobs
+from storage.blobs import BlobStore
 from storage.db import close_database, data_dir, open_database
 from storage.schema import SchemaOutdated
+from storage.webhooks import PROCORE_WEBHOOK
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,7 @@ METRICS_PATH = "/metrics"
 HEALTH_DB_TIMEOUT = 2.0
 HTTP_SHUTDOWN_TIMEOUT = 5.0
 PURGE_JOB_ID = "purge-expired-backups"
+PROCORE_SYNC_JOB_ID = "procore-sync"
 
 
 class StartupError(Exception):
@@ -75,8 +83,10 @@ class BotServer:
         compile_function: CompileFunction | None = None,
         worker_options: dict[str, Any] | None = None,
         scheduler_options: dict[str, Any] | None = None,
+        webhook_options: dict[str, float] | None = None,
     ) -> None:
         self.settings = settings
+        self._webhook_options = webhook_options or {}
         self._executor_factory = executor_factory
         self._compile_function = compile_function
         self._worker_options = worker_options or {}
@@ -88,6 +98,7 @@ class BotServer:
         self.app: AsyncApp | None = None
         self.worker: JobWorker | None = None
         self.scheduler: ScheduleRegistry | None = None
+        self.procore: ProcoreClient | None = None  # built once in `start` from the settings
         self.port: int | None = None
 
     @property
@@ -100,9 +111,17 @@ class BotServer:
         settings = self.settings
         self._session = aiohttp.ClientSession()
         self.client = build_web_client(settings, self._session)
+        if settings.procore is not None:
+            self.procore = ProcoreClient(settings.procore.client_config())
         self.worker = JobWorker(self._job_kinds(self.client), **self._options_of_worker())
         self.scheduler = ScheduleRegistry(wake_worker=self.worker.wake, **self._scheduler_options)
         self.scheduler.add_daily(PURGE_JOB_ID, self._purge_expired_backups, hour=3, minute=15)
+        if settings.procore is not None and settings.procore.sync_minutes > 0:
+            self.scheduler.add_interval(
+                PROCORE_SYNC_JOB_ID,
+                self._enqueue_procore_sync,
+                minutes=settings.procore.sync_minutes,
+            )
         services = Services(
             identities=IdentityResolver(self.client),
             max_invoices=settings.max_invoices,
@@ -112,6 +131,7 @@ class BotServer:
             ),
             schedules=self.scheduler,
             owners=settings.owners,
+            procore=self.procore,
         )
         self.app = build_app(settings, self.client, services)
         self._runner = web.AppRunner(
@@ -148,9 +168,28 @@ class BotServer:
             executor_factory=self._executor_factory,
             progress_interval=self._worker_options.get("progress_interval", 1.0),
             **({"compile_function": self._compile_function} if self._compile_function else {}),
+            freshness=ProcoreFreshness(self.procore, BlobStore(data_dir()))
+            if self.procore is not None
+            else None,
         )
         register_slack_kinds(kinds, deliveries)
+        if self.procore is not None:
+            kinds.register(PROCORE_SYNC, ProcoreSyncHandler(self.procore, client))
+            kinds.register(
+                PROCORE_WEBHOOK, WebhookPassHandler(self.procore, **self._webhook_options)
+            )
         return kinds
+
+    async def _enqueue_procore_sync(self, now: datetime) -> None:
+        """The scheduled Procore sync: one job per period across processes; never raises."""
+        assert self.settings.procore is not None
+        try:
+            enqueued = await enqueue_scheduled_sync(now, self.settings.procore.sync_minutes)
+        except Exception as error:
+            log.warning("could not queue the Procore sync (next period tries again): %s", error)
+            return
+        if enqueued.created and self.worker is not None:
+            self.worker.wake()
 
     def _options_of_worker(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -180,6 +219,15 @@ class BotServer:
             web_app.router.add_post(EVENTS_PATH, self._slack_events)
         web_app.router.add_get(HEALTH_PATH, self._health)
         web_app.router.add_get(METRICS_PATH, self._metrics)
+        secret = self.settings.procore_webhook_secret
+        if secret:  # in both Slack modes: Procore reaches the bot over HTTP
+            assert self.worker is not None
+            web_app.router.add_post(WEBHOOKS_PATH, WebhookEndpoint(secret, self.worker.wake).handle)
+            if self.procore is None:
+                log.warning(
+                    "PROCORE_WEBHOOK_SECRET is set but Procore is not configured: deliveries "
+                    "are stored and wait until it is"
+                )
         return web_app
 
     async def _slack_events(self, request: web.Request) -> web.Response:
@@ -262,6 +310,9 @@ class BotServer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.procore is not None:
+            await self.procore.close()
+            self.procore = None
 
 
 async def serve(settings: Settings) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.identity import IdentityResolver
 from bot.scheduler import ScheduleRegistry
 from bot.seal import MetadataSeal
+from procore import ProcoreClient
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,4 @@ class Services:
     seal: MetadataSeal  # binds each modal's private_metadata to the user it was opened for
     owners: frozenset[str] = frozenset()  # BACKUPS_OWNERS: manage access on every project
     schedules: ScheduleRegistry | None = None  # the digest scheduler: refresh after a change
+    procore: ProcoreClient | None = None  # the Procore client, when the Procore settings are set

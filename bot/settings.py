@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from procore import ProcoreConfig
 
 DEFAULT_PORT = 3000
 DEFAULT_WORKERS = 2
@@ -20,6 +22,11 @@ DEFAULT_SHUTDOWN_GRACE_SECONDS = 20.0
 DEFAULT_JOB_LEASE_SECONDS = 60.0
 DEFAULT_JOB_POLL_SECONDS = 2.0
 DEFAULT_RETENTION_DAYS = 30
+DEFAULT_PROCORE_API_URL = "https://api.procore.com"
+DEFAULT_PROCORE_LOGIN_URL = "https://login.procore.com"
+DEFAULT_PROCORE_SYNC_MINUTES = 15
+PROCORE_CREDENTIALS = ("PROCORE_CLIENT_ID", "PROCORE_CLIENT_SECRET", "PROCORE_COMPANY_ID")
+PROCORE_OPTIONAL = ("PROCORE_API_URL", "PROCORE_LOGIN_URL", "PROCORE_SYNC_MINUTES")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("PLAIN", "JSON")
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -51,6 +58,9 @@ class Settings:
     job_lease_seconds: float = DEFAULT_JOB_LEASE_SECONDS  # a hung process's jobs resume after it
     job_poll_seconds: float = DEFAULT_JOB_POLL_SECONDS  # how often idle workers look for jobs
     retention_days: int = DEFAULT_RETENTION_DAYS  # compiled PDFs are deleted after this
+    procore: ProcoreSettings | None = None  # None: no Procore (bundle imports only)
+    # The Authorization value Procore's webhook deliveries carry (None: no webhook endpoint).
+    procore_webhook_secret: str | None = field(default=None, repr=False)
 
     @property
     def socket_mode(self) -> bool:
@@ -102,7 +112,87 @@ class Settings:
                 "BACKUPS_JOB_POLL_SECONDS", DEFAULT_JOB_POLL_SECONDS, 0.05, 60
             ),
             retention_days=retention_days_from_env(env),
+            procore=procore_settings_from_env(env),
+            procore_webhook_secret=webhook_secret_from_env(env),
         )
+
+
+@dataclass(frozen=True)
+class ProcoreSettings:
+    """The Procore service account (client credentials) and how often `serve` syncs."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    company_id: int
+    api_url: str = DEFAULT_PROCORE_API_URL
+    login_url: str = DEFAULT_PROCORE_LOGIN_URL
+    sync_minutes: int = DEFAULT_PROCORE_SYNC_MINUTES  # 0: no scheduled sync
+
+    def client_config(self) -> ProcoreConfig:
+        """What `procore.ProcoreClient` is built from."""
+        return ProcoreConfig(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            company_id=self.company_id,
+            api_url=self.api_url,
+            login_url=self.login_url,
+        )
+
+
+def procore_settings_from_env(
+    environ: Mapping[str, str] | _Env | None = None,
+) -> ProcoreSettings | None:
+    """The PROCORE_* settings, all or none: None when none is set; `SettingsError` when only
+    some credentials are set or a value is malformed."""
+    env = environ if isinstance(environ, _Env) else _Env(os.environ if environ is None else environ)
+    given = [name for name in PROCORE_CREDENTIALS + PROCORE_OPTIONAL if env.optional(name)]
+    if not given:
+        return None
+    missing = [name for name in PROCORE_CREDENTIALS if not env.optional(name)]
+    if missing:
+        raise SettingsError(
+            f"{missing[0]} is not set but {given[0]} is: set all of "
+            f"{', '.join(PROCORE_CREDENTIALS)} (the Procore service account) or none"
+        )
+    return ProcoreSettings(
+        client_id=env.required("PROCORE_CLIENT_ID", "the service account's client id"),
+        client_secret=env.required("PROCORE_CLIENT_SECRET", "the service account's secret"),
+        company_id=env.integer("PROCORE_COMPANY_ID", 0, 1, 2**63 - 1),
+        api_url=_http_url("PROCORE_API_URL", env.optional("PROCORE_API_URL"))
+        or DEFAULT_PROCORE_API_URL,
+        login_url=_http_url("PROCORE_LOGIN_URL", env.optional("PROCORE_LOGIN_URL"))
+        or DEFAULT_PROCORE_LOGIN_URL,
+        sync_minutes=env.integer(
+            "PROCORE_SYNC_MINUTES", DEFAULT_PROCORE_SYNC_MINUTES, 0, 7 * 24 * 60
+        ),
+    )
+
+
+def _http_url(name: str, value: str | None) -> str | None:
+    """An http(s) base URL without a trailing ``/``."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an http(s) URL such as https://host, got {value!r}")
+    return value.rstrip("/")
+
+
+MIN_WEBHOOK_SECRET_LENGTH = 24
+
+
+def webhook_secret_from_env(environ: Mapping[str, str] | _Env | None = None) -> str | None:
+    """PROCORE_WEBHOOK_SECRET: at least 24 characters, no spaces (None when unset)."""
+    env = environ if isinstance(environ, _Env) else _Env(os.environ if environ is None else environ)
+    secret = env.optional("PROCORE_WEBHOOK_SECRET")
+    if secret is None:
+        return None
+    if len(secret) < MIN_WEBHOOK_SECRET_LENGTH or any(char.isspace() for char in secret):
+        raise SettingsError(
+            f"PROCORE_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters "
+            "without spaces (e.g. the output of: openssl rand -hex 32)"
+        )
+    return secret
 
 
 def retention_days_from_env(environ: Mapping[str, str] | _Env | None = None) -> int:

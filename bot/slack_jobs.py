@@ -54,6 +54,7 @@ from bot.parent import ParentMessage
 from bot.pool import end_process_pool, new_process_pool
 from commands.access import Requester
 from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
+from commands.freshness import InvoiceFreshness
 from storage import slack_deliveries
 from storage.jobs import COMPILE_BACKUP, DIGEST
 from storage.slack_deliveries import SlackDelivery
@@ -73,6 +74,7 @@ class CompileFunction(Protocol):
         timezone: str = "UTC",
         executor: concurrent.futures.Executor | None = None,
         progress: ProgressCallback | None = None,
+        freshness: InvoiceFreshness | None = None,
     ) -> Awaitable[CompileResult]: ...
 
 
@@ -102,8 +104,10 @@ class SlackDeliveries:
         executor_factory: Callable[[], concurrent.futures.Executor] | None = None,
         compile_function: CompileFunction = compile_backup,
         progress_interval: float = 1.0,
+        freshness: InvoiceFreshness | None = None,
     ) -> None:
         self.client = client
+        self._freshness = freshness  # re-read the invoices from their source before compiling
         self._executor_factory = executor_factory or (lambda: new_process_pool(concurrency))
         self._executor: concurrent.futures.Executor | None = None
         self._compile = compile_function
@@ -233,6 +237,7 @@ class SlackDeliveries:
                 timezone=request.timezone,
                 executor=self.executor,
                 progress=progress,
+                **({"freshness": self._freshness} if self._freshness is not None else {}),
             )
         except BrokenProcessPool:
             log.error("a PDF worker process died; starting a new pool")

@@ -9,6 +9,11 @@ CPU-heavy PDF work in the given executor (never on the event loop) and records t
 attachment or signed PDF whose bytes are not stored yet (a Procore file not downloaded:
 ``sha256`` None) is left out, named on the cover and in the result as "not downloaded from
 Procore yet".
+
+Fresh at compile time: with a `commands.freshness.InvoiceFreshness` collaborator, the selected
+invoices are re-read from their source right before compiling; when the source cannot be reached,
+the compile goes on from the last sync and the result and the cover say "Procore data as of
+<time>" (`CompileResult.data_as_of`).
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands import audit
 from commands.access import AccessDenied, Requester, compilable_invoices, compile_access
+from commands.freshness import InvoiceFreshness
 from commands.invoice_sheets import build_invoice_sheet
 from commands.labels import invoice_reference, natural_key, status_label
 from commands.tie_out import check_invoice, tie_out_reason
 from pdf.assemble import assemble_backup, backup_file_name
+from pdf.cover import generated_label
 from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNote, InvoiceEntry
 from pdf.formatting import format_period
 from storage.blobs import BlobStore
@@ -97,6 +104,15 @@ class CompileResult:
     unavailable_count: int = 0
     repaired_attachments: tuple[RepairedAttachment, ...] = ()
     tie_out: tuple[TieOutNote, ...] = ()
+    data_as_of: datetime | None = None  # the live source was not reached: data of this sync
+    data_source: str = ""  # names it ("Procore")
+
+    @property
+    def data_note(self) -> str | None:
+        """``Procore data as of Nov 29, 2026 at 12:00 UTC`` when the source was not reached."""
+        if self.data_as_of is None:
+            return None
+        return data_as_of_note(self.data_source, self.data_as_of)
 
     @property
     def not_tying_out(self) -> tuple[TieOutNote, ...]:
@@ -117,6 +133,7 @@ class CompileResult:
         """A dict of JSON types, e.g. to store on a job so a resumed job need not compile again."""
         data = asdict(self)
         data["pdf_path"] = str(self.pdf_path) if self.pdf_path is not None else None
+        data["data_as_of"] = self.data_as_of.isoformat() if self.data_as_of is not None else None
         return data
 
     @classmethod
@@ -147,6 +164,10 @@ class CompileResult:
                 )
                 for item in data.get("tie_out", [])
             ),
+            data_as_of=datetime.fromisoformat(data["data_as_of"])
+            if data.get("data_as_of")
+            else None,
+            data_source=str(data.get("data_source") or ""),
         )
 
     def fix_hint(self) -> str:
@@ -176,6 +197,11 @@ class CompileResult:
             lines.append(f"File: {self.file_name}")
         else:
             lines.append(f"No invoice backup was produced for {self.project_name}.")
+        if self.data_note:
+            lines.append(
+                f"{self.data_source or 'The source'} could not be reached: {self.data_note} "
+                "(the last sync)."
+            )
         if self.missing_periods:
             lines.append(
                 f"Warning: {len(self.missing_periods)} invoice"
@@ -220,6 +246,11 @@ class CompileResult:
                 for invoice, filename, reason in self.left_out_attachments
             )
         return "\n".join(lines)
+
+
+def data_as_of_note(source: str, as_of: datetime) -> str:
+    """``Procore data as of Nov 29, 2026 at 12:00 UTC``."""
+    return f"{source or 'Source'} data as of {generated_label(as_of)}"
 
 
 def _tie_out_lines(notes: tuple[TieOutNote, ...]) -> list[str]:
@@ -333,6 +364,7 @@ def _backup_request(
     references: dict[int, str],
     not_downloaded: tuple[AttachmentNote, ...],
     output_path: Path,
+    data_note: str | None = None,
 ) -> BackupRequest:
     """The plain-data request for `assemble_backup` (creates the output folder)."""
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,6 +375,7 @@ def _backup_request(
         invoices=tuple(entries),
         output_path=str(output_path),
         progress_path=str(output_path.parent / "progress.txt"),
+        data_note=data_note,
         not_included=tuple(
             CoverNote(m.invoice_label, f"billing period {m.period_id} does not exist")
             for m in missing
@@ -399,6 +432,7 @@ async def compile_backup(
     progress: ProgressCallback | None = None,
     blobs: BlobStore | None = None,
     now: datetime | None = None,
+    freshness: InvoiceFreshness | None = None,
 ) -> CompileResult:
     """Compile one backup of `invoice_ids` and record it.
 
@@ -409,6 +443,9 @@ async def compile_backup(
     Cancelled while the PDF is made, it waits until the PDF work stops (the caller ends the
     executor), removes the partial output and marks the backup
     failed ("interrupted") before it lets the cancellation go on.
+
+    With `freshness`, the selected invoices are re-read from their source first (see the
+    module docstring).
     """
     report = progress or _noop_progress
     try:
@@ -421,6 +458,13 @@ async def compile_backup(
     project = access.project
     blobs = blobs or BlobStore(data_dir())
     wanted = list(dict.fromkeys(invoice_ids))[:MAX_INVOICES]
+    data_as_of: datetime | None = None
+    data_source = ""
+    if freshness is not None and wanted:
+        await report("re-reading the invoices from the source")
+        fresh = await freshness.refresh(project_id, wanted)
+        if fresh.stale_as_of is not None:
+            data_as_of, data_source = fresh.stale_as_of, fresh.source
     invoices = (
         await compilable_invoices(access).filter(id__in=wanted).prefetch_related("commitment")
     )
@@ -437,6 +481,8 @@ async def compile_backup(
         attachments_by_invoice[attachment.invoice_id].append(attachment)
 
     generated_at = (now or datetime.now(UTC)).astimezone(zone(timezone))
+    if data_as_of is not None:
+        data_as_of = data_as_of.astimezone(zone(timezone))
     references = {invoice.id: _reference(invoice) for invoice in included}
     # Parsing and checking every sheet and checking every blob is CPU and disk work.
     checked = await asyncio.to_thread(
@@ -486,6 +532,8 @@ async def compile_backup(
             left_out_attachments=(),
             unavailable_count=unavailable,
             tie_out=tie_out,
+            data_as_of=data_as_of,
+            data_source=data_source,
         )
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
@@ -509,6 +557,7 @@ async def compile_backup(
             references,
             not_downloaded,
             folder / file_name,
+            data_as_of_note(data_source, data_as_of) if data_as_of is not None else None,
         )
         await report(f"rendering and merging 0/{len(entries)}")
         pdf_report = await _run_assembly(request, executor, report)
@@ -539,6 +588,7 @@ async def compile_backup(
         [f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out]
         + _missing_warnings(missing)
         + _tie_out_warnings(tie_out)
+        + ([data_as_of_note(data_source, data_as_of)] if data_as_of is not None else [])
     )
     await backup.save()
     await audit.record(
@@ -567,6 +617,8 @@ async def compile_backup(
             for item in pdf_report.repaired
         ),
         tie_out=tie_out,
+        data_as_of=data_as_of,
+        data_source=data_source,
     )
 
 

@@ -44,6 +44,7 @@ class RosterLine:
     is_active: bool
     linked_slack_user_ids: tuple[str, ...]
     invoice_contact_of: tuple[str, ...]
+    access_known: bool = True  # False: the level could not be read from the source (none)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class ProjectSettings:
     invoice_contacts_may_compile: bool
     dictionary: dict[str, str]
     tie_out_blocks: bool = False
+    # Private commitments whose private list could not be read: nobody but the owners sees them.
+    unreadable_private_lists: tuple[str, ...] = ()
 
 
 def is_owner(requester: Requester, owners: frozenset[str]) -> bool:
@@ -108,6 +111,11 @@ async def project_settings(
         bool(project.invoice_contacts_may_compile),
         {**default_dictionary(), **(project.dictionary or {})},
         tie_out_blocks=bool(project.tie_out_blocks),
+        unreadable_private_lists=tuple(
+            await Commitment.filter(project_id=project.id, private=True, private_list_known=False)
+            .order_by("number")
+            .values_list("number", flat=True)
+        ),
     )
 
 
@@ -128,10 +136,11 @@ async def roster(requester: Requester, project_id: int, owners: frozenset[str]) 
             user_id=user.user_id,
             name=user.name,
             email=user.email_address,
-            commitments_access=user.commitments_access,
+            commitments_access=user.commitments_access if user.access_known else "none",
             is_active=user.is_active,
             linked_slack_user_ids=tuple(links.get(user.user_id, [])),
             invoice_contact_of=tuple(contacts.get(user.user_id, [])),
+            access_known=user.access_known,
         )
         for user in users
     ]

@@ -373,6 +373,7 @@ def _prepend_cover(backup: pikepdf.Pdf, request: BackupRequest, body: _Body) -> 
         left_out=tuple(body.left_out),
         repaired=tuple(body.repaired),
         body_page_count=len(backup.pages),
+        data_note=request.data_note,
     )
     cover_bytes, cover_pages = render_cover(content)
     with pikepdf.open(io.BytesIO(cover_bytes)) as cover:

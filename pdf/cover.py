@@ -121,6 +121,7 @@ class CoverContent:
     left_out: tuple[LeftOutAttachment, ...]
     repaired: tuple[LeftOutAttachment, ...]
     body_page_count: int
+    data_note: str | None = None  # shown under "Generated …" (e.g. "Procore data as of …")
 
 
 def render_cover(content: CoverContent) -> tuple[bytes, int]:
@@ -199,6 +200,7 @@ def _flowables(content: CoverContent, cover_pages: int) -> list[Flowable]:
             PROJECT_STYLE,
         ),
         Paragraph(f"Generated {_text(generated_label(content.generated_at))}", META_STYLE),
+        *([Paragraph(_text(content.data_note), META_STYLE)] if content.data_note else []),
         Paragraph(_counts_line(len(content.invoices), total_pages), META_STYLE),
         Spacer(0, 14),
         Paragraph("Invoices", HEADING_STYLE),

@@ -169,6 +169,7 @@ class BackupRequest:
     output_path: str
     not_included: tuple[CoverNote, ...] = ()
     progress_path: str | None = None  # where to write a one-line progress note as work goes on
+    data_note: str | None = None  # e.g. "Procore data as of …" when the source was not reached
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,174 @@ async def my_permissions(client: ProcoreClient, project_id: int) -> dict[str, An
         project_id=project_id,
     )
     return body if isinstance(body, dict) else {"tools": body if isinstance(body, list) else []}
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks (v2.0, notes §7). Scope: the company, or one project of it.
+
+WEBHOOK_PAYLOAD_VERSION = "v2.0"
+MAX_TRIGGERS_PER_BULK_CALL = 500
+
+
+def _hooks_path(client: ProcoreClient, project_id: int | None) -> str:
+    scope = f"/rest/v2.0/companies/{client.company_id}"
+    if project_id is not None:
+        scope += f"/projects/{project_id}"
+    return scope + "/webhooks/hooks"
+
+
+def _hooks_endpoint(project_id: int | None, suffix: str = "") -> str:
+    scope = "/rest/v2.0/companies/{cid}" + ("/projects/{pid}" if project_id is not None else "")
+    return f"{scope}/webhooks/hooks{suffix}"
+
+
+def _data(body: Any) -> Any:
+    return body.get("data") if isinstance(body, dict) and "data" in body else body
+
+
+async def list_hooks(
+    client: ProcoreClient, project_id: int | None = None, *, namespace: str | None = None
+) -> list[dict[str, Any]]:
+    """The hooks of the company (or of one project), optionally of one ``namespace``:
+    ``{id, namespace, destination_url, destination_headers, payload_version, …}``."""
+    params = {"namespace": namespace} if namespace else None
+    return await client.get_list(
+        _hooks_path(client, project_id),
+        endpoint="GET " + _hooks_endpoint(project_id),
+        params=params,
+        project_id=project_id,
+        per_page=client.config.per_page_v2,
+    )
+
+
+async def create_hook(
+    client: ProcoreClient,
+    project_id: int | None,
+    *,
+    namespace: str,
+    destination_url: str,
+    destination_headers: dict[str, str],
+) -> dict[str, Any]:
+    """Create a hook (v2.0 body ``{payload_version, namespace, destination_url,
+    destination_headers}``); the created hook."""
+    body = await client.send(
+        "POST",
+        _hooks_path(client, project_id),
+        endpoint="POST " + _hooks_endpoint(project_id),
+        json_body={
+            "payload_version": WEBHOOK_PAYLOAD_VERSION,
+            "namespace": namespace,
+            "destination_url": destination_url,
+            "destination_headers": destination_headers,
+        },
+        project_id=project_id,
+    )
+    return _data(body)  # type: ignore[no-any-return]
+
+
+async def update_hook(
+    client: ProcoreClient,
+    project_id: int | None,
+    hook_id: int,
+    *,
+    destination_url: str,
+    destination_headers: dict[str, str],
+) -> dict[str, Any]:
+    """Point an existing hook at ``destination_url`` with these headers (``PATCH``)."""
+    body = await client.send(
+        "PATCH",
+        f"{_hooks_path(client, project_id)}/{hook_id}",
+        endpoint="PATCH " + _hooks_endpoint(project_id, "/{id}"),
+        json_body={
+            "payload_version": WEBHOOK_PAYLOAD_VERSION,
+            "destination_url": destination_url,
+            "destination_headers": destination_headers,
+        },
+        project_id=project_id,
+    )
+    return _data(body)  # type: ignore[no-any-return]
+
+
+async def delete_hook(client: ProcoreClient, project_id: int | None, hook_id: int) -> None:
+    """Delete a hook and its triggers."""
+    await client.send(
+        "DELETE",
+        f"{_hooks_path(client, project_id)}/{hook_id}",
+        endpoint="DELETE " + _hooks_endpoint(project_id, "/{id}"),
+        project_id=project_id,
+    )
+
+
+async def list_triggers(
+    client: ProcoreClient, project_id: int | None, hook_id: int
+) -> list[dict[str, Any]]:
+    """A hook's triggers: ``{id, resource_name, event_type}``."""
+    return await client.get_list(
+        f"{_hooks_path(client, project_id)}/{hook_id}/triggers",
+        endpoint="GET " + _hooks_endpoint(project_id, "/{id}/triggers"),
+        project_id=project_id,
+        per_page=client.config.per_page_v2,
+    )
+
+
+async def create_triggers(
+    client: ProcoreClient,
+    project_id: int | None,
+    hook_id: int,
+    triggers: Iterable[tuple[str, str]],
+) -> None:
+    """Create (resource name, event type) triggers on a hook, up to 500 per bulk call
+    (``POST …/hooks/{id}/triggers/bulk`` with ``{"triggers": [{resource_name, event_type}]}``;
+    GUESS: the v2.0 bulk body, as v1.0's)."""
+    wanted = [{"resource_name": name, "event_type": event} for name, event in triggers]
+    for start in range(0, len(wanted), MAX_TRIGGERS_PER_BULK_CALL):
+        await client.send(
+            "POST",
+            f"{_hooks_path(client, project_id)}/{hook_id}/triggers/bulk",
+            endpoint="POST " + _hooks_endpoint(project_id, "/{id}/triggers/bulk"),
+            json_body={"triggers": wanted[start : start + MAX_TRIGGERS_PER_BULK_CALL]},
+            project_id=project_id,
+        )
+
+
+async def delete_triggers(
+    client: ProcoreClient, project_id: int | None, hook_id: int, trigger_ids: Iterable[int]
+) -> None:
+    """Delete triggers of a hook, up to 500 per bulk call (``DELETE …/triggers/bulk`` with
+    ``{"trigger_ids": [...]}``; GUESS: the body's field name)."""
+    ids = list(trigger_ids)
+    for start in range(0, len(ids), MAX_TRIGGERS_PER_BULK_CALL):
+        await client.send(
+            "DELETE",
+            f"{_hooks_path(client, project_id)}/{hook_id}/triggers/bulk",
+            endpoint="DELETE " + _hooks_endpoint(project_id, "/{id}/triggers/bulk"),
+            json_body={"trigger_ids": ids[start : start + MAX_TRIGGERS_PER_BULK_CALL]},
+            project_id=project_id,
+        )
+
+
+async def list_webhook_resources(client: ProcoreClient) -> list[dict[str, Any]]:
+    """The resources triggers may name: ``{name, actions}``
+    (``GET /rest/v2.0/companies/{cid}/webhooks/resources?payload_version=``)."""
+    body = await client.get(
+        f"/rest/v2.0/companies/{client.company_id}/webhooks/resources",
+        endpoint="GET /rest/v2.0/companies/{cid}/webhooks/resources",
+        params={"payload_version": WEBHOOK_PAYLOAD_VERSION},
+    )
+    data = _data(body)
+    return data if isinstance(data, list) else []
+
+
+async def show_commitment(
+    client: ProcoreClient, project_id: int, kind: str, commitment_id: int
+) -> dict[str, Any]:
+    """One work order / purchase order contract (v1.0 show: ``private``, ``invoice_contacts``,
+    ``vendor``…); `ProcoreNotFound` when it is gone."""
+    if kind not in ("work_order_contracts", "purchase_order_contracts"):
+        raise ValueError(f"unknown commitment kind {kind!r}")
+    return await client.get(
+        f"/rest/v1.0/{kind}/{commitment_id}",
+        endpoint=f"GET /rest/v1.0/{kind}/{{id}}",
+        params={"project_id": project_id},
+        project_id=project_id,
+    )

@@ -442,6 +442,28 @@ class ProcoreClient:
         )
         return answer.body
 
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        json_body: Any = None,
+        params: Params | None = None,
+        project_id: int | None = None,
+    ) -> Any:
+        """The JSON body (None when empty) of ``method path`` with ``json_body`` as JSON: the
+        writes (``POST``/``PATCH``/``DELETE``), paced and retried like `get`."""
+        answer = await self._request(
+            method,
+            path,
+            endpoint=endpoint,
+            params=params,
+            project_id=project_id,
+            json_body=json_body,
+        )
+        return answer.body
+
     async def get_list(
         self,
         path: str,
@@ -482,6 +504,7 @@ class ProcoreClient:
         endpoint: str,
         params: Params | None,
         project_id: int | None,
+        json_body: Any = None,
     ) -> _Answer:
         url = self._api_url(path_or_url)
         query = list(_param_pairs(params)) if params is not None else None
@@ -500,7 +523,7 @@ class ProcoreClient:
                         "Accept": "application/json",
                     }
                     async with self._http().request(
-                        method, url, params=query, headers=headers
+                        method, url, params=query, headers=headers, json=json_body
                     ) as response:
                         answered = response.headers
                         status = response.status

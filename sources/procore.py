@@ -94,11 +94,7 @@ async def read_project(
     )
     commitment_data = work_orders + purchase_orders
     private_lists = await _private_lists(client, project_id, commitment_data)
-    users: dict[int, UserRecord] = {}
-    for entries, is_active in ((active_users, None), (inactive_users, False)):
-        for entry in entries:
-            user = user_record(entry, levels, is_active=is_active)
-            users.setdefault(user.user_id, user)  # listed in both (a race): the active one
+    users = _user_records(active_users, inactive_users, levels)
     return ProjectSnapshot(
         project=project,
         billing_periods=tuple(billing_period_record(entry) for entry in periods),
@@ -106,7 +102,7 @@ async def read_project(
             commitment_record(entry, private_lists.get(entry.get("id")))
             for entry in commitment_data
         ),
-        users=tuple(users.values()),
+        users=tuple(users),
         invoices=tuple(invoice_record(entry) for entry in requisitions),
         complete=since is None,
         source=SOURCE_PROCORE,
@@ -141,6 +137,41 @@ async def read_invoice_headers(
             for entry in await api.list_requisitions(client, project_id, ids=batch)
         ]
     return found
+
+
+async def read_commitment(
+    client: ProcoreClient, project_id: int, kind: str, commitment_id: int
+) -> CommitmentRecord:
+    """One commitment (``kind``: one of `COMMITMENT_KINDS`) with its invoice contacts and, when
+    private, its private list (None when unreadable: fail closed). `ProcoreNotFound` when
+    Procore no longer has it."""
+    data = await api.show_commitment(client, project_id, kind, commitment_id)
+    private_lists = await _private_lists(client, project_id, [data])
+    return commitment_record(data, private_lists.get(data.get("id")))
+
+
+async def read_users(client: ProcoreClient, project_id: int) -> list[UserRecord]:
+    """Every user of the project (active and inactive) with their Commitments level: the whole
+    directory, so a user absent from it is no longer in the project."""
+    active, inactive, levels = await _all(
+        api.list_project_users(client, project_id),
+        api.list_project_users(client, project_id, inactive=True),
+        _template_levels(client),
+    )
+    return _user_records(active, inactive, levels)
+
+
+def _user_records(
+    active: list[dict[str, Any]],
+    inactive: list[dict[str, Any]],
+    levels: dict[int, str | None] | None,
+) -> list[UserRecord]:
+    users: dict[int, UserRecord] = {}
+    for entries, is_active in ((active, None), (inactive, False)):
+        for entry in entries:
+            user = user_record(entry, levels, is_active=is_active)
+            users.setdefault(user.user_id, user)  # listed in both (a race): the active one
+    return list(users.values())
 
 
 @dataclass(frozen=True)

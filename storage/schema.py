@@ -45,6 +45,7 @@ MODEL_MODULES: list[str] = [
     "storage.links",
     "storage.audit",
     "storage.schedules",
+    "storage.webhooks",
 ]
 MIGRATE_COMMAND = "invoice-backups migrate"
 # Any constant shared by every process of the app: the key of the PostgreSQL advisory lock.

@@ -101,6 +101,8 @@ def roster_line(line: RosterLine) -> str:
     if line.email:
         parts.append(escape(line.email))
     parts.append(level_label(line.commitments_access))
+    if not line.access_known:
+        parts.append("_level could not be read from Procore: no access until it can be_")
     if not line.is_active:
         parts.append("_inactive_")
     if line.linked_slack_user_ids:
@@ -155,6 +157,20 @@ def _dictionary_inputs(settings: ProjectSettings) -> list[Block]:
     return inputs
 
 
+def unreadable_lists_blocks(numbers: Sequence[str]) -> list[Block]:
+    """A warning naming the private commitments whose private list could not be read."""
+    if not numbers:
+        return []
+    shown = ", ".join(escape(number) for number in numbers[:20])
+    more = f" and {len(numbers) - 20} more" if len(numbers) > 20 else ""
+    return [
+        _context(
+            f":lock: The private list of {shown}{more} could not be read from Procore: until it "
+            "can be, only this bot's owners see those invoices."
+        )
+    ]
+
+
 def access_modal(
     projects: Sequence[ProjectChoice], settings: ProjectSettings, roster: Sequence[RosterLine]
 ) -> View:
@@ -190,6 +206,7 @@ def access_modal(
             ),
         ),
         *roster_blocks(roster, tool, project.id),
+        *unreadable_lists_blocks(settings.unreadable_private_lists),
         DividerBlock(),
         _section("*Link a Slack user to a project user*"),
         _context(

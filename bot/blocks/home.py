@@ -43,6 +43,8 @@ class HomeProject:
     tool: str  # the project's name for the Commitments tool
     is_admin: bool
     may_compile: bool
+    synced_at: datetime | None = None  # when its data last came from the source
+    source: str = "bundle"  # "bundle" (an import) or "procore"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class HomeData:
     is_owner: bool = False
     owner_ids: tuple[str, ...] = ()
     problem: str | None = None  # shown instead of the user's data when it couldn't be read
+    unreachable: tuple[tuple[str, str], ...] = ()  # (project label, reason): admins/owners only
+    # Admins and owners: when Procore's last webhook delivery came (a silent webhook shows).
+    webhook_health: str | None = None
 
 
 def _section(text: str) -> SectionBlock:
@@ -87,7 +92,11 @@ def project_line(project: HomeProject) -> str:
         what = "you may compile your own commitments' invoices (invoice contact)"
     else:
         what = "compiling needs Admin"
-    return f"• *{escape(project.label)}*: {standing} · {what}"
+    line = f"• *{escape(project.label)}*: {standing} · {what}"
+    if project.synced_at is not None:
+        origin = "synced from Procore" if project.source == "procore" else "imported"
+        line += f" · {origin} {slack_date(project.synced_at)}"
+    return line
 
 
 def slack_date(moment: datetime) -> str:
@@ -128,6 +137,13 @@ def _projects_blocks(home: HomeData) -> list[Block]:
         )
     elif any(project.is_admin for project in home.projects):
         blocks.append(_context(f"`{COMMAND} access` shows who has which level and manages access."))
+    if home.unreachable:
+        lines = [
+            f"• *{escape(label)}*: {escape(reason)}"
+            for label, reason in home.unreachable[:MAX_PROJECTS_LISTED]
+        ]
+        blocks.append(_section(":warning: *Projects this app cannot reach in Procore*"))
+        blocks += [_section(chunk) for chunk in chunk_lines(lines)]
     return blocks
 
 
@@ -156,6 +172,8 @@ def home_view(home: HomeData) -> View:
         blocks.append(_section(f":warning: {escape(home.problem)}"))
         return View(type="home", blocks=blocks)
     blocks += _projects_blocks(home)
+    if home.webhook_health:
+        blocks.append(_context(escape(home.webhook_health)))
     blocks += [DividerBlock(), *_backups_blocks(home)]
     blocks += [DividerBlock(), HeaderBlock(text="Your weekly digests")]
     room = MAX_HOME_BLOCKS - len(blocks)

@@ -282,8 +282,18 @@ def nothing_compiled_reply(outcome: CompileResult) -> Message:
 
 
 def outcome_reply(outcome: CompileResult) -> Message:
-    """`success_reply` or `nothing_compiled_reply`, whichever fits."""
-    return success_reply(outcome) if outcome.has_file else nothing_compiled_reply(outcome)
+    """`success_reply` or `nothing_compiled_reply`, whichever fits; both say "Procore data as
+    of <time>" when the source could not be reached before compiling."""
+    message = success_reply(outcome) if outcome.has_file else nothing_compiled_reply(outcome)
+    if outcome.data_note:
+        note = (
+            f":warning: {escape(outcome.data_source)} could not be reached: "
+            f"{escape(outcome.data_note)} (the last sync)."
+        )
+        message = Message(
+            text=f"{message.text}\n{note}", blocks=[*message.blocks, _context(note).to_dict()]
+        )
+    return message
 
 
 def outcome_phase(outcome: CompileResult) -> Phase:

@@ -2,7 +2,8 @@
 
 The first word picks a subcommand from `SUBCOMMANDS`; anything else is a project name or number
 to preselect (no match → help). ``access`` opens the manage-access modal (`bot.listeners.access`);
-``schedule`` and ``schedules`` set up and list weekly digests (`bot.listeners.schedules`).
+``schedule`` and ``schedules`` set up and list weekly digests (`bot.listeners.schedules`);
+``sync`` syncs a project from Procore now (`bot.listeners.procore_sync`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.blocks.text import shorten
 from bot.listeners.access import open_access_modal
 from bot.listeners.forms import sealed
 from bot.listeners.guard import MalformedRequest, settled
+from bot.listeners.procore_sync import request_sync
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.schedules import list_schedules, open_schedule_modal
 from bot.services import Services
@@ -125,6 +127,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "access": open_access_modal,
     "schedule": open_schedule_modal,
     "schedules": list_schedules,
+    "sync": request_sync,
 }
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 from aiohttp import web
 from multidict import MultiDictProxy
 
@@ -47,6 +48,16 @@ CLIENT_SECRET = "fake-client-secret-do-not-log"
 MAX_PER_PAGE_V1 = 2000
 MAX_PER_PAGE_V2 = 100
 HEADER_ONLY_KEYS = ("items", "item_packages", "summary_text", "tax_summary", "detail_lines")
+WEBHOOK_RESOURCES = (
+    "Draw Requests",
+    "Work Order Contracts",
+    "Purchase Order Contracts",
+    "Project Users",
+    "Company Users",
+    "Project Vendors",
+    "Company Vendors",
+    "Budget Snapshots",
+)
 
 
 def iso_now(offset_seconds: float = 0.0) -> str:
@@ -106,6 +117,10 @@ class ProcoreWorld:
     storage_hops: int = 1
     chunked_files: bool = False  # files sent chunked, without Content-Length
     file_url_generation: int = 1
+    # Webhooks: hook id → hook (``project_id`` None: company scope), hook id → triggers.
+    hooks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    triggers: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    webhook_resources: tuple[str, ...] = WEBHOOK_RESOURCES
 
     def add_project(self, project: FakeProject) -> FakeProject:
         """Add (or replace) a project and return it."""
@@ -206,6 +221,8 @@ class FakeProcore:
         self.storage_url = ""
         self._runners: list[web.AppRunner] = []
         self._token_numbers = itertools.count(1)
+        self._hook_ids = itertools.count(900_000_000_001)
+        self._trigger_ids = itertools.count(910_000_000_001)
 
     # -- control ------------------------------------------------------------------------------
 
@@ -268,6 +285,23 @@ class FakeProcore:
         api.router.add_get("/rest/v1.1/requisitions/{id}", self._requisition)
         api.router.add_get("/rest/v1.0/requisitions/{id}/detail", self._requisition_detail)
         api.router.add_get("/rest/v1.0/settings/permissions", self._settings_permissions)
+        api.router.add_get("/rest/v1.0/work_order_contracts/{id}", self._commitment_show)
+        api.router.add_get("/rest/v1.0/purchase_order_contracts/{id}", self._commitment_show)
+        for scope in (
+            "/rest/v2.0/companies/{company_id}",
+            "/rest/v2.0/companies/{company_id}/projects/{project_id}",
+        ):
+            hooks = f"{scope}/webhooks/hooks"
+            api.router.add_get(hooks, self._hooks)
+            api.router.add_post(hooks, self._hook_create)
+            api.router.add_patch(hooks + "/{hook_id}", self._hook_update)
+            api.router.add_delete(hooks + "/{hook_id}", self._hook_delete)
+            api.router.add_get(hooks + "/{hook_id}/triggers", self._triggers)
+            api.router.add_post(hooks + "/{hook_id}/triggers/bulk", self._triggers_create)
+            api.router.add_delete(hooks + "/{hook_id}/triggers/bulk", self._triggers_delete)
+        api.router.add_get(
+            "/rest/v2.0/companies/{company_id}/webhooks/resources", self._webhook_resources
+        )
         api.router.add_get("/storage/files/{key:.+}", self._storage_redirect)
         storage = web.Application()
         storage.router.add_get("/s3/{key:.+}", self._storage_file)
@@ -545,6 +579,167 @@ class FakeProcore:
         self._project_of(request)
         return web.json_response({"tools": copy.deepcopy(self.world.my_tools)})
 
+    async def _commitment_show(self, request: web.Request) -> web.Response:
+        project = self._project_of(request)
+        kind = request.path.split("/")[3]
+        entries = getattr(project, kind)
+        try:
+            wanted = int(request.match_info["id"])
+            return web.json_response(
+                copy.deepcopy(next(entry for entry in entries if entry["id"] == wanted))
+            )
+        except (StopIteration, ValueError):
+            raise _http_error(404, "commitment not found") from None
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def _hook_scope(self, request: web.Request) -> int | None:
+        if request.match_info["company_id"] != str(self.world.company_id):
+            raise _http_error(404, "company not found")
+        if "project_id" in request.match_info:
+            return self._project_of(request).id
+        return None
+
+    def _hook_of(self, request: web.Request) -> dict[str, Any]:
+        scope = self._hook_scope(request)
+        try:
+            hook = self.world.hooks[int(request.match_info["hook_id"])]
+        except (KeyError, ValueError):
+            raise _http_error(404, "hook not found") from None
+        if hook["project_id"] != scope:
+            raise _http_error(404, "hook not found")
+        return hook
+
+    async def _hooks(self, request: web.Request) -> web.Response:
+        scope = self._hook_scope(request)
+        namespace = request.query.get("namespace")
+        shown = [
+            copy.deepcopy(hook)
+            for hook in self.world.hooks.values()
+            if hook["project_id"] == scope and namespace in (None, hook["namespace"])
+        ]
+        return _page(request, shown, default_per_page=10)
+
+    async def _hook_create(self, request: web.Request) -> web.Response:
+        scope = self._hook_scope(request)
+        body = await _json_object(request)
+        for key in ("namespace", "destination_url"):
+            if not isinstance(body.get(key), str):
+                raise _http_error(400, f"{key} is required")
+        hook_id = next(self._hook_ids)
+        self.world.hooks[hook_id] = {
+            "id": hook_id,
+            "owned_by_company_id": self.world.company_id,
+            "project_id": scope,
+            "namespace": body["namespace"],
+            "destination_url": body["destination_url"],
+            "destination_headers": dict(body.get("destination_headers") or {}),
+            "payload_version": body.get("payload_version", "v2.0"),
+        }
+        self.world.triggers[hook_id] = []
+        return web.json_response({"data": copy.deepcopy(self.world.hooks[hook_id])}, status=201)
+
+    async def _hook_update(self, request: web.Request) -> web.Response:
+        hook = self._hook_of(request)
+        body = await _json_object(request)
+        for key in ("destination_url", "destination_headers", "payload_version"):
+            if key in body:
+                hook[key] = copy.deepcopy(body[key])
+        return web.json_response({"data": copy.deepcopy(hook)})
+
+    async def _hook_delete(self, request: web.Request) -> web.Response:
+        hook = self._hook_of(request)
+        del self.world.hooks[hook["id"]]
+        self.world.triggers.pop(hook["id"], None)
+        return web.Response(status=204)
+
+    async def _triggers(self, request: web.Request) -> web.Response:
+        hook = self._hook_of(request)
+        return _page(request, copy.deepcopy(self.world.triggers[hook["id"]]), default_per_page=10)
+
+    async def _triggers_create(self, request: web.Request) -> web.Response:
+        hook = self._hook_of(request)
+        body = await _json_object(request)
+        wanted = body.get("triggers")
+        if not isinstance(wanted, list) or len(wanted) > 500:
+            raise _http_error(400, "triggers must be a list of at most 500")
+        created = []
+        for entry in wanted:
+            if (
+                not isinstance(entry, dict)
+                or entry.get("resource_name") not in self.world.webhook_resources
+                or entry.get("event_type") not in ("create", "update", "delete")
+            ):
+                raise _http_error(400, f"invalid trigger {entry!r}")
+            trigger = {
+                "id": next(self._trigger_ids),
+                "resource_name": entry["resource_name"],
+                "event_type": entry["event_type"],
+            }
+            self.world.triggers[hook["id"]].append(trigger)
+            created.append(trigger)
+        return web.json_response({"data": created}, status=201)
+
+    async def _triggers_delete(self, request: web.Request) -> web.Response:
+        hook = self._hook_of(request)
+        body = await _json_object(request)
+        ids = set(body.get("trigger_ids") or [])
+        self.world.triggers[hook["id"]] = [
+            trigger for trigger in self.world.triggers[hook["id"]] if trigger["id"] not in ids
+        ]
+        return web.Response(status=204)
+
+    async def _webhook_resources(self, request: web.Request) -> web.Response:
+        self._hook_scope(request)
+        return web.json_response(
+            {
+                "data": [
+                    {"name": name, "actions": ["create", "update", "delete"]}
+                    for name in self.world.webhook_resources
+                ]
+            }
+        )
+
+    def hooks_for(
+        self, resource_name: str, event_type: str, project_id: int | None
+    ) -> list[dict[str, Any]]:
+        """The hooks that would fire for this event: a trigger matches, in the company's scope
+        or the project's."""
+        fired = []
+        for hook in self.world.hooks.values():
+            if hook["project_id"] not in (None, project_id):
+                continue
+            if any(
+                trigger["resource_name"] == resource_name and trigger["event_type"] == event_type
+                for trigger in self.world.triggers.get(hook["id"], [])
+            ):
+                fired.append(hook)
+        return fired
+
+    async def deliver(
+        self,
+        resource_name: str,
+        resource_id: int,
+        event_type: str,
+        *,
+        project_id: int | None,
+        ulid: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> list[int]:
+        """Send the v2.0 delivery of this event to every hook it fires, with the hook's
+        destination headers, as Procore does; the HTTP statuses answered."""
+        statuses = []
+        for hook in self.hooks_for(resource_name, event_type, project_id):
+            payload = webhook_payload(
+                self.world.company_id, project_id, resource_name, resource_id, event_type, ulid=ulid
+            )
+            statuses.append(
+                await post_delivery(
+                    hook["destination_url"], payload, hook["destination_headers"], session=session
+                )
+            )
+        return statuses
+
     # -- files --------------------------------------------------------------------------------
 
     async def _storage_redirect(self, request: web.Request) -> web.Response:
@@ -581,6 +776,74 @@ class FakeProcore:
             await response.write(content[start : start + 4096])
         await response.write_eof()
         return response
+
+
+_delivery_numbers = itertools.count(1)
+
+
+def webhook_payload(
+    company_id: int,
+    project_id: int | None,
+    resource_name: str,
+    resource_id: int,
+    event_type: str,
+    *,
+    ulid: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
+    """A v2.0 delivery body (notes §7); a fresh ``ulid`` unless given."""
+    number = next(_delivery_numbers)
+    return {
+        "id": 700_000_000_000 + number,
+        "ulid": ulid if ulid is not None else f"01J{secrets.token_hex(11).upper()}",
+        "timestamp": timestamp or iso_now(),
+        "metadata": {
+            "source_user_id": 1,
+            "source_project_id": project_id,
+            "source_company_id": company_id,
+            "source_application_id": None,
+            "source_operation_id": None,
+        },
+        "user_id": 1,
+        "company_id": company_id,
+        "project_id": project_id,
+        "api_version": "v2",
+        "event_type": event_type,
+        "resource_name": resource_name,
+        "resource_id": resource_id,
+    }
+
+
+async def post_delivery(
+    url: str,
+    payload: Any,
+    headers: dict[str, str],
+    *,
+    session: aiohttp.ClientSession | None = None,
+) -> int:
+    """POST one delivery (JSON, or ``bytes`` as they are) to ``url``; the HTTP status."""
+    owned = session is None
+    http = session or aiohttp.ClientSession()
+    try:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        async with http.post(
+            url, data=body, headers={"Content-Type": "application/json", **headers}
+        ) as response:
+            await response.read()
+            return response.status
+    finally:
+        if owned:
+            await http.close()
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _http_error(400, "body must be JSON") from None
+    if not isinstance(body, dict):
+        raise _http_error(400, "body must be a JSON object")
+    return body
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -48,7 +48,8 @@ async def test_existing_jobs_keep_their_steps_and_plans(database_url: str) -> No
                 " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
                 values,
             )
-        assert await apply_migrations() == ["models.0005_job_kinds"]
+        # Up to 0005 only: later migrations (other branches) are not this test's business.
+        assert await apply_migrations("0005_job_kinds") == ["models.0005_job_kinds"]
 
         running = await Job.get(idempotency_key="k-running")
         assert running.status == JobStatus.RUNNING and running.lease_owner == "dead:1:a"

@@ -1,0 +1,133 @@
+"""Procore sync jobs: the ``procore_sync`` job kind (`ProcoreSyncHandler`), the scheduled sync
+every PROCORE_SYNC_MINUTES and the ``/compile-backups sync`` request.
+
+- Scheduled: every process's scheduler enqueues, every period, a job keyed by the time slot
+  (`slot_key`: the start of the current period, the same in every process), so N processes make
+  one sync per slot.
+- Asked in Slack: one job per slash command (keyed by its trigger id, so a retried request makes
+  one job), naming the projects; the result is posted where it was asked (by DM when the bot can't
+  post there).
+
+``Job.payload``: ``{"project_ids": [...], "full": bool, "channel_id", "user_id"}`` (the last two
+only when someone asked); ``Job.state["posted"]`` records the result message, so a resumed job
+never posts it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.messages import Failure, Message
+from bot.delivery import post_with_dm_fallback
+from bot.job_kinds import JobFailure, JobHandler, JobRun
+from commands.sync_procore import SyncReport, sync_company, sync_project
+from procore.client import ProcoreClient
+from procore.errors import ProcoreError
+from storage import jobs
+from storage.jobs import Enqueued
+from storage.models import Project
+
+log = logging.getLogger(__name__)
+
+PROCORE_SYNC = "procore_sync"
+SCHEDULED_KEY_PREFIX = "procore-sync:"
+
+
+def slot_key(now: datetime, minutes: int) -> str:
+    """The idempotency key of the scheduled sync of the period ``now`` falls in."""
+    period = timedelta(minutes=minutes)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    slot = epoch + ((now.astimezone(UTC) - epoch) // period) * period
+    return f"{SCHEDULED_KEY_PREFIX}{slot.strftime('%Y-%m-%dT%H:%MZ')}"
+
+
+async def enqueue_scheduled_sync(now: datetime, minutes: int) -> Enqueued:
+    """Queue the sync of every reachable project for the current slot (once across processes)."""
+    return await jobs.enqueue(slot_key(now, minutes), {"project_ids": None}, kind=PROCORE_SYNC)
+
+
+async def enqueue_requested_sync(
+    trigger_id: str, project_ids: list[int], channel_id: str, user_id: str
+) -> Enqueued:
+    """Queue a sync asked in Slack (``/compile-backups sync``); one job per request."""
+    return await jobs.enqueue(
+        f"procore-sync-now:{trigger_id}",
+        {"project_ids": project_ids, "full": False, "channel_id": channel_id, "user_id": user_id},
+        kind=PROCORE_SYNC,
+    )
+
+
+def result_message(report: SyncReport, note: str | None = None) -> Message:
+    """The posted outcome of a requested sync: one line per project."""
+    lines = [f"Procore sync: {'done' if report.all_synced else 'done, with problems'}."]
+    lines += [f"• {line.render()}" for line in report.lines]
+    if note:
+        lines.append(f"_{note}_")
+    text = "\n".join(lines)
+    return Message(
+        text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    )
+
+
+class ProcoreSyncHandler(JobHandler[None]):
+    """Runs ``procore_sync`` jobs with the one `ProcoreClient` of the process."""
+
+    def __init__(self, procore: ProcoreClient, slack: AsyncWebClient) -> None:
+        self._procore = procore
+        self._slack = slack
+
+    async def run(self, run: JobRun, work: None) -> str | None:
+        payload: dict[str, Any] = run.job.payload
+        project_ids = payload.get("project_ids")
+        full = bool(payload.get("full"))
+        try:
+            if project_ids is None:
+                report = await sync_company(self._procore, full=full)
+            else:
+                lines = []
+                for project_id in project_ids:
+                    stored = await Project.get_or_none(id=int(project_id))
+                    listed = (
+                        {"name": stored.name, "project_number": stored.project_number}
+                        if stored
+                        else None
+                    )
+                    lines.append(
+                        await sync_project(self._procore, int(project_id), full=full, listed=listed)
+                    )
+                report = SyncReport(tuple(lines))
+        except ProcoreError as error:
+            raise JobFailure(Failure.UNEXPECTED, " ".join(str(error).split())) from error
+        summary = "; ".join(line.render() for line in report.lines) or report.render()
+        log.info("Procore sync: %s", summary)
+        if payload.get("channel_id") and not (run.job.state or {}).get("posted"):
+            await run.fence()
+            posted = await post_with_dm_fallback(
+                self._slack,
+                str(payload["channel_id"]),
+                str(payload.get("user_id") or ""),
+                lambda note: result_message(report, note),
+            )
+            await run.recorded(lambda: run.record_state(posted=posted.ts))
+        return summary[:1000]
+
+    async def failed(self, run: JobRun, work: None, failure: Failure, detail: str) -> None:
+        payload = run.job.payload
+        log.warning("Procore sync failed: %s", detail)
+        if not payload.get("channel_id"):
+            return
+        try:
+            await post_with_dm_fallback(
+                self._slack,
+                str(payload["channel_id"]),
+                str(payload.get("user_id") or ""),
+                lambda note: Message(
+                    text=f"Procore sync failed: {detail}" + (f" ({note})" if note else "")
+                ),
+            )
+        except Exception as error:  # best effort: the job row keeps the error
+            log.warning("could not tell that the Procore sync failed: %s", error)

@@ -1,0 +1,216 @@
+"""`ProcoreFreshness`: the Procore implementation of `commands.freshness.InvoiceFreshness`.
+
+Right before a compile, for the selected invoices of a project synced from Procore:
+1. their headers in one request (`sources.procore.read_invoice_headers`);
+2. the detail (G703 lines, summary text) of those whose ``source_updated_at`` differs from the
+   stored ``detail_updated_at`` (or that were never read), concurrently (the client keeps within
+   the rate limit);
+3. applied as a partial snapshot (`commands.apply_snapshot`); an invoice Procore no longer has
+   is deleted, so the compile leaves it out. The project's ``synced_at`` is kept, so the next
+   incremental sync still asks for everything changed since the last sync;
+4. the attachments and signed PDFs whose bytes are not in the blob store are downloaded, stored
+   (`storage.blobs.BlobStore.put_file`) and their sha256 recorded. A file that cannot be fetched
+   (too large, too many redirects, URL expired twice) stays "not downloaded" and the compile
+   names it on the cover.
+
+When Procore cannot be reached (or refuses the project) nothing is written and the answer
+carries the project's ``synced_at``: the compile goes on from the last sync and says
+"Procore data as of <time>".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from commands.apply_snapshot import SnapshotRefused, apply_snapshot
+from commands.freshness import Freshness
+from procore.client import ProcoreClient
+from procore.errors import ProcoreError
+from sources.procore import download_invoice_files, read_invoice, read_invoice_headers
+from sources.snapshot import (
+    SOURCE_PROCORE,
+    Deletions,
+    FileRecord,
+    InvoiceRecord,
+    ProjectRecord,
+    ProjectSnapshot,
+)
+from storage.blobs import BlobStore
+from storage.models import Attachment, Invoice, Project
+
+log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 200 * 1024 * 1024  # a larger attachment is left out ("not downloaded")
+
+
+class ProcoreFreshness:
+    """Re-reads invoices from Procore before a compile (see the module docstring)."""
+
+    def __init__(
+        self, client: ProcoreClient, blobs: BlobStore, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
+        self._client = client
+        self._blobs = blobs
+        self._max_file_bytes = max_file_bytes
+
+    async def refresh(self, project_id: int, invoice_ids: Sequence[int]) -> Freshness:
+        """Bring ``invoice_ids`` of ``project_id`` up to date (see the module docstring)."""
+        project = await Project.get_or_none(id=project_id)
+        if project is None or project.source != SOURCE_PROCORE:
+            return Freshness()
+        stored = {
+            row["id"]: row
+            for row in await Invoice.filter(project_id=project_id, id__in=list(invoice_ids)).values(
+                "id", "source_updated_at", "detail_updated_at"
+            )
+        }
+        if not stored:
+            return Freshness()
+        try:
+            headers = await read_invoice_headers(self._client, project_id, list(stored))
+            stale = [
+                header.id
+                for header in headers
+                if stored[header.id]["detail_updated_at"] is None
+                or header.source_updated_at is None
+                or stored[header.id]["detail_updated_at"] != header.source_updated_at
+            ]
+            detailed = {
+                invoice.id: invoice
+                for invoice in await asyncio.gather(
+                    *(read_invoice(self._client, project_id, invoice_id) for invoice_id in stale)
+                )
+            }
+        except ProcoreError as error:
+            reason = " ".join(str(error).split()) or type(error).__name__
+            log.warning(
+                "Procore re-read before compile failed; compiling from the last sync: %s", reason
+            )
+            return Freshness(stale_as_of=project.synced_at, reason=reason)
+        invoices = [detailed.get(header.id, header) for header in headers]
+        gone = frozenset(stored) - {invoice.id for invoice in invoices}
+        invoices, downloaded = await self._with_files(project_id, invoices)
+        snapshot = ProjectSnapshot(
+            project=ProjectRecord(
+                id=project.id,
+                name=project.name,
+                project_number=project.project_number,
+                company_id=project.company_id,
+                company_name=project.company_name,
+            ),
+            invoices=tuple(invoices),
+            complete=False,
+            source=SOURCE_PROCORE,
+            as_of=project.synced_at,
+            deleted=Deletions(invoice_ids=gone),
+        )
+        try:
+            await apply_snapshot(snapshot)
+        except SnapshotRefused as refused:  # an invoice moved to a contract not synced yet
+            reason = "; ".join(refused.problems)
+            log.warning("Procore re-read before compile not applied: %s", reason)
+            return Freshness(stale_as_of=project.synced_at, reason=reason)
+        return Freshness(refreshed=len(detailed), downloaded=downloaded)
+
+    async def _with_files(
+        self, project_id: int, invoices: list[InvoiceRecord]
+    ) -> tuple[list[InvoiceRecord], int]:
+        """The invoices with every file already stored (or just downloaded) carrying its sha256;
+        returns them and how many files were downloaded."""
+        attachment_ids = [a.id for invoice in invoices for a in invoice.attachments]
+        known = {
+            row["id"]: (row["filename"], row["sha256"])
+            for row in await Attachment.filter(id__in=attachment_ids).values(
+                "id", "filename", "sha256"
+            )
+        }
+        signed_known = {
+            row["id"]: (row["signed_pdf_filename"], row["signed_pdf_sha256"])
+            for row in await Invoice.filter(id__in=[i.id for i in invoices]).values(
+                "id", "signed_pdf_filename", "signed_pdf_sha256"
+            )
+        }
+
+        def stored_sha(entry: tuple[str | None, str | None] | None, file: FileRecord) -> str | None:
+            if entry is None or entry[0] != file.filename or not entry[1]:
+                return None
+            return entry[1] if self._blobs.exists(entry[1]) else None
+
+        with tempfile.TemporaryDirectory(prefix="procore-files-") as scratch:
+            results = await asyncio.gather(
+                *(
+                    self._invoice_files(
+                        project_id,
+                        invoice,
+                        {a.id: stored_sha(known.get(a.id), a.file) for a in invoice.attachments},
+                        stored_sha(signed_known.get(invoice.id), invoice.signed_pdf)
+                        if invoice.signed_pdf is not None
+                        else None,
+                        Path(scratch),
+                    )
+                    for invoice in invoices
+                )
+            )
+        return [invoice for invoice, _ in results], sum(count for _, count in results)
+
+    async def _invoice_files(
+        self,
+        project_id: int,
+        invoice: InvoiceRecord,
+        attachment_shas: dict[int, str | None],
+        signed_sha: str | None,
+        scratch: Path,
+    ) -> tuple[InvoiceRecord, int]:
+        """``invoice`` with its files' sha256: the stored ones, else downloaded one by one (a
+        file that cannot be fetched keeps sha256 None)."""
+        downloaded = 0
+        attachments = []
+        for attachment in invoice.attachments:
+            sha = attachment_shas.get(attachment.id)
+            if sha is None:
+                sha = await self._fetch(
+                    project_id,
+                    replace(invoice, attachments=(attachment,), signed_pdf=None),
+                    scratch,
+                )
+                downloaded += sha is not None
+            attachments.append(replace(attachment, file=self._stored(attachment.file, sha)))
+        signed = invoice.signed_pdf
+        if signed is not None:
+            sha = signed_sha
+            if sha is None:
+                sha = await self._fetch(project_id, replace(invoice, attachments=()), scratch)
+                downloaded += sha is not None
+            signed = self._stored(signed, sha)
+        return replace(invoice, attachments=tuple(attachments), signed_pdf=signed), downloaded
+
+    def _stored(self, file: FileRecord, sha: str | None) -> FileRecord:
+        if sha is None:
+            return file
+        return replace(file, sha256=sha, byte_size=self._blobs.path_for(sha).stat().st_size)
+
+    async def _fetch(self, project_id: int, only: InvoiceRecord, scratch: Path) -> str | None:
+        """Download the one file of ``only`` into the blob store; its sha256, or None."""
+        try:
+            files = await download_invoice_files(
+                self._client, project_id, only, scratch, self._max_file_bytes
+            )
+        except ProcoreError as error:
+            log.warning(
+                "invoice %s: a file was not downloaded from Procore: %s",
+                only.id,
+                " ".join(str(error).split()),
+            )
+            return None
+        got = next(iter(files.attachments.values()), None) or files.signed_pdf
+        if got is None:
+            return None
+        try:
+            return await asyncio.to_thread(self._blobs.put_file, got.path)
+        finally:
+            got.path.unlink(missing_ok=True)

@@ -1,0 +1,306 @@
+"""Procore webhook deliveries and the re-reads they ask for.
+
+Contract:
+- `WebhookDelivery`: one row per delivery received, unique on ``dedupe_key`` (the ``ulid``, or
+  resource + event + timestamp when Procore sent none). `store_delivery` returns False for a
+  key already stored: a duplicate, acknowledged and ignored.
+- `WebhookResource`: one row per (project, kind, resource id) that deliveries asked to re-read.
+  ``requested`` counts the deliveries; ``applied`` is the ``requested`` value the last applied
+  re-read covered. A re-read is due while ``requested > applied``; a pass claims it
+  (``claimed``) so that an overlapping pass does not read it too; a claim older than
+  `STALE_CLAIM` (its process died) no longer counts.
+- `WebhookProject`: per project, ``round`` counts the re-read passes started; the job of the
+  next pass is keyed by it (`pass_job_key`), so every delivery before a pass starts joins that
+  one job, and a delivery arriving while a pass runs queues exactly one more.
+Ids are Procore ids (64-bit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise import connections, fields, timezone
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from storage.schema import CONNECTION
+
+PROCORE_WEBHOOK = "procore_webhook"  # the job kind of a re-read pass
+STALE_CLAIM = timedelta(minutes=10)
+
+
+class WebhookDelivery(Model):
+    """A delivery as received (after the checks)."""
+
+    id = fields.IntField(primary_key=True)
+    dedupe_key = fields.CharField(max_length=255, unique=True)
+    ulid = fields.CharField(max_length=64, null=True)
+    company_id = fields.BigIntField(null=True)
+    project_id = fields.BigIntField(null=True)
+    resource_name = fields.CharField(max_length=64)
+    resource_id = fields.BigIntField()
+    event_type = fields.CharField(max_length=16)
+    sent_at = fields.DatetimeField(null=True)  # the payload's ``timestamp``
+    received_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "webhook_deliveries"
+
+
+class WebhookResource(Model):
+    """One resource deliveries asked to re-read; ``kind`` is ``invoice``, ``commitment`` or
+    ``users`` (resource id 0: the project's whole directory); ``detail`` the Procore collection
+    (``work_order_contracts``…) when the kind needs it."""
+
+    id = fields.IntField(primary_key=True)
+    project_id = fields.BigIntField()
+    kind = fields.CharField(max_length=16)
+    resource_id = fields.BigIntField()
+    detail = fields.CharField(max_length=40, default="")
+    last_event = fields.CharField(max_length=16, default="")
+    requested = fields.IntField(default=0)
+    claimed = fields.IntField(default=0)  # ``requested`` when a pass last took it
+    claimed_at = fields.DatetimeField(null=True)
+    applied = fields.IntField(default=0)
+    last_delivery_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_resources"
+        unique_together = (("project_id", "kind", "resource_id"),)
+
+
+class WebhookProject(Model):
+    """A project's re-read passes: ``round`` passes started; the last delivery's time."""
+
+    project_id = fields.BigIntField(primary_key=True, generated=False)
+    round = fields.IntField(default=0)
+    last_delivery_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_projects"
+
+
+@dataclass(frozen=True)
+class StoredDelivery:
+    """What a delivery asks: re-read ``kind``/``resource_id`` (``detail``) of ``project_id``."""
+
+    dedupe_key: str
+    ulid: str | None
+    company_id: int | None
+    project_id: int | None  # None: a company-level delivery no project follows
+    resource_name: str
+    resource_id: int
+    event_type: str
+    sent_at: datetime | None
+    kind: str
+    target_id: int
+    detail: str
+
+
+def pass_job_key(project_id: int, round_number: int) -> str:
+    """The job key of a project's next re-read pass."""
+    return f"{PROCORE_WEBHOOK}:{project_id}:{round_number}"
+
+
+# PostgreSQL: the whole of `store_delivery` in one statement (the hot path of the endpoint).
+# The read request and the project row are written only when the delivery row was new; the
+# round comes back from the project row as this statement left it.
+_PG_STORE = """
+WITH delivery AS (
+    INSERT INTO webhook_deliveries (dedupe_key, ulid, company_id, project_id, resource_name,
+                                    resource_id, event_type, sent_at, received_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id
+), request AS (
+    INSERT INTO webhook_resources (project_id, kind, resource_id, detail, last_event, requested,
+                                   claimed, applied, last_delivery_at)
+    SELECT $4, $10, $11, $12, $7, 1, 0, 0, $9 FROM delivery WHERE $4::bigint IS NOT NULL
+    ON CONFLICT (project_id, kind, resource_id) DO UPDATE
+        SET requested = webhook_resources.requested + 1, last_event = EXCLUDED.last_event,
+            detail = EXCLUDED.detail, last_delivery_at = EXCLUDED.last_delivery_at
+    RETURNING 1
+), project AS (
+    INSERT INTO webhook_projects (project_id, round, last_delivery_at)
+    SELECT $4, 0, $9 FROM request
+    ON CONFLICT (project_id) DO UPDATE SET last_delivery_at = EXCLUDED.last_delivery_at
+    RETURNING round
+)
+SELECT (SELECT count(*) FROM delivery) AS stored, (SELECT max(round) FROM project) AS round
+"""
+
+
+async def store_delivery(delivery: StoredDelivery) -> int | None:
+    """Record the delivery and its re-read request; the project's current round (the pass the
+    request joins), or None for a duplicate (nothing changed)."""
+    connection = connections.get(CONNECTION)
+    if connection.capabilities.dialect == "postgres":
+        _, rows = await connection.execute_query(
+            _PG_STORE,
+            [
+                delivery.dedupe_key,
+                delivery.ulid,
+                delivery.company_id,
+                delivery.project_id,
+                delivery.resource_name,
+                delivery.resource_id,
+                delivery.event_type,
+                delivery.sent_at,
+                timezone.now(),
+                delivery.kind,
+                delivery.target_id,
+                delivery.detail,
+            ],
+        )
+        if not rows[0]["stored"]:
+            return None
+        return 0 if delivery.project_id is None else int(rows[0]["round"])
+    for attempt in range(3):
+        try:
+            async with in_transaction():
+                await WebhookDelivery.create(
+                    dedupe_key=delivery.dedupe_key,
+                    ulid=delivery.ulid,
+                    company_id=delivery.company_id,
+                    project_id=delivery.project_id,
+                    resource_name=delivery.resource_name,
+                    resource_id=delivery.resource_id,
+                    event_type=delivery.event_type,
+                    sent_at=delivery.sent_at,
+                )
+                if delivery.project_id is not None:
+                    await _request_read(delivery, delivery.project_id, timezone.now())
+            break
+        except IntegrityError:
+            if await WebhookDelivery.exists(dedupe_key=delivery.dedupe_key):
+                return None
+            if attempt == 2:
+                raise
+            # A concurrent first delivery for the same resource created its row: again, now
+            # as an update.
+    if delivery.project_id is None:
+        return 0
+    # Read after the request is counted: a pass that started before sees the request, or this
+    # reads its new round (then one more pass runs).
+    project = await WebhookProject.get(project_id=delivery.project_id)
+    return project.round
+
+
+async def _request_read(delivery: StoredDelivery, project_id: int, now: datetime) -> None:
+    key = {
+        "project_id": project_id,
+        "kind": delivery.kind,
+        "resource_id": delivery.target_id,
+    }
+    changed = await WebhookResource.filter(**key).update(
+        requested=F("requested") + 1,
+        last_event=delivery.event_type,
+        detail=delivery.detail,
+        last_delivery_at=now,
+    )
+    if not changed:
+        await WebhookResource.create(
+            **key,
+            detail=delivery.detail,
+            last_event=delivery.event_type,
+            requested=1,
+            last_delivery_at=now,
+        )
+    if not await WebhookProject.filter(project_id=project_id).update(last_delivery_at=now):
+        await WebhookProject.create(project_id=project_id, last_delivery_at=now)
+
+
+@dataclass(frozen=True)
+class DueRead:
+    """A re-read a pass makes: the row, and the ``requested`` value it covers."""
+
+    row_id: int
+    kind: str
+    resource_id: int
+    detail: str
+    last_event: str
+    covers: int
+
+
+def _claimable(project_id: int, now: datetime) -> Q:
+    return (
+        Q(project_id=project_id)
+        & Q(requested__gt=F("applied"))
+        & (
+            Q(requested__gt=F("claimed"))
+            | Q(claimed_at__isnull=True)
+            | Q(claimed_at__lt=now - STALE_CLAIM)
+        )
+    )
+
+
+async def due_since(project_id: int) -> list[datetime]:
+    """The last delivery time of each of the project's resources waiting for a re-read that
+    no pass has claimed."""
+    rows = await WebhookResource.filter(_claimable(project_id, timezone.now())).values_list(
+        "last_delivery_at", flat=True
+    )
+    return [moment for moment in rows if moment is not None]
+
+
+async def start_pass(project_id: int, *, quiet_since: datetime | None) -> list[DueRead]:
+    """Start a re-read pass of the project (its round goes up by one, so later deliveries queue
+    another pass) and claim the re-reads due now: those no other pass holds whose last delivery
+    came before ``quiet_since`` (None: all of them)."""
+    await WebhookProject.filter(project_id=project_id).update(round=F("round") + 1)
+    now = timezone.now()
+    due = _claimable(project_id, now)
+    if quiet_since is not None:
+        due &= Q(last_delivery_at__lte=quiet_since)
+    ids = await WebhookResource.filter(due).values_list("id", flat=True)
+    if not ids:
+        return []
+    # One conditional update claims them; the rows stamped with this claim's time are ours.
+    await WebhookResource.filter(Q(id__in=list(ids)) & due).update(
+        claimed=F("requested"), claimed_at=now
+    )
+    rows = await WebhookResource.filter(id__in=list(ids), claimed_at=now).order_by("id")
+    return [
+        DueRead(row.id, row.kind, row.resource_id, row.detail, row.last_event, row.claimed)
+        for row in rows
+    ]
+
+
+async def release(reads: list[DueRead]) -> None:
+    """The pass failed: its claims go, so the next pass re-reads these."""
+    for read in reads:
+        await WebhookResource.filter(id=read.row_id, claimed=read.covers).update(
+            claimed=F("applied"), claimed_at=None
+        )
+
+
+async def mark_applied(reads: list[DueRead]) -> None:
+    """The re-reads were applied: each row's ``applied`` moves up to what its read covered."""
+    for read in reads:
+        await WebhookResource.filter(id=read.row_id, applied__lt=read.covers).update(
+            applied=read.covers
+        )
+
+
+async def last_delivery_at(project_id: int) -> datetime | None:
+    """When the project's last delivery was received (None: never)."""
+    project = await WebhookProject.get_or_none(project_id=project_id)
+    return project.last_delivery_at if project is not None else None
+
+
+async def last_delivery() -> WebhookDelivery | None:
+    """The last delivery received, from any project."""
+    return await WebhookDelivery.all().order_by("-id").first()
+
+
+async def delivery_count() -> int:
+    """How many deliveries were received (duplicates not counted)."""
+    return await WebhookDelivery.all().count()
+
+
+async def pending_reads() -> int:
+    """How many resources wait for a re-read."""
+    return await WebhookResource.filter(requested__gt=F("applied")).count()

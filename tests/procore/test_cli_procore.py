@@ -1,0 +1,132 @@
+"""``invoice-backups procore check|sync`` and a Procore-fresh ``compile``, run as a user runs
+them (a subprocess, embedded SQLite) against the fake Procore over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from commands.demo import ADMIN_EMAIL, write_demo_bundle
+from tests.procore.fake_procore import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeProcore,
+    FakeProject,
+    touch,
+    world_from_bundle,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def fake(tmp_path: Path) -> AsyncIterator[FakeProcore]:
+    world = world_from_bundle(write_demo_bundle(tmp_path / "demo"))
+    world.add_project(FakeProject(id=77, name="Locked", project_number="L-7", forbidden=True))
+    world.my_tools = [
+        {"name": "commitments", "user_access_level": {"id": 3, "name": "Read Only"}},
+        {"name": "directory", "user_access_level": {"id": 0, "name": "None"}},
+    ]
+    server = FakeProcore(world)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+async def run(
+    data_dir: Path, *args: str, procore: FakeProcore | None = None, **extra: str
+) -> tuple[int, str, str]:
+    env = {**os.environ, "BACKUPS_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **extra}
+    env.pop("DATABASE_URL", None)
+    for name in list(env):
+        if name.startswith("PROCORE_"):
+            del env[name]
+    if procore is not None:
+        env.update(
+            PROCORE_CLIENT_ID=CLIENT_ID,
+            PROCORE_CLIENT_SECRET=CLIENT_SECRET,
+            PROCORE_COMPANY_ID=str(procore.world.company_id),
+            PROCORE_API_URL=procore.url,
+            PROCORE_LOGIN_URL=procore.url,
+        )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 300)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_check_sync_and_a_fresh_compile(tmp_path: Path, fake: FakeProcore) -> None:
+    data = tmp_path / "data"
+    assert (await run(data, "migrate"))[0] == 0
+
+    code, out, err = await run(data, "procore", "check", procore=fake)
+    assert code == 3, err
+    assert "Token: OK" in out and "permission templates: readable" in out
+    assert "Locked (L-7): NOT reachable" in out and "Permitted Projects" in out
+    assert "lacks read access to Directory" in out
+    assert CLIENT_SECRET not in out + err
+
+    code, out, err = await run(data, "procore", "sync", procore=fake)
+    assert code == 3, err  # one project is unreachable
+    lines = out.strip().splitlines()
+    assert len(lines) == 2
+    assert any(": synced (full): " in line and "invoices created" in line for line in lines)
+    assert any(line.startswith("Locked (L-7): unreachable: ") for line in lines)
+    assert "\r" not in err  # no progress bar without a terminal
+
+    project = fake.world.projects[1001]
+    requisition = project.requisitions[9001]
+    requisition["invoice_number"] = "CLI-FRESH-1"
+    touch(requisition, offset_seconds=2)
+    code, out, err = await run(
+        data, "procore", "sync", "--project", "2026-014", "--project", "NOPE", procore=fake
+    )
+    assert code == 3, err
+    assert "NOPE: not found" in out and ": synced (changes only): " in out
+
+    code, out, err = await run(
+        data,
+        "compile",
+        "--project",
+        "2026-014",
+        "--invoice",
+        "9001",
+        "--as",
+        ADMIN_EMAIL,
+        "-o",
+        str(tmp_path / "fresh.pdf"),
+        procore=fake,
+    )
+    assert code == 0, err
+    text = "\n".join(page.extract_text() or "" for page in PdfReader(tmp_path / "fresh.pdf").pages)
+    assert "CLI-FRESH-1" in text and "data as of" not in text
+
+
+async def test_procore_commands_need_the_settings_and_say_when_the_token_fails(
+    tmp_path: Path, fake: FakeProcore
+) -> None:
+    data = tmp_path / "data"
+    assert (await run(data, "migrate"))[0] == 0
+    code, _, err = await run(data, "procore", "sync")
+    assert code == 2 and err.count("\n") == 1 and "PROCORE_CLIENT_ID is not set" in err
+    fake.world.client_secret = "rotated"
+    code, out, err = await run(data, "procore", "check", procore=fake)
+    assert code == 1 and err.count("\n") == 1 and "refused the service account" in err
+    assert CLIENT_SECRET not in out + err and "Traceback" not in err

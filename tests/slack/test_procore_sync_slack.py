@@ -1,0 +1,167 @@
+"""Procore in the running bot, through the fake Slack and the fake Procore over real HTTP:
+``/compile-backups sync`` (admins only; ephemeral at once, the result posted), the scheduled
+sync (one job per period across processes), and compiling after a sync (fresh at compile time)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.procore_sync_job import PROCORE_SYNC
+from bot.server import BotServer
+from bot.settings import ProcoreSettings
+from commands.demo import write_demo_bundle
+from storage.jobs import Job, JobStatus
+from storage.models import Invoice, Project
+from tests.procore.fake_procore import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeProcore,
+    FakeProject,
+    touch,
+    world_from_bundle,
+)
+from tests.slack.conftest import (
+    DEMO_PROJECT,
+    PM,
+    SIGNING_SECRET,
+    VIEWER,
+    bot_settings,
+    finished_jobs,
+)
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.slack_driver import SlackDriver
+from tests.slack.test_slack_manage_access import open_home
+
+
+def procore_settings(fake: FakeProcore, sync_minutes: int = 0) -> ProcoreSettings:
+    """Settings pointing the bot at the fake Procore."""
+    return ProcoreSettings(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        company_id=fake.world.company_id,
+        api_url=fake.url,
+        login_url=fake.url,
+        sync_minutes=sync_minutes,
+    )
+
+
+@pytest.fixture
+async def fake_procore(tmp_path: Path) -> AsyncIterator[FakeProcore]:
+    fake = FakeProcore(world_from_bundle(write_demo_bundle(tmp_path / "procore-demo")))
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture
+async def procore_bot(
+    fake_slack: FakeSlack, demo_project: int, fake_procore: FakeProcore
+) -> AsyncIterator[BotServer]:
+    server = BotServer(
+        bot_settings(fake_slack, procore=procore_settings(fake_procore)),
+        worker_options={"poll_seconds": 0.2, "progress_interval": 0.2},
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def procore_slack(
+    procore_bot: BotServer, fake_slack: FakeSlack
+) -> AsyncIterator[SlackDriver]:
+    async with aiohttp.ClientSession() as session:
+        yield SlackDriver(session, procore_bot.url, SIGNING_SECRET, fake_slack)
+
+
+async def test_an_admin_syncs_a_project_now_and_a_viewer_may_not(
+    procore_slack: SlackDriver, fake_slack: FakeSlack, fake_procore: FakeProcore
+) -> None:
+    requisition = fake_procore.world.projects[DEMO_PROJECT].requisitions[9001]
+    requisition["invoice_number"] = "SYNCED-NOW-1"
+    touch(requisition, offset_seconds=1)
+
+    answer = await procore_slack.command(VIEWER, "sync 2026-014")
+    assert answer.status == 200
+    refusal = await fake_slack.wait_for(lambda: fake_slack.ephemerals)
+    assert "Only a project admin" in refusal[-1]["text"]
+    assert not await Job.filter(kind=PROCORE_SYNC).exists()
+
+    answer = await procore_slack.command(PM, "sync 2026-014")
+    assert answer.status == 200
+    await fake_slack.wait_for(lambda: len(fake_slack.ephemerals) >= 2)
+    assert "Syncing" in fake_slack.ephemerals[-1]["text"]
+    [job] = [j for j in await finished_jobs(1) if j.kind == PROCORE_SYNC]
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    posts = await fake_slack.wait_for(
+        lambda: [
+            c for c in fake_slack.calls_to("chat.postMessage") if "Procore sync" in str(c.args)
+        ]
+    )
+    assert posts[0].args["channel"] == "C_JOBSITE"
+    assert ": synced (full): " in posts[0].args["text"]
+    project = await Project.get(id=DEMO_PROJECT)
+    assert project.source == "procore" and project.synced_at is not None
+    assert (await Invoice.get(id=9001)).invoice_number == "SYNCED-NOW-1"
+
+
+async def test_the_scheduled_sync_runs_once_per_period_across_processes(
+    fake_slack: FakeSlack, demo_project: int, fake_procore: FakeProcore
+) -> None:
+    servers = [
+        BotServer(
+            bot_settings(fake_slack, procore=procore_settings(fake_procore, sync_minutes=60)),
+            worker_options={"poll_seconds": 0.2},
+        )
+        for _ in range(2)
+    ]
+    for server in servers:
+        await server.start()
+    try:
+        await finished_jobs(1)
+        syncs = await Job.filter(kind=PROCORE_SYNC)
+        assert len(syncs) == 1 and syncs[0].idempotency_key.startswith("procore-sync:")
+        assert syncs[0].status == JobStatus.SUCCEEDED, syncs[0].error
+        assert (await Project.get(id=DEMO_PROJECT)).source == "procore"
+    finally:
+        for server in servers:
+            await server.stop()
+
+
+async def test_home_shows_sync_times_and_unreachable_projects_to_admins_only(
+    procore_slack: SlackDriver, fake_slack: FakeSlack, fake_procore: FakeProcore
+) -> None:
+    fake_procore.world.add_project(
+        FakeProject(id=77, name="Locked Yard", project_number="L-7", forbidden=True)
+    )
+    await procore_slack.command(PM, "sync")
+    await finished_jobs(1)
+    # The demo project is synced now; make the PM's project unreachable on the next sync.
+    await sync_to_unreachable(fake_procore)
+    await procore_slack.command(PM, "sync 2026-014")
+    await finished_jobs(2)
+
+    home = json.dumps(await open_home(procore_slack, PM))
+    assert "synced from Procore" in home
+    assert "Projects this app cannot reach in Procore" in home
+    assert "Permitted Projects" in home
+    viewer_home = json.dumps(await open_home(procore_slack, VIEWER))
+    assert "cannot reach" not in viewer_home
+
+    # The project select still lists the synced project (its data as last synced).
+    view = await procore_slack.open_modal(PM)
+    options = json.dumps(view)
+    assert "2026-014" in options
+
+
+async def sync_to_unreachable(fake: FakeProcore) -> None:
+    fake.world.projects[DEMO_PROJECT].forbidden = True
