@@ -39,6 +39,7 @@ from bot.settings import Settings, SettingsError
 from bot.worker import CompileFunction, JobWorker
 from commands.retention import purge_expired_backups
 from storage import jobs
+from storage.blobs import BlobStore, StoreConfig, StoreError, open_blob_store
 from storage.db import close_database, data_dir, open_database
 from storage.schema import SchemaOutdated
 
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 HEALTH_DB_TIMEOUT = 2.0
+HEALTH_STORE_TIMEOUT = 5.0
 HTTP_SHUTDOWN_TIMEOUT = 5.0
 PURGE_JOB_ID = "purge-expired-backups"
 
@@ -66,8 +68,10 @@ class BotServer:
         compile_function: CompileFunction | None = None,
         worker_options: dict[str, Any] | None = None,
         scheduler_options: dict[str, Any] | None = None,
+        blob_store: BlobStore | None = None,
     ) -> None:
         self.settings = settings
+        self.blob_store = blob_store or open_blob_store(settings.store or StoreConfig(data_dir()))
         self._executor_factory = executor_factory
         self._compile_function = compile_function
         self._worker_options = worker_options or {}
@@ -100,6 +104,7 @@ class BotServer:
             worker_options["compile_function"] = self._compile_function
         self.worker = JobWorker(
             self.client,
+            blob_store=self.blob_store,
             concurrency=settings.workers,
             executor_factory=self._executor_factory,
             **worker_options,
@@ -133,17 +138,18 @@ class BotServer:
         self.worker.start()
         await self.scheduler.start()
         log.info(
-            "invoice-backups bot serving on %s (%s mode, %d PDF workers)",
+            "invoice-backups bot serving on %s (%s mode, %d PDF workers, files in %s)",
             self.url,
             "Socket" if settings.socket_mode else "HTTP",
             settings.workers,
+            self.blob_store.description,
         )
 
     async def _purge_expired_backups(self) -> None:
         """The daily retention purge (`commands.retention`); failures are logged, never raised."""
         try:
             report = await purge_expired_backups(
-                datetime.now(UTC), self.settings.retention_days, data_dir()
+                datetime.now(UTC), self.settings.retention_days, self.blob_store
             )
         except Exception as error:
             log.warning("retention purge failed (next try tomorrow): %s", error)
@@ -164,7 +170,8 @@ class BotServer:
         return web_app
 
     async def _health(self, request: web.Request) -> web.Response:
-        """200 while the database answers; 503 (degraded) when it does not."""
+        """200 while the database and the object store answer; 503 (degraded) when one does
+        not."""
         body: dict[str, Any] = {
             "status": "ok",
             "mode": "socket" if self.settings.socket_mode else "http",
@@ -177,7 +184,15 @@ class BotServer:
             log.warning("health check: database unavailable: %s", error)
             body["status"] = "degraded"
             body["database"] = "unavailable"
-        return web.json_response(body, status=200 if body["database"] == "ok" else 503)
+        try:
+            await asyncio.wait_for(self.blob_store.ping(), HEALTH_STORE_TIMEOUT)
+            body["store"] = "ok"
+        except (StoreError, TimeoutError) as error:
+            log.warning("health check: object store unavailable: %s", error)
+            body["status"] = "degraded"
+            body["store"] = "unavailable"
+        healthy = body["database"] == "ok" and body["store"] == "ok"
+        return web.json_response(body, status=200 if healthy else 503)
 
     async def stop(self) -> None:
         """Stop accepting work, let running jobs reach a resumable state, close everything."""

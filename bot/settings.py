@@ -10,7 +10,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from storage.blobs import DEFAULT_CACHE_MB, StoreConfig
+from storage.db import data_dir
 
 DEFAULT_PORT = 3000
 DEFAULT_WORKERS = 2
@@ -46,6 +50,7 @@ class Settings:
     job_lease_seconds: float = DEFAULT_JOB_LEASE_SECONDS  # a dead process's jobs resume after it
     job_poll_seconds: float = DEFAULT_JOB_POLL_SECONDS  # how often idle workers look for jobs
     retention_days: int = DEFAULT_RETENTION_DAYS  # compiled PDFs are deleted after this
+    store: StoreConfig | None = None  # the object store; None: the local data folder
 
     @property
     def socket_mode(self) -> bool:
@@ -95,6 +100,7 @@ class Settings:
                 "BACKUPS_JOB_POLL_SECONDS", DEFAULT_JOB_POLL_SECONDS, 0.05, 60
             ),
             retention_days=retention_days_from_env(env),
+            store=store_config_from_env(data_dir(), env.environ),
         )
 
 
@@ -102,6 +108,28 @@ def retention_days_from_env(environ: Mapping[str, str] | _Env | None = None) -> 
     """BACKUPS_RETENTION_DAYS (default 30, 1 to 3650); `SettingsError` when malformed."""
     env = environ if isinstance(environ, _Env) else _Env(os.environ if environ is None else environ)
     return env.integer("BACKUPS_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
+
+
+def store_config_from_env(data_dir: Path, environ: Mapping[str, str] | None = None) -> StoreConfig:
+    """Which object store to use: the S3 bucket BACKUPS_S3_BUCKET (with BACKUPS_S3_ENDPOINT for
+    a non-AWS store, BACKUPS_S3_REGION; credentials the usual AWS way, read by the S3 client),
+    else the folder ``data_dir``. BACKUPS_CACHE_MB bounds the local cache of S3 blobs."""
+    env = _Env(os.environ if environ is None else environ)
+    endpoint = env.optional("BACKUPS_S3_ENDPOINT")
+    if endpoint is not None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(
+                "BACKUPS_S3_ENDPOINT must be an http(s) URL such as https://s3.example.com, "
+                f"got {endpoint!r}"
+            )
+    return StoreConfig(
+        data_dir=data_dir,
+        s3_bucket=env.optional("BACKUPS_S3_BUCKET"),
+        s3_endpoint=endpoint,
+        s3_region=env.optional("BACKUPS_S3_REGION"),
+        cache_mb=env.integer("BACKUPS_CACHE_MB", DEFAULT_CACHE_MB, 16, 1_000_000),
+    )
 
 
 def _owners(value: str | None) -> frozenset[str]:
@@ -134,10 +162,10 @@ class _Env:
     """Typed reads of environment variables; blank counts as unset."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
+        self.environ = environ
 
     def optional(self, name: str) -> str | None:
-        value = self._environ.get(name, "").strip()
+        value = self.environ.get(name, "").strip()
         return value or None
 
     def required(self, name: str, what: str) -> str:

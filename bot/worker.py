@@ -10,7 +10,8 @@ job (lease expired, or released at shutdown) skips what was done and never posts
 1. post the parent message where asked (or by DM, saying why) → ``parent_ts``
 2. compile (`commands.compile_backups.compile_backup`, CPU work in the process pool), the parent
    message following the progress → ``result`` (+ ``pdf_path``)
-3. upload the PDF into the parent's thread with ``files_upload_v2`` → ``file_id``
+3. upload the PDF into the parent's thread, streamed from the object store (the compile put it
+   there, so any process can deliver it) → ``file_id``
 4. reply in the thread: success, or the missing-billing-period warning → ``final_reply_ts``
 
 A failure ends in a thread message saying what to do and the job marked failed; the worker
@@ -24,6 +25,8 @@ failure under a running job pauses it: the worker waits until the database answe
 job and carries on from its last recorded step (a step already done in Slack is recorded as soon
 as the database is back, never done again). Only when the database keeps failing while it answers
 for longer than ``database_patience`` does the job fail with the "database unavailable" message.
+The object store is treated alike: when it does not answer (`storage.blobs.StoreUnavailable`) the
+job pauses until it answers again, then carries on from its last recorded step.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Protocol, TypeVar
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -57,15 +59,16 @@ from bot.blocks.messages import (
     outcome_reply,
     parent_message,
 )
-from bot.delivery import Posted, open_dm, post_with_dm_fallback
+from bot.delivery import Posted, UploadFailed, open_dm, post_with_dm_fallback, upload_to_thread
 from bot.digest_job import plan_digest_job
-from bot.errors import is_database_error
+from bot.errors import is_database_error, is_store_outage
 from bot.job_work import CompileWork, JobPlanner, JobWork, NoticeWork, plan_compile_job
 from bot.parent import ParentMessage
 from bot.pool import end_process_pool, new_process_pool
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
 from storage import jobs
+from storage.blobs import BlobStore, StoreRefused
 from storage.jobs import COMPILE_BACKUP, DIGEST, Job, JobStatus, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,7 @@ class CompileFunction(Protocol):
         timezone: str = "UTC",
         executor: concurrent.futures.Executor | None = None,
         progress: ProgressCallback | None = None,
+        blobs: BlobStore,
     ) -> Awaitable[CompileResult]: ...
 
 
@@ -112,6 +116,7 @@ class JobWorker:
         self,
         client: AsyncWebClient,
         *,
+        blob_store: BlobStore,
         concurrency: int,
         executor_factory: Callable[[], concurrent.futures.Executor] | None = None,
         compile_function: CompileFunction = compile_backup,
@@ -126,6 +131,7 @@ class JobWorker:
         self._client = client
         self._executor_factory = executor_factory or (lambda: new_process_pool(concurrency))
         self._executor: concurrent.futures.Executor | None = None
+        self._store = blob_store
         self._compile = compile_function
         self._compile_slots = asyncio.Semaphore(concurrency)
         self._lease_seconds = lease_seconds
@@ -263,9 +269,13 @@ class JobWorker:
                 await self._run(job, last_try=last_try)
                 return
             except _DatabaseOutage as outage:
-                log.warning("job %s paused: database error (%s)", job.id, outage)
+                log.warning("job %s paused: %s", job.id, outage)
                 if give_up_at == math.inf:
                     give_up_at = loop.time() + self._database_patience
+                if outage.store:
+                    paused_at = loop.time()
+                    await self._when_database_answers(self._store.ping)
+                    give_up_at += loop.time() - paused_at
             paused_at = loop.time()
             reloaded = await self._when_database_answers(lambda: jobs.get_job(job_id))
             give_up_at += max(0.0, loop.time() - paused_at - DATABASE_RETRY_SECONDS[0] * 2)
@@ -276,14 +286,15 @@ class JobWorker:
             job = reloaded
 
     async def _when_database_answers(self, query: Callable[[], Awaitable[T]]) -> T:
-        """``query()``, retried (waiting longer each time) until the database answers."""
+        """``query()``, retried (waiting longer each time) until the database (or, for a
+        store query, the object store) answers."""
         delay, longest = DATABASE_RETRY_SECONDS
         while True:
             await asyncio.sleep(delay)
             try:
                 return await query()
             except Exception as error:
-                if not is_database_error(error):
+                if not (is_database_error(error) or is_store_outage(error)):
                     raise
             delay = min(delay * 2, longest)
 
@@ -330,10 +341,18 @@ class JobWorker:
         except UploadRefused as error:
             log.warning("job %s: upload refused: %s", job.id, error)
             await self._fail(job, work, Failure.UPLOAD_REFUSED, str(error))
+        except StoreRefused as error:
+            log.error("job %s: the object store refused: %s", job.id, error)
+            await self._fail(job, work, Failure.STORE, str(error))
         except Exception as error:
-            if is_database_error(error):
+            if is_store_outage(error):
                 if not last_try:
-                    raise _DatabaseOutage(str(error)) from error
+                    raise _DatabaseOutage(f"object store error ({error})", store=True) from error
+                log.error("job %s: object store error: %s", job.id, error)
+                await self._fail(job, work, Failure.STORE, str(error))
+            elif is_database_error(error):
+                if not last_try:
+                    raise _DatabaseOutage(f"database error ({error})") from error
                 log.error("job %s: database error: %s", job.id, error)
                 await self._fail(job, work, Failure.DATABASE, str(error))
             else:
@@ -415,15 +434,21 @@ class JobWorker:
         """The outcome recorded on the job, or compile now (also when its PDF went missing)."""
         if job.result is not None:
             outcome = CompileResult.from_json(job.result)
-            pdf_gone = outcome.has_file and job.file_id is None and not _exists(job.pdf_path)
+            pdf_gone = outcome.has_file and job.file_id is None and not await self._stored(outcome)
             if not pdf_gone:
                 return outcome
         async with self._compile_slots:
             await parent.show(Phase.RUNNING)
             result = await self._compile_in_pool(request, parent.progress)
-        pdf_path = str(result.pdf_path) if result.pdf_path is not None else None
-        await jobs.record_compiled(job, self.owner, pdf_path, result.to_json())
+        await jobs.record_compiled(job, self.owner, result.file_key, result.to_json())
         return result
+
+    async def _stored(self, outcome: CompileResult) -> bool:
+        """True when the outcome's PDF is in the object store (to be delivered)."""
+        return (
+            outcome.file_key is not None
+            and await self._store.object_size(outcome.file_key) is not None
+        )
 
     async def _compile_in_pool(
         self, request: BackupJobPayload, progress: ProgressCallback
@@ -436,6 +461,7 @@ class JobWorker:
                 timezone=request.timezone,
                 executor=self.executor,
                 progress=progress,
+                blobs=self._store,
             )
         except BrokenProcessPool:
             log.error("a PDF worker process died; starting a new pool")
@@ -445,19 +471,24 @@ class JobWorker:
             raise
 
     async def _upload(self, job: Job, outcome: CompileResult) -> str:
-        # files_upload_v2 would read a path synchronously, on the event loop; read it aside.
-        content = await asyncio.to_thread(Path(str(job.pdf_path)).read_bytes)
+        """Stream the PDF from the object store into the parent's thread (files_upload_v2
+        would read it whole into memory)."""
+        assert outcome.file_key is not None and outcome.file_name is not None
+        assert job.parent_channel is not None and job.parent_ts is not None
         try:
-            response = await self._client.files_upload_v2(
+            return await upload_to_thread(
+                self._client,
+                self._store,
+                outcome.file_key,
                 channel=job.parent_channel,
                 thread_ts=job.parent_ts,
-                file=content,
                 filename=outcome.file_name,
                 title=outcome.file_name,
             )
+        except UploadFailed as error:
+            raise UploadRefused(str(error)) from error
         except (SlackApiError, SlackRequestError) as error:
             raise UploadRefused(_upload_refusal(error)) from error
-        return str(response["file"]["id"])
 
     async def _reply(self, job: Job, message: Message) -> str:
         response = await self._client.chat_postMessage(
@@ -492,7 +523,12 @@ class JobWorker:
 
 
 class _DatabaseOutage(Exception):
-    """The database failed under a running job; the job pauses until it answers again."""
+    """The database (or, with ``store``, the object store) failed under a running job; the job
+    pauses until it answers again."""
+
+    def __init__(self, message: str, *, store: bool = False) -> None:
+        super().__init__(message)
+        self.store = store
 
 
 def _held_by(job: Job, owner: str) -> bool:
@@ -503,7 +539,3 @@ class _GaveUp(Exception):
     def __init__(self, attempts: int) -> None:
         super().__init__(f"gave up after {attempts} attempts")
         self.attempts = attempts
-
-
-def _exists(path: str | None) -> bool:
-    return path is not None and Path(path).is_file()

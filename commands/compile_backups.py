@@ -30,8 +30,7 @@ from commands.tie_out import check_invoice, tie_out_reason
 from pdf.assemble import assemble_backup, backup_file_name
 from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNote, InvoiceEntry
 from pdf.formatting import format_period
-from storage.blobs import BlobStore
-from storage.db import data_dir
+from storage.blobs import BACKUPS_PREFIX, BlobStore
 from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
 
 ProgressCallback = Callable[[str], Awaitable[None]]
@@ -81,7 +80,7 @@ class CompileResult:
 
     status: str
     backup_id: int
-    pdf_path: Path | None
+    pdf_path: Path | None  # the PDF on this host's disk, when the store keeps it there
     file_name: str | None
     project_name: str
     invoice_count: int
@@ -92,6 +91,7 @@ class CompileResult:
     unavailable_count: int = 0
     repaired_attachments: tuple[RepairedAttachment, ...] = ()
     tie_out: tuple[TieOutNote, ...] = ()
+    file_key: str | None = None  # the PDF's key in the object store
 
     @property
     def not_tying_out(self) -> tuple[TieOutNote, ...]:
@@ -142,6 +142,7 @@ class CompileResult:
                 )
                 for item in data.get("tie_out", [])
             ),
+            file_key=data.get("file_key"),
         )
 
     def fix_hint(self) -> str:
@@ -247,14 +248,13 @@ def _entry(
     invoice: Invoice,
     attachments: list[Attachment],
     periods: dict[int, BillingPeriod],
-    blobs: BlobStore,
+    staged: dict[str, Path | None],
 ) -> InvoiceEntry:
     commitment = invoice.commitment
     period = periods[invoice.period_id]
     label = status_label(invoice.status)
-    signed_path = (
-        str(blobs.path_for(invoice.signed_pdf_sha256)) if invoice.signed_pdf_sha256 else None
-    )
+    signed = staged.get(invoice.signed_pdf_sha256) if invoice.signed_pdf_sha256 else None
+    signed_path = str(signed) if signed is not None else None
     sheet = build_invoice_sheet(
         application_number=invoice.number,
         invoice_number=invoice.invoice_number,
@@ -280,9 +280,7 @@ def _entry(
             AttachmentSource(
                 filename=attachment.filename,
                 content_type=attachment.content_type,
-                path=str(blobs.path_for(attachment.sha256))
-                if blobs.exists(attachment.sha256)
-                else None,
+                path=_staged_path(staged, attachment.sha256),
             )
             for attachment in attachments
         ),
@@ -293,10 +291,42 @@ def _entry(
 def _entries(
     included: list[tuple[Invoice, list[Attachment]]],
     periods: dict[int, BillingPeriod],
-    blobs: BlobStore,
+    staged: dict[str, Path | None],
 ) -> list[InvoiceEntry]:
     """The invoices as the PDF shows them, each with its tie-out findings (CPU and disk work)."""
-    return [_entry(invoice, attachments, periods, blobs) for invoice, attachments in included]
+    return [_entry(invoice, attachments, periods, staged) for invoice, attachments in included]
+
+
+def _staged_path(staged: dict[str, Path | None], sha256: str) -> str | None:
+    """The local path of a staged blob; None (the attachment is listed as missing) when the
+    store does not have it."""
+    path = staged.get(sha256)
+    return str(path) if path is not None else None
+
+
+def _blob_hashes(included: list[tuple[Invoice, list[Attachment]]]) -> list[str]:
+    """Every blob a compile of ``included`` reads: signed PDFs and attachments."""
+    hashes: list[str] = []
+    for invoice, attachments in included:
+        if invoice.signed_pdf_sha256:
+            hashes.append(invoice.signed_pdf_sha256)
+        hashes.extend(attachment.sha256 for attachment in attachments)
+    return hashes
+
+
+def _missing_blobs(
+    included: list[tuple[Invoice, list[Attachment]]],
+    staged: dict[str, Path | None],
+    references: dict[int, str],
+) -> list[str]:
+    """Warnings naming each invoice whose signed PDF the store does not have (it is rendered
+    from its data instead; missing attachments are listed by the PDF assembly)."""
+    return [
+        f"{references[invoice.id]}: signed invoice PDF missing from the store "
+        "(rendered from the invoice data)"
+        for invoice, _ in included
+        if invoice.signed_pdf_sha256 and staged.get(invoice.signed_pdf_sha256) is None
+    ]
 
 
 def _backup_request(
@@ -367,10 +397,14 @@ async def compile_backup(
     timezone: str = "UTC",
     executor: concurrent.futures.Executor | None = None,
     progress: ProgressCallback | None = None,
-    blobs: BlobStore | None = None,
+    blobs: BlobStore,
     now: datetime | None = None,
 ) -> CompileResult:
-    """Compile one backup of `invoice_ids` and record it.
+    """Compile one backup of `invoice_ids` and record it, its PDF in the object store ``blobs``.
+
+    The blobs it needs are staged to local paths first; one the store does not have leaves its
+    attachment out (listed, naming the invoice and file). `StoreUnavailable`/`StoreRefused`
+    propagate (the backup is marked failed): the caller retries when the store answers.
 
     Raises `AccessDenied` when the requester may not compile on the project. Invoices that do not
     exist or that the requester may not compile are left out and counted, never named. With no
@@ -389,7 +423,6 @@ async def compile_backup(
         )
         raise
     project = access.project
-    blobs = blobs or BlobStore(data_dir())
     wanted = list(dict.fromkeys(invoice_ids))[:MAX_INVOICES]
     invoices = await Invoice.filter(
         project_id=project_id,
@@ -410,127 +443,137 @@ async def compile_backup(
 
     generated_at = (now or datetime.now(UTC)).astimezone(zone(timezone))
     references = {invoice.id: _reference(invoice) for invoice in included}
-    # Parsing and checking every sheet and checking every blob is CPU and disk work.
-    checked = await asyncio.to_thread(
-        _entries,
-        [(invoice, attachments_by_invoice[invoice.id]) for invoice in included],
-        periods,
-        blobs,
-    )
-    stopped = [entry for entry in checked if entry.findings] if project.tie_out_blocks else []
-    stopped_ids = {entry.invoice_id for entry in stopped}
-    tie_out = _tie_out_notes(checked, stopped_ids, references)
-    entries = [entry for entry in checked if entry.invoice_id not in stopped_ids]
-    backup = await Backup.create(
-        project_id=project_id,
-        requested_by=requester.key,
-        requested_at=generated_at,
-        invoice_ids=[invoice.id for invoice in invoices],
-        excluded=[
-            {"invoice_id": i.id, "period_id": i.period_id, "reason": "billing period missing"}
-            for i in without_period
-        ]
-        + [{"invoice_id": entry.invoice_id, "reason": "does not tie out"} for entry in stopped],
-        page_count=0,
-        byte_size=0,
-        file_name="",
-        file_path="",
-        warnings=[],
-        status="running",
-    )
-    if not entries:
-        backup.status = "nothing_to_compile"
-        backup.warnings = _missing_warnings(missing) + _tie_out_warnings(tie_out)
-        await backup.save()
-        await audit.record(
-            requester.key, "compile", "nothing_to_compile", project_id=project_id, backup=backup.id
-        )
-        return CompileResult(
-            status="nothing_to_compile",
-            backup_id=backup.id,
-            pdf_path=None,
-            file_name=None,
-            project_name=project.name,
-            invoice_count=0,
+    pairs = [(invoice, attachments_by_invoice[invoice.id]) for invoice in included]
+    async with blobs.staged(_blob_hashes(pairs)) as staged:
+        # Parsing and checking every sheet is CPU work.
+        checked = await asyncio.to_thread(_entries, pairs, periods, staged)
+        stopped = [entry for entry in checked if entry.findings] if project.tie_out_blocks else []
+        stopped_ids = {entry.invoice_id for entry in stopped}
+        tie_out = _tie_out_notes(checked, stopped_ids, references)
+        entries = [entry for entry in checked if entry.invoice_id not in stopped_ids]
+        backup = await Backup.create(
+            project_id=project_id,
+            requested_by=requester.key,
+            requested_at=generated_at,
+            invoice_ids=[invoice.id for invoice in invoices],
+            excluded=[
+                {"invoice_id": i.id, "period_id": i.period_id, "reason": "billing period missing"}
+                for i in without_period
+            ]
+            + [{"invoice_id": entry.invoice_id, "reason": "does not tie out"} for entry in stopped],
             page_count=0,
             byte_size=0,
-            missing_periods=missing,
-            left_out_attachments=(),
-            unavailable_count=unavailable,
-            tie_out=tie_out,
+            file_name="",
+            file_path="",
+            warnings=[],
+            status="running",
         )
+        if not entries:
+            backup.status = "nothing_to_compile"
+            backup.warnings = _missing_warnings(missing) + _tie_out_warnings(tie_out)
+            await backup.save()
+            await audit.record(
+                requester.key,
+                "compile",
+                "nothing_to_compile",
+                project_id=project_id,
+                backup=backup.id,
+            )
+            return CompileResult(
+                status="nothing_to_compile",
+                backup_id=backup.id,
+                pdf_path=None,
+                file_name=None,
+                project_name=project.name,
+                invoice_count=0,
+                page_count=0,
+                byte_size=0,
+                missing_periods=missing,
+                left_out_attachments=(),
+                unavailable_count=unavailable,
+                tie_out=tie_out,
+            )
 
-    file_name = backup_file_name(project.name, project.project_number, generated_at)
-    folder = blobs.root / "backups" / f"{backup.id}-{uuid.uuid4().hex[:8]}"
-    try:
-        request = await _in_thread_to_the_end(
-            _backup_request,
-            project,
-            generated_at,
-            entries,
-            missing,
-            stopped,
-            references,
-            folder / file_name,
+        file_name = backup_file_name(project.name, project.project_number, generated_at)
+        file_key = f"{BACKUPS_PREFIX}/{backup.id}-{uuid.uuid4().hex[:8]}/{file_name}"
+        output_path = blobs.backup_workspace(file_key)
+        folder = output_path.parent
+        try:
+            request = await _in_thread_to_the_end(
+                _backup_request,
+                project,
+                generated_at,
+                entries,
+                missing,
+                stopped,
+                references,
+                output_path,
+            )
+            await report(f"rendering and merging 0/{len(entries)}")
+            pdf_report = await _run_assembly(request, executor, report)
+            await report("storing the PDF")
+            await blobs.publish_backup(output_path, file_key)
+        except asyncio.CancelledError:
+            await _discard_interrupted(backup, folder)
+            raise
+        except Exception as error:
+            await blobs.discard_workspace(file_key)
+            backup.status = "failed"
+            backup.warnings = [f"compile failed: {error}"]
+            await backup.save()
+            await audit.record(
+                requester.key, "compile", "failed", project_id=project_id, backup=backup.id
+            )
+            raise
+        left_out = tuple(
+            AttachmentNote(
+                references.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason
+            )
+            for item in pdf_report.left_out
         )
-        await report(f"rendering and merging 0/{len(entries)}")
-        pdf_report = await _run_assembly(request, executor, report)
-    except asyncio.CancelledError:
-        await _discard_interrupted(backup, folder)
-        raise
-    except Exception as error:
-        backup.status = "failed"
-        backup.warnings = [f"compile failed: {error}"]
+        backup.status = "succeeded"
+        backup.page_count = pdf_report.page_count
+        backup.byte_size = pdf_report.byte_size
+        backup.file_name = file_name
+        backup.file_path = file_key
+        backup.invoice_ids = [entry.invoice_id for entry in entries]
+        backup.warnings = (
+            [f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out]
+            + _missing_blobs(pairs, staged, references)
+            + _missing_warnings(missing)
+            + _tie_out_warnings(tie_out)
+        )
         await backup.save()
         await audit.record(
-            requester.key, "compile", "failed", project_id=project_id, backup=backup.id
+            requester.key,
+            "compile",
+            "succeeded",
+            project_id=project_id,
+            backup=backup.id,
+            invoices=len(entries),
+            pages=pdf_report.page_count,
         )
-        raise
-    left_out = tuple(
-        AttachmentNote(
-            references.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason
+        return CompileResult(
+            status="succeeded",
+            backup_id=backup.id,
+            pdf_path=output_path if await asyncio.to_thread(output_path.is_file) else None,
+            file_name=file_name,
+            project_name=project.name,
+            invoice_count=len(entries),
+            page_count=pdf_report.page_count,
+            byte_size=pdf_report.byte_size,
+            missing_periods=missing,
+            left_out_attachments=left_out,
+            unavailable_count=unavailable,
+            repaired_attachments=tuple(
+                RepairedAttachment(
+                    references.get(item.invoice_id, str(item.invoice_id)), item.filename
+                )
+                for item in pdf_report.repaired
+            ),
+            tie_out=tie_out,
+            file_key=file_key,
         )
-        for item in pdf_report.left_out
-    )
-    backup.status = "succeeded"
-    backup.page_count = pdf_report.page_count
-    backup.byte_size = pdf_report.byte_size
-    backup.file_name = file_name
-    backup.file_path = str(Path(pdf_report.output_path).relative_to(blobs.root))
-    backup.invoice_ids = [entry.invoice_id for entry in entries]
-    backup.warnings = (
-        [f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out]
-        + _missing_warnings(missing)
-        + _tie_out_warnings(tie_out)
-    )
-    await backup.save()
-    await audit.record(
-        requester.key,
-        "compile",
-        "succeeded",
-        project_id=project_id,
-        backup=backup.id,
-        invoices=len(entries),
-        pages=pdf_report.page_count,
-    )
-    return CompileResult(
-        status="succeeded",
-        backup_id=backup.id,
-        pdf_path=Path(pdf_report.output_path),
-        file_name=file_name,
-        project_name=project.name,
-        invoice_count=len(entries),
-        page_count=pdf_report.page_count,
-        byte_size=pdf_report.byte_size,
-        missing_periods=missing,
-        left_out_attachments=left_out,
-        unavailable_count=unavailable,
-        repaired_attachments=tuple(
-            RepairedAttachment(references.get(item.invoice_id, str(item.invoice_id)), item.filename)
-            for item in pdf_report.repaired
-        ),
-        tie_out=tie_out,
-    )
 
 
 async def _run_assembly(

@@ -152,7 +152,7 @@ async def import_bundle(source: Path, blobs: BlobStore) -> ImportReport:
     with tempfile.TemporaryDirectory(prefix="bundle-") as scratch:
         root = await asyncio.to_thread(unpack_bundle, source, Path(scratch))
         bundle = await asyncio.to_thread(read_bundle, root)
-        stored = await asyncio.to_thread(_store_files, bundle, blobs)
+        stored = await _store_files(bundle, blobs)
         changes = await _write(bundle, stored)
     project = bundle.project
     return ImportReport(
@@ -175,15 +175,15 @@ class StoredFile:
     byte_size: int
 
 
-def _store_files(bundle: Bundle, blobs: BlobStore) -> dict[Path, StoredFile]:
+async def _store_files(bundle: Bundle, blobs: BlobStore) -> dict[Path, StoredFile]:
     """Copy every bundle file into ``blobs`` (once per content); returns them by path."""
     stored: dict[Path, StoredFile] = {}
     for bundle_file in bundle.files():
         if bundle_file.path in stored:
             continue
-        sha256 = blobs.put_file(bundle_file.path)
-        blob_path = blobs.path_for(sha256)
-        stored[bundle_file.path] = StoredFile(sha256=sha256, byte_size=blob_path.stat().st_size)
+        sha256 = await blobs.put_file(bundle_file.path)
+        byte_size = (await asyncio.to_thread(bundle_file.path.stat)).st_size
+        stored[bundle_file.path] = StoredFile(sha256=sha256, byte_size=byte_size)
     return stored
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pikepdf
 
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.models import Attachment
 
 BIG_ATTACHMENT_PAGES = 400
@@ -39,7 +39,10 @@ def many_page_pdf(pages: int) -> bytes:
 
 
 async def attach_big_files(
-    blobs: BlobStore, invoice_ids: Sequence[int], copies: int, pages: int = BIG_ATTACHMENT_PAGES
+    blobs: LocalBlobStore,
+    invoice_ids: Sequence[int],
+    copies: int,
+    pages: int = BIG_ATTACHMENT_PAGES,
 ) -> None:
     """Attach ``copies`` copies of a ``pages``-page PDF to each of ``invoice_ids``."""
     data = many_page_pdf(pages)

@@ -16,7 +16,9 @@ from commands.access import (
     search_invoice_options,
     visible_invoice_ids,
 )
-from commands.compile_backups import CompileResult, TieOutNote, compile_backup
+from local_compile import compile_backup
+
+from commands.compile_backups import CompileResult, TieOutNote
 from commands.demo import MISSING_PERIOD_ID, PROJECT_ID
 from storage.models import Backup, Invoice, Project
 

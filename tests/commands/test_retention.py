@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from demo_requesters import ADMIN
 
-from commands.compile_backups import compile_backup
+from local_compile import compile_backup
 from commands.retention import purge_expired_backups
 from storage.models import Backup
 
