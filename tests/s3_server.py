@@ -18,7 +18,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import timedelta
 from pathlib import Path
+
+import obstore
+from obstore.store import S3Store
 
 ACCESS_KEY = "invoice-backups-test"
 SECRET_KEY = "invoice-backups-test-secret"
@@ -131,12 +135,29 @@ class S3Server:
         raise RuntimeError(f"weed did not answer within a minute; see {self.folder / 'weed.log'}")
 
     def _answers(self) -> bool:
+        """True once an object can be written and read back (the S3 port answers a little
+        before the volumes are ready)."""
         try:
             with urllib.request.urlopen(f"{self.endpoint}/", timeout=1):
-                return True
+                pass
         except urllib.error.HTTPError:
-            return True  # 403 without credentials: it answers
+            pass  # 403 without credentials: it answers
         except OSError:
+            return False
+        probe = S3Store(
+            "readiness",
+            endpoint=self.endpoint,
+            region=REGION,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True, "timeout": timedelta(seconds=5)},
+            retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=5)},
+        )
+        try:
+            obstore.put(probe, "probe", b"ready")
+            return bytes(obstore.get(probe, "probe").bytes()) == b"ready"
+        except Exception:
             return False
 
     def stop(self) -> None:

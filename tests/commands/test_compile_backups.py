@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 from demo_requesters import ACME_CONTACT, ADMIN, STANDARD, STRANGER, VIEWER, VOLT_CONTACT
+from local_compile import compile_backup
 from pypdf import PdfReader
 
 from commands.access import (
@@ -16,8 +17,6 @@ from commands.access import (
     search_invoice_options,
     visible_invoice_ids,
 )
-from local_compile import compile_backup
-
 from commands.compile_backups import CompileResult, TieOutNote
 from commands.demo import MISSING_PERIOD_ID, PROJECT_ID
 from storage.models import Backup, Invoice, Project
@@ -181,6 +180,7 @@ async def test_progress_notes_follow_the_work(
         r"adding the cover page and bookmarks",
         r"numbering pages",
         r"writing the PDF \(\d+ pages\)",
+        r"storing the PDF",
     ]
     ranks = []
     for note in notes:

@@ -263,7 +263,7 @@ async def test_a_newer_bundle_updates_in_place(
     assert now[7002].updated_at > old_invoices[7002]["updated_at"]
     # Blobs are never deleted by an import: the removed attachment's bytes stay.
     removed_sha = next(row["sha256"] for row in before["Attachment"] if row["id"] == 60003)
-    assert blobs.exists(removed_sha)
+    assert await blobs.exists(removed_sha)
 
 
 async def test_records_missing_from_a_newer_bundle_are_deleted(
