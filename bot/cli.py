@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import shutil
 import signal
@@ -452,6 +453,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 1
+    finally:
+        # obstore's S3 client must be dropped while the interpreter still runs (dropped during
+        # interpreter shutdown, it may abort the process).
+        args.blobs = None
+        gc.collect()
 
 
 if __name__ == "__main__":

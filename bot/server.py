@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import signal
 import sys
@@ -285,6 +286,7 @@ def run_serve() -> int:
         logging.getLogger("tortoise").setLevel(logging.WARNING)
     try:
         asyncio.run(_run(settings))
+        gc.collect()  # drops obstore's S3 client while the interpreter runs (see bot.cli.main)
     except SettingsError as error:
         print(f"invoice-backups serve: {error}", file=sys.stderr)
         return 2
