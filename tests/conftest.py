@@ -98,10 +98,12 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         server.stop()
 
 
-def s3_store(server: S3Server, cache_dir: Path, cache_bytes: int = 64 << 20) -> S3BlobStore:
-    """A store on a fresh bucket of ``server``."""
+def s3_store(
+    server: S3Server, cache_dir: Path, cache_bytes: int = 64 << 20, bucket: str | None = None
+) -> S3BlobStore:
+    """A store on ``bucket`` (default: a fresh one) of ``server``, caching in ``cache_dir``."""
     return S3BlobStore(
-        new_bucket_name(),
+        bucket or new_bucket_name(),
         endpoint=server.endpoint,
         region=REGION,
         access_key_id=ACCESS_KEY,
