@@ -9,7 +9,7 @@ job (lease expired, or released at shutdown) skips what was done and never posts
 
 1. post the parent message where asked (or by DM, saying why) → ``parent_ts``
 2. compile (`commands.compile_backups.compile_backup`, CPU work in the process pool), the parent
-   message following the progress → ``result`` (+ ``pdf_path``)
+   message following the progress → ``result`` (+ ``pdf_path``: the PDF's key in the object store)
 3. upload the PDF into the parent's thread, streamed from the object store (the compile put it
    there, so any process can deliver it) → ``file_id``
 4. reply in the thread: success, or the missing-billing-period warning → ``final_reply_ts``
@@ -68,7 +68,7 @@ from bot.pool import end_process_pool, new_process_pool
 from commands.access import AccessDenied, Requester
 from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
 from storage import jobs
-from storage.blobs import BlobStore, StoreRefused
+from storage.blobs import BlobMissing, BlobStore, StoreRefused
 from storage.jobs import COMPILE_BACKUP, DIGEST, Job, JobStatus, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -341,7 +341,7 @@ class JobWorker:
         except UploadRefused as error:
             log.warning("job %s: upload refused: %s", job.id, error)
             await self._fail(job, work, Failure.UPLOAD_REFUSED, str(error))
-        except StoreRefused as error:
+        except (StoreRefused, BlobMissing) as error:
             log.error("job %s: the object store refused: %s", job.id, error)
             await self._fail(job, work, Failure.STORE, str(error))
         except Exception as error:

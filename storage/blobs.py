@@ -46,7 +46,8 @@ from obstore.store import LocalStore, S3Store
 
 CHUNK_SIZE = 1024 * 1024
 UPLOAD_PART_SIZE = 8 * 1024 * 1024  # multipart part size (S3 wants at least 5 MB)
-UPLOAD_CONCURRENCY = 4
+UPLOAD_CONCURRENCY = 2
+STAGE_CONCURRENCY = 4  # blobs downloaded at once while staging
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 BLOBS_PREFIX = "blobs"
 BACKUPS_PREFIX = "backups"
@@ -411,7 +412,14 @@ class S3BlobStore(BlobStore):
         wanted = list(dict.fromkeys(hashes))
         self.cache.pin(wanted)
         try:
-            paths = {sha256: await self._local_blob(sha256) for sha256 in wanted}
+            slots = asyncio.Semaphore(STAGE_CONCURRENCY)
+
+            async def fetch(sha256: str) -> Path | None:
+                async with slots:
+                    return await self._local_blob(sha256)
+
+            found = await asyncio.gather(*(fetch(sha256) for sha256 in wanted))
+            paths = dict(zip(wanted, found, strict=True))
             await asyncio.to_thread(self.cache.evict)
             yield paths
         finally:
