@@ -391,9 +391,10 @@ class JobWorker:
                 await self._recorded(lambda: jobs.record_upload(job, self.owner, file_id))
             if job.final_reply_ts is None:
                 await self._fence(job)
-                ts = await self._reply(job, outcome_reply(outcome))
+                mention = None if request.title else request.user_id
+                ts = await self._reply(job, outcome_reply(outcome, mention))
                 await self._recorded(lambda: jobs.record_final_reply(job, self.owner, ts))
-            await parent.show(outcome_phase(outcome))
+            await parent.finish(outcome_phase(outcome), outcome.invoice_count)
         finally:
             await parent.close()
         await jobs.finish(job, self.owner, JobStatus.SUCCEEDED)
