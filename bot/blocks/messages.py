@@ -114,13 +114,13 @@ def _status_line(headline: JobHeadline, phase: Phase, progress: str | None) -> s
     if phase is Phase.UPLOADING:
         return ":outbox_tray: Uploading the PDF"
     if phase is Phase.DONE:
-        return ":white_check_mark: Done: the PDF is in the thread"
+        return ":white_check_mark: Done, the PDF is in the thread"
     if phase is Phase.DONE_WITH_WARNINGS:
-        return f":warning: Done, {left_out or 'some'} left out: see the thread"
+        return f":warning: Done, {left_out or 'some'} left out, see the thread"
     if phase is Phase.NOTHING_COMPILED:
         every = "the invoice was" if headline.invoice_count == 1 else "all were"
-        return f":warning: Nothing compiled, {every} left out: see the thread"
-    return ":x: Failed: see the thread for what to do"
+        return f":warning: Nothing compiled, {every} left out, see the thread"
+    return ":x: Failed, see the thread for what to do"
 
 
 def parent_message(
@@ -136,7 +136,7 @@ def parent_message(
         blocks.append(_context(f":information_source: {note}"))
     plain = status.split(" ", 1)[1]
     plain = plain[:1].lower() + plain[1:] if phase in FINISHED_PHASES else plain
-    return _message(f"{title}: {plain.replace(': see', ', see')}", blocks)
+    return _message(f"{title}: {plain}", blocks)
 
 
 def fallback_note(channel_id: str, error: str) -> str:

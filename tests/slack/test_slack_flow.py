@@ -60,14 +60,17 @@ async def test_happy_path_from_command_to_pdf_in_the_thread(
 
     [parent] = fake_slack.top_level_messages()
     assert parent.channel == "C_JOBSITE"
-    assert (
-        "Compiling an invoice backup of 3 invoices for Riverside Medical Office Building "
-        "(2026-014), asked by <@U0PM>"
-    ) in parent.text
+    assert parent.text == (
+        "Invoice backup of 3 invoices for Riverside Medical Office Building (2026-014), "
+        "asked by <@U0PM>: done, the PDF is in the thread"
+    )
     history = [version["text"] for version in parent.versions] + [parent.text]
-    assert "Queued" in history[0]
+    assert history[0] == (
+        "Compiling an invoice backup of 3 invoices for Riverside Medical Office Building "
+        "(2026-014), asked by <@U0PM>: Queued"
+    )
     assert any("Uploading" in text for text in history)
-    assert "Done" in history[-1]
+    assert all(re.search(r"\d/\d", text) is None for text in history)  # never "0/1"
 
     [upload] = fake_slack.files_in_thread(parent.channel, parent.ts)
     assert re.fullmatch(
@@ -85,8 +88,17 @@ async def test_happy_path_from_command_to_pdf_in_the_thread(
     ]
 
     [reply] = fake_slack.replies(parent.channel, parent.ts)
-    assert "Invoice backup ready" in reply.text
-    assert "3 invoices" in reply.text and f"{len(reader.pages)} pages" in reply.text
+    assert reply.text.startswith(
+        "<@U0PM>, your invoice backup is ready: 3 invoices for Riverside Medical Office Building, "
+        f"{len(reader.pages)} pages ("
+    ) and reply.text.endswith("), $148,435.00 due.")
+    assert (
+        "• SC-001 · Acme Concrete · Application #2 · Sep 1–30, 2026 · $65,700.00 · 6 pages\n"
+        "• SC-002 · Volt Electric Co. · Application #1 · Sep 1–30, 2026 · $39,410.00 · 3 pages\n"
+        "• SC-010 · Polar Air Mechanical · Application #1 · Oct 1–31, 2026 · $43,325.00 · 5 pages"
+    ) in reply.all_text
+    assert "*Total current payment due: $148,435.00*" in reply.all_text
+    assert upload.filename not in reply.all_text  # the file card already shows it
     methods = [call.method for call in fake_slack.api_calls()]
     assert methods.index("files.completeUploadExternal") < len(methods) - 1 - methods[::-1].index(
         "chat.postMessage"
@@ -107,11 +119,17 @@ async def test_missing_billing_period_is_left_out_and_explained(
     assert outline_titles(reader) == ["Cover", "SC-010 Polar Air Mechanical · Application #2"]
     [reply] = fake_slack.replies(parent.channel, parent.ts)
     assert "1 invoice left out" in reply.all_text
-    assert "SC-010 Polar Air Mechanical · Application #3: billing period 599 does not exist" in (
-        reply.all_text
+    assert (
+        "SC-010 Polar Air Mechanical · Application #3, $51,187.50 for Nov 1–30, 2026: its billing "
+        "period does not exist in the project. Billing period 4 (Nov 1–30, 2026) covers these "
+        "dates."
+    ) in reply.all_text
+    assert "599" not in reply.all_text
+    assert "move the invoice to an existing billing period" in reply.all_text
+    assert parent.text == (
+        "Invoice backup of 1 of 2 invoices for Riverside Medical Office Building (2026-014), "
+        "asked by <@U0PM>: done, 1 left out, see the thread"
     )
-    assert "create the missing billing periods" in reply.all_text
-    assert "invoices left out" in parent.text
 
 
 async def test_nothing_compilable_posts_only_the_warning(
@@ -124,9 +142,14 @@ async def test_nothing_compilable_posts_only_the_warning(
     assert not fake_slack.uploads
     [parent] = fake_slack.top_level_messages()
     [reply] = fake_slack.replies(parent.channel, parent.ts)
-    assert "No backup was produced" in reply.text
-    assert "billing period 599 does not exist" in reply.all_text
-    assert "Nothing could be compiled" in parent.text
+    assert reply.text == (
+        "<@U0PM>, no backup was produced: none of the selected invoices could be compiled."
+    )
+    assert "its billing period does not exist in the project" in reply.all_text
+    assert parent.text == (
+        "Invoice backup of 1 invoice for Riverside Medical Office Building (2026-014), "
+        "asked by <@U0PM>: nothing compiled, the invoice was left out, see the thread"
+    )
 
 
 async def test_the_same_submission_twice_makes_one_job(
