@@ -16,6 +16,7 @@ from commands.labels import billing_period_label, invoice_option_label
 from commands.permissions import (
     CommitmentScope,
     ProjectRole,
+    is_invoice_contact,
     may_compile_commitment,
     may_compile_on_project,
     may_see_commitment,
@@ -70,6 +71,7 @@ class ProjectAccess:
     visible_commitment_ids: frozenset[int]
     compilable_commitment_ids: frozenset[int]
     admins: tuple[str, ...] = field(default=())
+    contact_commitments: int = 0  # commitments where the requester is an invoice contact
 
     @property
     def may_compile(self) -> bool:
@@ -81,10 +83,30 @@ class ProjectAccess:
         return str((self.project.dictionary or {}).get("commitments") or "Commitments")
 
     def denial(self) -> AccessDenied:
-        """The refusal for this project: the permission lacking and whom to ask."""
+        """The refusal for this project: the permission lacking, where it is set and by whom.
+
+        An invoice contact hears about the "invoice contacts may compile" setting (a project
+        admin turns it on here); a project user without it, that Admin on the tool is set in
+        Procore's Directory by a Procore project admin.
+        """
         who = ", ".join(self.admins[:3]) if self.admins else "a project admin"
+        tool = self.tool_name()
+        if self.role.user_id is not None and self.contact_commitments:
+            return AccessDenied(
+                f"You are an invoice contact on {self.project.name}, but invoice contacts may "
+                "compile only when a project admin turns on the setting “Invoice contacts may "
+                f"compile their own commitments' invoices” (`/compile-backups access`). Ask {who} "
+                f"to turn it on, or to give you Admin on the {tool} tool in Procore."
+            )
+        if self.role.user_id is not None:
+            return AccessDenied(
+                f"You need *Admin* on the {tool} tool of {self.project.name} to compile invoice "
+                f"backups. Permissions come from Procore: ask {who} (Admin on {tool}) to give you "
+                f"Admin on {tool} in the project's Directory tool (your permission template); it "
+                "applies here once the project is next imported from Procore."
+            )
         return AccessDenied(
-            f"You need *Admin* on the {self.tool_name()} tool of {self.project.name} to compile "
+            f"You need *Admin* on the {tool} tool of {self.project.name} to compile "
             f"invoice backups. Ask {who} to grant it."
         )
 
@@ -151,7 +173,10 @@ async def project_access(requester: Requester, project: Project) -> ProjectAcces
     admins = await ProjectUser.filter(
         project_id=project.id, commitments_access="admin", is_active=True
     ).values_list("name", flat=True)
-    return ProjectAccess(project, role, visible, compilable, tuple(str(a) for a in admins))
+    contacts = sum(1 for scope in scopes if is_invoice_contact(role, scope))
+    return ProjectAccess(
+        project, role, visible, compilable, tuple(str(a) for a in admins), contacts
+    )
 
 
 async def projects_of(requester: Requester) -> list[Project]:

@@ -425,22 +425,26 @@ def whom_to_ask(owner_ids: Sequence[str]) -> str:
 
 
 def unknown_user_text(email: str | None, owner_ids: Sequence[str]) -> str:
-    """How a Slack user is matched to a project user, and whom to ask, for someone who matches
-    nobody (mrkdwn)."""
-    link = f"to link your Slack account to your project user with `{COMMAND} access`"
+    """Three lines for someone who matches no project user (mrkdwn): how they are matched,
+    whom to ask, and the permission compiling needs."""
+    link = f"link your Slack account (`{COMMAND} access`)"
     if email is None:
-        return (
-            "I couldn't read an e-mail address from your Slack profile, and that is how I match "
-            "you: *by the e-mail of your Slack profile, against the project directory*. Ask a "
-            f"workspace admin to check your profile, or ask {whom_to_ask(owner_ids)} {link}. "
-            "Compiling invoice backups needs *Admin* on a project's Commitments tool."
+        first = "I couldn't read the e-mail address of your Slack profile: that is how I match you."
+        second = (
+            f"Ask a workspace admin to check your profile, or ask {whom_to_ask(owner_ids)} "
+            f"to {link}."
         )
-    return (
-        "I don't know you yet. I match you *by the e-mail of your Slack profile, "
-        f"{escape(email)}, against the project directory*, and no project has an active user "
-        f"with that address or a link to your Slack account. Ask {whom_to_ask(owner_ids)} to add "
-        f"you to the project with that address, or {link}. Compiling invoice backups needs "
-        "*Admin* on a project's Commitments tool."
+    else:
+        first = (
+            "I don't know you yet: nobody in a project's Directory has the e-mail of your Slack "
+            f"profile, {escape(email)}."
+        )
+        second = (
+            f"Ask {whom_to_ask(owner_ids)} to add you to the project with that address, or to "
+            f"{link}."
+        )
+    return "\n".join(
+        [first, second, "Compiling backups needs *Admin* on a project's Commitments tool."]
     )
 
 

@@ -212,7 +212,7 @@ def assert_exactly_once(fake: FakeSlack, jobs: list[Job]) -> None:
     for parent in parents:
         assert len(fake.files_in_thread(parent.channel, parent.ts)) == 1, parent.ts
         assert len(fake.replies(parent.channel, parent.ts)) == 1, parent.ts
-        assert "Done" in parent.text
+        assert ": done, " in parent.text
     assert sum(upload.completed for upload in fake.uploads.values()) == SUBMISSIONS
 
 

@@ -290,11 +290,11 @@ async def test_a_submitted_schedule_is_registered_and_its_run_posts_the_backup(
     [parent] = fake_slack.top_level_messages()
     assert parent.channel == "C_JOBSITE"
     assert parent.text.startswith(HEADLINE) and "(Nov 1–30, 2026)" in parent.text
-    assert "Done" in parent.text
+    assert ": done, " in parent.text
     [pdf] = fake_slack.files_in_thread("C_JOBSITE", parent.ts)
     assert pdf.data is not None and pdf.data.startswith(b"%PDF")
     [reply] = fake_slack.replies("C_JOBSITE", parent.ts)
-    assert "Invoice backup ready" in reply.text and "1 invoice" in reply.text
+    assert reply.text.startswith("Your invoice backup is ready: 1 invoice for ")  # nobody @-ed
 
 
 async def test_an_empty_week_posts_one_line_or_nothing_when_skipped(

@@ -275,7 +275,7 @@ async def test_slack_server_errors_are_retried(
     assert statuses == [503, 200]
     [parent] = fake_slack.top_level_messages()
     assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
-    assert "Done" in parent.text
+    assert ": done, " in parent.text
 
 
 async def test_a_database_failure_during_the_job_is_explained(

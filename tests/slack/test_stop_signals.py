@@ -129,7 +129,7 @@ async def completed_exactly_once_by_a_new_process(
     assert {(p.channel, p.ts) for p in parents} == {(j.parent_channel, j.parent_ts) for j in done}
     assert len(parents) == len(queued)
     for parent in parents:
-        assert "Done" in parent.text
+        assert ": done, " in parent.text
         assert len(fake.files_in_thread(parent.channel, parent.ts)) == 1
         assert len(fake.replies(parent.channel, parent.ts)) == 1
     assert sum(upload.completed for upload in fake.uploads.values()) == len(queued)
