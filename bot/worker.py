@@ -52,7 +52,9 @@ from bot.blocks.messages import (
     JobHeadline,
     Message,
     Phase,
+    digest_fallback_note,
     failure_reply,
+    fallback_note,
     outcome_phase,
     outcome_reply,
     parent_message,
@@ -353,7 +355,8 @@ class JobWorker:
                 )
             else:
                 assert work.user_id, "a notice without a channel goes to a user"
-                posted = await self._direct_message(work.user_id, notice_message(work.text))
+                notice = notice_message(work.text, resume_schedule_id=work.resume_schedule_id)
+                posted = await self._direct_message(work.user_id, notice)
             await self._recorded(
                 lambda: jobs.record_parent_message(
                     job, self.owner, posted.channel, posted.ts, posted.note
@@ -375,6 +378,7 @@ class JobWorker:
                 request.channel_id,
                 request.user_id,
                 lambda note: parent_message(headline, Phase.QUEUED, note=note),
+                digest_fallback_note if request.title else fallback_note,
             )
             await self._recorded(
                 lambda: jobs.record_parent_message(

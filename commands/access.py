@@ -58,6 +58,9 @@ class InvoiceOption:
     group: str
 
 
+MISSING_PERIOD_GROUP = "No billing period: left out if picked (fix in Procore first)"
+
+
 class AccessDenied(Exception):
     """The requester may not do this; ``str(exc)`` is the message to show them."""
 
@@ -342,7 +345,7 @@ async def search_invoice_options(
         group = (
             billing_period_label(period.position, period.start_date, period.end_date)
             if period
-            else f"Missing billing period (id {row['period_id']})"
+            else MISSING_PERIOD_GROUP
         )
         month = period.start_date if period else row["requisition_end"]
         label = invoice_option_label(

@@ -139,23 +139,48 @@ def parent_message(
     return _message(f"{title}: {plain}", blocks)
 
 
-def fallback_note(channel_id: str, error: str) -> str:
-    """Why the backup comes by DM instead of in the channel where it was asked."""
+def _posting_reason(channel_id: str, error: str) -> str:
     if error == "not_in_channel":
-        reason = (
+        return (
             f"I'm not a member of <#{channel_id}>. Invite me there with "
             "`/invite @Invoice Backups` to get backups in the channel"
         )
-    elif error == "is_archived":
-        reason = f"<#{channel_id}> is archived"
-    elif channel_id.startswith("D"):
-        reason = "I can't post in that direct message (I'm not part of it)"
-    else:
-        reason = (
-            "I can't see that conversation (a private channel I'm not in, or a group DM). "
-            "Invite me with `/invite @Invoice Backups` to get backups there"
-        )
+    if error == "is_archived":
+        return f"<#{channel_id}> is archived"
+    if channel_id.startswith("D"):
+        return "I can't post in that direct message (I'm not part of it)"
+    return (
+        "I can't see that conversation (a private channel I'm not in, or a group DM). "
+        "Invite me with `/invite @Invoice Backups` to get backups there"
+    )
+
+
+def fallback_note(channel_id: str, error: str) -> str:
+    """Why the backup comes by DM instead of in the channel where it was asked."""
+    reason = _posting_reason(channel_id, error)
     return f"I couldn't post where you asked: {reason}. So I'm sending your backup here instead."
+
+
+def digest_fallback_note(channel_id: str, error: str) -> str:
+    """Why a weekly digest comes to its owner by DM instead of in its schedule's channel."""
+    reason = _posting_reason(channel_id, error)
+    return (
+        f"Your weekly digest is scheduled for <#{channel_id}>, but I couldn't post there: "
+        f"{reason}. So I'm sending it to you here instead; `{COMMAND} schedules` pauses or "
+        "deletes it."
+    )
+
+
+def destination_text(channel_id: str, problem: str | None, *, is_dm: bool = False) -> str:
+    """Where the PDF will go, said in the modal before it is submitted (``problem``: the
+    `bot.delivery.posting_problem` of ``channel_id``)."""
+    what = "One PDF with each invoice and its PDF attachments"
+    if problem is None:
+        if is_dm or channel_id.startswith("D"):
+            return f"{what}, posted in our direct messages (Messages tab of this app)."
+        return f"{what}, posted in a thread in <#{channel_id}>."
+    reason = _posting_reason(channel_id, problem)
+    return f"{what}. It will come to you by direct message: {reason}."
 
 
 # --- thread replies ------------------------------------------------------------------------

@@ -89,8 +89,10 @@ def compile_modal(
     metadata: ModalMetadata,
     *,
     max_invoices: int,
+    destination: str | None = None,
 ) -> View:
-    """The modal: a project select (``projects``, ``selected`` preselected) and an invoice search.
+    """The modal: a project select (``projects``, ``selected`` preselected) and an invoice search;
+    ``destination`` says where the PDF will go (`bot.blocks.messages.destination_text`).
 
     ``projects`` must be non-empty (a user with none gets an explanation instead of a modal).
     """
@@ -130,7 +132,8 @@ def compile_modal(
             ContextBlock(
                 elements=[
                     MarkdownTextObject(
-                        text="One PDF with each invoice and its PDF attachments, "
+                        text=destination
+                        or "One PDF with each invoice and its PDF attachments, "
                         "posted in the conversation where you typed the command."
                     )
                 ]

@@ -18,10 +18,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.messages import (
     COMMAND,
+    destination_text,
     help_message,
     unknown_argument_message,
 )
 from bot.blocks.modal import ModalMetadata, compile_modal
+from bot.delivery import posting_problem
 from bot.listeners.access import open_access_modal
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.schedules import list_schedules, open_schedule_modal
@@ -93,11 +95,13 @@ async def open_compile_modal(request: CommandRequest) -> None:
                     unknown_argument_message(request.argument, tool),
                 )
                 return
+        problem = await posting_problem(request.client, request.channel_id)
         view = compile_modal(
             projects,
             selected,
             ModalMetadata(request.channel_id, request.user_id),
             max_invoices=request.services.max_invoices,
+            destination=destination_text(request.channel_id, problem),
         )
         await request.client.views_open(trigger_id=request.payload["trigger_id"], view=view)
     except Exception as error:

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backup_job import BackupJobPayload, enqueue_backup, submission_key
+from bot.blocks.messages import destination_text
 from bot.blocks.modal import (
     CALLBACK_ID,
     PROJECT_ACTION_ID,
@@ -22,6 +23,7 @@ from bot.blocks.modal import (
     selection_errors,
     unavailable_error,
 )
+from bot.delivery import posting_problem
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
 from commands.access import AccessDenied, compilable_projects, visible_invoice_ids
@@ -92,11 +94,14 @@ async def switch_project(
     if not projects:
         return
     selected = next((project for project in projects if project.id == project_id), None)
+    metadata = ModalMetadata.parse(view.get("private_metadata") or "")
+    problem = await posting_problem(client, metadata.channel_id)
     modal = compile_modal(
         projects,
         selected,
-        ModalMetadata.parse(view.get("private_metadata") or ""),
+        metadata,
         max_invoices=services.max_invoices,
+        destination=destination_text(metadata.channel_id, problem),
     )
     try:
         await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
