@@ -33,7 +33,14 @@ from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNo
 from pdf.formatting import format_money, format_period
 from storage.blobs import BlobStore
 from storage.db import data_dir
-from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
+from storage.models import (
+    Attachment,
+    Backup,
+    BillingPeriod,
+    Invoice,
+    Project,
+    default_dictionary,
+)
 
 ProgressCallback = Callable[[str], Awaitable[None]]
 T = TypeVar("T")
@@ -141,6 +148,7 @@ class CompileResult:
     repaired_attachments: tuple[RepairedAttachment, ...] = ()
     tie_out: tuple[TieOutNote, ...] = ()
     included: tuple[IncludedInvoice, ...] = ()
+    invoicing_tool: str = "Invoicing"  # the project's name for the Invoicing tool
 
     @property
     def total_due(self) -> Decimal:
@@ -197,6 +205,7 @@ class CompileResult:
                 for item in data.get("tie_out", [])
             ),
             included=tuple(IncludedInvoice(**item) for item in data.get("included", [])),
+            invoicing_tool=str(data.get("invoicing_tool") or "Invoicing"),
         )
 
     def fix_hint(self) -> str:
@@ -205,8 +214,8 @@ class CompileResult:
         return (
             f"To include {'it' if one else 'them'}, move "
             f"{'the invoice' if one else 'each invoice'} to an existing billing period in Procore "
-            "(Invoicing tool), or create the missing "
-            "period there (Invoicing settings, billing periods), then compile again."
+            f"({self.invoicing_tool} tool), or create the missing period there "
+            f"({self.invoicing_tool} settings, billing periods), then compile again."
         )
 
     def tie_out_hint(self) -> str:
@@ -377,6 +386,7 @@ def _backup_request(
         invoices=tuple(entries),
         output_path=str(output_path),
         progress_path=str(output_path.parent / "progress.txt"),
+        subcontractor_word=_names(project)["subcontractor"],
         not_included=tuple(CoverNote(m.invoice_label, m.reason()) for m in missing)
         + tuple(
             CoverNote(references[entry.invoice_id], tie_out_reason(entry.findings))
@@ -464,6 +474,13 @@ def _included(
         )
         for entry in entries
     )
+
+
+def _names(project: Project) -> dict[str, str]:
+    """The project's dictionary: its names for the tools and for subcontractors."""
+    names = default_dictionary()
+    names.update({key: str(value) for key, value in (project.dictionary or {}).items() if value})
+    return names
 
 
 def _reference(invoice: Invoice) -> str:
@@ -570,6 +587,7 @@ async def compile_backup(
             left_out_attachments=(),
             unavailable_count=unavailable,
             tie_out=tie_out,
+            invoicing_tool=_names(project)["invoicing"],
         )
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
@@ -643,6 +661,7 @@ async def compile_backup(
         ),
         tie_out=tie_out,
         included=_included(entries, periods, pdf_report),
+        invoicing_tool=_names(project)["invoicing"],
     )
 
 

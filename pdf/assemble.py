@@ -363,6 +363,7 @@ def _truncate_outline(pdf: pikepdf.Pdf, last_kept: pikepdf.Object | None) -> Non
 def _prepend_cover(backup: pikepdf.Pdf, request: BackupRequest, body: _Body) -> int:
     """Render the cover for the merged body, insert it in front; return its page count."""
     content = CoverContent(
+        subcontractor_word=request.subcontractor_word,
         project_name=request.project_name,
         project_number=request.project_number,
         generated_at=request.generated_at,
@@ -421,7 +422,8 @@ def outline_title(entry: InvoiceEntry) -> str:
 
 def _set_document_info(backup: pikepdf.Pdf, request: BackupRequest) -> None:
     backup.docinfo[Name.Title] = (
-        f"Subcontractor invoice backup - {request.project_name} - {request.project_number}"
+        f"{request.subcontractor_word} invoice backup - {request.project_name} - "
+        f"{request.project_number}"
     )
     backup.docinfo[Name.Producer] = "invoice-backups"
     backup.Root.PageMode = Name.UseOutlines

@@ -310,3 +310,26 @@ def test_a_compile_result_keeps_its_findings_through_json_and_reads_older_json()
     assert CompileResult.from_json(stored) == result
     del stored["tie_out"]  # what a job stored before this field existed
     assert CompileResult.from_json(stored) == replace(result, tie_out=())
+
+
+async def test_the_projects_words_reach_the_cover_and_the_hints(demo_project: int) -> None:
+    await Project.filter(id=demo_project).update(
+        dictionary={
+            "commitments": "Subcontracts",
+            "invoicing": "Progress Billings",
+            "subcontractor": "Trade Partner",
+        }
+    )
+    result = await compile_backup(ADMIN, demo_project, [9001, MISSING_INVOICE_ID])
+    assert result.pdf_path is not None
+    reader = PdfReader(result.pdf_path)
+    assert (reader.pages[0].extract_text() or "").startswith("Trade Partner invoice backup")
+    assert reader.metadata is not None and str(reader.metadata.title).startswith(
+        "Trade Partner invoice backup - "
+    )
+    assert result.fix_hint() == (
+        "To include it, move the invoice to an existing billing period in Procore (Progress "
+        "Billings tool), or create the missing period there (Progress Billings settings, billing "
+        "periods), then compile again."
+    )
+    assert CompileResult.from_json(json.loads(json.dumps(result.to_json()))) == result

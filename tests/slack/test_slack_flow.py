@@ -26,7 +26,7 @@ from tests.slack.conftest import (
     offered_options,
     request_backup,
 )
-from tests.slack.fake_slack import FakeSlack
+from tests.slack.fake_slack import TEAM_ID, FakeSlack
 from tests.slack.slack_driver import SlackDriver
 
 MISSING_PERIOD_INVOICE = 9023
@@ -302,3 +302,65 @@ async def test_a_database_failure_during_the_job_is_explained(
     [parent] = fake_slack.top_level_messages()
     [reply] = fake_slack.replies(parent.channel, parent.ts)
     assert "the database is unavailable" in reply.text and "in a few minutes" in reply.text
+
+
+# --- where the PDF will go, said in the modal; the Home tab's button ---------------------------
+
+
+def modal_context(view: dict) -> str:
+    return view["blocks"][0]["elements"][0]["text"]
+
+
+async def test_the_modal_says_where_the_pdf_goes_before_submitting(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    view = await slack.open_modal(PM)
+    assert modal_context(view) == (
+        "One PDF with each invoice and its PDF attachments, posted in a thread in <#C_JOBSITE>."
+    )
+    fake_slack.deny_channel("C_JOBSITE")
+    denied = await slack.open_modal(PM)
+    assert modal_context(denied) == (
+        "One PDF with each invoice and its PDF attachments. It will come to you by direct "
+        "message: I'm not a member of <#C_JOBSITE>. Invite me there with `/invite @Invoice "
+        "Backups` to get backups in the channel."
+    )
+
+
+async def test_the_home_buttons_modal_sends_the_pdf_by_dm(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    before = len(fake_slack.calls_to("views.open"))
+    answer = await slack.interaction(
+        {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID},
+            "user": {"id": PM},
+            "api_app_id": "A0001",
+            "trigger_id": "trigger.home",
+            "container": {"type": "view", "view_id": "V_HOME"},
+            "actions": [
+                {
+                    "type": "button",
+                    "block_id": "home",
+                    "action_id": "home_compile",
+                    "value": "compile",
+                    "action_ts": "1.0",
+                }
+            ],
+        }
+    )
+    assert answer.status == 200
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("views.open")) > before, 10)
+    view = slack.current_view(list(fake_slack.views)[-1])
+    assert view["callback_id"] == "compile_backups"
+    assert modal_context(view) == (
+        "One PDF with each invoice and its PDF attachments, posted in our direct messages "
+        "(Messages tab of this app)."
+    )
+    offered = await offered_options(slack, PM, view)
+    await slack.submit(PM, view, DEMO_PROJECT, [offered[9001]])
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    [parent] = fake_slack.top_level_messages()
+    assert parent.channel == f"D{PM}" and job.delivery_note is None
