@@ -21,6 +21,7 @@ from commands.permissions import (
     may_compile_on_project,
     may_see_commitment,
 )
+from pdf.formatting import format_period
 from storage.links import SlackLink
 from storage.models import BillingPeriod, Commitment, Invoice, Project, ProjectUser
 
@@ -56,6 +57,16 @@ class InvoiceOption:
     invoice_id: int
     label: str
     group: str
+    period_id: int | None = None  # its billing period, when that period exists
+
+
+@dataclass(frozen=True)
+class WholePeriod:
+    """A billing period offered as one choice: the invoices of it the requester may compile."""
+
+    period_id: int
+    dates: str  # "Oct 1–31, 2026"
+    invoice_ids: tuple[int, ...]
 
 
 MISSING_PERIOD_GROUP = "No billing period: left out if picked (fix in Procore first)"
@@ -356,5 +367,37 @@ async def search_invoice_options(
             row["current_payment_due"],
             row["status"],
         )
-        options.append(InvoiceOption(int(row["id"]), label, group))
+        options.append(InvoiceOption(int(row["id"]), label, group, period.id if period else None))
     return options
+
+
+async def whole_periods(
+    requester: Requester, project_id: int, period_ids: list[int]
+) -> list[WholePeriod]:
+    """The existing billing periods among `period_ids`, each with the invoices of it that the
+    requester may compile (newest application first); `AccessDenied` when they may compile
+    nothing on the project. The one place a "whole period" choice is expanded."""
+    access = await compile_access(requester, project_id)
+    periods = await BillingPeriod.filter(project_id=project_id, id__in=list(period_ids))
+    rows = await (
+        Invoice.filter(
+            project_id=project_id,
+            period_id__in=[period.id for period in periods],
+            commitment_id__in=list(access.compilable_commitment_ids),
+        )
+        .order_by("-number", "-id")
+        .values_list("id", "period_id")
+    )
+    by_period: dict[int, list[int]] = {}
+    for invoice_id, period_id in rows:
+        by_period.setdefault(int(period_id), []).append(int(invoice_id))
+    order = {period_id: index for index, period_id in enumerate(period_ids)}
+    return [
+        WholePeriod(
+            period.id,
+            format_period(period.start_date, period.end_date),
+            tuple(by_period[period.id]),
+        )
+        for period in sorted(periods, key=lambda period: order.get(period.id, 0))
+        if period.id in by_period
+    ]

@@ -33,6 +33,7 @@ PROJECT_BLOCK_ID = "project"
 PROJECT_ACTION_ID = "project_select"
 INVOICES_BLOCK_PREFIX = "invoices-"
 INVOICES_ACTION_ID = "invoice_select"
+WHOLE_PERIOD_VALUE_PREFIX = "period:"  # an option standing for a whole billing period
 PROJECT_OPTIONS_LIMIT = 100
 
 
@@ -70,6 +71,7 @@ class ModalSelection:
     project_id: int | None
     invoice_ids: tuple[int, ...]
     invoices_block_id: str
+    period_ids: tuple[int, ...] = ()  # whole billing periods chosen ("All N invoices of …")
 
 
 def invoices_block_id(project_id: int | None) -> str:
@@ -193,15 +195,21 @@ def read_selection(view: Mapping[str, Any]) -> ModalSelection:
     )
     chosen = values.get(block_id, {}).get(INVOICES_ACTION_ID, {}).get("selected_options") or []
     invoice_ids: list[int] = []
+    period_ids: list[int] = []
     for option in chosen:
         try:
-            invoice_ids.append(int(option["value"]))
+            value = str(option["value"])
+            if value.startswith(WHOLE_PERIOD_VALUE_PREFIX):
+                period_ids.append(int(value.removeprefix(WHOLE_PERIOD_VALUE_PREFIX)))
+            else:
+                invoice_ids.append(int(value))
         except (KeyError, TypeError, ValueError):
             continue
     return ModalSelection(
         project_id=selected_project_id(view),
         invoice_ids=tuple(dict.fromkeys(invoice_ids)),
         invoices_block_id=block_id,
+        period_ids=tuple(dict.fromkeys(period_ids)),
     )
 
 
@@ -209,14 +217,35 @@ def selection_errors(selection: ModalSelection, max_invoices: int) -> dict[str, 
     """Errors that need no database: block id → message (empty when the choice is well formed)."""
     if selection.project_id is None:
         return {PROJECT_BLOCK_ID: "Choose a project."}
-    if not selection.invoice_ids:
+    if not selection.invoice_ids and not selection.period_ids:
         return {selection.invoices_block_id: "Choose at least one invoice."}
     if len(selection.invoice_ids) > max_invoices:
         return {
-            selection.invoices_block_id: f"Choose at most {max_invoices} invoices "
-            f"({len(selection.invoice_ids)} selected); split them into several backups."
+            selection.invoices_block_id: too_many_error(len(selection.invoice_ids), max_invoices)
         }
     return {}
+
+
+def too_many_error(chosen: int, max_invoices: int) -> str:
+    """The message for a choice of more invoices than one backup holds."""
+    return (
+        f"Choose at most {max_invoices} invoices ({chosen} selected); split them into several "
+        "backups."
+    )
+
+
+def whole_period_error(vanished: int, invoice_count: int) -> str | None:
+    """The message when chosen whole billing periods no longer exist or hold nothing for the
+    user (None when all is well)."""
+    if invoice_count == 0:
+        return "None of the chosen billing periods has invoices you may compile. Choose again."
+    if vanished:
+        return (
+            f"{vanished} of the chosen billing periods no longer "
+            f"{'has' if vanished == 1 else 'have'} invoices you may compile. Remove "
+            f"{'it' if vanished == 1 else 'them'} and submit again."
+        )
+    return None
 
 
 def unavailable_error(missing: int, chosen: int) -> str:

@@ -7,8 +7,9 @@ from typing import Any
 
 from slack_sdk.models.blocks import Option, OptionGroup
 
+from bot.blocks.modal import WHOLE_PERIOD_VALUE_PREFIX
 from bot.blocks.text import PLAIN_LABEL_LIMIT, shorten
-from commands.access import InvoiceOption
+from commands.access import InvoiceOption, WholePeriod
 
 OPTIONS_LIMIT = 100  # Slack shows at most 100 options in one response
 
@@ -18,12 +19,34 @@ def invoice_option(option: InvoiceOption) -> Option:
     return Option(value=str(option.invoice_id), label=shorten(option.label, PLAIN_LABEL_LIMIT))
 
 
-def invoice_option_groups(options: Sequence[InvoiceOption]) -> list[dict[str, Any]]:
+def whole_period_option(period: WholePeriod) -> Option:
+    """``"All 3 invoices of Oct 1–31, 2026"``; its value names the period (``period:<id>``)."""
+    return Option(
+        value=f"{WHOLE_PERIOD_VALUE_PREFIX}{period.period_id}",
+        label=shorten(
+            f"All {len(period.invoice_ids)} invoices of {period.dates}", PLAIN_LABEL_LIMIT
+        ),
+    )
+
+
+def invoice_option_groups(
+    options: Sequence[InvoiceOption], whole_periods: Sequence[WholePeriod] = ()
+) -> list[dict[str, Any]]:
     """``option_groups`` for an options response: one group per billing period, in the order
-    the options come (newest period first), at most 100 options in all."""
+    the options come (newest period first), at most 100 options in all; a group whose period is
+    in ``whole_periods`` (with 2 invoices or more) starts with its "All N invoices of …" option."""
+    wholes = {period.period_id: period for period in whole_periods if len(period.invoice_ids) > 1}
     groups: dict[str, list[Option]] = {}
-    for option in options[:OPTIONS_LIMIT]:
+    room = OPTIONS_LIMIT
+    for option in options:
+        whole = wholes.pop(option.period_id, None) if option.period_id is not None else None
+        if whole is not None and room > 1:
+            groups.setdefault(option.group, []).append(whole_period_option(whole))
+            room -= 1
+        if room < 1:
+            break
         groups.setdefault(option.group, []).append(invoice_option(option))
+        room -= 1
     return [
         OptionGroup(label=shorten(label, PLAIN_LABEL_LIMIT), options=members).to_dict()
         for label, members in groups.items()

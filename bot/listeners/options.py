@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.blocks.modal import INVOICES_ACTION_ID, selected_project_id
 from bot.blocks.options import OPTIONS_LIMIT, invoice_option_groups
 from bot.services import Services
-from commands.access import search_invoice_options
+from commands.access import search_invoice_options, whole_periods
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,15 @@ async def load_invoice_options(ack: AsyncAck, body: dict[str, Any], services: Se
         return
     try:
         identity = await services.identities.resolve(str(body["user"]["id"]))
+        query = str(body.get("value") or "")
         options = await search_invoice_options(
-            identity.requester, project_id, str(body.get("value") or ""), limit=OPTIONS_LIMIT
+            identity.requester, project_id, query, limit=OPTIONS_LIMIT
+        )
+        period_ids = {option.period_id for option in options if option.period_id is not None}
+        wholes = (
+            await whole_periods(identity.requester, project_id, sorted(period_ids))
+            if options and not query.strip()
+            else []
         )
     except Exception:
         log.exception("invoice search failed")
@@ -34,7 +41,7 @@ async def load_invoice_options(ack: AsyncAck, body: dict[str, Any], services: Se
     if not options:
         await ack(options=[])
         return
-    await ack(option_groups=invoice_option_groups(options))
+    await ack(option_groups=invoice_option_groups(options, wholes))
 
 
 def register(app: AsyncApp, services: Services) -> None:

@@ -21,12 +21,19 @@ from bot.blocks.modal import (
     selected_project_id,
     selected_project_label,
     selection_errors,
+    too_many_error,
     unavailable_error,
+    whole_period_error,
 )
 from bot.delivery import posting_problem
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
-from commands.access import AccessDenied, compilable_projects, visible_invoice_ids
+from commands.access import (
+    AccessDenied,
+    compilable_projects,
+    visible_invoice_ids,
+    whole_periods,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,9 @@ async def submit_compile_modal(
         visible = await visible_invoice_ids(
             identity.requester, selection.project_id, list(selection.invoice_ids)
         )
+        wholes = await whole_periods(
+            identity.requester, selection.project_id, list(selection.period_ids)
+        )
     except AccessDenied as denied:
         await ack_field_error(ack, PROJECT_BLOCK_ID, str(denied))
         return
@@ -60,12 +70,21 @@ async def submit_compile_modal(
         message = unavailable_error(missing, len(selection.invoice_ids))
         await ack(response_action="errors", errors={selection.invoices_block_id: message})
         return
+    invoice_ids = tuple(
+        dict.fromkeys([*selection.invoice_ids, *(i for whole in wholes for i in whole.invoice_ids)])
+    )
+    problem = whole_period_error(len(selection.period_ids) - len(wholes), len(invoice_ids))
+    if problem is None and len(invoice_ids) > services.max_invoices:
+        problem = too_many_error(len(invoice_ids), services.max_invoices)
+    if problem:
+        await ack(response_action="errors", errors={selection.invoices_block_id: problem})
+        return
     payload = BackupJobPayload(
         channel_id=metadata.channel_id,
         user_id=user_id,
         project_id=selection.project_id,
         project_label=selected_project_label(view) or f"project {selection.project_id}",
-        invoice_ids=selection.invoice_ids,
+        invoice_ids=invoice_ids,
         requester=identity.requester,
         timezone=identity.timezone,
     )

@@ -25,6 +25,7 @@ from tests.slack.conftest import (
     finished_jobs,
     offered_options,
     request_backup,
+    whole_period_options,
 )
 from tests.slack.fake_slack import TEAM_ID, FakeSlack
 from tests.slack.slack_driver import SlackDriver
@@ -364,3 +365,26 @@ async def test_the_home_buttons_modal_sends_the_pdf_by_dm(
     assert job.status == JobStatus.SUCCEEDED, job.error
     [parent] = fake_slack.top_level_messages()
     assert parent.channel == f"D{PM}" and job.delivery_note is None
+
+
+async def test_a_whole_billing_period_is_one_choice(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    view = await slack.open_modal(PM)
+    answer = await slack.load_options(PM, view, DEMO_PROJECT)
+    groups = {group["label"]["text"]: group["options"] for group in answer.json()["option_groups"]}
+    october = [option["text"]["text"] for option in groups["Billing period 3 (Oct 1–31, 2026)"]]
+    assert october[0] == "All 3 invoices of Oct 1–31, 2026" and len(october) == 4
+    november = groups["Billing period 4 (Nov 1–30, 2026)"]
+    assert [option["value"] for option in november] == ["9022"]  # one invoice: no "All" option
+    assert "No billing period: left out if picked (fix in Procore first)" in groups
+
+    wholes = await whole_period_options(slack, PM, view)
+    offered = await offered_options(slack, PM, view)
+    chosen = [wholes["All 3 invoices of Oct 1–31, 2026"], offered[9001], offered[9003]]
+    await slack.submit(PM, view, DEMO_PROJECT, chosen)
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert sorted(job.payload["invoice_ids"]) == [9001, 9003, 9012, 9021]
+    [parent] = fake_slack.top_level_messages()
+    assert parent.text.startswith("Invoice backup of 4 invoices for Riverside")
