@@ -6,6 +6,7 @@ Each builder returns a `Message` (fallback text + Block Kit blocks built with sl
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -432,13 +433,34 @@ def help_message(preface: str | None = None, tool: str = "Commitments") -> Messa
     return _message("\n".join(lines).replace("*", ""), [_section("\n".join(lines))])
 
 
-def unknown_argument_message(argument: str, tool: str = "Commitments") -> Message:
-    """Help for ``/compile-backups <something>`` that is neither a subcommand nor a project."""
-    return help_message(
-        f":grey_question: `{escape(argument)}` is not a subcommand, nor a project where you "
-        "may compile backups.",
-        tool,
+def closest_projects(argument: str, labels: Sequence[str], count: int = 3) -> list[str]:
+    """The project labels closest to a mistyped ``argument`` (best first, at most ``count``)."""
+    wanted = argument.casefold()
+
+    def score(label: str) -> float:
+        name = label.casefold()
+        best = difflib.SequenceMatcher(None, wanted, name).ratio()
+        for word in name.replace("(", " ").replace(")", " ").split():
+            best = max(best, difflib.SequenceMatcher(None, wanted, word).ratio())
+        return best
+
+    ranked = sorted(labels, key=lambda label: -score(label))
+    return [label for label in ranked[:count] if score(label) >= 0.5]
+
+
+def project_suggestion_message(argument: str, suggestions: Sequence[tuple[str, str]]) -> Message:
+    """The answer to ``/compile-backups <mistyped project>``: the user's closest projects, each
+    as (label, what to type after the command)."""
+    head = f":grey_question: `{escape(argument)}` is not a project where you may compile backups."
+    lines = [head]
+    if suggestions:
+        lines.append("Did you mean:")
+        lines += [f"• {escape(label)}: `{COMMAND} {escape(typed)}`" for label, typed in suggestions]
+    lines.append(
+        f"`{COMMAND}` alone lets you choose among your projects; `{COMMAND} help` says more."
     )
+    text = "\n".join(lines)
+    return _message(text.replace("`", ""), [_section(text)])
 
 
 def whom_to_ask(owner_ids: Sequence[str]) -> str:

@@ -18,9 +18,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.messages import (
     COMMAND,
+    closest_projects,
     destination_text,
     help_message,
-    unknown_argument_message,
+    project_suggestion_message,
 )
 from bot.blocks.modal import ModalMetadata, compile_modal
 from bot.delivery import posting_problem
@@ -88,11 +89,16 @@ async def open_compile_modal(request: CommandRequest) -> None:
         if request.argument:
             selected = await match_project(requester, request.argument)
             if selected is None:
-                tool = (await dictionary_of(requester))["commitments"]
+                typed = {
+                    project.label: project.project_number or project.name for project in projects
+                }
+                closest = closest_projects(request.argument, list(typed))
                 await answer_privately(
                     request.client,
                     request.payload,
-                    unknown_argument_message(request.argument, tool),
+                    project_suggestion_message(
+                        request.argument, [(label, typed[label]) for label in closest]
+                    ),
                 )
                 return
         problem = await posting_problem(request.client, request.channel_id)
