@@ -100,7 +100,7 @@ def headline_text(headline: JobHeadline, phase: Phase = Phase.RUNNING) -> str:
     tail = f"for {escape(headline.project_name)}, asked by <@{headline.user_id}>"
     if phase not in FINISHED_PHASES:
         return f"Compiling an invoice backup of {asked} {tail}"
-    if phase is Phase.DONE_WITH_WARNINGS and headline.included is not None:
+    if phase is not Phase.NOTHING_COMPILED and headline.left_out:
         return f"Invoice backup of {headline.included} of {asked} {tail}"
     return f"Invoice backup of {asked} {tail}"
 
@@ -363,7 +363,9 @@ def outcome_phase(outcome: CompileResult) -> Phase:
     """The parent message's final phase for an outcome."""
     if not outcome.has_file:
         return Phase.NOTHING_COMPILED
-    left_out = outcome.missing_periods or outcome.left_out_not_tying_out
+    left_out = (
+        outcome.missing_periods or outcome.left_out_not_tying_out or outcome.unavailable_count
+    )
     return Phase.DONE_WITH_WARNINGS if left_out else Phase.DONE
 
 

@@ -4,6 +4,7 @@ several, some left out and all left out. A wording change shows up here, in revi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bot.blocks.messages import (
     destination_text,
     digest_fallback_note,
     nothing_compiled_reply,
+    outcome_phase,
     parent_message,
     success_reply,
     unknown_user_text,
@@ -240,4 +242,16 @@ def test_a_home_backup_row_names_its_period_and_vendors() -> None:
         ":white_check_mark: Done · *Riverside* · Oct 1–31, 2026: Acme Concrete, Volt Electric "
         "Co., Polar Air and 1 more · <!date^1795684440^{date_short_pretty} at {time}|"
         "2026-11-26 09:14 UTC> · 5 invoices, 42 pages"
+    )
+
+
+def test_invoices_no_longer_available_count_as_left_out() -> None:
+    outcome = replace(result(ACME, VOLT), unavailable_count=1)
+    assert outcome_phase(outcome) is Phase.DONE_WITH_WARNINGS
+    reply = success_reply(outcome, "U1")
+    assert reply.text.endswith("$13,345.50 due. 1 invoice left out (no longer available).")
+    done = parent_message(JobHeadline(3, "Riverside", "U1", included=2), outcome_phase(outcome))
+    assert done.text == (
+        "Invoice backup of 2 of 3 invoices for Riverside, asked by <@U1>: done, 1 left out, "
+        "see the thread"
     )
