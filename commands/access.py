@@ -115,9 +115,9 @@ class ProjectAccess:
         if self.role.user_id is not None:
             return AccessDenied(
                 f"You need *Admin* on the {tool} tool of {self.project.name} to compile invoice "
-                f"backups. Permissions come from Procore: ask {who} (Admin on {tool}) to give you "
-                f"Admin on {tool} in the project's Directory tool (your permission template); it "
-                "applies here once the project is next imported from Procore."
+                f"backups. Ask {who} to give it to you in Procore (the project's Directory tool, "
+                "your permission template); it applies here once the project is next imported "
+                "from Procore."
             )
         return AccessDenied(
             f"You need *Admin* on the {tool} tool of {self.project.name} to compile "

@@ -328,12 +328,11 @@ async def test_an_owner_who_lost_access_gets_a_dm_and_the_schedule_pauses(
     assert dm.text == (
         f"I paused your weekly invoice backup (schedule #{schedule.id}) because you no longer may "
         "compile on the project. You need Admin on the Commitments tool of Riverside Medical "
-        "Office Building to compile invoice backups. Permissions come from Procore: ask Dana "
-        "Reyes (Admin on Commitments) to give you Admin on Commitments in the project's "
-        "Directory tool (your permission template); it applies here once the project is next "
-        "imported from Procore. Once you have that access again, press Resume (or use "
-        "`/compile-backups schedules`); until then, delete it there or ask a project admin to "
-        "set up their own."
+        "Office Building to compile invoice backups. Ask a project admin to give it to you in "
+        "Procore (the project's Directory tool, your permission template); it applies here once "
+        "the project is next imported from Procore. Once you have that access again, press "
+        "Resume (or use `/compile-backups schedules`); until then, delete it there or ask a "
+        "project admin to set up their own."
     )  # plain: no mrkdwn emphasis in the notification
     [resume] = [
         element

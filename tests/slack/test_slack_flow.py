@@ -93,11 +93,11 @@ async def test_happy_path_from_command_to_pdf_in_the_thread(
         "<@U0PM>, your invoice backup is ready: 3 invoices for Riverside Medical Office Building, "
         f"{len(reader.pages)} pages ("
     ) and reply.text.endswith("), $148,435.00 due.")
-    assert (
+    assert reply.blocks[1]["text"]["text"] == (
         "• SC-001 · Acme Concrete · Application #2 · Sep 1–30, 2026 · $65,700.00 · 6 pages\n"
         "• SC-002 · Volt Electric Co. · Application #1 · Sep 1–30, 2026 · $39,410.00 · 3 pages\n"
         "• SC-010 · Polar Air Mechanical · Application #1 · Oct 1–31, 2026 · $43,325.00 · 5 pages"
-    ) in reply.all_text
+    )
     assert "*Total current payment due: $148,435.00*" in reply.all_text
     assert upload.filename not in reply.all_text  # the file card already shows it
     methods = [call.method for call in fake_slack.api_calls()]
@@ -195,7 +195,7 @@ async def test_refused_upload_fails_the_job_clearly_and_the_bot_carries_on(
     [reply] = fake_slack.replies(parent.channel, parent.ts)
     assert "Slack refused the upload" in reply.text and "HTTP 403" in reply.text
     assert "/compile-backups" in reply.text  # what to do
-    assert "Failed" in parent.text
+    assert ": failed, see the thread for what to do" in parent.text
 
     async with aiohttp.ClientSession() as session, session.get(f"{bot.url}/healthz") as health:
         assert health.status == 200

@@ -291,9 +291,9 @@ async def test_an_explicit_link_wins_over_the_email_match(
     viewer_refusal = await ephemeral_for(slack, VIEWER)  # read-only by e-mail
     assert viewer_refusal.startswith(
         "You need Admin on the Commitments tool of Riverside Medical Office Building to compile "
-        "invoice backups. Permissions come from Procore: ask Dana Reyes (Admin on Commitments) to "
-        "give you Admin on Commitments in the project's Directory tool (your permission "
-        "template); it applies here once the project is next imported from Procore.\n"
+        "invoice backups. Ask Dana Reyes to give it to you in Procore (the project's Directory "
+        "tool, your permission template); it applies here once the project is next imported "
+        "from Procore.\n"
     )
     await link_slack_user(admin, DEMO_PROJECT, VIEWER, "1", frozenset())
     view = await slack.open_modal(VIEWER)  # now Dana Reyes, admin, on that project
