@@ -169,6 +169,7 @@ class BackupRequest:
     output_path: str
     not_included: tuple[CoverNote, ...] = ()
     progress_path: str | None = None  # where to write a one-line progress note as work goes on
+    subcontractor_word: str = "Subcontractor"  # the project's name for subcontractors
 
 
 @dataclass(frozen=True)
