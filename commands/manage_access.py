@@ -287,17 +287,8 @@ async def set_invoice_contacts_may_compile(
     requester: Requester, project_id: int, allowed: bool, owners: frozenset[str]
 ) -> None:
     """Turn the project's "invoice contacts may compile" setting on or off."""
-    project = await _managed_project(requester, project_id, owners, "access.setting")
-    before = bool(project.invoice_contacts_may_compile)
-    project.invoice_contacts_may_compile = allowed
-    await project.save(update_fields=["invoice_contacts_may_compile"])
-    await audit.record(
-        requester.key,
-        "access.setting",
-        "succeeded",
-        project_id=project_id,
-        invoice_contacts_may_compile=allowed,
-        before=before,
+    await _set_project_setting(
+        requester, project_id, owners, "invoice_contacts_may_compile", allowed
     )
 
 
@@ -305,17 +296,24 @@ async def set_tie_out_blocks(
     requester: Requester, project_id: int, blocks: bool, owners: frozenset[str]
 ) -> None:
     """Turn the project's "leave out invoices that do not tie out" setting on or off."""
+    await _set_project_setting(requester, project_id, owners, "tie_out_blocks", blocks)
+
+
+async def _set_project_setting(
+    requester: Requester, project_id: int, owners: frozenset[str], name: str, value: bool
+) -> None:
+    """Set one boolean setting of a project the requester manages, audited with its old value."""
     project = await _managed_project(requester, project_id, owners, "access.setting")
-    before = bool(project.tie_out_blocks)
-    project.tie_out_blocks = blocks
-    await project.save(update_fields=["tie_out_blocks"])
+    before = bool(getattr(project, name))
+    setattr(project, name, value)
+    await project.save(update_fields=[name])
     await audit.record(
         requester.key,
         "access.setting",
         "succeeded",
         project_id=project_id,
-        tie_out_blocks=blocks,
         before=before,
+        **{name: value},
     )
 
 
