@@ -18,6 +18,9 @@ from hypothesis import settings
 
 from storage.db import close_database, open_database
 
+# Fixtures shared by more than one test directory.
+pytest_plugins = ["tests.procore.fixtures"]
+
 # Property tests check rules, not speed: no per-example deadline (a busy machine stalls any
 # example now and then). On CI (CI set, as .ci/run is run) the examples are derived from the test
 # itself, so that a run's answer depends on the code alone; elsewhere each run explores anew.

@@ -319,6 +319,14 @@ class FakeProcore:
             await runner.cleanup()
         self._runners.clear()
 
+    async def __aenter__(self) -> FakeProcore:
+        """``async with FakeProcore(world) as fake``: started on entry, closed on exit."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     # -- the gate every call passes -----------------------------------------------------------
 
     @web.middleware

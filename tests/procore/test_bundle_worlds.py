@@ -17,8 +17,8 @@ import pytest
 from commands.demo import write_demo_bundle
 from procore.client import ProcoreClient
 from sources.procore import download_invoice_files, read_invoice, read_project
-from tests.procore.conftest import client_config
 from tests.procore.fake_procore import FakeProcore, world_from_bundle
+from tests.procore.fixtures import client_config
 from tests.storage.bundles import write_bundle
 
 

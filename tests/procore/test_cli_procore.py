@@ -33,12 +33,8 @@ async def fake(tmp_path: Path) -> AsyncIterator[FakeProcore]:
         {"name": "commitments", "user_access_level": {"id": 3, "name": "Read Only"}},
         {"name": "directory", "user_access_level": {"id": 0, "name": "None"}},
     ]
-    server = FakeProcore(world)
-    await server.start()
-    try:
+    async with FakeProcore(world) as server:
         yield server
-    finally:
-        await server.close()
 
 
 async def run(

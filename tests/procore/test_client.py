@@ -18,8 +18,8 @@ from procore.errors import (
     ProcoreUnavailable,
     ProjectNotReachable,
 )
-from tests.procore.conftest import client_config
 from tests.procore.fake_procore import CLIENT_SECRET, FakeProcore, FakeProject
+from tests.procore.fixtures import client_config
 from tests.storage.bundles import PROJECT_ID
 
 REQUISITIONS = "/rest/v1.1/requisitions"

@@ -14,7 +14,6 @@ from procore.client import ProcoreClient
 from procore.errors import ProcoreDataError, ProjectNotReachable
 from sources.procore import read_invoice, read_invoice_headers, read_project, signed_pdf_of
 from sources.snapshot import SOURCE_PROCORE
-from tests.procore.conftest import client_config
 from tests.procore.fake_procore import (
     FakeProcore,
     FakeProject,
@@ -23,6 +22,7 @@ from tests.procore.fake_procore import (
     touch,
     user_json,
 )
+from tests.procore.fixtures import client_config
 from tests.storage.bundles import PROJECT_ID, sample_bundle
 
 

@@ -25,7 +25,6 @@ from commands.sync_procore import SYNCED, UNREACHABLE, ProjectSyncLine, sync_com
 from procore.client import ProcoreClient
 from storage.blobs import BlobStore
 from storage.models import Attachment, Backup, Commitment, Invoice, Project, ProjectUser
-from tests.procore.conftest import client_config
 from tests.procore.fake_procore import (
     FakeProcore,
     FakeProject,
@@ -33,6 +32,7 @@ from tests.procore.fake_procore import (
     touch,
     world_from_bundle,
 )
+from tests.procore.fixtures import client_config
 from tests.storage.bundles import dump_database
 
 ADMIN = Requester(key="test:admin", email=ADMIN_EMAIL, display_name="PM")
@@ -61,12 +61,8 @@ def demo_world(demo_folder: Path) -> ProcoreWorld:
 
 @pytest.fixture
 async def fake(demo_world: ProcoreWorld) -> AsyncIterator[FakeProcore]:
-    server = FakeProcore(demo_world)
-    await server.start()
-    try:
+    async with FakeProcore(demo_world) as server:
         yield server
-    finally:
-        await server.close()
 
 
 @pytest.fixture

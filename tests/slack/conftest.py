@@ -7,11 +7,13 @@ is patched. `database` (from tests/conftest.py) makes every test run on SQLite a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -160,17 +162,25 @@ def bot_settings(fake: FakeSlack, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def bot(fake_slack: FakeSlack, demo_project: int) -> AsyncIterator[BotServer]:
-    """The bot, serving HTTP on a free port, its worker polling often."""
-    server = BotServer(
-        bot_settings(fake_slack), worker_options={"poll_seconds": 0.2, "progress_interval": 0.2}
-    )
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings, **options: Any) -> AsyncIterator[BotServer]:
+    """A `BotServer` on ``settings`` (``options`` as for its constructor), started on entry and
+    stopped on exit."""
+    server = BotServer(settings, **options)
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def bot(fake_slack: FakeSlack, demo_project: int) -> AsyncIterator[BotServer]:
+    """The bot, serving HTTP on a free port, its worker polling often."""
+    async with running_bot(
+        bot_settings(fake_slack), worker_options={"poll_seconds": 0.2, "progress_interval": 0.2}
+    ) as server:
+        yield server
 
 
 @pytest.fixture

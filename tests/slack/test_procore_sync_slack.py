@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.procore_sync_job import PROCORE_SYNC
 from bot.server import BotServer
-from bot.settings import ProcoreSettings
-from commands.demo import write_demo_bundle
 from storage.jobs import Job, JobStatus
 from storage.models import Invoice, Project
 from tests.procore.fake_procore import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     FakeProcore,
     FakeProject,
     touch,
-    world_from_bundle,
 )
+from tests.procore.fixtures import procore_settings
 from tests.slack.conftest import (
     DEMO_PROJECT,
     PM,
@@ -32,47 +27,22 @@ from tests.slack.conftest import (
     VIEWER,
     bot_settings,
     finished_jobs,
+    running_bot,
 )
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver
 from tests.slack.test_slack_manage_access import open_home
 
 
-def procore_settings(fake: FakeProcore, sync_minutes: int = 0) -> ProcoreSettings:
-    """Settings pointing the bot at the fake Procore."""
-    return ProcoreSettings(
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        company_id=fake.world.company_id,
-        api_url=fake.url,
-        login_url=fake.url,
-        sync_minutes=sync_minutes,
-    )
-
-
-@pytest.fixture
-async def fake_procore(tmp_path: Path) -> AsyncIterator[FakeProcore]:
-    fake = FakeProcore(world_from_bundle(write_demo_bundle(tmp_path / "procore-demo")))
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
-
-
 @pytest.fixture
 async def procore_bot(
     fake_slack: FakeSlack, demo_project: int, fake_procore: FakeProcore
 ) -> AsyncIterator[BotServer]:
-    server = BotServer(
+    async with running_bot(
         bot_settings(fake_slack, procore=procore_settings(fake_procore)),
         worker_options={"poll_seconds": 0.2, "progress_interval": 0.2},
-    )
-    await server.start()
-    try:
+    ) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

@@ -13,16 +13,13 @@ import copy
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.server import BotServer
-from bot.settings import ProcoreSettings
 from commands.apply_snapshot import apply_snapshot
-from commands.demo import write_demo_bundle
 from commands.procore_webhooks import (
     NAMESPACE,
     delivery_health,
@@ -36,19 +33,23 @@ from sources.procore import read_project
 from storage.jobs import Job
 from storage.models import Invoice, ProjectUser
 from storage.webhooks import PROCORE_WEBHOOK, WebhookDelivery, WebhookResource
-from tests.procore.conftest import client_config
 from tests.procore.fake_procore import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     TEMPLATE_IDS,
     FakeProcore,
     ProcoreWorld,
     post_delivery,
     touch,
     webhook_payload,
-    world_from_bundle,
 )
-from tests.slack.conftest import DEMO_PROJECT, PM, VIEWER, bot_settings, offered_options
+from tests.procore.fixtures import procore_settings
+from tests.slack.conftest import (
+    DEMO_PROJECT,
+    PM,
+    VIEWER,
+    bot_settings,
+    offered_options,
+    running_bot,
+)
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver, flatten_options
 from tests.slack.test_slack_manage_access import open_home
@@ -58,44 +59,10 @@ DRAW_REQUESTS = "Draw Requests"
 
 
 @pytest.fixture
-def procore_world(tmp_path: Path) -> ProcoreWorld:
-    """The demo project as a Procore world."""
-    return world_from_bundle(write_demo_bundle(tmp_path / "procore-bundle"))
-
-
-@pytest.fixture
-async def fake_procore(procore_world: ProcoreWorld) -> AsyncIterator[FakeProcore]:
-    fake = FakeProcore(procore_world)
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
-
-
-@pytest.fixture
-async def procore_client(fake_procore: FakeProcore) -> AsyncIterator[ProcoreClient]:
-    async with ProcoreClient(client_config(fake_procore)) as client:
-        yield client
-
-
-@pytest.fixture
 async def synced(database: str, procore_client: ProcoreClient) -> int:
     """The demo project read whole from the fake Procore and stored."""
     await apply_snapshot(await read_project(procore_client, DEMO_PROJECT, since=None))
     return DEMO_PROJECT
-
-
-def procore_settings(fake: FakeProcore) -> ProcoreSettings:
-    """PROCORE_* pointing at the fake; no scheduled sync (only webhooks change the data)."""
-    return ProcoreSettings(
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        company_id=fake.world.company_id,
-        api_url=fake.url,
-        login_url=fake.url,
-        sync_minutes=0,
-    )
 
 
 @pytest.fixture
@@ -103,18 +70,14 @@ async def bot(
     fake_slack: FakeSlack, synced: int, fake_procore: FakeProcore
 ) -> AsyncIterator[BotServer]:
     """The bot with PROCORE_* and PROCORE_WEBHOOK_SECRET; a short debounce."""
-    server = BotServer(
+    async with running_bot(
         bot_settings(
             fake_slack, procore=procore_settings(fake_procore), procore_webhook_secret=SECRET
         ),
         worker_options={"poll_seconds": 0.2, "progress_interval": 0.2},
         webhook_options={"debounce": 0.5, "max_wait": 5.0},
-    )
-    await server.start()
-    try:
+    ) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
@@ -123,14 +86,6 @@ async def installed(bot: BotServer, procore_client: ProcoreClient) -> str:
     url = f"{bot.url}/procore/webhooks"
     await install_hooks(procore_client, url, SECRET)
     return url
-
-
-@pytest.fixture
-async def slack(bot: BotServer, fake_slack: FakeSlack) -> AsyncIterator[SlackDriver]:
-    from tests.slack.conftest import SIGNING_SECRET
-
-    async with aiohttp.ClientSession() as session:
-        yield SlackDriver(session, bot.url, SIGNING_SECRET, fake_slack)
 
 
 async def until(condition: Callable[[], Any], within: float = 30.0) -> Any:
