@@ -4,25 +4,16 @@ at a fake Slack), and wait until it answers its health check."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.slack.serve_process import REPO, free_port, process_environment
+
 BOT_TOKEN = "xoxb-bench"
 SECRET = "bench-signing-secret"
-PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def start_serve(
@@ -31,20 +22,19 @@ async def start_serve(
     """Run ``invoice-backups serve`` on a free port; return the process and its base URL once
     ``/healthz`` answers 200. `settings` are extra environment variables."""
     port = free_port()
-    env = {
-        **{name: value for name, value in os.environ.items() if name in PASSED_ENVIRONMENT},
-        "PYTHONPATH": str(REPO),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack_api_url,
-        "DATABASE_URL": database_url,
-        "BACKUPS_DATA_DIR": str(data_dir),
-        "BACKUPS_WORKERS": str(workers),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-        **settings,
-    }
+    env = process_environment(
+        slack_api_url,
+        database_url,
+        data_dir,
+        bot_token=BOT_TOKEN,
+        signing_secret=SECRET,
+        **{
+            "BACKUPS_WORKERS": str(workers),
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            **settings,
+        },
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from bot.cli import main; main(['serve'])", cwd=REPO, env=env
     )

@@ -19,7 +19,7 @@ from hypothesis import settings
 from storage.db import close_database, open_database
 
 # Fixtures shared by more than one test directory.
-pytest_plugins = ["tests.procore.fixtures"]
+pytest_plugins = ["tests.procore.fixtures", "tests.slack.serve_process"]
 
 # Property tests check rules, not speed: no per-example deadline (a busy machine stalls any
 # example now and then). On CI (CI set, as .ci/run is run) the examples are derived from the test

@@ -19,141 +19,34 @@ prevent (README: "Running several processes").
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from commands.demo import write_demo_bundle
-from commands.import_bundle import import_bundle
-from storage.blobs import BlobStore
-from storage.db import close_database, open_database
+from storage.db import close_database
 from storage.jobs import Job, JobStatus
 from storage.slack_deliveries import SlackDelivery
-from tests.conftest import PG_SERVER, create_postgres_database, drop_postgres_database
 from tests.slack import private_postgres
-from tests.slack.conftest import BOT_TOKEN, DEMO_PROJECT, PM, SIGNING_SECRET
+from tests.slack.conftest import DEMO_PROJECT, PM, SIGNING_SECRET
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.private_postgres import PrivatePostgres
+from tests.slack.serve_process import (
+    ServeProcess,
+    prepare_database,
+    serve_environment,
+    start_serve,
+)
 from tests.slack.slack_driver import SlackDriver, flatten_options
 from tests.waiting import JOB_PATIENCE, eventually
 
-REPO = Path(__file__).resolve().parents[2]
-RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
 SUBMISSIONS = 20
 # Few enough that the survivor has a free slot (8 per process) for every job it takes over: the
 # takeover test times the detection of a dead owner, not the queue behind it.
 TAKEOVER_SUBMISSIONS = 8
 INVOICES = [9001, 9002, 9011, 9012, 9021]  # small: a compile takes a fraction of a second
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class ServeProcess:
-    """One ``invoice-backups serve`` subprocess, in its own process group, logging to a file."""
-
-    process: asyncio.subprocess.Process
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def signal_group(self, signum: int) -> None:
-        os.killpg(self.process.pid, signum)
-
-    async def wait_healthy(self, session: aiohttp.ClientSession, within: float = 60) -> None:
-        async def healthy() -> bool:
-            if self.process.returncode is not None:
-                raise AssertionError(f"serve exited early:\n{self.log}")
-            try:
-                async with session.get(f"{self.url}/healthz") as response:
-                    return response.status == 200
-            except aiohttp.ClientConnectionError:
-                return False  # not listening yet
-
-        await eventually(healthy, within, every=0.1, what=f"{self.url} healthy")
-
-
-async def start_serve(env: dict[str, str], log_path: Path) -> ServeProcess:
-    port = _free_port()
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            RUN_SERVE,
-            cwd=REPO,
-            env={**env, "PORT": str(port)},
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return ServeProcess(process, port, log_path)
-
-
-def serve_environment(database_url: str, data_dir: Path, fake: FakeSlack, lease: float) -> dict:
-    keep = {"PATH", "HOME", "LANG", "TMPDIR"}
-    env = {name: value for name, value in os.environ.items() if name in keep}
-    env.update(
-        PYTHONPATH=str(REPO),
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url,
-        DATABASE_URL=database_url,
-        BACKUPS_DATA_DIR=str(data_dir),  # the shared volume: both processes read and write it
-        HOST="127.0.0.1",
-        BACKUPS_WORKERS="1",
-        BACKUPS_JOB_LEASE_SECONDS=str(lease),
-        BACKUPS_JOB_POLL_SECONDS="0.2",
-        LOG_LEVEL="INFO",
-    )
-    return env
-
-
-@pytest.fixture
-async def two_serves() -> AsyncIterator[list[ServeProcess]]:
-    """Collects the serve processes a test starts; kills what is left at the end."""
-    serves: list[ServeProcess] = []
-    yield serves
-    for serve in serves:
-        for signum in (signal.SIGCONT, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError):
-                serve.signal_group(signum)  # the group: PDF workers too
-        await serve.process.wait()
-
-
-async def prepare_database(url: str, data_dir: Path, tmp_path: Path) -> None:
-    """Migrate (as an operator would, once) and import the demo bundle; stay connected."""
-    await open_database(url, migrate=True)
-    await import_bundle(write_demo_bundle(tmp_path / "bundle"), BlobStore(data_dir))
-
-
-@pytest.fixture
-async def shared_pg_database(data_dir: Path) -> AsyncIterator[str]:
-    """A fresh database on the shared test server, dropped afterwards."""
-    name = await create_postgres_database()
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        await close_database()
-        await drop_postgres_database(name)
 
 
 @pytest.fixture
@@ -269,20 +162,20 @@ async def kill_while_holding_jobs(
 @pytest.mark.postgres
 async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
     fake_slack: FakeSlack,
-    shared_pg_database: str,
+    pg_database: str,
     data_dir: Path,
     tmp_path: Path,
-    two_serves: list[ServeProcess],
+    serves: list[ServeProcess],
 ) -> None:
-    await prepare_database(shared_pg_database, data_dir, tmp_path)
-    env = serve_environment(shared_pg_database, data_dir, fake_slack, lease=3)
+    await prepare_database(pg_database, data_dir, tmp_path)
+    env = serve_environment(pg_database, data_dir, fake_slack, lease=3)
     for name in ("a", "b"):
-        two_serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
-    victim, survivor = two_serves
+        serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
+    victim, survivor = serves
     async with aiohttp.ClientSession() as session:
-        for serve in two_serves:
+        for serve in serves:
             await serve.wait_healthy(session)
-        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in two_serves]
+        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in serves]
         for number in range(SUBMISSIONS):
             await submit(drivers, number)
         killed_holding = await kill_while_holding_jobs(victim, survivor, fake_slack)
@@ -313,21 +206,21 @@ async def resumed_elsewhere(job_ids: list[int], survivor: ServeProcess, within: 
 @pytest.mark.postgres
 async def test_a_killed_process_jobs_resume_elsewhere_in_seconds_not_a_lease(
     fake_slack: FakeSlack,
-    shared_pg_database: str,
+    pg_database: str,
     data_dir: Path,
     tmp_path: Path,
-    two_serves: list[ServeProcess],
+    serves: list[ServeProcess],
 ) -> None:
-    await prepare_database(shared_pg_database, data_dir, tmp_path)
+    await prepare_database(pg_database, data_dir, tmp_path)
     # A 60 s lease: only the dead owner's free advisory lock lets the survivor in sooner.
-    env = serve_environment(shared_pg_database, data_dir, fake_slack, lease=60)
+    env = serve_environment(pg_database, data_dir, fake_slack, lease=60)
     for name in ("a", "b"):
-        two_serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
-    victim, survivor = two_serves
+        serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
+    victim, survivor = serves
     async with aiohttp.ClientSession() as session:
-        for serve in two_serves:
+        for serve in serves:
             await serve.wait_healthy(session)
-        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in two_serves]
+        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in serves]
         for number in range(TAKEOVER_SUBMISSIONS):
             await submit(drivers, number)
         killed_holding = await kill_while_holding_jobs(victim, survivor, fake_slack)
@@ -347,38 +240,38 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
     private_pg: PrivatePostgres,
     data_dir: Path,
     tmp_path: Path,
-    two_serves: list[ServeProcess],
+    serves: list[ServeProcess],
 ) -> None:
     database_url = f"{private_pg.url}/invoice_backups"
     await prepare_database(database_url, data_dir, tmp_path)
     # Leases longer than the outage: the jobs stay with their processes and resume there.
     env = serve_environment(database_url, data_dir, fake_slack, lease=30)
     for name in ("a", "b"):
-        two_serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
+        serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
     async with aiohttp.ClientSession() as session:
-        for serve in two_serves:
+        for serve in serves:
             await serve.wait_healthy(session)
-        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in two_serves]
+        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in serves]
         for number in range(SUBMISSIONS):
             await submit(drivers, number)
         await wait_for_jobs(3, within=JOB_PATIENCE)
         await asyncio.to_thread(private_pg.stop)
         # Both processes keep working against a database that is gone, until each has met it.
         await eventually(
-            lambda: all(noticed_the_outage(serve.log) for serve in two_serves),
+            lambda: all(noticed_the_outage(serve.log) for serve in serves),
             60,
             what="both processes noticed the outage",
         )
-        assert all(serve.process.returncode is None for serve in two_serves)
-        async with session.get(f"{two_serves[0].url}/healthz") as health:
+        assert all(serve.process.returncode is None for serve in serves)
+        async with session.get(f"{serves[0].url}/healthz") as health:
             assert health.status == 503
         await asyncio.to_thread(private_pg.start)
         jobs = await wait_for_jobs(SUBMISSIONS, within=JOB_PATIENCE)
-        for serve in two_serves:
+        for serve in serves:
             await serve.wait_healthy(session)
     await assert_exactly_once(fake_slack, jobs)
     assert all(job.attempts == 1 for job in jobs)  # paused in place, never taken over
-    logs = "".join(serve.log for serve in two_serves)
+    logs = "".join(serve.log for serve in serves)
     assert " ERROR " not in logs and " CRITICAL " not in logs
     assert tracebacks_outside(logs, allowed_logger="asyncpg.pool") == []
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -22,15 +21,13 @@ import pytest
 from bot.backup_job import enqueue_backup
 from commands.compile_backups import INTERRUPTED_WARNING
 from storage.blobs import BlobStore
-from storage.db import close_database
 from storage.jobs import Job, JobStatus
 from storage.models import Backup
 from storage.slack_deliveries import delivery_of
 from tests.big_backup import attach_big_files
-from tests.conftest import PG_SERVER, create_postgres_database, drop_postgres_database
 from tests.process_table import session_processes, triage_children, wait_until
 from tests.slack.fake_slack import FakeSlack
-from tests.slack.test_multiprocess import (
+from tests.slack.serve_process import (
     ServeProcess,
     prepare_database,
     serve_environment,
@@ -40,28 +37,6 @@ from tests.slack.test_slack_lifecycle import pm_payload
 
 BIG_INVOICES = (9001, 9002)  # one job each, compiled at the same time by two PDF workers
 LONG_GRACE_SECONDS = 300  # far longer than a compile: only the second signal can end it early
-
-
-@pytest.fixture
-async def pg_database(data_dir: Path) -> AsyncIterator[str]:
-    """A fresh database on the shared test server, dropped afterwards."""
-    name = await create_postgres_database()
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        await close_database()
-        await drop_postgres_database(name)
-
-
-@pytest.fixture
-async def serves() -> AsyncIterator[list[ServeProcess]]:
-    """The serve processes a test starts; whatever is left is killed at the end."""
-    started: list[ServeProcess] = []
-    yield started
-    for serve in started:
-        if serve.process.returncode is None:
-            serve.signal_group(signal.SIGKILL)
-            await serve.process.wait()
 
 
 async def start_compiling(

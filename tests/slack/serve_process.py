@@ -1,0 +1,160 @@
+"""Real ``invoice-backups serve`` processes for the tests that stop, kill or scale them
+(`tests/slack/test_multiprocess.py`, `tests/slack/test_stop_signals.py`) and for the benches
+(`bench/serve_process.py`): a free port, the process environment, one serve subprocess in its own
+process group logging to a file, and the fixtures that clean up after them (a pytest plugin,
+listed in ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from commands.demo import write_demo_bundle
+from commands.import_bundle import import_bundle
+from storage.blobs import BlobStore
+from storage.db import close_database, open_database
+from tests.conftest import PG_SERVER, create_postgres_database, drop_postgres_database
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.slack.fake_slack import FakeSlack
+from tests.waiting import eventually
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
+PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def process_environment(
+    slack_api_url: str,
+    database_url: str,
+    data_dir: Path,
+    *,
+    bot_token: str,
+    signing_secret: str,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment of a serve process on 127.0.0.1: PATH, HOME, LANG and TMPDIR passed on,
+    the Slack credentials and API URL, the database and the data dir; `settings` are extra
+    variables (they win)."""
+    return {
+        **{name: value for name, value in os.environ.items() if name in PASSED_ENVIRONMENT},
+        "PYTHONPATH": str(REPO),
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": signing_secret,
+        "SLACK_API_URL": slack_api_url,
+        "DATABASE_URL": database_url,
+        "BACKUPS_DATA_DIR": str(data_dir),
+        "HOST": "127.0.0.1",
+        **settings,
+    }
+
+
+def serve_environment(database_url: str, data_dir: Path, fake: FakeSlack, lease: float) -> dict:
+    """The test bot's environment, talking to ``fake``: one PDF worker, a lease of
+    ``lease`` seconds, a short poll, INFO logs; ``data_dir`` is the volume all processes share."""
+    return process_environment(
+        fake.api_url,
+        database_url,
+        data_dir,
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        BACKUPS_WORKERS="1",
+        BACKUPS_JOB_LEASE_SECONDS=str(lease),
+        BACKUPS_JOB_POLL_SECONDS="0.2",
+        LOG_LEVEL="INFO",
+    )
+
+
+@dataclass
+class ServeProcess:
+    """One ``invoice-backups serve`` subprocess, in its own process group, logging to a file."""
+
+    process: asyncio.subprocess.Process
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal_group(self, signum: int) -> None:
+        os.killpg(self.process.pid, signum)
+
+    async def wait_healthy(self, session: aiohttp.ClientSession, within: float = 60) -> None:
+        async def healthy() -> bool:
+            if self.process.returncode is not None:
+                raise AssertionError(f"serve exited early:\n{self.log}")
+            try:
+                async with session.get(f"{self.url}/healthz") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False  # not listening yet
+
+        await eventually(healthy, within, every=0.1, what=f"{self.url} healthy")
+
+
+async def start_serve(env: dict[str, str], log_path: Path) -> ServeProcess:
+    """Start ``serve`` with ``env`` on a free port, in a new session; its output to ``log_path``."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            RUN_SERVE,
+            cwd=REPO,
+            env={**env, "PORT": str(port)},
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return ServeProcess(process, port, log_path)
+
+
+async def prepare_database(url: str, data_dir: Path, tmp_path: Path) -> None:
+    """Migrate (as an operator would, once) and import the demo bundle; stay connected."""
+    await open_database(url, migrate=True)
+    await import_bundle(write_demo_bundle(tmp_path / "bundle"), BlobStore(data_dir))
+
+
+@pytest.fixture
+async def serves() -> AsyncIterator[list[ServeProcess]]:
+    """Collects the serve processes a test starts; kills what is left of each process group (PDF
+    workers too) at the end."""
+    started: list[ServeProcess] = []
+    yield started
+    for serve in started:
+        for signum in (signal.SIGCONT, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                serve.signal_group(signum)
+        await serve.process.wait()
+
+
+@pytest.fixture
+async def pg_database(data_dir: Path) -> AsyncIterator[str]:
+    """A fresh database on the shared test server (not opened), dropped afterwards."""
+    name = await create_postgres_database()
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        await close_database()
+        await drop_postgres_database(name)
