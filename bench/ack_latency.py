@@ -45,6 +45,7 @@ import aiohttp  # noqa: E402
 from bench.serve_process import SECRET, start_serve, stop_serve  # noqa: E402
 from commands.demo import write_demo_bundle  # noqa: E402
 from commands.import_bundle import import_bundle  # noqa: E402
+from sources.bundle_writer import BundleData, write_bundle_folder  # noqa: E402
 from storage.blobs import BlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
@@ -152,29 +153,31 @@ def generate_bundle(folder: Path, invoices: int) -> list[int]:
         else:
             requisition["attachments"] = []
         requisitions.append(requisition)
-    documents = {
-        "project.json": {
-            "id": PROJECT_ID,
-            "name": "Bench Tower",
-            "project_number": "BENCH-1",
-            "company": {"id": 11, "name": "Northwind Builders, Inc."},
-        },
-        "billing_periods.json": periods,
-        "commitments.json": commitments,
-        "users.json": [
-            {
-                "id": 1,
-                "name": "Dana Reyes",
-                "email_address": "pm@example.com",
-                "is_active": True,
-                "vendor": None,
-                "commitments_access": "admin",
-            }
-        ],
-        "requisitions.json": requisitions,
-    }
-    for name, content in documents.items():
-        (bundle / name).write_text(json.dumps(content))
+    write_bundle_folder(
+        bundle,
+        BundleData(
+            project={
+                "id": PROJECT_ID,
+                "name": "Bench Tower",
+                "project_number": "BENCH-1",
+                "company": {"id": 11, "name": "Northwind Builders, Inc."},
+            },
+            billing_periods=periods,
+            commitments=commitments,
+            users=[
+                {
+                    "id": 1,
+                    "name": "Dana Reyes",
+                    "email_address": "pm@example.com",
+                    "is_active": True,
+                    "vendor": None,
+                    "commitments_access": "admin",
+                }
+            ],
+            requisitions=requisitions,
+        ),
+        indent=None,
+    )
     return sorted(with_attachments)
 
 

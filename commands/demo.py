@@ -14,7 +14,6 @@ shows the check: SC-001 application #3 has two digits of its current payment due
 from __future__ import annotations
 
 import io
-import json
 import random
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +26,8 @@ from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
+
+from sources.bundle_writer import BundleData, write_bundle_folder
 
 PROJECT_ID = 1001
 ADMIN_EMAIL = "pm@example.com"
@@ -403,9 +404,8 @@ def _signed_copy(requisition: dict[str, Any]) -> bytes:
 
 def write_demo_bundle(folder: Path) -> Path:
     """Write the demo bundle (JSON files and `files/`) into `folder` and return it."""
-    files_dir = folder / "files"
-    files_dir.mkdir(parents=True, exist_ok=True)
     contracts = {contract.id: contract for contract in CONTRACTS}
+    files: dict[str, bytes] = {}
     requisitions: list[dict[str, Any]] = []
     attachment_id = 70000
     for requisition_id, contract_id, application, period_id, status, signed in REQUISITIONS:
@@ -414,8 +414,7 @@ def write_demo_bundle(folder: Path) -> Path:
         for filename, content_type, data in _attachments(contract, application, Decimal(0)):
             attachment_id += 1
             relative = f"files/{requisition_id}/{filename}"
-            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_bytes(data)
+            files[relative] = data
             entries.append(
                 {
                     "id": attachment_id,
@@ -429,50 +428,50 @@ def write_demo_bundle(folder: Path) -> Path:
         )
         if signed:
             relative = f"files/{requisition_id}/signed-{requisition['invoice_number']}.pdf"
-            (folder / relative).write_bytes(_signed_copy(requisition))
+            files[relative] = _signed_copy(requisition)
             requisition["signed_pdf"] = {"filename": Path(relative).name, "url": relative}
         requisitions.append(requisition)
     for requisition in requisitions:
         waiver = requisition["attachments"][0]
         contract = contracts[requisition["commitment_id"]]
         due = Decimal(requisition["summary"]["current_payment_due"].replace(",", ""))
-        (folder / waiver["url"]).write_bytes(_lien_waiver(contract, requisition["number"], due))
+        files[waiver["url"]] = _lien_waiver(contract, requisition["number"], due)
 
-    _write_json(
-        folder / "project.json",
-        {
-            "id": PROJECT_ID,
-            "name": "Riverside Medical Office Building",
-            "project_number": "2026-014",
-            "company": {"id": 11, "name": "Northwind Builders, Inc."},
-            "settings": {
-                "invoice_contacts_may_compile": False,
-                "dictionary": {
-                    "commitments": "Commitments",
-                    "invoicing": "Invoicing",
-                    "subcontractor": "Subcontractor",
+    (folder / "files").mkdir(parents=True, exist_ok=True)
+    return write_bundle_folder(
+        folder,
+        BundleData(
+            project={
+                "id": PROJECT_ID,
+                "name": "Riverside Medical Office Building",
+                "project_number": "2026-014",
+                "company": {"id": 11, "name": "Northwind Builders, Inc."},
+                "settings": {
+                    "invoice_contacts_may_compile": False,
+                    "dictionary": {
+                        "commitments": "Commitments",
+                        "invoicing": "Invoicing",
+                        "subcontractor": "Subcontractor",
+                    },
                 },
             },
-        },
+            billing_periods=[
+                {
+                    "id": period_id,
+                    "position": position,
+                    "start_date": start.isoformat(),
+                    "end_date": end.isoformat(),
+                    "due_date": end.isoformat(),
+                    "status": status,
+                }
+                for period_id, position, start, end, status in PERIODS
+            ],
+            commitments=[_commitment(c) for c in CONTRACTS],
+            users=USERS,
+            requisitions=requisitions,
+            files=files,
+        ),
     )
-    _write_json(
-        folder / "billing_periods.json",
-        [
-            {
-                "id": period_id,
-                "position": position,
-                "start_date": start.isoformat(),
-                "end_date": end.isoformat(),
-                "due_date": end.isoformat(),
-                "status": status,
-            }
-            for period_id, position, start, end, status in PERIODS
-        ],
-    )
-    _write_json(folder / "commitments.json", [_commitment(c) for c in CONTRACTS])
-    _write_json(folder / "users.json", USERS)
-    _write_json(folder / "requisitions.json", requisitions)
-    return folder
 
 
 USERS: list[dict[str, Any]] = [
@@ -538,7 +537,3 @@ def _commitment(contract: _Contract) -> dict[str, Any]:
         if contract.private
         else [],
     }
-
-
-def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")

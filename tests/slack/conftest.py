@@ -8,7 +8,6 @@ is patched. `database` (from tests/conftest.py) makes every test run on SQLite a
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +21,7 @@ from bot.server import BotServer
 from bot.settings import Settings
 from commands.demo import PROJECT_ID, write_demo_bundle
 from commands.import_bundle import import_bundle
+from sources.bundle_writer import BundleData, write_bundle_folder
 from storage.blobs import BlobStore
 from storage.jobs import Job, JobStatus
 from tests.slack.fake_slack import FakeSlack
@@ -94,8 +94,6 @@ async def demo_project(database: str, data_dir: Path, tmp_path: Path) -> int:
 @pytest.fixture
 async def harbor(demo_project: int, data_dir: Path, tmp_path: Path) -> int:
     """A second project with no invoices, where pm@example.com is admin."""
-    folder = tmp_path / "harbor"
-    folder.mkdir()
     users = [
         {
             "id": 1,
@@ -114,20 +112,22 @@ async def harbor(demo_project: int, data_dir: Path, tmp_path: Path) -> int:
             "commitments_access": "standard",
         },
     ]
-    documents = {
-        "project.json": {
-            "id": HARBOR,
-            "name": "Harbor Logistics Center",
-            "project_number": "2026-020",
-            "company": {"id": 11, "name": "Northwind Builders, Inc."},
-        },
-        "billing_periods.json": [],
-        "commitments.json": [],
-        "users.json": users,
-        "requisitions.json": [],
-    }
-    for name, content in documents.items():
-        (folder / name).write_text(json.dumps(content))
+    folder = write_bundle_folder(
+        tmp_path / "harbor",
+        BundleData(
+            project={
+                "id": HARBOR,
+                "name": "Harbor Logistics Center",
+                "project_number": "2026-020",
+                "company": {"id": 11, "name": "Northwind Builders, Inc."},
+            },
+            billing_periods=[],
+            commitments=[],
+            users=users,
+            requisitions=[],
+        ),
+        indent=None,
+    )
     await import_bundle(folder, BlobStore(data_dir))
     return HARBOR
 

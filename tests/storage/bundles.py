@@ -8,15 +8,13 @@ invoice 7001 has a signed PDF. Ids are Procore-sized (above 2**31) where Procore
 
 from __future__ import annotations
 
-import copy
-import json
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tortoise.models import Model
 
+from sources.bundle_writer import BundleData, write_bundle_folder
 from storage.models import (
     Attachment,
     Backup,
@@ -57,22 +55,6 @@ def tiny_pdf(text: str) -> bytes:
     output += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
     output += b"startxref\n%d\n%%%%EOF\n" % xref_offset
     return bytes(output)
-
-
-@dataclass
-class BundleData:
-    """The content of a bundle: the five JSON documents and the files by relative path."""
-
-    project: dict[str, Any]
-    billing_periods: list[dict[str, Any]]
-    commitments: list[dict[str, Any]]
-    users: list[dict[str, Any]]
-    requisitions: list[dict[str, Any]]
-    files: dict[str, bytes] = field(default_factory=dict)
-
-    def requisition(self, requisition_id: int) -> dict[str, Any]:
-        """The requisition with this id."""
-        return next(entry for entry in self.requisitions if entry["id"] == requisition_id)
 
 
 def _summary(current_payment_due: str) -> dict[str, str]:
@@ -302,22 +284,7 @@ def sample_bundle() -> BundleData:
 
 def write_bundle(folder: Path, data: BundleData | None = None) -> Path:
     """Write ``data`` (default: `sample_bundle()`) as a bundle folder and return the folder."""
-    data = copy.deepcopy(data) if data is not None else sample_bundle()
-    folder.mkdir(parents=True, exist_ok=True)
-    documents = {
-        "project.json": data.project,
-        "billing_periods.json": data.billing_periods,
-        "commitments.json": data.commitments,
-        "users.json": data.users,
-        "requisitions.json": data.requisitions,
-    }
-    for name, document in documents.items():
-        (folder / name).write_text(json.dumps(document, indent=2), encoding="utf-8")
-    for relative, content in data.files.items():
-        path = folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    return folder
+    return write_bundle_folder(folder, data if data is not None else sample_bundle())
 
 
 def zip_folder(folder: Path, archive: Path, *, inside: str | None = None) -> Path:
