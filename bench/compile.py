@@ -33,8 +33,9 @@ import sys
 import time
 import zlib
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,12 +53,10 @@ from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 from pdf.documents import (  # noqa: E402
     AttachmentSource,
     BackupRequest,
-    G702Header,
-    G702Summary,
-    G703Line,
     InvoiceEntry,
     InvoiceSheet,
 )
+from tests.invoice_sheets import uniform_line, uniform_sheet  # noqa: E402
 
 WORK = ROOT / "bench" / "_work"
 MB = 1024 * 1024
@@ -121,57 +120,17 @@ def text_pdf(path: Path, title: str, pages: int) -> None:
 
 
 def make_sheet(invoice_number: str, application_number: int, line_count: int) -> InvoiceSheet:
-    scheduled = Decimal("25000.00")
-    lines = tuple(
-        G703Line(
-            item_number=f"{index:03d}",
-            description_of_work=f"Cast-in-place concrete, level {index}",
-            scheduled_value=scheduled,
-            work_completed_from_previous_application=Decimal("10000.00"),
-            work_completed_this_period=Decimal("2500.00"),
-            materials_presently_stored=Decimal("500.00"),
-            total_completed_and_stored_to_date=Decimal("13000.00"),
-            percent_complete=Decimal("52"),
-            balance_to_finish=Decimal("12000.00"),
-            retainage=Decimal("1300.00"),
-        )
-        for index in range(1, line_count + 1)
+    line = partial(
+        uniform_line,
+        scheduled=Decimal("25000.00"),
+        previous=Decimal("10000.00"),
+        this_period=Decimal("2500.00"),
+        stored=Decimal("500.00"),
+        item_number=lambda index: f"{index:03d}",
+        description="Cast-in-place concrete, level {index}",
     )
-    completed = Decimal("13000.00") * line_count
-    return InvoiceSheet(
-        invoice_number=invoice_number,
-        status="approved",
-        billing_date=date(2026, 10, 31),
-        header=G702Header(
-            to_general_contractor="Acme Builders",
-            project_name="Harbor Tower",
-            project_number="HT-100",
-            application_number=str(application_number),
-            period_start=date(2026, 10, 1),
-            period_end=date(2026, 10, 31),
-            subcontractor_name="Concrete Co",
-            subcontractor_address="1 Main St, Springfield, IL 62701",
-            contract_for="Concrete works",
-            contract_date=date(2026, 1, 15),
-        ),
-        summary=G702Summary(
-            original_contract_sum=scheduled * line_count,
-            net_change_by_change_orders=Decimal("0"),
-            contract_sum_to_date=scheduled * line_count,
-            total_completed_and_stored_to_date=completed,
-            completed_work_retainage_percent=Decimal("10"),
-            completed_work_retainage_amount=completed / 10,
-            stored_materials_retainage_percent=Decimal("0"),
-            stored_materials_retainage_amount=Decimal("0"),
-            total_retainage=completed / 10,
-            total_earned_less_retainage=completed * Decimal("0.9"),
-            less_previous_certificates_for_payment=Decimal("9000.00") * line_count,
-            current_payment_due=completed * Decimal("0.9") - Decimal("9000.00") * line_count,
-            balance_to_finish_including_retainage=scheduled * line_count
-            - completed * Decimal("0.9"),
-        ),
-        lines=lines,
-    )
+    lines = tuple(line(index) for index in range(1, line_count + 1))
+    return uniform_sheet(invoice_number, application_number, lines, Decimal("9000.00") * line_count)
 
 
 def generate_workload(invoices: int, target_mb: float) -> Workload:

@@ -14,8 +14,8 @@ import os
 import struct
 import zlib
 from collections.abc import Sequence
-from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pikepdf
@@ -26,68 +26,25 @@ from reportlab.pdfgen.canvas import Canvas
 
 from pdf.documents import (
     AttachmentSource,
-    G702Header,
-    G702Summary,
-    G703Line,
     InvoiceEntry,
     InvoiceSheet,
 )
+from tests.invoice_sheets import uniform_line, uniform_sheet
 
 PDF = "application/pdf"
 
 
 def make_sheet(invoice_number: str, application_number: int, line_count: int = 3) -> InvoiceSheet:
     """A small, consistent G702/G703 sheet."""
-    scheduled = Decimal("10000.00")
-    lines = tuple(
-        G703Line(
-            item_number=str(index),
-            description_of_work=f"Work item {index}",
-            scheduled_value=scheduled,
-            work_completed_from_previous_application=Decimal("2000.00"),
-            work_completed_this_period=Decimal("1000.00"),
-            materials_presently_stored=Decimal("0"),
-            total_completed_and_stored_to_date=Decimal("3000.00"),
-            percent_complete=Decimal("30"),
-            balance_to_finish=Decimal("7000.00"),
-            retainage=Decimal("300.00"),
-        )
-        for index in range(1, line_count + 1)
+    line = partial(
+        uniform_line,
+        scheduled=Decimal("10000.00"),
+        previous=Decimal("2000.00"),
+        this_period=Decimal("1000.00"),
+        stored=Decimal("0"),
     )
-    total = Decimal(3000 * line_count)
-    return InvoiceSheet(
-        invoice_number=invoice_number,
-        status="approved",
-        billing_date=date(2026, 10, 31),
-        header=G702Header(
-            to_general_contractor="Acme Builders",
-            project_name="Harbor Tower",
-            project_number="HT-100",
-            application_number=str(application_number),
-            period_start=date(2026, 10, 1),
-            period_end=date(2026, 10, 31),
-            subcontractor_name="Concrete Co",
-            subcontractor_address="1 Main St, Springfield, IL 62701",
-            contract_for="Concrete works",
-            contract_date=date(2026, 1, 15),
-        ),
-        summary=G702Summary(
-            original_contract_sum=scheduled * line_count,
-            net_change_by_change_orders=Decimal("0"),
-            contract_sum_to_date=scheduled * line_count,
-            total_completed_and_stored_to_date=total,
-            completed_work_retainage_percent=Decimal("10"),
-            completed_work_retainage_amount=total / 10,
-            stored_materials_retainage_percent=Decimal("0"),
-            stored_materials_retainage_amount=Decimal("0"),
-            total_retainage=total / 10,
-            total_earned_less_retainage=total - total / 10,
-            less_previous_certificates_for_payment=Decimal("1800.00") * line_count,
-            current_payment_due=Decimal("900.00") * line_count,
-            balance_to_finish_including_retainage=scheduled * line_count - total + total / 10,
-        ),
-        lines=lines,
-    )
+    lines = tuple(line(index) for index in range(1, line_count + 1))
+    return uniform_sheet(invoice_number, application_number, lines, Decimal("1800.00") * line_count)
 
 
 def make_entry(
