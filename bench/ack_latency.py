@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
 
+from bench.postgres import create_database, drop_database  # noqa: E402
 from bench.serve_process import SECRET, start_serve, stop_serve  # noqa: E402
 from commands.demo import write_demo_bundle  # noqa: E402
 from commands.import_bundle import import_bundle  # noqa: E402
@@ -220,8 +221,7 @@ async def run(args: argparse.Namespace) -> int:
         postgres_name = None
         if args.postgres:
             postgres_name = f"ib_bench_{os.getpid()}"
-            await _postgres(args.postgres, f'CREATE DATABASE "{postgres_name}"')
-            database_url = f"{args.postgres}/{postgres_name}"
+            database_url = await create_database(args.postgres, postgres_name)
     data_dir = work / "data"
     data_dir.mkdir(exist_ok=True)
     os.environ["BACKUPS_DATA_DIR"] = str(data_dir)
@@ -263,21 +263,8 @@ async def run(args: argparse.Namespace) -> int:
             print(f"Kept the data for --reuse {work}")
         else:
             if postgres_name is not None:
-                await _postgres(
-                    args.postgres, f'DROP DATABASE IF EXISTS "{postgres_name}" WITH (FORCE)'
-                )
+                await drop_database(args.postgres, postgres_name)
             shutil.rmtree(work, ignore_errors=True)
-
-
-async def _postgres(server: str, statement: str) -> None:
-    """Run one statement on the server's ``postgres`` database."""
-    import asyncpg
-
-    connection = await asyncpg.connect(f"{server}/postgres")
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 async def measure(

@@ -38,6 +38,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.postgres import DEFAULT_SERVER, create_database, drop_database  # noqa: E402
 from bench.serve_process import start_serve, stop_serve  # noqa: E402
 from commands.apply_snapshot import apply_snapshot  # noqa: E402
 from commands.procore_webhooks import install_hooks  # noqa: E402
@@ -73,8 +74,7 @@ async def run(args: argparse.Namespace) -> int:
     fake = FakeProcore(world)
     await fake.start()
     name = f"ib_bench_{uuid.uuid4().hex[:12]}"
-    await _postgres(args.postgres, f'CREATE DATABASE "{name}"')
-    database_url = f"{args.postgres}/{name}"
+    database_url = await create_database(args.postgres, name)
     slack = FakeSlack()
     await slack.start()
     config = ProcoreConfig(
@@ -113,7 +113,7 @@ async def run(args: argparse.Namespace) -> int:
         await close_database()
         await slack.close()
         await fake.close()
-        await _postgres(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(args.postgres, name)
 
 
 async def measure(fake: FakeProcore, args: argparse.Namespace) -> int:
@@ -209,16 +209,6 @@ async def measure(fake: FakeProcore, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-async def _postgres(server: str, statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(f"{server}/postgres")
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invoices", type=int, default=1000, help="invoices in the project")
@@ -226,7 +216,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="spread over this long")
     parser.add_argument(
         "--postgres",
-        default=os.environ.get("BACKUPS_TEST_PG", "postgres://postgres@127.0.0.1:5432"),
+        default=DEFAULT_SERVER,
         help="PostgreSQL server (a fresh database is made and dropped)",
     )
     return asyncio.run(run(parser.parse_args()))

@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import asyncpg  # noqa: E402
 
+from bench.postgres import DEFAULT_SERVER, create_database, drop_database  # noqa: E402
 from bench.serve_process import start_serve, stop_serve  # noqa: E402
 from bot.backup_job import BackupJobPayload, enqueue_backup  # noqa: E402
 from commands.access import Requester  # noqa: E402
@@ -110,8 +110,7 @@ async def run(args: argparse.Namespace) -> int:
     data_dir.mkdir()
     os.environ["BACKUPS_DATA_DIR"] = str(data_dir)
     name = f"ib_scale_{os.getpid()}"
-    await _postgres(args.postgres, f'CREATE DATABASE "{name}"')
-    database_url = f"{args.postgres}/{name}"
+    database_url = await create_database(args.postgres, name)
     fake = FakeSlack()
     try:
         await open_database(database_url, migrate=True)
@@ -121,7 +120,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         await close_database()
         await fake.close()
-        await _postgres(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(args.postgres, name)
         shutil.rmtree(work, ignore_errors=True)
     report(args, seconds)
     return 0
@@ -150,21 +149,13 @@ def report(args: argparse.Namespace, seconds: dict[int, float]) -> None:
         print("verdict: target NOT met")
 
 
-async def _postgres(server: str, statement: str) -> None:
-    connection = await asyncpg.connect(f"{server}/postgres")
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200, help="compiles per run")
     parser.add_argument("--workers", type=int, default=1, help="BACKUPS_WORKERS of each process")
     parser.add_argument(
         "--postgres",
-        default=os.environ.get("BACKUPS_TEST_PG", "postgres://postgres@127.0.0.1:5432"),
+        default=DEFAULT_SERVER,
         help="PostgreSQL server URL (trust auth); a database is made and dropped there",
     )
     return asyncio.run(run(parser.parse_args()))
