@@ -55,6 +55,7 @@ from tests.procore.fake_procore import (  # noqa: E402
     touch,
     webhook_payload,
 )
+from tests.procore.fixtures import procore_environment  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
 
 PROJECT_ID = 562949953421312
@@ -94,11 +95,7 @@ async def run(args: argparse.Namespace) -> int:
                     database_url,
                     Path(data_dir),
                     2,
-                    PROCORE_CLIENT_ID=CLIENT_ID,
-                    PROCORE_CLIENT_SECRET=CLIENT_SECRET,
-                    PROCORE_COMPANY_ID=str(world.company_id),
-                    PROCORE_API_URL=fake.url,
-                    PROCORE_LOGIN_URL=fake.url,
+                    **procore_environment(fake),
                     PROCORE_SYNC_MINUTES="0",
                     PROCORE_WEBHOOK_SECRET=WEBHOOK_SECRET,
                 )

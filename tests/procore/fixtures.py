@@ -1,6 +1,6 @@
 """The fake Procore for every test directory (a pytest plugin, listed in ``tests/conftest.py``):
 a world, the fake serving it over real HTTP, a client with short waits, and the bot's
-``PROCORE_*`` settings pointing at the fake.
+``PROCORE_*`` settings (and process environment) pointing at the fake.
 
 ``procore_world`` is the demo project (`commands.demo`); a directory or module that wants
 another world overrides that one fixture (``tests/procore/conftest.py`` serves the sample
@@ -54,6 +54,17 @@ def procore_settings(fake: FakeProcore, sync_minutes: int = 0) -> ProcoreSetting
         login_url=fake.url,
         sync_minutes=sync_minutes,
     )
+
+
+def procore_environment(fake: FakeProcore) -> dict[str, str]:
+    """The PROCORE_* variables of a bot or CLI process pointing at ``fake``."""
+    return {
+        "PROCORE_CLIENT_ID": CLIENT_ID,
+        "PROCORE_CLIENT_SECRET": CLIENT_SECRET,
+        "PROCORE_COMPANY_ID": str(fake.world.company_id),
+        "PROCORE_API_URL": fake.url,
+        "PROCORE_LOGIN_URL": fake.url,
+    }
 
 
 @pytest.fixture

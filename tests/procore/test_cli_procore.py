@@ -14,13 +14,13 @@ from pypdf import PdfReader
 
 from commands.demo import ADMIN_EMAIL, write_demo_bundle
 from tests.procore.fake_procore import (
-    CLIENT_ID,
     CLIENT_SECRET,
     FakeProcore,
     FakeProject,
     touch,
     world_from_bundle,
 )
+from tests.procore.fixtures import procore_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,13 +46,7 @@ async def run(
         if name.startswith("PROCORE_"):
             del env[name]
     if procore is not None:
-        env.update(
-            PROCORE_CLIENT_ID=CLIENT_ID,
-            PROCORE_CLIENT_SECRET=CLIENT_SECRET,
-            PROCORE_COMPANY_ID=str(procore.world.company_id),
-            PROCORE_API_URL=procore.url,
-            PROCORE_LOGIN_URL=procore.url,
-        )
+        env.update(procore_environment(procore))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from commands.procore_webhooks import wanted_triggers
-from tests.procore.fake_procore import CLIENT_ID, CLIENT_SECRET, FakeProcore
+from tests.procore.fake_procore import FakeProcore
+from tests.procore.fixtures import procore_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "cli-webhook-secret-0123456789abcdef"
@@ -20,11 +21,7 @@ async def run(fake: FakeProcore, *args: str, secret: str | None = SECRET) -> tup
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "PROCORE_CLIENT_ID": CLIENT_ID,
-        "PROCORE_CLIENT_SECRET": CLIENT_SECRET,
-        "PROCORE_COMPANY_ID": str(fake.world.company_id),
-        "PROCORE_API_URL": fake.url,
-        "PROCORE_LOGIN_URL": fake.url,
+        **procore_environment(fake),
     }
     env.pop("PROCORE_WEBHOOK_SECRET", None)
     if secret is not None:

@@ -6,7 +6,6 @@ compile, Procore down at compile time, and fail-closed permissions end to end.""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from tests.procore.fake_procore import (
     touch,
     world_from_bundle,
 )
-from tests.procore.fixtures import client_config
 from tests.storage.bundles import dump_database
 
 ADMIN = Requester(key="test:admin", email=ADMIN_EMAIL, display_name="PM")
@@ -60,15 +58,19 @@ def demo_world(demo_folder: Path) -> ProcoreWorld:
 
 
 @pytest.fixture
-async def fake(demo_world: ProcoreWorld) -> AsyncIterator[FakeProcore]:
-    async with FakeProcore(demo_world) as server:
-        yield server
+def procore_world(demo_world: ProcoreWorld) -> ProcoreWorld:
+    """The shared `fake_procore` serves the demo project here (not the sample bundle)."""
+    return demo_world
 
 
 @pytest.fixture
-async def client(fake: FakeProcore) -> AsyncIterator[ProcoreClient]:
-    async with ProcoreClient(client_config(fake)) as procore:
-        yield procore
+def fake(fake_procore: FakeProcore) -> FakeProcore:
+    return fake_procore
+
+
+@pytest.fixture
+def client(procore_client: ProcoreClient) -> ProcoreClient:
+    return procore_client
 
 
 def stable(dump: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
