@@ -44,7 +44,7 @@ import aiohttp  # noqa: E402
 
 from bench.postgres import create_database, drop_database  # noqa: E402
 from bench.serve_process import SECRET, start_serve, stop_serve  # noqa: E402
-from commands.demo import write_demo_bundle  # noqa: E402
+from commands.demo import USERS, write_demo_bundle  # noqa: E402
 from commands.import_bundle import import_bundle  # noqa: E402
 from sources.bundle_writer import BundleData, write_bundle_folder  # noqa: E402
 from storage.blobs import BlobStore  # noqa: E402
@@ -165,16 +165,7 @@ def generate_bundle(folder: Path, invoices: int) -> list[int]:
             },
             billing_periods=periods,
             commitments=commitments,
-            users=[
-                {
-                    "id": 1,
-                    "name": "Dana Reyes",
-                    "email_address": "pm@example.com",
-                    "is_active": True,
-                    "vendor": None,
-                    "commitments_access": "admin",
-                }
-            ],
+            users=[USERS[0]],  # Dana Reyes, pm@example.com: admin
             requisitions=requisitions,
         ),
         indent=None,

@@ -19,7 +19,7 @@ import pytest
 
 from bot.server import BotServer
 from bot.settings import Settings
-from commands.demo import PROJECT_ID, write_demo_bundle
+from commands.demo import PROJECT_ID, USERS, write_demo_bundle
 from commands.import_bundle import import_bundle
 from sources.bundle_writer import BundleData, write_bundle_folder
 from storage.blobs import BlobStore
@@ -95,14 +95,7 @@ async def demo_project(database: str, data_dir: Path, tmp_path: Path) -> int:
 async def harbor(demo_project: int, data_dir: Path, tmp_path: Path) -> int:
     """A second project with no invoices, where pm@example.com is admin."""
     users = [
-        {
-            "id": 1,
-            "name": "Dana Reyes",
-            "email_address": "pm@example.com",
-            "is_active": True,
-            "vendor": None,
-            "commitments_access": "admin",
-        },
+        USERS[0],  # Dana Reyes, pm@example.com: admin
         {
             "id": 77,
             "name": "Ola Berg",
