@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from tests.waiting import eventually
 
 TRIAGE_CHILD_MARK = "pdf.processes"  # in the command line of every attachment triage child
 
@@ -47,13 +48,4 @@ async def wait_until(condition: Callable[[], object], within: float, what: str) 
     """Poll ``condition()`` every 50 ms (the process table sends no events) until it is true;
     fail after ``within`` seconds."""
 
-    async def poll() -> None:
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.05)
-
-    try:
-        await asyncio.wait_for(poll(), within)
-    except TimeoutError:
-        raise AssertionError(f"waited {within} s for {what}") from None
+    await eventually(condition, within, what=what)

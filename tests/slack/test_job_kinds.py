@@ -19,6 +19,7 @@ from bot.worker import JobWorker
 from storage import jobs
 from storage.job_presence import WorkerPresence
 from storage.jobs import Job, JobStatus, owner_lock_key
+from tests.waiting import eventually
 
 ECHO = "echo"
 
@@ -58,14 +59,11 @@ def echo_worker(**options: Any) -> tuple[JobWorker, EchoHandler]:
 async def ended(job_id: int, within: float = 30.0) -> Job:
     """The job once it succeeded or failed (polled, with a deadline)."""
 
-    async def poll() -> Job:
-        while True:
-            job = await Job.get(id=job_id)
-            if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-                return job
-            await asyncio.sleep(0.05)
+    async def done() -> Job | None:
+        job = await Job.get(id=job_id)
+        return job if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED) else None
 
-    return await asyncio.wait_for(poll(), within)
+    return await eventually(done, within, what=f"job {job_id} ended")
 
 
 def test_a_kind_is_registered_once() -> None:

@@ -53,6 +53,7 @@ from tests.slack.conftest import (
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver, flatten_options
 from tests.slack.test_slack_manage_access import open_home
+from tests.waiting import eventually
 
 SECRET = "whsec-test-0123456789abcdef0123456789"
 DRAW_REQUESTS = "Draw Requests"
@@ -90,15 +91,7 @@ async def installed(bot: BotServer, procore_client: ProcoreClient) -> str:
 
 async def until(condition: Callable[[], Any], within: float = 30.0) -> Any:
     """Poll an async condition until it is truthy (a deadline, not a sleep)."""
-
-    async def poll() -> Any:
-        while True:
-            value = await condition()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-
-    return await asyncio.wait_for(poll(), within)
+    return await eventually(condition, within)
 
 
 async def invoice_status(invoice_id: int) -> str | None:
