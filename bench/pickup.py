@@ -32,8 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import asyncpg  # noqa: E402
 
+from bench.postgres import create_database, drop_database  # noqa: E402
 from bot.job_kinds import JobHandler, JobKinds, JobRun  # noqa: E402
 from bot.worker import JobWorker  # noqa: E402
 from storage import jobs  # noqa: E402
@@ -180,24 +180,6 @@ async def takeover(url: str, rounds: int) -> list[float]:
     return latencies
 
 
-async def fresh_postgres_database(server: str) -> tuple[str, str]:
-    name = f"bench_pickup_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(f"{server.replace('postgres://', 'postgresql://')}/test")
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return name, f"{server}/{name}"
-
-
-async def drop_postgres_database(server: str, name: str) -> None:
-    connection = await asyncpg.connect(f"{server.replace('postgres://', 'postgresql://')}/test")
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 async def main(arguments: argparse.Namespace) -> None:
     lines = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -210,7 +192,8 @@ async def main(arguments: argparse.Namespace) -> None:
             )
         )
     if arguments.postgres:
-        name, url = await fresh_postgres_database(arguments.postgres)
+        name = f"bench_pickup_{uuid.uuid4().hex[:8]}"
+        url = await create_database(arguments.postgres, name)
         try:
             lines.append(
                 describe(
@@ -234,7 +217,7 @@ async def main(arguments: argparse.Namespace) -> None:
                 )
             )
         finally:
-            await drop_postgres_database(arguments.postgres, name)
+            await drop_database(arguments.postgres, name)
     print(f"poll {POLL_SECONDS:.0f} s (fallback), lease {LEASE_SECONDS:.0f} s")
     for line in lines:
         print(line)
