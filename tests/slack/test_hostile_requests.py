@@ -502,8 +502,16 @@ async def test_the_home_tab_event_without_a_user_is_ignored(
         )
         outcome = await probe.raw(name, body, content_type="application/json")
         assert outcome.answer.status == 200, outcome
+    # Events are acknowledged before their listener runs: wait for a sound event's Home tab,
+    # sent after them, so that what the two above did (nothing) has happened when checked.
+    sound = {"type": "app_home_opened", "tab": "home", "user": PM}
+    body = json.dumps(
+        {"type": "event_callback", "team_id": TEAM_ID, "api_app_id": "A0001", "event": sound}
+    )
+    assert (await slack.send(body, content_type="application/json")).status == 200
+    await fake_slack.wait_for(lambda: [v for v in fake_slack.published if v["user_id"] == PM], 30)
     check(probe, caplog)
-    assert not fake_slack.published
+    assert [view["user_id"] for view in fake_slack.published] == [PM]
 
 
 def test_the_seal_binds_metadata_to_one_user() -> None:
