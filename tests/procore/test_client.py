@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import pytest
 
@@ -146,7 +145,6 @@ async def test_a_429_storm_is_waited_out(
     procore_client: ProcoreClient, fake_procore: FakeProcore
 ) -> None:
     fake_procore.inject("429", times=3, retry_after=0.5)
-    started = time.time()
     assert len(await read_requisitions(procore_client)) == 3
     assert procore_client.stats.rate_limited == 3
     assert [call.status for call in fake_procore.api_requests()] == [429, 429, 429, 200]
@@ -154,8 +152,9 @@ async def test_a_429_storm_is_waited_out(
     for earlier, later in zip(calls, calls[1:], strict=False):
         # Reset is whole Unix seconds: the client waited at least until the one it was told
         assert later.at >= int(earlier.at + 0.5)
-    assert procore_client.stats.wait_seconds > 0
-    assert time.time() - started < 10
+    # What the client chose to wait (each reset at most a second and a half away), not the
+    # wall clock, which a busy machine stretches.
+    assert 0 < procore_client.stats.wait_seconds < 10
 
 
 async def test_a_429_storm_under_concurrency_loses_no_call(

@@ -39,11 +39,12 @@ def option(value: Any) -> dict[str, Any]:
 
 @dataclass
 class Outcome:
-    """One hostile request's answer and everything the bot did in Slack meanwhile."""
+    """One hostile request's answer, and where the fake Slack's records stood when it was sent
+    (what the bot did in Slack for it is read at `check` time: see `Probe.slack_output`)."""
 
     name: str
     answer: Answer
-    slack_output: str  # ephemerals, messages, views opened/updated/published: as JSON text
+    seen_before: tuple[int, int, int, int]  # ephemerals, messages, calls, published
     member: bool = False  # sent by a project member: may be told the project and whom to ask
 
 
@@ -66,26 +67,34 @@ class Probe:
     async def run(
         self, name: str, send: Callable[[], Awaitable[Answer]], member: bool = False
     ) -> Outcome:
-        before = self._seen()
-        answer = await send()
-        ephemerals, messages, calls, published = before
-        output = json.dumps(
+        seen_before = self._seen()
+        outcome = Outcome(name, await send(), seen_before, member)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def slack_output(self, index: int) -> str:
+        """Everything the bot did in Slack from the ``index``-th request on, until the next one
+        was sent: ephemerals, messages, views opened/updated/published, as JSON text. Read when
+        checked, not when the answer came: a listener acknowledges first and answers after."""
+        ephemerals, messages, calls, published = self.outcomes[index].seen_before
+        if index + 1 < len(self.outcomes):
+            ends: tuple[int | None, ...] = self.outcomes[index + 1].seen_before
+        else:
+            ends = (None, None, None, None)
+        return json.dumps(
             {
-                "ephemerals": self.fake.ephemerals[ephemerals:],
-                "messages": [m.all_text for m in self.fake.messages[messages:]],
+                "ephemerals": self.fake.ephemerals[ephemerals : ends[0]],
+                "messages": [m.all_text for m in self.fake.messages[messages : ends[1]]],
                 "views": [
                     c.args.get("view")
-                    for c in self.fake.calls[calls:]
+                    for c in self.fake.calls[calls : ends[2]]
                     if c.method in ("views.open", "views.update")
                 ],
-                "published": self.fake.published[published:],
+                "published": self.fake.published[published : ends[3]],
             },
             ensure_ascii=False,
             default=str,
         )
-        outcome = Outcome(name, answer, output, member)
-        self.outcomes.append(outcome)
-        return outcome
 
     async def interaction(self, name: str, payload: Any, member: bool = False) -> Outcome:
         body = urlencode({"payload": json.dumps(payload)})
@@ -106,10 +115,11 @@ def tracebacks(records: list[logging.LogRecord]) -> list[str]:
 def check(probe: Probe, caplog: pytest.LogCaptureFixture) -> None:
     """No 500, nothing about the project leaked, no traceback: every failure listed at once."""
     problems = []
-    for outcome in probe.outcomes:
+    for index, outcome in enumerate(probe.outcomes):
         if outcome.answer.status >= 500:
             problems.append(f"{outcome.name}: HTTP {outcome.answer.status}")
-        leaked = [s for s in PROJECT_SECRETS if s in outcome.answer.text + outcome.slack_output]
+        said = outcome.answer.text + probe.slack_output(index)
+        leaked = [s for s in PROJECT_SECRETS if s in said]
         if leaked and not outcome.member:
             problems.append(f"{outcome.name}: leaked {leaked}")
     problems += [f"traceback logged: {line}" for line in tracebacks(caplog.records)]
@@ -502,8 +512,17 @@ async def test_the_home_tab_event_without_a_user_is_ignored(
         )
         outcome = await probe.raw(name, body, content_type="application/json")
         assert outcome.answer.status == 200, outcome
+    # Events are acknowledged before their listener runs: wait for a sound event's Home tab,
+    # sent after them, so that what the two above did (nothing) has happened when checked.
+    sound = {"type": "app_home_opened", "tab": "home", "user": PM}
+    body = json.dumps(
+        {"type": "event_callback", "team_id": TEAM_ID, "api_app_id": "A0001", "event": sound}
+    )
+    sent = await probe.raw("a sound event", body, member=True, content_type="application/json")
+    assert sent.answer.status == 200
+    await fake_slack.wait_for(lambda: [v for v in fake_slack.published if v["user_id"] == PM], 30)
     check(probe, caplog)
-    assert not fake_slack.published
+    assert [view["user_id"] for view in fake_slack.published] == [PM]
 
 
 def test_the_seal_binds_metadata_to_one_user() -> None:
