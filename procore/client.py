@@ -726,7 +726,11 @@ async def _save_stream(
     """Write the body to a new file in ``dest_dir`` while hashing; refuse past ``max_bytes``."""
     declared = response.content_length
     if declared is not None and declared > max_bytes:
-        raise FileTooLarge(f"file {path} is {declared:,} bytes, more than the {max_bytes:,} cap")
+        raise FileTooLarge(
+            f"file {path} is {declared:,} bytes, more than the {max_bytes:,} cap",
+            byte_size=declared,
+            max_bytes=max_bytes,
+        )
     os.makedirs(dest_dir, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=dest_dir, prefix="procore-", suffix=".download")
     target = Path(name)
@@ -737,7 +741,11 @@ async def _save_stream(
             async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise FileTooLarge(f"file {path} is more than the {max_bytes:,}-byte cap")
+                    raise FileTooLarge(
+                        f"file {path} is more than the {max_bytes:,}-byte cap",
+                        byte_size=None,
+                        max_bytes=max_bytes,
+                    )
                 digest.update(chunk)
                 output.write(chunk)
     except BaseException:
