@@ -5,6 +5,7 @@ sync (one job per period across processes), and compiling after a sync (fresh at
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pypdf import PdfReader
 
 from bot.procore_sync_job import PROCORE_SYNC, enqueue_scheduled_sync
 from bot.server import BotServer
 from bot.settings import ProcoreSettings
 from commands.demo import write_demo_bundle
 from storage import jobs
-from storage.jobs import Job, JobStatus
+from storage.jobs import COMPILE_BACKUP, Job, JobStatus
 from storage.models import Invoice, Project
 from tests.procore.fake_procore import (
     CLIENT_ID,
@@ -35,6 +37,7 @@ from tests.slack.conftest import (
     VIEWER,
     bot_settings,
     finished_jobs,
+    request_backup,
 )
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver
@@ -138,6 +141,31 @@ async def test_the_scheduled_sync_runs_once_per_period_across_processes(
     finally:
         for server in servers:
             await server.stop()
+
+
+async def test_compiling_while_procore_is_down_says_so_in_the_slack_reply_and_cover(
+    procore_slack: SlackDriver, fake_slack: FakeSlack, fake_procore: FakeProcore
+) -> None:
+    await procore_slack.command(PM, "sync 2026-014")
+    [sync] = await finished_jobs(1)
+    assert sync.status == JobStatus.SUCCEEDED, sync.error
+    synced_at = (await Project.get(id=DEMO_PROJECT)).synced_at
+    assert synced_at is not None
+    fake_procore.inject("500", times=100_000)  # Procore down: every call fails
+
+    await request_backup(procore_slack, PM, [9001, 9002])
+    done = await finished_jobs(2)
+    [job] = [j for j in done if j.kind == COMPILE_BACKUP]
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    [parent] = [
+        m for m in fake_slack.top_level_messages() if "Compiling an invoice backup" in m.text
+    ]
+    [reply] = fake_slack.replies(parent.channel, parent.ts)
+    assert "Procore could not be reached" in reply.all_text
+    assert "Procore data as of " in reply.all_text and "(the last sync)" in reply.all_text
+    [upload] = fake_slack.files_in_thread(parent.channel, parent.ts)
+    cover = PdfReader(io.BytesIO(upload.data or b"")).pages[0].extract_text() or ""
+    assert "Procore data as of " in " ".join(cover.split())
 
 
 async def test_syncs_never_overlap_across_processes(
