@@ -75,8 +75,9 @@ async def run_webhooks(args: argparse.Namespace) -> int:
                 where = "company" if state.project_id is None else f"project {state.project_id}"
                 auth = "matches" if state.authorization_matches else "DOES NOT match"
                 missing = f", {state.missing_triggers} missing" if state.missing_triggers else ""
+                disabled = "" if state.active else " DISABLED by Procore (run install again);"
                 print(
-                    f"{where}: hook {state.hook_id} → {state.destination_url}; "
+                    f"{where}: hook {state.hook_id} → {state.destination_url};{disabled} "
                     f"{state.triggers} trigger(s){missing}; Authorization {auth} "
                     "PROCORE_WEBHOOK_SECRET"
                 )

@@ -116,12 +116,17 @@ class JobKinds:
 
     def __init__(self) -> None:
         self._handlers: dict[str, JobHandler[Any]] = {}
+        self._one_at_a_time: set[str] = set()
 
-    def register(self, kind: str, handler: JobHandler[Any]) -> None:
-        """Run the jobs of ``kind`` with ``handler`` (a kind is registered once)."""
+    def register(self, kind: str, handler: JobHandler[Any], *, one_at_a_time: bool = False) -> None:
+        """Run the jobs of ``kind`` with ``handler`` (a kind is registered once).
+        ``one_at_a_time``: never run two jobs of this kind at once, across processes (the next
+        waits in the queue until the running one ends; `storage.jobs.claim_next`)."""
         if kind in self._handlers:
             raise ValueError(f"job kind {kind!r} is already registered")
         self._handlers[kind] = handler
+        if one_at_a_time:
+            self._one_at_a_time.add(kind)
 
     def handler(self, kind: str) -> JobHandler[Any]:
         """The handler of ``kind`` (KeyError for a kind nobody registered)."""
@@ -131,6 +136,11 @@ class JobKinds:
     def kinds(self) -> tuple[str, ...]:
         """Every registered kind (what the worker claims)."""
         return tuple(self._handlers)
+
+    @property
+    def one_at_a_time(self) -> tuple[str, ...]:
+        """The kinds registered ``one_at_a_time``."""
+        return tuple(kind for kind in self._handlers if kind in self._one_at_a_time)
 
     async def close(self) -> None:
         """Close every handler (each once, even when registered for several kinds)."""

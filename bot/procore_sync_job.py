@@ -4,6 +4,9 @@ every PROCORE_SYNC_MINUTES and the ``/compile-backups sync`` request.
 - Scheduled: every process's scheduler enqueues, every period, a job keyed by the time slot
   (`slot_key`: the start of the current period, the same in every process), so N processes make
   one sync per slot.
+- Never overlapping: the kind is registered one at a time (`bot.server`), so no two sync jobs
+  run at once in any process (a sync longer than the period delays the next, which coalesces:
+  `enqueue_scheduled_sync`); syncs of the same project therefore never overlap.
 - Asked in Slack: one job per slash command (keyed by its trigger id, so a retried request makes
   one job), naming the projects; the result is posted where it was asked (by DM when the bot can't
   post there).
@@ -46,7 +49,14 @@ def slot_key(now: datetime, minutes: int) -> str:
 
 
 async def enqueue_scheduled_sync(now: datetime, minutes: int) -> Enqueued:
-    """Queue the sync of every reachable project for the current slot (once across processes)."""
+    """Queue the sync of every reachable project for the current slot (once across processes).
+
+    Coalesces: while an earlier slot's sync still waits to start (a sync running past its
+    period holds it back: the kind runs one at a time), that one is returned and no new job is
+    queued, so a long sync is followed by one sync, not by one per period it outlasted."""
+    waiting = await jobs.first_queued(PROCORE_SYNC, SCHEDULED_KEY_PREFIX)
+    if waiting is not None:
+        return Enqueued(waiting, created=False)
     return await jobs.enqueue(slot_key(now, minutes), {"project_ids": None}, kind=PROCORE_SYNC)
 
 

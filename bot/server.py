@@ -174,7 +174,11 @@ class BotServer:
         )
         register_slack_kinds(kinds, deliveries)
         if self.procore is not None:
-            kinds.register(PROCORE_SYNC, ProcoreSyncHandler(self.procore, client))
+            # One sync at a time across processes: a sync that outlasts PROCORE_SYNC_MINUTES
+            # never overlaps the next one (which waits, and coalesces: `enqueue_scheduled_sync`).
+            kinds.register(
+                PROCORE_SYNC, ProcoreSyncHandler(self.procore, client), one_at_a_time=True
+            )
             kinds.register(
                 PROCORE_WEBHOOK, WebhookPassHandler(self.procore, **self._webhook_options)
             )

@@ -143,6 +143,7 @@ class JobWorker:
                         self.owner,
                         self._lease_seconds,
                         kinds=self.kinds.kinds,
+                        exclusive=self.kinds.one_at_a_time,
                         owner_lock=self._presence.lock_key,
                         take_over_dead=self._presence.takes_over,
                     )

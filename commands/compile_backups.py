@@ -8,7 +8,7 @@ leave the invoice out only when the project's `tie_out_blocks` setting says so),
 CPU-heavy PDF work in the given executor (never on the event loop) and records the backup. An
 attachment or signed PDF whose bytes are not stored yet (a Procore file not downloaded:
 ``sha256`` None) is left out, named on the cover and in the result as "not downloaded from
-Procore yet".
+Procore yet", or with the reason the refresh gave (a file too large: its size and the cap).
 
 Fresh at compile time: with a `commands.freshness.InvoiceFreshness` collaborator, the selected
 invoices are re-read from their source right before compiling; when the source cannot be reached,
@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commands import audit
 from commands.access import AccessDenied, Requester, compilable_invoices, compile_access
-from commands.freshness import InvoiceFreshness
+from commands.freshness import Freshness, InvoiceFreshness
 from commands.invoice_sheets import build_invoice_sheet
 from commands.labels import invoice_reference, natural_key, status_label
 from commands.tie_out import check_invoice, tie_out_reason
@@ -52,6 +52,7 @@ PROGRESS_POLL_SECONDS = 0.5
 INTERRUPTED_WARNING = "compile interrupted (stopped before it ended)"
 NOT_DOWNLOADED = "not downloaded from Procore yet"
 SIGNED_NOT_DOWNLOADED = f"signed PDF {NOT_DOWNLOADED}; generated invoice used"
+NOT_DOWNLOADED_BECAUSE = "not downloaded from Procore: {}"  # the refresh's reason (too large…)
 
 
 @dataclass(frozen=True)
@@ -337,21 +338,30 @@ def _entries(
 
 
 def _not_downloaded(
-    included: list[tuple[Invoice, list[Attachment]]], references: dict[int, str]
+    included: list[tuple[Invoice, list[Attachment]]],
+    references: dict[int, str],
+    fresh: Freshness | None = None,
 ) -> tuple[AttachmentNote, ...]:
-    """The signed PDFs and attachments of ``included`` whose bytes are not stored yet."""
+    """The signed PDFs and attachments of ``included`` whose bytes are not stored yet, each with
+    the reason ``fresh`` gave for it (too large) or "not downloaded from Procore yet"."""
+    attachment_problems = fresh.attachment_problems if fresh is not None else {}
+    signed_problems = fresh.signed_pdf_problems if fresh is not None else {}
     notes: list[AttachmentNote] = []
     for invoice, attachments in included:
         reference = references[invoice.id]
         if invoice.signed_pdf_filename and not invoice.signed_pdf_sha256:
-            notes.append(
-                AttachmentNote(reference, invoice.signed_pdf_filename, SIGNED_NOT_DOWNLOADED)
+            problem = signed_problems.get(invoice.id)
+            reason = (
+                f"signed PDF {NOT_DOWNLOADED_BECAUSE.format(problem)}; generated invoice used"
+                if problem
+                else SIGNED_NOT_DOWNLOADED
             )
-        notes.extend(
-            AttachmentNote(reference, attachment.filename, NOT_DOWNLOADED)
-            for attachment in attachments
-            if attachment.sha256 is None
-        )
+            notes.append(AttachmentNote(reference, invoice.signed_pdf_filename, reason))
+        for attachment in attachments:
+            if attachment.sha256 is None:
+                problem = attachment_problems.get(attachment.id)
+                reason = NOT_DOWNLOADED_BECAUSE.format(problem) if problem else NOT_DOWNLOADED
+                notes.append(AttachmentNote(reference, attachment.filename, reason))
     return tuple(notes)
 
 
@@ -460,6 +470,7 @@ async def compile_backup(
     wanted = list(dict.fromkeys(invoice_ids))[:MAX_INVOICES]
     data_as_of: datetime | None = None
     data_source = ""
+    fresh: Freshness | None = None
     if freshness is not None and wanted:
         await report("re-reading the invoices from the source")
         fresh = await freshness.refresh(project_id, wanted)
@@ -545,6 +556,7 @@ async def compile_backup(
             if invoice.id not in stopped_ids
         ],
         references,
+        fresh,
     )
     try:
         request = await _in_thread_to_the_end(

@@ -7,8 +7,8 @@ implementation is `commands.procore_freshness.ProcoreFreshness`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -24,6 +24,11 @@ class Freshness:
     source: str = "Procore"  # names the source in "Procore data as of <time>"
     refreshed: int = 0  # invoices whose detail was re-read
     downloaded: int = 0  # files fetched into the blob store
+    # Files that could not be fetched for a reason worth telling (too large): attachment id →
+    # reason, and invoice id → reason for a signed PDF. The compile names the reason instead of
+    # "not downloaded yet".
+    attachment_problems: Mapping[int, str] = field(default_factory=dict)
+    signed_pdf_problems: Mapping[int, str] = field(default_factory=dict)
 
 
 class InvoiceFreshness(Protocol):

@@ -11,7 +11,8 @@ Right before a compile, for the selected invoices of a project synced from Proco
 4. the attachments and signed PDFs whose bytes are not in the blob store are downloaded, stored
    (`storage.blobs.BlobStore.put_file`) and their sha256 recorded. A file that cannot be fetched
    (too large, too many redirects, URL expired twice) stays "not downloaded" and the compile
-   names it on the cover.
+   names it on the cover; one too large says so, with its size and the cap
+   (`Freshness.attachment_problems`, `Freshness.signed_pdf_problems`).
 
 When Procore cannot be reached (or refuses the project) nothing is written and the answer
 carries the project's ``synced_at``: the compile goes on from the last sync and says
@@ -28,9 +29,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from commands.apply_snapshot import SnapshotRefused, apply_snapshot
+from commands.compile_backups import format_size
 from commands.freshness import Freshness
 from procore.client import ProcoreClient
-from procore.errors import ProcoreError
+from procore.errors import FileTooLarge, ProcoreError
 from sources.procore import download_invoice_files, read_invoice, read_invoice_headers
 from sources.snapshot import (
     SOURCE_PROCORE,
@@ -94,7 +96,8 @@ class ProcoreFreshness:
             return Freshness(stale_as_of=project.synced_at, reason=reason)
         invoices = [detailed.get(header.id, header) for header in headers]
         gone = frozenset(stored) - {invoice.id for invoice in invoices}
-        invoices, downloaded = await self._with_files(project_id, invoices)
+        problems: dict[tuple[str, int], str] = {}
+        invoices, downloaded = await self._with_files(project_id, invoices, problems)
         snapshot = ProjectSnapshot(
             project=ProjectRecord(
                 id=project.id,
@@ -115,13 +118,22 @@ class ProcoreFreshness:
             reason = "; ".join(refused.problems)
             log.warning("Procore re-read before compile not applied: %s", reason)
             return Freshness(stale_as_of=project.synced_at, reason=reason)
-        return Freshness(refreshed=len(detailed), downloaded=downloaded)
+        return Freshness(
+            refreshed=len(detailed),
+            downloaded=downloaded,
+            attachment_problems={key: why for (kind, key), why in problems.items() if kind == "a"},
+            signed_pdf_problems={key: why for (kind, key), why in problems.items() if kind == "s"},
+        )
 
     async def _with_files(
-        self, project_id: int, invoices: list[InvoiceRecord]
+        self,
+        project_id: int,
+        invoices: list[InvoiceRecord],
+        problems: dict[tuple[str, int], str],
     ) -> tuple[list[InvoiceRecord], int]:
         """The invoices with every file already stored (or just downloaded) carrying its sha256;
-        returns them and how many files were downloaded."""
+        returns them and how many files were downloaded. A file too large is named in
+        ``problems`` (``("a", attachment id)`` or ``("s", invoice id)`` → reason)."""
         attachment_ids = [a.id for invoice in invoices for a in invoice.attachments]
         known = {
             row["id"]: (row["filename"], row["sha256"])
@@ -152,6 +164,7 @@ class ProcoreFreshness:
                         if invoice.signed_pdf is not None
                         else None,
                         Path(scratch),
+                        problems,
                     )
                     for invoice in invoices
                 )
@@ -165,6 +178,7 @@ class ProcoreFreshness:
         attachment_shas: dict[int, str | None],
         signed_sha: str | None,
         scratch: Path,
+        problems: dict[tuple[str, int], str],
     ) -> tuple[InvoiceRecord, int]:
         """``invoice`` with its files' sha256: the stored ones, else downloaded one by one (a
         file that cannot be fetched keeps sha256 None)."""
@@ -177,6 +191,7 @@ class ProcoreFreshness:
                     project_id,
                     replace(invoice, attachments=(attachment,), signed_pdf=None),
                     scratch,
+                    problems,
                 )
                 downloaded += sha is not None
             attachments.append(replace(attachment, file=self._stored(attachment.file, sha)))
@@ -184,7 +199,9 @@ class ProcoreFreshness:
         if signed is not None:
             sha = signed_sha
             if sha is None:
-                sha = await self._fetch(project_id, replace(invoice, attachments=()), scratch)
+                sha = await self._fetch(
+                    project_id, replace(invoice, attachments=()), scratch, problems
+                )
                 downloaded += sha is not None
             signed = self._stored(signed, sha)
         return replace(invoice, attachments=tuple(attachments), signed_pdf=signed), downloaded
@@ -194,13 +211,23 @@ class ProcoreFreshness:
             return file
         return replace(file, sha256=sha, byte_size=self._blobs.path_for(sha).stat().st_size)
 
-    async def _fetch(self, project_id: int, only: InvoiceRecord, scratch: Path) -> str | None:
-        """Download the one file of ``only`` into the blob store; its sha256, or None."""
+    async def _fetch(
+        self,
+        project_id: int,
+        only: InvoiceRecord,
+        scratch: Path,
+        problems: dict[tuple[str, int], str],
+    ) -> str | None:
+        """Download the one file of ``only`` into the blob store; its sha256, or None (a file
+        too large is named in ``problems``, see `too_large_reason`)."""
         try:
             files = await download_invoice_files(
                 self._client, project_id, only, scratch, self._max_file_bytes
             )
         except ProcoreError as error:
+            if isinstance(error, FileTooLarge):
+                key = ("a", only.attachments[0].id) if only.attachments else ("s", only.id)
+                problems[key] = too_large_reason(error)
             log.warning(
                 "invoice %s: a file was not downloaded from Procore: %s",
                 only.id,
@@ -214,3 +241,12 @@ class ProcoreFreshness:
             return await asyncio.to_thread(self._blobs.put_file, got.path)
         finally:
             got.path.unlink(missing_ok=True)
+
+
+def too_large_reason(error: FileTooLarge) -> str:
+    """Why a file was left out, for the cover and the replies: ``too large: 312.0 MB, over the
+    200.0 MB cap`` (``too large: over the 200.0 MB cap`` when Procore did not say its size)."""
+    cap = format_size(error.max_bytes)
+    if error.byte_size is None:
+        return f"too large: over the {cap} cap"
+    return f"too large: {format_size(error.byte_size)}, over the {cap} cap"

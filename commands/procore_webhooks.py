@@ -5,7 +5,9 @@ Receiving (`parse_delivery`, `receive_delivery`; never calls Procore):
   company_id, project_id, api_version, event_type, resource_name, resource_id``. Malformed JSON,
   a missing or malformed field, an event other than create/update/delete or a resource this
   app does not follow raise `DeliveryRejected` (one line).
-- It is stored once (dedupe on ``ulid``, else resource + event + timestamp): a duplicate changes
+- It is stored once (dedupe on ``ulid``, else the event ``id``, else resource + event +
+  timestamp; DOC plan_your_app/webhooks.md: "track processed events by ``ulid`` or event
+  ``id``"): a duplicate changes
   nothing. Otherwise it asks its project for a re-read of one resource (`RESOURCES`: an invoice,
   a commitment, or the project's directory; company-level user and vendor events ask every
   Procore project) and queues the project's next re-read pass (job kind ``procore_webhook``).
@@ -21,8 +23,10 @@ pass is not a sync, so the periodic incremental sync still looks back as far as 
 
 Registration (`install_hooks`, `hooks_status`, `remove_hooks`): one hook per scope (the company,
 or each Procore project stored) in `NAMESPACE`, pointing at the bot with the ``Authorization``
-destination header, and one trigger per followed resource and event. Running install twice
-registers nothing twice.
+destination header, and one trigger per followed resource and event (`wanted_triggers`).
+Running install twice registers nothing twice; it re-activates a hook Procore disabled and
+removes our `RETIRED_TRIGGERS`. Procore shows the hook's ``Authorization`` masked, so it is
+compared by its last characters (`procore.api.authorization_shown_matches`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,10 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "Company Vendors": (USERS, ""),
 }
 COMPANY_LEVEL = frozenset({"Company Users", "Company Vendors"})
+# DOC announcements/webhook_fanout_migration.md: since 2026-06-30 Procore sends no ``update``
+# for Project Users / Project Vendors (their create and delete stay); the Company Users /
+# Company Vendors ``update`` triggers (no ``project_id``: every project is re-read) replace them.
+RETIRED_TRIGGERS = frozenset({("Project Users", "update"), ("Project Vendors", "update")})
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_DEBOUNCE_SECONDS = 0.5
 DEFAULT_MAX_WAIT_SECONDS = 5.0
@@ -91,6 +99,7 @@ class Delivery:
     """A checked delivery."""
 
     ulid: str | None
+    event_id: int | None
     timestamp: str
     sent_at: datetime | None
     company_id: int | None
@@ -101,9 +110,11 @@ class Delivery:
 
     @property
     def dedupe_key(self) -> str:
-        """The ``ulid``; without one, resource + event + timestamp."""
+        """The ``ulid``; without one the event ``id``; else resource + event + timestamp."""
         if self.ulid:
             return f"ulid:{self.ulid}"
+        if self.event_id is not None:
+            return f"event:{self.event_id}"
         return f"{self.resource_name}:{self.resource_id}:{self.event_type}:{self.timestamp}"
 
 
@@ -139,6 +150,10 @@ def parse_delivery(raw: bytes) -> Delivery:
     resource_id = _id(body, "resource_id", required=True)
     project_id = _id(body, "project_id", required=resource_name not in COMPANY_LEVEL)
     company_id = _id(body, "company_id", required=False)
+    try:
+        event_id = _id(body, "id", required=False)
+    except DeliveryRejected:
+        event_id = None  # only a dedupe fallback: an odd one is ignored, not refused
     ulid = body.get("ulid")
     if ulid is not None and (not isinstance(ulid, str) or not 0 < len(ulid) <= 64):
         raise DeliveryRejected("ulid is not a string of 1 to 64 characters")
@@ -154,6 +169,7 @@ def parse_delivery(raw: bytes) -> Delivery:
     assert resource_id is not None
     return Delivery(
         ulid=ulid or None,
+        event_id=event_id,
         timestamp=timestamp,
         sent_at=sent_at,
         company_id=company_id,
@@ -410,8 +426,8 @@ async def _read_missing_commitments(client: ProcoreClient, project_id: int, read
 
 
 def wanted_triggers() -> set[tuple[str, str]]:
-    """Every (resource name, event type) this app follows."""
-    return {(name, event) for name in RESOURCES for event in EVENT_TYPES}
+    """Every (resource name, event type) this app follows (`RETIRED_TRIGGERS` left out)."""
+    return {(name, event) for name in RESOURCES for event in EVENT_TYPES} - RETIRED_TRIGGERS
 
 
 @dataclass(frozen=True)
@@ -424,6 +440,7 @@ class HookState:
     triggers: int
     missing_triggers: int
     authorization_matches: bool
+    active: bool = True  # Procore disables a hook after repeated failed deliveries
 
 
 async def _scopes(client: ProcoreClient, scope: str) -> list[int | None]:
@@ -450,14 +467,21 @@ async def install_hooks(
         if ours:
             hook = ours[0]
             hook_id = int(hook["id"])
+            shown = (hook.get("destination_headers") or {}).get("Authorization")
+            disabled = hook.get("status") == "disabled"
             if (
                 hook.get("destination_url") != url
-                or (hook.get("destination_headers") or {}).get("Authorization") != secret
+                or not api.authorization_shown_matches(shown, secret)
+                or disabled
             ):
                 await api.update_hook(
                     client, project_id, hook_id, destination_url=url, destination_headers=headers
                 )
-                changes.append(f"{where}: hook {hook_id} now points at {url}")
+                changes.append(
+                    f"{where}: hook {hook_id} "
+                    + ("re-activated, " if disabled else "")
+                    + f"now points at {url}"
+                )
             for extra in ours[1:]:
                 await api.delete_hook(client, project_id, int(extra["id"]))
                 changes.append(f"{where}: duplicate hook {extra['id']} removed")
@@ -477,6 +501,15 @@ async def install_hooks(
         if missing:
             await api.create_triggers(client, project_id, hook_id, missing)
             changes.append(f"{where}: {len(missing)} trigger(s) added")
+        retired = [
+            trigger["id"]
+            for trigger in existing
+            if (str(trigger.get("resource_name")), str(trigger.get("event_type")))
+            in RETIRED_TRIGGERS
+        ]
+        if retired:
+            await api.delete_triggers(client, project_id, hook_id, retired)
+            changes.append(f"{where}: {len(retired)} retired trigger(s) removed")
     return changes
 
 
@@ -500,7 +533,10 @@ async def hooks_status(
                     triggers=len(triggers),
                     missing_triggers=len(wanted_triggers() - have),
                     authorization_matches=secret is not None
-                    and (hook.get("destination_headers") or {}).get("Authorization") == secret,
+                    and api.authorization_shown_matches(
+                        (hook.get("destination_headers") or {}).get("Authorization"), secret
+                    ),
+                    active=hook.get("status") != "disabled",
                 )
             )
     return states

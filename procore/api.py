@@ -1,9 +1,12 @@
 """Typed Procore endpoint calls: each returns Procore's JSON as plain dicts and lists.
 
 Paths, parameters and fields are those of ``/work/shared/procore-api.md`` (the team's notes,
-with sources). The two unconfirmed read-side shapes are kept in one function each:
-`read_private_list` (the private contract's accessors) and `commitments_access_level` (a
-permission template's Commitments level). Ids in query strings and paths are 64-bit ints.
+with sources), checked against Procore's docs (``procore/documentation`` @06dad9d, "DOC") and
+Procore's OpenAPI file as mirrored in OAS (``data/endpoint-details/*.json``); each function says
+what is CONFIRMED and where, and what stays a GUESS. The two unconfirmed read-side shapes are
+kept in one function each: `read_private_list` (the private contract's accessors) and
+`commitments_access_level` (a permission template's Commitments level). Ids in query strings
+and paths are 64-bit ints (DOC tutorials/tutorial_mpz.md).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ _COMMITMENTS_TOOL_KEYS = ("commitments", "commitment", "contracts")
 
 
 def updated_between(since: datetime, until: datetime) -> str:
-    """A ``filters[updated_at]`` range ``A...B`` in UTC ISO 8601 (``Z``)."""
+    """A ``filters[updated_at]`` range ``A...B`` in UTC ISO 8601 (``Z``) (CONFIRMED DOC
+    tutorials/filtering_on_list_actions.md: ISO 8601, a range with ``...``)."""
 
     def iso(moment: datetime) -> str:
         return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -76,8 +80,11 @@ async def list_commitments(
 ) -> list[dict[str, Any]]:
     """``kind`` is ``work_order_contracts`` (subcontracts) or ``purchase_order_contracts``.
 
-    Read with ``view=extended`` (GUESS: the extended list carries ``private`` and
-    ``invoice_contacts`` as the show does, so no per-contract show is needed).
+    CONFIRMED DOC tutorials/filtering_on_list_actions.md: ``GET /rest/v1.0/work_order_contracts
+    ?project_id=`` (and ``/purchase_order_contracts``) with ``filters[updated_at]`` ranges.
+    Read with ``view=extended`` (OAS: ``compact|extended``). GUESS (DOC says nothing; the OAS
+    list schema is empty): the extended list carries ``private`` and ``invoice_contacts`` as
+    the show does, so no per-contract show is needed.
     """
     if kind not in ("work_order_contracts", "purchase_order_contracts"):
         raise ValueError(f"unknown commitment kind {kind!r}")
@@ -97,7 +104,8 @@ async def read_private_list(
 ) -> list[dict[str, Any]] | None:
     """A private commitment's accessors as ``[{id, email}]``; None when unknown (fail closed).
 
-    GUESS (notes §5): no v1.0 response lists accessors; we read
+    GUESS (notes §5; DOC says nothing; OAS gives ``accessor_ids`` only on the v2.0 writes and
+    leaves the show's ``data`` unexpanded): no v1.0 response lists accessors; we read
     ``GET /rest/v2.0/companies/{cid}/projects/{pid}/commitment_contracts/{id}?view=extended``
     and take ``data.accessors`` (user objects, ids possibly strings, the email under ``login``,
     ``email_address`` or ``email``). Any failure but bad credentials, or an absent field,
@@ -138,7 +146,9 @@ async def read_private_list(
 async def list_project_users(
     client: ProcoreClient, project_id: int, *, inactive: bool = False
 ) -> list[dict[str, Any]]:
-    """The project's users (``view=normal``); ``inactive`` reads ``/users/inactive`` instead."""
+    """The project's users (``view=normal``); ``inactive`` reads ``/users/inactive`` instead.
+    CONFIRMED DOC tutorials/tutorial_user_permissions.md: List Project Users gives each user's
+    ``permission_template`` (``id``, ``name``)."""
     suffix = "/inactive" if inactive else ""
     return await client.get_list(
         f"/rest/v1.0/projects/{project_id}/users{suffix}",
@@ -150,7 +160,10 @@ async def list_project_users(
 
 async def list_permission_templates(client: ProcoreClient) -> list[dict[str, Any]]:
     """The company's permission templates with ``user_access_levels`` (needs Directory access;
-    a 403 raises `ProcoreForbidden`)."""
+    a 403 raises `ProcoreForbidden`). GUESS: ``view=with_permissions`` adds
+    ``user_access_levels`` to the list (OAS documents the field on the single-template show
+    ``…/permission_templates/{id}`` only; the list schema names ``id, name, project_specific,
+    type, category``)."""
     return await client.get_list(
         f"/rest/v1.0/companies/{client.company_id}/permission_templates",
         endpoint="GET /rest/v1.0/companies/{cid}/permission_templates",
@@ -162,9 +175,11 @@ def commitments_access_level(template: dict[str, Any]) -> str | None:
     """A permission template's Commitments level (``none``/``read_only``/``standard``/
     ``admin``), or None when it cannot be told (the caller fails closed).
 
-    GUESS (notes §6): ``user_access_levels`` is an object keyed by tool name; the Commitments
-    entry is a level name (``"admin"``, ``"Read Only"``) or an object with ``name``. Keys are
-    compared case-insensitively.
+    CONFIRMED DOC tutorials/tutorial_user_permissions.md: four levels, None, Read-only,
+    Standard and Admin; OAS: ``user_access_levels`` is an object, "user access levels for
+    active tools". GUESS (notes §6): it is keyed by tool name; the Commitments entry is a level
+    name (``"admin"``, ``"Read Only"``) or an object with ``name``. Keys are compared
+    case-insensitively.
     """
     levels = template.get("user_access_levels")
     if not isinstance(levels, dict):
@@ -186,7 +201,13 @@ async def list_requisitions(
     ids: Iterable[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Requisition headers (v1.1 list, with ``summary`` and ``attachments``), optionally only
-    those updated in a `updated_between` range or with the given ``ids``."""
+    those updated in a `updated_between` range or with the given ``ids``.
+
+    CONFIRMED DOC tutorials/tutorial_requisitions.md: subcontractor invoices keep the
+    requisition names in paths and fields (it names the v1.0 list; v1.1 and its ``summary``,
+    ``attachments[]{id,url,filename,content_type}`` are OAS RestV11RequisitionsGet); DOC
+    tutorials/filtering_on_list_actions.md: an array filter is ``filters[id][]=…`` repeated.
+    The list defaults to 30 a page (OAS); we ask for the largest."""
     params: list[tuple[str, Any]] = [("project_id", project_id)]
     if updated_at:
         params.append(("filters[updated_at]", updated_at))
@@ -203,7 +224,9 @@ async def list_requisitions(
 async def show_requisition(
     client: ProcoreClient, project_id: int, requisition_id: int, *, view: str = "extended"
 ) -> dict[str, Any]:
-    """One requisition; ``view=extended`` adds ``items``, ``summary_text`` and more."""
+    """One requisition; ``view=extended`` adds ``items`` (the G703 lines: OAS
+    RestV11RequisitionsIdGet, field names as DOC tutorials/tutorial_requisitions.md shows for
+    contract items), ``summary_text`` and more."""
     return await client.get(
         f"/rest/v1.1/requisitions/{requisition_id}",
         endpoint="GET /rest/v1.1/requisitions/{id}",
@@ -215,7 +238,9 @@ async def show_requisition(
 async def requisition_detail(
     client: ProcoreClient, project_id: int, requisition_id: int
 ) -> list[dict[str, Any]]:
-    """A requisition's G703 lines (``GET /rest/v1.0/requisitions/{id}/detail``)."""
+    """A requisition's G703 lines (``GET /rest/v1.0/requisitions/{id}/detail``: DOC
+    tutorials/tutorial_requisitions.md lists "Show Detail for Subcontractor Invoice"; its shape
+    is the notes' PYSDK one)."""
     body = await client.get(
         f"/rest/v1.0/requisitions/{requisition_id}/detail",
         endpoint="GET /rest/v1.0/requisitions/{id}/detail",
@@ -241,9 +266,36 @@ async def my_permissions(client: ProcoreClient, project_id: int) -> dict[str, An
 
 # ---------------------------------------------------------------------------------------------
 # Webhooks (v2.0, notes §7). Scope: the company, or one project of it.
+#
+# Checked against Procore's docs (procore/documentation @06dad9d) and Procore's OpenAPI file
+# (as mirrored in OAS ``data/endpoint-details/RestV20Companies…Webhooks*.json``):
+# - CONFIRMED (DOC announcements/new_rest_v2_version.md): v2.0 paths are scoped
+#   ``/rest/v2.0/companies/{cid}[/projects/{pid}]/…``, bodies come in ``{"data": …}``, ids are
+#   strings, lists default to 10 and allow 100 per page.
+# - CONFIRMED (OAS …WebhooksHooksPost/Patch): a hook is ``{id, status: active|disabled,
+#   payload_version, namespace, destination_url, destination_headers, trigger_count, …}`` and
+#   ``destination_headers.Authorization`` comes back MASKED (only its last 5 characters shown):
+#   compare it with `authorization_shown_matches`, never for equality.
+# - CONFIRMED (OAS …TriggersBulkPost/BulkDelete): the bulk bodies are bare JSON arrays,
+#   ``[{resource_name, event_type}]`` to create and ``["<trigger id>", …]`` to delete; at most
+#   500 a call (DOC plan_your_app/webhooks_api.md lists only the v1.0 single-trigger calls).
+# - CONFIRMED (DOC plan_your_app/webhooks_api.md): namespaces are lowercase a-z, 0-9 and dashes.
 
 WEBHOOK_PAYLOAD_VERSION = "v2.0"
 MAX_TRIGGERS_PER_BULK_CALL = 500
+MASKED_AUTHORIZATION_TAIL = 5  # OAS: "masked to only show the last 5 characters"
+
+
+def authorization_shown_matches(shown: Any, secret: str) -> bool:
+    """Whether the (masked) ``destination_headers.Authorization`` Procore shows for a hook is
+    ``secret``: equal, or ending with the same last `MASKED_AUTHORIZATION_TAIL` characters
+    (GUESS: the mask character; only the tail is compared)."""
+    if not isinstance(shown, str) or not shown or len(secret) < MASKED_AUTHORIZATION_TAIL:
+        return isinstance(shown, str) and shown == secret
+    return shown == secret or (
+        len(shown) >= MASKED_AUTHORIZATION_TAIL
+        and shown[-MASKED_AUTHORIZATION_TAIL:] == secret[-MASKED_AUTHORIZATION_TAIL:]
+    )
 
 
 def _hooks_path(client: ProcoreClient, project_id: int | None) -> str:
@@ -310,7 +362,9 @@ async def update_hook(
     destination_url: str,
     destination_headers: dict[str, str],
 ) -> dict[str, Any]:
-    """Point an existing hook at ``destination_url`` with these headers (``PATCH``)."""
+    """Point an existing hook at ``destination_url`` with these headers and make it ``active``
+    again (Procore disables a hook after repeated failed deliveries: DOC
+    api_essentials/troubleshooting.md; OAS …WebhooksHooksIdPatch takes ``status``)."""
     body = await client.send(
         "PATCH",
         f"{_hooks_path(client, project_id)}/{hook_id}",
@@ -319,6 +373,7 @@ async def update_hook(
             "payload_version": WEBHOOK_PAYLOAD_VERSION,
             "destination_url": destination_url,
             "destination_headers": destination_headers,
+            "status": "active",
         },
         project_id=project_id,
     )
@@ -354,31 +409,30 @@ async def create_triggers(
     triggers: Iterable[tuple[str, str]],
 ) -> None:
     """Create (resource name, event type) triggers on a hook, up to 500 per bulk call
-    (``POST …/hooks/{id}/triggers/bulk`` with ``{"triggers": [{resource_name, event_type}]}``;
-    GUESS: the v2.0 bulk body, as v1.0's)."""
+    (``POST …/hooks/{id}/triggers/bulk`` with ``[{resource_name, event_type}, …]``)."""
     wanted = [{"resource_name": name, "event_type": event} for name, event in triggers]
     for start in range(0, len(wanted), MAX_TRIGGERS_PER_BULK_CALL):
         await client.send(
             "POST",
             f"{_hooks_path(client, project_id)}/{hook_id}/triggers/bulk",
             endpoint="POST " + _hooks_endpoint(project_id, "/{id}/triggers/bulk"),
-            json_body={"triggers": wanted[start : start + MAX_TRIGGERS_PER_BULK_CALL]},
+            json_body=wanted[start : start + MAX_TRIGGERS_PER_BULK_CALL],
             project_id=project_id,
         )
 
 
 async def delete_triggers(
-    client: ProcoreClient, project_id: int | None, hook_id: int, trigger_ids: Iterable[int]
+    client: ProcoreClient, project_id: int | None, hook_id: int, trigger_ids: Iterable[int | str]
 ) -> None:
-    """Delete triggers of a hook, up to 500 per bulk call (``DELETE …/triggers/bulk`` with
-    ``{"trigger_ids": [...]}``; GUESS: the body's field name)."""
-    ids = list(trigger_ids)
+    """Delete triggers of a hook, up to 500 per bulk call (``DELETE …/triggers/bulk`` with the
+    ids as a JSON array of strings)."""
+    ids = [str(trigger_id) for trigger_id in trigger_ids]
     for start in range(0, len(ids), MAX_TRIGGERS_PER_BULK_CALL):
         await client.send(
             "DELETE",
             f"{_hooks_path(client, project_id)}/{hook_id}/triggers/bulk",
             endpoint="DELETE " + _hooks_endpoint(project_id, "/{id}/triggers/bulk"),
-            json_body={"trigger_ids": ids[start : start + MAX_TRIGGERS_PER_BULK_CALL]},
+            json_body=ids[start : start + MAX_TRIGGERS_PER_BULK_CALL],
             project_id=project_id,
         )
 

@@ -19,6 +19,26 @@ Contract:
   API host and ``https://*.procore.com``; never to any other host.
 - Logs name the method and the URL path only: never a secret, a token, or a query string
   (signed URLs carry their signature there).
+
+Checked against Procore's own docs (``procore/documentation`` @06dad9d, "DOC"):
+- CONFIRMED DOC oauth/oauth_client_credentials.md, oauth/oauth_endpoints.md: ``POST
+  {login}/oauth/token`` with form fields ``grant_type=client_credentials``, ``client_id``,
+  ``client_secret``; answer ``{access_token, token_type: "bearer", expires_in: 5400,
+  created_at}``; no refresh token. Hosts: DOC platform_concepts/development_environments.md.
+- CONFIRMED DOC tutorials/tutorial_mpz.md (and the FAQ): ``Procore-Company-Id`` on every call
+  (``company_id`` stays in the query where an endpoint takes it); ids may exceed 32 bits.
+- CONFIRMED DOC plan_your_app/pagination.md: ``page`` (1-based), ``per_page`` (keep ≤ 2,000),
+  ``Link`` first/prev/next/last (no ``next`` on the last page), ``Total``, ``Per-Page``.
+  DOC announcements/new_rest_v2_version.md: v2.0 lists default to 10 and allow 100.
+- CONFIRMED DOC plan_your_app/rate_limiting.md: ``X-Rate-Limit-Limit/-Remaining/-Reset`` (Unix
+  seconds) report the closer of the hourly and 10-second limits; 429 → wait until the reset
+  (api_essentials/troubleshooting.md: or ``Retry-After``), with jitter; 503 → ``Retry-After``.
+- CONFIRMED DOC api_essentials/error_reference.md: 401 = missing, expired or invalid token;
+  403 = no permission for the tool or project, or "App is not connected to this company"
+  (disconnected under App Management: `ProcoreAuthError`, every project is affected).
+- CONFIRMED DOC best_practices/secure_file_access_tips.md: file URLs want the bearer token,
+  redirect to other hosts (AWS), must get it only on ``*.procore.com``; follow 301/302/303/
+  307/308 by hand, at most 5; assume no fixed host names.
 """
 
 from __future__ import annotations
@@ -84,8 +104,8 @@ class ProcoreConfig:
     login_url: str = "https://login.procore.com"
     token_url: str | None = None
     max_concurrency: int = 8
-    per_page_v1: int = 2000  # DOC pagination.md: keep per_page at or below 2,000
-    per_page_v2: int = 100  # GUESS: v2.0 lists cap per_page at 100
+    per_page_v1: int = 2000  # CONFIRMED DOC plan_your_app/pagination.md: at or below 2,000
+    per_page_v2: int = 100  # CONFIRMED DOC announcements/new_rest_v2_version.md: max 100
     request_timeout_seconds: float = 60.0
     token_refresh_margin_seconds: float = 300.0
     max_attempts: int = 5  # per request, for 5xx, timeouts and connection resets
@@ -294,7 +314,8 @@ def _project_reason(project_id: int, status_path: str) -> str:
     return (
         f"Procore answered 403 for project {project_id} ({status_path}): a Procore company admin "
         "must add this project to the service account's permitted projects (App Management → "
-        "the app → Permitted Projects) and grant it read access to Commitments and Directory"
+        "the app → Permitted Projects) and grant it read access to Commitments and Directory "
+        "(and the Commitments tool must be enabled in the project)"
     )
 
 
@@ -553,13 +574,20 @@ class ProcoreClient:
                     token != self._proven_token or renewals >= self.config.max_attempts
                 ):
                     raise ProcoreAuthError(
-                        f"Procore answered 401 to {endpoint} with a fresh token: the app is not "
-                        f"installed in company {self.config.company_id}, or its credentials were "
-                        "revoked (reinstall the app and check the client id and secret)"
+                        f"Procore answered 401 to {endpoint} with a fresh token: the token is not "
+                        f"accepted for company {self.config.company_id} (check the client id and "
+                        "secret, the login host, and that the app is installed in the company)"
                     )
                 renewals += 1
                 await self._drop_token(token)
             elif status == 403:
+                if "not connected" in detail.lower():
+                    # DOC api_essentials/error_reference.md, additional_resources/faq.md.
+                    raise ProcoreAuthError(
+                        f"Procore answered 403 to {endpoint}: the app is not connected to company "
+                        f"{self.config.company_id} (a Procore company admin must reconnect it: "
+                        "Company Admin → App Management)"
+                    )
                 if project_id is not None:
                     raise ProjectNotReachable(
                         project_id, _project_reason(project_id, endpoint), endpoint
@@ -726,7 +754,11 @@ async def _save_stream(
     """Write the body to a new file in ``dest_dir`` while hashing; refuse past ``max_bytes``."""
     declared = response.content_length
     if declared is not None and declared > max_bytes:
-        raise FileTooLarge(f"file {path} is {declared:,} bytes, more than the {max_bytes:,} cap")
+        raise FileTooLarge(
+            f"file {path} is {declared:,} bytes, more than the {max_bytes:,} cap",
+            byte_size=declared,
+            max_bytes=max_bytes,
+        )
     os.makedirs(dest_dir, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=dest_dir, prefix="procore-", suffix=".download")
     target = Path(name)
@@ -737,7 +769,11 @@ async def _save_stream(
             async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise FileTooLarge(f"file {path} is more than the {max_bytes:,}-byte cap")
+                    raise FileTooLarge(
+                        f"file {path} is more than the {max_bytes:,}-byte cap",
+                        byte_size=None,
+                        max_bytes=max_bytes,
+                    )
                 digest.update(chunk)
                 output.write(chunk)
     except BaseException:

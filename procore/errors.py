@@ -46,7 +46,14 @@ class ProcoreDataError(ProcoreError):
 
 
 class FileTooLarge(ProcoreError):
-    """A file is larger than the size cap; nothing was kept."""
+    """A file is larger than the size cap; nothing was kept. ``byte_size`` is its size when
+    Procore's storage declared it (``Content-Length``), None when the download was cut off at
+    the cap; ``max_bytes`` is the cap."""
+
+    def __init__(self, message: str, *, byte_size: int | None, max_bytes: int) -> None:
+        self.byte_size = byte_size
+        self.max_bytes = max_bytes
+        super().__init__(message)
 
 
 class FileUrlExpired(ProcoreError):

@@ -6,8 +6,9 @@ Public functions:
   commitments with invoice contacts and private lists, users with their Commitments level,
   requisition headers). ``since=None`` → a full snapshot (``complete=True``); a datetime → only
   what Procore says changed since then (``filters[updated_at]``), ``complete=False``. Users are
-  always read whole (Procore has no ``updated_at`` filter on them). Invoices come without their
-  detail (``items``/``summary_text`` None: read lazily).
+  always read whole (OAS lists ``filters[updated_at]`` on project users too, but a whole read
+  is one page and also shows who left). Invoices come without their detail
+  (``items``/``summary_text`` None: read lazily).
 - `read_invoice(client, project_id, invoice_id)`: one invoice with its detail (G703 lines and
   summary text) and fresh attachment URLs.
 - `read_invoice_headers(client, project_id, ids)`: several invoices' headers in one request per
@@ -431,7 +432,7 @@ def invoice_record(
     """A v1.1 requisition (list entry or show) → `InvoiceRecord`; ``items``/``summary_text``
     None when the detail was not read. Attachment files carry their URL, not yet their bytes."""
     where = f"requisition {data.get('id')}"
-    summary = _object(data, "summary", where)
+    summary = _summary(data, where)
     signed, attachments = signed_pdf_of(data)
     return InvoiceRecord(
         id=_int(data, "id", where),
@@ -457,6 +458,15 @@ def invoice_record(
         source_updated_at=_optional_time(data, "updated_at", where),
         where=where,
     )
+
+
+def _summary(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The G702 figures: v1.1's ``summary`` (OAS RestV11RequisitionsGet), else the legacy
+    ``g702`` block with the same keys (DOC tutorials/tutorial_requisitions.md shows it in a v1.0
+    answer)."""
+    if not isinstance(data.get("summary"), dict) and isinstance(data.get("g702"), dict):
+        return dict(data["g702"])
+    return _object(data, "summary", where)
 
 
 def _attachment_record(data: dict[str, Any], position: int, where: str) -> AttachmentRecord:

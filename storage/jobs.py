@@ -15,6 +15,11 @@ Contract:
   (`storage.job_presence`), and PostgreSQL frees it when the owner's connection dies.
   On PostgreSQL the claim is ``SELECT … FOR UPDATE SKIP LOCKED``; on SQLite, a conditional
   ``UPDATE … WHERE status = 'queued' …`` checked by the number of rows it changed.
+- One at a time: a queued job of a kind named in ``claim_next``'s ``exclusive`` is not claimed
+  while any job of that kind is running, in any process (a job that runs past its period, e.g.
+  a long Procore sync, never overlaps the next one; the next one waits). On PostgreSQL such
+  claims are serialised by a transaction-level advisory lock, so two processes cannot both see
+  "none running"; SQLite serialises every write.
 - Writes on behalf of a running job (`record_state`, `finish`, the Slack delivery's steps) go
   through only while the caller still holds the lease, and raise `LeaseLost` otherwise, so a worker
   that lost its job stops before doing anything twice.
@@ -33,7 +38,7 @@ from typing import Any
 from tortoise import connections, fields, timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Count
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -45,6 +50,12 @@ log = logging.getLogger(__name__)
 COMPILE_BACKUP = "compile_backup"
 DIGEST = "digest"  # a scheduled (or "run now") weekly backup; planned when it runs
 NOTIFY_CHANNEL = "invoice_backups_jobs"  # PostgreSQL: a job was queued (payload: its kind)
+# PostgreSQL: the advisory-lock key that serialises claims involving one-at-a-time kinds.
+EXCLUSIVE_CLAIM_LOCK = int.from_bytes(
+    hashlib.blake2b(b"exclusive-claims", digest_size=8, person=b"job-claim").digest(),
+    "big",
+    signed=True,
+)
 
 _enqueue_listeners: set[Callable[[str], None]] = set()
 
@@ -151,7 +162,10 @@ _PG_CLAIM = """
 WITH candidate AS (
     SELECT id FROM jobs
     WHERE kind = ANY($1::text[])
-      AND (status = 'queued'
+      AND ((status = 'queued'
+            AND (NOT (kind = ANY($7::text[]))
+                 OR NOT EXISTS (SELECT 1 FROM jobs AS other
+                                WHERE other.kind = jobs.kind AND other.status = 'running')))
            OR (status = 'running'
                AND (lease_expires_at < $2
                     OR ($6 AND owner_lock IS NOT NULL AND pg_try_advisory_xact_lock(owner_lock)))))
@@ -175,31 +189,51 @@ async def claim_next(
     kinds: tuple[str, ...] = (COMPILE_BACKUP,),
     owner_lock: int | None = None,
     take_over_dead: bool = False,
+    exclusive: tuple[str, ...] = (),
 ) -> Job | None:
     """Give the oldest claimable job to ``owner`` (status running, a fresh lease, attempts + 1).
 
     ``owner_lock``: the advisory-lock key ``owner`` holds for as long as it lives (PostgreSQL,
     `storage.job_presence`); with it, others take the job over as soon as the lock is free.
     ``take_over_dead``: also claim running jobs whose owner's lock is free (PostgreSQL).
+    ``exclusive``: kinds of which at most one job runs at a time (see the module contract).
     Returns None when nothing is waiting. Two concurrent callers never get the same job.
     """
     now = timezone.now()
     expires = now + timedelta(seconds=lease_seconds)
+    exclusive = tuple(kind for kind in exclusive if kind in kinds)
     client = connections.get(CONNECTION)
-    if client.capabilities.dialect == "postgres":  # one statement: a transaction of its own
-        _, rows = await client.execute_query(
-            _PG_CLAIM, [list(kinds), now, owner, expires, owner_lock, take_over_dead]
-        )
+    params = [list(kinds), now, owner, expires, owner_lock, take_over_dead, list(exclusive)]
+    if client.capabilities.dialect == "postgres" and not exclusive:
+        # One statement: a transaction of its own.
+        _, rows = await client.execute_query(_PG_CLAIM, params)
+        job_id = int(rows[0]["id"]) if rows else None
+    elif client.capabilities.dialect == "postgres":
+        async with in_transaction() as connection:
+            # Wait for any other claim of these kinds to commit; the claim statement then takes
+            # a fresh snapshot (READ COMMITTED) and sees every job that claim started.
+            await connection.execute_query(
+                "SELECT pg_advisory_xact_lock($1)", [EXCLUSIVE_CLAIM_LOCK]
+            )
+            _, rows = await connection.execute_query(_PG_CLAIM, params)
         job_id = int(rows[0]["id"]) if rows else None
     else:
         async with in_transaction() as connection:
-            job_id = await _claim_by_conditional_update(connection, owner, now, expires, kinds)
+            job_id = await _claim_by_conditional_update(
+                connection, owner, now, expires, kinds, exclusive
+            )
     return None if job_id is None else await Job.get(id=job_id)
 
 
-def _claimable(now: datetime, kinds: tuple[str, ...]) -> Q:
+def _claimable(now: datetime, kinds: tuple[str, ...], exclusive: tuple[str, ...] = ()) -> Q:
     abandoned = Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-    return (Q(status=JobStatus.QUEUED) | abandoned) & Q(kind__in=list(kinds))
+    queued = Q(status=JobStatus.QUEUED)
+    if exclusive:
+        running_kinds = Subquery(
+            Job.filter(status=JobStatus.RUNNING, kind__in=list(exclusive)).values("kind")
+        )
+        queued &= ~Q(kind__in=list(exclusive)) | ~Q(kind__in=running_kinds)
+    return (queued | abandoned) & Q(kind__in=list(kinds))
 
 
 async def _claim_by_conditional_update(
@@ -208,8 +242,10 @@ async def _claim_by_conditional_update(
     now: datetime,
     expires: datetime,
     kinds: tuple[str, ...],
+    exclusive: tuple[str, ...] = (),
 ) -> int | None:
-    """SQLite: claim the first candidate whose conditional update changes one row."""
+    """SQLite: claim the first candidate whose conditional update changes one row (the
+    update re-checks, under SQLite's write lock, that no job of an exclusive kind runs)."""
     claimed = {
         "status": JobStatus.RUNNING,
         "lease_owner": owner,
@@ -218,7 +254,7 @@ async def _claim_by_conditional_update(
         "attempts": F("attempts") + 1,
     }
     candidates = (
-        await Job.filter(_claimable(now, kinds))
+        await Job.filter(_claimable(now, kinds, exclusive))
         .order_by("id")
         .limit(10)
         .using_db(connection)
@@ -226,7 +262,7 @@ async def _claim_by_conditional_update(
     )
     for candidate in candidates:
         changed = (
-            await Job.filter(Q(id=candidate) & _claimable(now, kinds))
+            await Job.filter(Q(id=candidate) & _claimable(now, kinds, exclusive))
             .using_db(connection)
             .update(**claimed)
         )
@@ -318,6 +354,15 @@ async def get_job(job_id: int) -> Job | None:
 async def jobs_with_key_prefix(prefix: str) -> list[Job]:
     """Jobs whose idempotency key starts with ``prefix``, oldest first (for tests and tooling)."""
     return await Job.filter(idempotency_key__startswith=prefix).order_by("id")
+
+
+async def first_queued(kind: str, key_prefix: str) -> Job | None:
+    """The oldest job of ``kind`` still waiting to start whose key starts with ``key_prefix``."""
+    return (
+        await Job.filter(kind=kind, status=JobStatus.QUEUED, idempotency_key__startswith=key_prefix)
+        .order_by("id")
+        .first()
+    )
 
 
 async def count_by_kind_and_status() -> dict[tuple[str, str], int]:

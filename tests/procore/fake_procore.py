@@ -107,6 +107,7 @@ class ProcoreWorld:
     projects: dict[int, FakeProject] = field(default_factory=dict)
     permission_templates: list[dict[str, Any]] = field(default_factory=list)
     permission_templates_forbidden: bool = False
+    disconnected: bool = False  # App Management disconnected the app: every call answers 403
     files: dict[str, bytes] = field(default_factory=dict)
     my_tools: list[dict[str, Any]] = field(default_factory=list)
     client_id: str = CLIENT_ID
@@ -364,6 +365,8 @@ class FakeProcore:
             return _error(401, "invalid or expired access token")
         if request.headers.get("Procore-Company-Id") != str(self.world.company_id):
             return _error(400, "Procore-Company-Id header missing or wrong")
+        if self.world.disconnected:  # DOC api_essentials/error_reference.md
+            return _error(403, "App is not connected to this company")
         now = time.time()
         for window in (self.hourly, self.spike):
             window.roll(now)
@@ -618,11 +621,36 @@ class FakeProcore:
             raise _http_error(404, "hook not found")
         return hook
 
+    def _hook_json(self, hook: dict[str, Any]) -> dict[str, Any]:
+        """A hook as Procore's v2.0 shows it (OAS ``…WebhooksHooksGet``): string ids, a
+        ``status``, its ``trigger_count`` and the ``Authorization`` header masked to its last 5
+        characters."""
+        shown = copy.deepcopy(hook)
+        shown["id"] = str(hook["id"])
+        shown["company_id"] = str(self.world.company_id)
+        shown["project_id"] = str(hook["project_id"]) if hook["project_id"] is not None else None
+        shown["trigger_count"] = len(self.world.triggers.get(hook["id"], []))
+        headers = shown.get("destination_headers") or {}
+        if isinstance(headers.get("Authorization"), str):
+            secret = headers["Authorization"]
+            headers["Authorization"] = "*" * max(0, len(secret) - 5) + secret[-5:]
+        return shown
+
+    def _trigger_json(self, hook: dict[str, Any], trigger: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": str(trigger["id"]),
+            "webhook_hook_id": str(hook["id"]),
+            "resource_name": trigger["resource_name"],
+            "event_type": trigger["event_type"],
+            "company_id": str(self.world.company_id),
+            "project_id": str(hook["project_id"]) if hook["project_id"] is not None else None,
+        }
+
     async def _hooks(self, request: web.Request) -> web.Response:
         scope = self._hook_scope(request)
         namespace = request.query.get("namespace")
         shown = [
-            copy.deepcopy(hook)
+            self._hook_json(hook)
             for hook in self.world.hooks.values()
             if hook["project_id"] == scope and namespace in (None, hook["namespace"])
         ]
@@ -637,23 +665,25 @@ class FakeProcore:
         hook_id = next(self._hook_ids)
         self.world.hooks[hook_id] = {
             "id": hook_id,
-            "owned_by_company_id": self.world.company_id,
             "project_id": scope,
+            "status": "active",
             "namespace": body["namespace"],
             "destination_url": body["destination_url"],
             "destination_headers": dict(body.get("destination_headers") or {}),
             "payload_version": body.get("payload_version", "v2.0"),
         }
         self.world.triggers[hook_id] = []
-        return web.json_response({"data": copy.deepcopy(self.world.hooks[hook_id])}, status=201)
+        return web.json_response({"data": self._hook_json(self.world.hooks[hook_id])}, status=201)
 
     async def _hook_update(self, request: web.Request) -> web.Response:
         hook = self._hook_of(request)
         body = await _json_object(request)
-        for key in ("destination_url", "destination_headers", "payload_version"):
+        if body.get("status", "active") not in ("active", "disabled"):
+            raise _http_error(400, "status must be active or disabled")
+        for key in ("destination_url", "destination_headers", "payload_version", "status"):
             if key in body:
                 hook[key] = copy.deepcopy(body[key])
-        return web.json_response({"data": copy.deepcopy(hook)})
+        return web.json_response({"data": self._hook_json(hook)})
 
     async def _hook_delete(self, request: web.Request) -> web.Response:
         hook = self._hook_of(request)
@@ -663,14 +693,16 @@ class FakeProcore:
 
     async def _triggers(self, request: web.Request) -> web.Response:
         hook = self._hook_of(request)
-        return _page(request, copy.deepcopy(self.world.triggers[hook["id"]]), default_per_page=10)
+        shown = [self._trigger_json(hook, trigger) for trigger in self.world.triggers[hook["id"]]]
+        return _page(request, shown, default_per_page=10)
 
     async def _triggers_create(self, request: web.Request) -> web.Response:
+        """OAS ``…TriggersBulkPost``: the body is a JSON array of ``{resource_name,
+        event_type}``, at most 500."""
         hook = self._hook_of(request)
-        body = await _json_object(request)
-        wanted = body.get("triggers")
+        wanted = await _json_body(request)
         if not isinstance(wanted, list) or len(wanted) > 500:
-            raise _http_error(400, "triggers must be a list of at most 500")
+            raise _http_error(400, "the body must be a JSON array of at most 500 triggers")
         created = []
         for entry in wanted:
             if (
@@ -685,17 +717,19 @@ class FakeProcore:
                 "event_type": entry["event_type"],
             }
             self.world.triggers[hook["id"]].append(trigger)
-            created.append(trigger)
+            created.append(self._trigger_json(hook, trigger))
         return web.json_response({"data": created}, status=201)
 
     async def _triggers_delete(self, request: web.Request) -> web.Response:
+        """OAS ``…TriggersBulkDelete``: the body is a JSON array of trigger ids (strings)."""
         hook = self._hook_of(request)
-        body = await _json_object(request)
-        ids = set(body.get("trigger_ids") or [])
-        self.world.triggers[hook["id"]] = [
-            trigger for trigger in self.world.triggers[hook["id"]] if trigger["id"] not in ids
-        ]
-        return web.Response(status=204)
+        ids = await _json_body(request)
+        if not isinstance(ids, list) or not all(isinstance(value, str) for value in ids):
+            raise _http_error(400, "the body must be a JSON array of trigger ids (strings)")
+        kept = [t for t in self.world.triggers[hook["id"]] if str(t["id"]) not in ids]
+        deleted = [str(t["id"]) for t in self.world.triggers[hook["id"]] if str(t["id"]) in ids]
+        self.world.triggers[hook["id"]] = kept
+        return web.json_response({"data": {"succeeded": deleted}})
 
     async def _webhook_resources(self, request: web.Request) -> web.Response:
         self._hook_scope(request)
@@ -815,7 +849,7 @@ def webhook_payload(
         "user_id": 1,
         "company_id": company_id,
         "project_id": project_id,
-        "api_version": "v2",
+        "api_version": "v2.0",
         "event_type": event_type,
         "resource_name": resource_name,
         "resource_id": resource_id,
@@ -844,11 +878,15 @@ async def post_delivery(
             await http.close()
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def _json_body(request: web.Request) -> Any:
     try:
-        body = await request.json()
+        return await request.json()
     except ValueError:
         raise _http_error(400, "body must be JSON") from None
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    body = await _json_body(request)
     if not isinstance(body, dict):
         raise _http_error(400, "body must be a JSON object")
     return body
@@ -927,7 +965,8 @@ def template(template_id: int, name: str, commitments: Any) -> dict[str, Any]:
         "id": template_id,
         "name": name,
         "project_specific": False,
-        "type": "ProjectPermissionTemplate",
+        "type": "global",  # OAS: project_specific | company_tools | global
+        "category": "internal",
         "user_access_levels": levels,
     }
 

@@ -92,13 +92,13 @@ async def test_wrong_credentials_give_one_clear_line(fake_procore: FakeProcore) 
     assert fake_procore.api_requests() == []
 
 
-async def test_401_after_a_fresh_token_means_the_app_is_not_installed(
+async def test_401_after_a_fresh_token_is_one_clear_line(
     procore_client: ProcoreClient, fake_procore: FakeProcore
 ) -> None:
     fake_procore.world.token_valid_seconds = 0  # every token is refused at once
     with pytest.raises(ProcoreAuthError) as raised:
         await read_requisitions(procore_client)
-    assert "not installed" in str(raised.value)
+    assert "check the client id and secret" in str(raised.value)
     assert len(fake_procore.issued_tokens) == 2
     assert [call.status for call in fake_procore.api_requests()] == [401, 401]
 
@@ -227,6 +227,20 @@ async def test_403_on_a_company_tool_is_forbidden(
     with pytest.raises(ProcoreForbidden) as raised:
         await api.list_permission_templates(procore_client)
     assert not isinstance(raised.value, ProjectNotReachable)
+
+
+async def test_403_app_not_connected_stops_with_what_the_admin_must_do(
+    procore_client: ProcoreClient, fake_procore: FakeProcore
+) -> None:
+    # DOC api_essentials/error_reference.md: a 403 "App is not connected to this company" when
+    # App Management disconnected the app; it concerns every project, not one.
+    fake_procore.world.disconnected = True
+    with pytest.raises(ProcoreAuthError) as raised:
+        await api.list_requisitions(procore_client, PROJECT_ID)
+    assert "not connected to company" in str(raised.value)
+    assert "App Management" in str(raised.value)
+    assert [call.status for call in fake_procore.api_requests()] == [403]
+    assert len(fake_procore.issued_tokens) == 1
 
 
 async def test_404_is_not_found(procore_client: ProcoreClient) -> None:

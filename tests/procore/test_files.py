@@ -68,9 +68,14 @@ async def test_size_cap_keeps_nothing(
     tmp_path = tmp_path / "downloads"
     tmp_path.mkdir()
     size = len(sample_bundle().files["files/7001/lien-waiver.pdf"])
-    with pytest.raises(FileTooLarge):
+    with pytest.raises(FileTooLarge) as refused:
         await procore_client.download(await attachment_url(procore_client), tmp_path, size - 1)
     assert list(tmp_path.iterdir()) == []
+    # The size is known when the storage declared it; a chunked answer is cut off at the cap.
+    assert (refused.value.byte_size, refused.value.max_bytes) == (
+        None if chunked else size,
+        size - 1,
+    )
     downloaded = await procore_client.download(await attachment_url(procore_client), tmp_path, size)
     assert downloaded.byte_size == size
 

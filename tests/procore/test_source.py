@@ -12,7 +12,13 @@ import pytest
 from procore import api
 from procore.client import ProcoreClient
 from procore.errors import ProcoreDataError, ProjectNotReachable
-from sources.procore import read_invoice, read_invoice_headers, read_project, signed_pdf_of
+from sources.procore import (
+    invoice_record,
+    read_invoice,
+    read_invoice_headers,
+    read_project,
+    signed_pdf_of,
+)
 from sources.snapshot import SOURCE_PROCORE
 from tests.procore.fake_procore import (
     FakeProcore,
@@ -198,6 +204,7 @@ async def test_templates_forbidden_makes_every_level_unknown(
         ({"Commitments": "Read Only"}, "read_only"),
         ({"commitments": {"id": 3, "name": "Standard"}}, "standard"),
         ({"commitments": "none"}, "none"),
+        ({"commitments": "Read-only"}, "read_only"),  # DOC tutorial_user_permissions.md spelling
         ({"commitments": "owner"}, None),
         ({"directory": "admin"}, None),
         ("admin", None),
@@ -219,6 +226,27 @@ def test_signed_pdf_guess() -> None:
     assert unsigned is None and len(rest) == 2
     nothing, rest = signed_pdf_of({"electronic_signature_id": 77, "attachments": attachments[:1]})
     assert nothing is None and len(rest) == 1
+
+
+def test_a_legacy_g702_block_stands_in_for_a_missing_summary() -> None:
+    # DOC tutorials/tutorial_requisitions.md shows a v1.0 answer with ``g702`` (same keys).
+    base = {
+        "id": 5,
+        "number": 2,
+        "commitment_id": 3,
+        "period_id": 4,
+        "status": "approved",
+        "attachments": [],
+    }
+    legacy = invoice_record({**base, "g702": {"current_payment_due": "1,234.50"}})
+    assert legacy.current_payment_due == Decimal("1234.50")
+    assert legacy.summary == {"current_payment_due": "1,234.50"}
+    both = invoice_record(
+        {**base, "summary": {"current_payment_due": "7.00"}, "g702": {"current_payment_due": "1"}}
+    )
+    assert both.current_payment_due == Decimal("7.00")
+    with pytest.raises(ProcoreDataError, match=r"requisition 5\.summary: missing"):
+        invoice_record(base)
 
 
 async def test_malformed_amount_names_the_requisition(

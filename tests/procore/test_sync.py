@@ -14,9 +14,10 @@ import pytest
 from pypdf import PdfReader
 
 from bot.blocks.access import access_modal, roster_line
+from bot.blocks.messages import success_reply
 from commands import manage_access
 from commands.access import AccessDenied, Requester, compile_access
-from commands.compile_backups import CompileResult, compile_backup
+from commands.compile_backups import CompileResult, compile_backup, format_size
 from commands.demo import ADMIN_EMAIL, PROJECT_ID, write_demo_bundle
 from commands.import_bundle import import_bundle
 from commands.procore_freshness import ProcoreFreshness
@@ -25,6 +26,7 @@ from procore.client import ProcoreClient
 from storage.blobs import BlobStore
 from storage.models import Attachment, Backup, Commitment, Invoice, Project, ProjectUser
 from tests.procore.fake_procore import (
+    SIGNED_ATTACHMENT_ID_BASE,
     FakeProcore,
     FakeProject,
     ProcoreWorld,
@@ -284,3 +286,37 @@ async def test_permissions_fail_closed_end_to_end(
     )
     assert f"The private list of {stored.number} could not be read from Procore" in modal
     assert await Attachment.all().count() > 0
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_file_over_the_size_cap_gives_the_real_reason(
+    database: str, data_dir: Path, fake: FakeProcore, client: ProcoreClient, chunked: bool
+) -> None:
+    fake.world.chunked_files = chunked
+    await sync_company(client)
+    world_project = fake.world.projects[PROJECT_ID]
+    attachments = [
+        (attachment, len(fake.world.files[attachment["file_key"]]))
+        for requisition in world_project.requisitions.values()
+        for attachment in requisition["attachments"]
+        if attachment["id"] < SIGNED_ATTACHMENT_ID_BASE
+    ]
+    big, size = max(attachments, key=lambda pair: pair[1])
+    cap = size - 1
+    freshness = ProcoreFreshness(client, BlobStore(data_dir), max_file_bytes=cap)
+
+    result = await compile_all(data_dir, freshness)
+    assert result.status == "succeeded"
+    reasons = {name: reason for _, name, reason in result.left_out_attachments}
+    expected = (
+        f"not downloaded from Procore: too large: over the {format_size(cap)} cap"
+        if chunked
+        else f"not downloaded from Procore: too large: {format_size(size)}, "
+        f"over the {format_size(cap)} cap"
+    )
+    assert reasons[big["filename"]] == expected
+    assert "not downloaded from Procore yet" not in reasons.values()
+    assert expected in result.summary_text()
+    assert expected in " ".join(pdf_pages(result)[0].split())
+    assert expected in json.dumps(success_reply(result).blocks)
+    assert not await Attachment.filter(id=big["id"], sha256__isnull=False).exists()

@@ -89,3 +89,34 @@ async def test_release_puts_the_job_back_keeping_steps(database: str) -> None:
     assert again is not None
     steps = await delivery_of(again)
     assert steps.pdf_path == "/tmp/x.pdf" and steps.result == {"status": "succeeded"}
+
+
+async def test_a_one_at_a_time_kind_never_runs_two_jobs_at_once(database: str) -> None:
+    kinds = ("sync", jobs.COMPILE_BACKUP)
+    for number in range(3):
+        await jobs.enqueue(f"sync-{number}", {"n": number}, kind="sync")
+    await jobs.enqueue("compile", {}, kind=jobs.COMPILE_BACKUP)
+    claimed = await asyncio.gather(
+        *(jobs.claim_next(f"w{i}", 30, kinds=kinds, exclusive=("sync",)) for i in range(6))
+    )
+    running = [job for job in claimed if job is not None]
+    # One sync and the compile: the other syncs wait, whichever process asks.
+    assert sorted(job.kind for job in running) == [jobs.COMPILE_BACKUP, "sync"]
+    first = next(job for job in running if job.kind == "sync")
+    assert await jobs.claim_next("late", 30, kinds=kinds, exclusive=("sync",)) is None
+    # Without the rule the next sync would be claimed at once.
+    assert (await jobs.claim_next("free", 30, kinds=("sync",))) is not None
+    await Job.filter(kind="sync", lease_owner="free").update(
+        status=JobStatus.QUEUED, lease_owner=None, lease_expires_at=None
+    )
+
+    await jobs.finish(first, first.lease_owner or "", JobStatus.SUCCEEDED)
+    second = await jobs.claim_next("w9", 30, kinds=kinds, exclusive=("sync",))
+    assert second is not None and second.kind == "sync" and second.id != first.id
+    assert await jobs.claim_next("w10", 30, kinds=kinds, exclusive=("sync",)) is None
+
+    # A running job whose lease expired (its worker died) is taken over, not doubled.
+    await Job.filter(id=second.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    taken = await jobs.claim_next("w11", 30, kinds=kinds, exclusive=("sync",))
+    assert taken is not None and taken.id == second.id
+    assert await jobs.claim_next("w12", 30, kinds=kinds, exclusive=("sync",)) is None

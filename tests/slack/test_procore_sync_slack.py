@@ -4,15 +4,20 @@ sync (one job per period across processes), and compiling after a sync (fresh at
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+from pypdf import PdfReader
 
-from bot.procore_sync_job import PROCORE_SYNC
+from bot.procore_sync_job import PROCORE_SYNC, enqueue_scheduled_sync
 from bot.server import BotServer
-from storage.jobs import Job, JobStatus
+from storage import jobs
+from storage.jobs import COMPILE_BACKUP, Job, JobStatus
 from storage.models import Invoice, Project
 from tests.procore.fake_procore import (
     FakeProcore,
@@ -27,6 +32,7 @@ from tests.slack.conftest import (
     VIEWER,
     bot_settings,
     finished_jobs,
+    request_backup,
     running_bot,
 )
 from tests.slack.fake_slack import FakeSlack
@@ -105,6 +111,89 @@ async def test_the_scheduled_sync_runs_once_per_period_across_processes(
     finally:
         for server in servers:
             await server.stop()
+
+
+async def test_compiling_while_procore_is_down_says_so_in_the_slack_reply_and_cover(
+    procore_slack: SlackDriver, fake_slack: FakeSlack, fake_procore: FakeProcore
+) -> None:
+    await procore_slack.command(PM, "sync 2026-014")
+    [sync] = await finished_jobs(1)
+    assert sync.status == JobStatus.SUCCEEDED, sync.error
+    synced_at = (await Project.get(id=DEMO_PROJECT)).synced_at
+    assert synced_at is not None
+    fake_procore.inject("500", times=100_000)  # Procore down: every call fails
+
+    await request_backup(procore_slack, PM, [9001, 9002])
+    done = await finished_jobs(2)
+    [job] = [j for j in done if j.kind == COMPILE_BACKUP]
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    [parent] = [
+        m for m in fake_slack.top_level_messages() if "Compiling an invoice backup" in m.text
+    ]
+    [reply] = fake_slack.replies(parent.channel, parent.ts)
+    assert "Procore could not be reached" in reply.all_text
+    assert "Procore data as of " in reply.all_text and "(the last sync)" in reply.all_text
+    [upload] = fake_slack.files_in_thread(parent.channel, parent.ts)
+    cover = PdfReader(io.BytesIO(upload.data or b"")).pages[0].extract_text() or ""
+    assert "Procore data as of " in " ".join(cover.split())
+
+
+async def test_syncs_never_overlap_across_processes(
+    fake_slack: FakeSlack, demo_project: int, fake_procore: FakeProcore
+) -> None:
+    # Slow Procore down (a spike window of 4 calls a second) so each sync takes seconds.
+    fake_procore.set_limits(spike=(4, 1.0))
+    servers = [
+        BotServer(
+            bot_settings(fake_slack, procore=procore_settings(fake_procore)),
+            worker_options={"poll_seconds": 0.1},
+        )
+        for _ in range(2)
+    ]
+    for server in servers:
+        await server.start()
+    most_running = 0
+    watching = True
+
+    async def watch() -> None:
+        nonlocal most_running
+        while watching:
+            running = await Job.filter(kind=PROCORE_SYNC, status=JobStatus.RUNNING).count()
+            most_running = max(most_running, running)
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        for key in ("a", "b", "c"):
+            await jobs.enqueue(
+                f"procore-sync-now:{key}",
+                {"project_ids": [DEMO_PROJECT], "full": True},
+                kind=PROCORE_SYNC,
+            )
+        done = await finished_jobs(3)
+        assert all(job.status == JobStatus.SUCCEEDED for job in done), [j.error for j in done]
+        # Two processes claim syncs, yet never two at once.
+        assert most_running == 1
+    finally:
+        watching = False
+        await watcher
+        for server in servers:
+            await server.stop()
+
+
+async def test_a_scheduled_sync_that_waits_coalesces_the_next_periods(database: str) -> None:
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    first = await enqueue_scheduled_sync(start, 15)
+    claimed = await jobs.claim_next("w1", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,))
+    assert claimed is not None and claimed.id == first.job.id  # running past its period…
+    second = await enqueue_scheduled_sync(start + timedelta(minutes=15), 15)
+    assert second.created and second.job.id != first.job.id
+    # …so the periods after it join the sync already waiting instead of piling up.
+    third = await enqueue_scheduled_sync(start + timedelta(minutes=30), 15)
+    fourth = await enqueue_scheduled_sync(start + timedelta(minutes=45), 15)
+    assert not third.created and third.job.id == second.job.id == fourth.job.id
+    assert await Job.filter(kind=PROCORE_SYNC).count() == 2
+    assert await jobs.claim_next("w2", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,)) is None
 
 
 async def test_home_shows_sync_times_and_unreachable_projects_to_admins_only(

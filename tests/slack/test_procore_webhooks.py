@@ -22,6 +22,7 @@ from bot.server import BotServer
 from commands.apply_snapshot import apply_snapshot
 from commands.procore_webhooks import (
     NAMESPACE,
+    RETIRED_TRIGGERS,
     delivery_health,
     hooks_status,
     install_hooks,
@@ -153,7 +154,8 @@ async def test_install_is_idempotent_and_status_and_remove_tell_the_truth(
     assert state.project_id is None
     assert state.missing_triggers == 0
     assert state.authorization_matches
-    [wrong] = await hooks_status(procore_client, "another-secret-0123456789abcdef")
+    # Procore shows the registered value masked to its last 5 characters: those differ.
+    [wrong] = await hooks_status(procore_client, "another-secret-0123456789fedcba")
     assert not wrong.authorization_matches
 
     per_project = await install_hooks(procore_client, url, SECRET, scope="projects")
@@ -167,6 +169,48 @@ async def test_install_is_idempotent_and_status_and_remove_tell_the_truth(
     assert len(removed) == 2
     assert fake_procore.world.hooks == {}
     assert await hooks_status(procore_client, SECRET) == []
+
+
+async def test_install_reactivates_a_disabled_hook_and_drops_retired_triggers(
+    database: str, fake_procore: FakeProcore, procore_client: ProcoreClient, synced: int
+) -> None:
+    url = "https://bot.example.com/procore/webhooks"
+    await install_hooks(procore_client, url, SECRET)
+    [hook] = fake_procore.world.hooks.values()
+    # Procore shows the Authorization masked to its last 5 characters: still "matches".
+    fake_procore.clear_logs()
+    assert await install_hooks(procore_client, url, SECRET) == []
+    [shown] = await procore_client.get_list(
+        f"/rest/v2.0/companies/{fake_procore.world.company_id}/webhooks/hooks",
+        endpoint="GET hooks",
+    )
+    assert shown["destination_headers"]["Authorization"] != SECRET
+    assert shown["destination_headers"]["Authorization"].endswith(SECRET[-5:])
+    assert isinstance(shown["id"], str)
+
+    # Procore disabled the hook after failed deliveries, and an older install left the
+    # Project Users / Project Vendors update triggers Procore no longer fires.
+    hook["status"] = "disabled"
+    for number, (name, event) in enumerate(sorted(RETIRED_TRIGGERS)):
+        fake_procore.world.triggers[hook["id"]].append(
+            {"id": 990_000_000_000 + number, "resource_name": name, "event_type": event}
+        )
+    [state] = await hooks_status(procore_client, SECRET)
+    assert not state.active
+    changes = await install_hooks(procore_client, url, SECRET)
+    assert changes == [
+        f"company: hook {hook['id']} re-activated, now points at {url}",
+        f"company: {len(RETIRED_TRIGGERS)} retired trigger(s) removed",
+    ]
+    assert hook["status"] == "active"
+    registered = {
+        (trigger["resource_name"], trigger["event_type"])
+        for trigger in fake_procore.world.triggers[hook["id"]]
+    }
+    assert registered == wanted_triggers() and not registered & RETIRED_TRIGGERS
+    assert ("Company Users", "update") in registered
+    [state] = await hooks_status(procore_client, SECRET)
+    assert state.active and state.authorization_matches and state.missing_triggers == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +287,15 @@ async def test_duplicates_are_acknowledged_and_ignored_and_the_last_read_wins(
         no_ulid = dict(older, ulid=None)
         assert await post_delivery(url, no_ulid, headers, session=session) == 200
         assert await post_delivery(url, no_ulid, headers, session=session) == 200
-    assert await WebhookDelivery.all().count() == 3  # newer, older, the one without a ulid
+        # Without a ulid the event id tells a duplicate (DOC plan_your_app/webhooks.md)…
+        later = dict(no_ulid, timestamp="2020-01-01T00:00:09.000Z")
+        assert await post_delivery(url, later, headers, session=session) == 200
+        # …and without either, resource + event + timestamp.
+        bare = {key: value for key, value in no_ulid.items() if key not in ("ulid", "id")}
+        assert await post_delivery(url, bare, headers, session=session) == 200
+        assert await post_delivery(url, bare, headers, session=session) == 200
+    # newer, older, the one without a ulid (by its event id), the bare one
+    assert await WebhookDelivery.all().count() == 4
     await until(no_pending_reads)
     assert await invoice_status(9022) == "approved"
     assert len(show_reads(fake_procore)) <= 2  # coalesced: one read (two if a pass began early)
@@ -324,9 +376,10 @@ async def test_lowered_access_takes_effect_on_the_next_slack_request(
     assert 9001 in await offered_options(slack, PM, view)
     pm = next(u for u in procore_world.projects[DEMO_PROJECT].users if u["id"] == 1)
     pm["permission_template"]["id"] = TEMPLATE_IDS["none"]
-    assert await fake_procore.deliver("Project Users", 1, "update", project_id=DEMO_PROJECT) == [
-        200
-    ]
+    # Since 2026-06-30 a user's change comes as a Company Users update, with no project_id
+    # (DOC announcements/webhook_fanout_migration.md); Project Users updates no longer come.
+    assert await fake_procore.deliver("Project Users", 1, "update", project_id=DEMO_PROJECT) == []
+    assert await fake_procore.deliver("Company Users", 1, "update", project_id=None) == [200]
 
     async def lowered() -> bool:
         user = await ProjectUser.get(project_id=DEMO_PROJECT, user_id=1)
