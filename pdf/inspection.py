@@ -13,10 +13,11 @@ any file block is not a file's fault: `run_guarded` raises `RuntimeError`.
 
 The child is forked from the calling process when that is single-threaded (a PDF pool worker
 is: no interpreter start, no imports), else it is a fresh interpreter that imports what it
-needs. It ignores SIGTERM and SIGINT (a stop signal sent to the whole process group is for the
-main process to handle) and dies with the process that started it (`pdf.processes`); the caller
-that is stopped kills it. ``function``, ``argument`` and the result must pickle (for the fresh
-interpreter); an exception raised by ``function`` is raised again by `run_guarded`.
+needs. It is named `INPUTS_PROCESS_NAME` (what ``ps`` shows). It ignores SIGTERM and SIGINT (a
+stop signal sent to the whole process group is for the main process to handle) and dies with
+the process that started it (`pdf.processes`); the caller that is stopped kills it.
+``function``, ``argument`` and the result must pickle (for the fresh interpreter); an exception
+raised by ``function`` is raised again by `run_guarded`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pdf.processes import start_child_of
+from pdf.processes import INPUTS_PROCESS_NAME, start_child_of
 
 INSPECTION_MEMORY_LIMIT_BYTES = 1 << 30
 INSPECTION_SECONDS_PER_FILE = 20.0
@@ -46,7 +47,8 @@ PHASE_SECONDS = 900.0  # between two files: rendering, cover, stamps, writing th
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[1])
 _CHILD_BOOT = (  # stop signals are ignored before the slow imports, so none kills the child
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from pdf.processes import start_child_of; start_child_of(int(sys.argv[2])); "
+    "from pdf.processes import INPUTS_PROCESS_NAME, start_child_of; "
+    "start_child_of(int(sys.argv[2]), INPUTS_PROCESS_NAME); "
     "from pdf.inspection import interpreter_main; interpreter_main(sys.argv[3])"
 )
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -179,7 +181,7 @@ class _Child:
             if pid == 0:  # the child
                 try:
                     os.close(read_fd)
-                    start_child_of(parent_pid)
+                    start_child_of(parent_pid, INPUTS_PROCESS_NAME)
                     _run_child(write_fd, function, argument, condemned)
                 finally:
                     os._exit(0)
