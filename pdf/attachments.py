@@ -26,7 +26,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import pikepdf
 
@@ -68,21 +67,10 @@ _MARKUP_PREFIXES: tuple[tuple[bytes, str], ...] = (
 
 
 @dataclass(frozen=True)
-class Accepted:
-    """A PDF that was merged: `repaired` when qpdf had to recover it."""
-
-    page_count: int
-    repaired: bool = False
-
-
-@dataclass(frozen=True)
 class Rejected:
     """A file left out of the backup, with the reason shown on the cover."""
 
     reason: str
-
-
-TriageResult = Accepted | Rejected
 
 
 @dataclass
@@ -200,17 +188,3 @@ def sniff_content_type(head: bytes) -> str | None:
         if text.startswith(prefix):
             return content_type
     return None
-
-
-def result_to_json(result: TriageResult) -> dict[str, Any]:
-    """A JSON-able form of a triage result (to pass it between processes)."""
-    if isinstance(result, Accepted):
-        return {"page_count": result.page_count, "repaired": result.repaired}
-    return {"reason": result.reason}
-
-
-def result_from_json(data: dict[str, Any]) -> TriageResult:
-    """The inverse of `result_to_json`."""
-    if "reason" in data:
-        return Rejected(str(data["reason"]))
-    return Accepted(int(data["page_count"]), bool(data["repaired"]))
