@@ -62,7 +62,7 @@ from pdf.documents import (
     InvoicePages,
     LeftOutAttachment,
 )
-from pdf.inspection import FileGuard, run_guarded
+from pdf.inspection import FileGuard, run_guarded, run_inline
 from pdf.rendering import InvoiceRenderer
 from pdf.stamp import stamp_page_numbers
 
@@ -106,7 +106,10 @@ def assemble_backup(request: BackupRequest) -> BackupReport:
             prechecked=tuple(precheck_file(job.path, job.content_type) for job in jobs),
             output_path=str(temporary_output),
         )
-        report = run_guarded(_assemble_guarded, work)
+        # Without an input to parse (none, or all left out by the checks that need no parser)
+        # nothing untrusted is opened: no child needed.
+        parses = any(prechecked is None for prechecked in work.prechecked)
+        report = (run_guarded if parses else run_inline)(_assemble_guarded, work)
         os.replace(temporary_output, output_path)
     return replace(report, output_path=request.output_path, byte_size=output_path.stat().st_size)
 
