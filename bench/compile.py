@@ -3,12 +3,20 @@
 Plain script, not a test:
 
     .venv/bin/python bench/compile.py [--runs 3] [--invoices 50] [--target-mb 250] [--no-pypdf]
+        [--cli]
 
-Generates under bench/_work (git-ignored) 50 invoices × 3 attachments: a multi-page scan of
-random-noise JPEG pages, a scan of random-noise Flate ("PNG-like") pages, and a text PDF; about
-250 MB in all (noise does not compress away). Each run compiles the backup in a fresh Python
-process (modules imported before the clock starts, like a warm worker) and measures its wall
-time and peak RSS (`os.wait4`, exactly that process), then times the floor,
+Targets (issue 12): compile ≤ 1.5× the floor in a warm process, ≤ 2.0× as a whole
+`invoice-backups compile` process (`--cli`: the demo bundle in a SQLite data dir with the
+workload's attachments on two invoices, against qpdf on the same attachments), and a peak RSS
+≤ 250 MB whatever the size (run with `--target-mb 1000` too). Each run prints its own ratio and
+the load average; the report gives medians and per-run ranges (the machine may be shared).
+
+Generates under bench/_work/<invoices>x<MB>MB (git-ignored) 50 invoices × 3 attachments: a
+multi-page scan of random-noise JPEG pages, a scan of random-noise Flate ("PNG-like") pages, and
+a text PDF; about 250 MB in all (noise does not compress away). Each run compiles the backup in
+a fresh Python process (modules imported before the clock starts, like a warm worker) and
+measures its wall time and peak RSS (`os.wait4`: that process and the children it waited for,
+i.e. the PDF input child too), then times the floor,
 
     qpdf --empty --pages <the same rendered invoices and attachments> -- out.pdf \
         --stream-data=preserve
