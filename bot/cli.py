@@ -34,21 +34,21 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cli_webhooks import WebhooksCliError, add_webhooks_parser, run_webhooks
 from bot.pool import with_process_pool
 from bot.settings import SettingsError, procore_settings_from_env, retention_days_from_env
 from commands.access import AccessDenied, Requester
-from commands.compile_backups import compile_backup
-from commands.import_bundle import BundleError, import_bundle
-from commands.manage_access import InvalidChange
-from commands.procore_freshness import ProcoreFreshness
 from pdf.processes import STOP_SIGNALS
 from procore import ProcoreClient, ProcoreError
 from storage.blobs import BlobStore
 from storage.db import close_database, data_dir, open_database
 from storage.queries import get_project_by_id_or_number
 from storage.schema import SchemaConflict, SchemaOutdated
+
+if TYPE_CHECKING:
+    from commands.procore_freshness import ProcoreFreshness
 
 EXIT_INTERRUPTED = 128  # + the signal number, as a shell reports it: 130 for Ctrl-C (SIGINT)
 COPY_CHUNK_BYTES = 1 << 20
@@ -152,12 +152,16 @@ async def _with_procore(args: argparse.Namespace, work: Callable[[], Awaitable[i
 
 
 async def _import(args: argparse.Namespace) -> int:
+    from commands.import_bundle import import_bundle
+
     report = await import_bundle(Path(args.bundle), BlobStore(data_dir()))
     print(report.render())
     return 0
 
 
 async def _compile(args: argparse.Namespace) -> int:
+    from commands.compile_backups import compile_backup
+
     project = await get_project_by_id_or_number(args.project)
     if project is None:
         raise CliError(f"no project with id or number {args.project!r}")
@@ -182,6 +186,8 @@ async def _compile(args: argparse.Namespace) -> int:
 
 def _freshness(client: ProcoreClient | None) -> ProcoreFreshness | None:
     """Fresh at compile time, when Procore is configured."""
+    from commands.procore_freshness import ProcoreFreshness
+
     return ProcoreFreshness(client, BlobStore(data_dir())) if client is not None else None
 
 
@@ -251,7 +257,9 @@ async def _procore(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    from commands.compile_backups import compile_backup
     from commands.demo import ADMIN_EMAIL, PROJECT_ID, write_demo_bundle
+    from commands.import_bundle import import_bundle
     from storage.models import Invoice
 
     bundle = data_dir() / "demo-bundle"
@@ -500,6 +508,15 @@ ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
 MIGRATING_COMMANDS = frozenset({"migrate", "demo"})
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The failures printed as one line with exit status 1 (imported only when one happens:
+    each subcommand imports only the modules it needs, for a quick start)."""
+    from commands.import_bundle import BundleError
+    from commands.manage_access import InvalidChange
+
+    return (CliError, BundleError, AccessDenied, InvalidChange, SchemaConflict, WebhooksCliError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``invoice-backups`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -530,14 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SchemaOutdated, SettingsError) as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 2
-    except (
-        CliError,
-        BundleError,
-        AccessDenied,
-        InvalidChange,
-        SchemaConflict,
-        WebhooksCliError,
-    ) as error:
+    except _user_errors() as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 1
     except OSError as error:

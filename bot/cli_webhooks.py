@@ -10,12 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.settings import SettingsError, webhook_secret_from_env
-from commands.procore_webhooks import (
-    delivery_health,
-    hooks_status,
-    install_hooks,
-    remove_hooks,
-)
 from procore import ProcoreClient, ProcoreError
 
 
@@ -45,6 +39,13 @@ def add_webhooks_parser(procore_actions: Any) -> None:
 
 
 async def run_webhooks(args: argparse.Namespace) -> int:
+    from commands.procore_webhooks import (  # only this subcommand needs it
+        delivery_health,
+        hooks_status,
+        install_hooks,
+        remove_hooks,
+    )
+
     """Run the ``procore webhooks`` action of ``args`` with ``args.procore``."""
     client: ProcoreClient | None = getattr(args, "procore", None)
     if client is None:

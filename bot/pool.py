@@ -22,6 +22,9 @@ from typing import TypeVar
 from pdf.processes import STOP_SIGNALS, ignore_stop_signals
 
 PDF_WORKER_NICENESS = 10
+# Imported once by the fork server, so every worker it forks starts with them loaded (a worker
+# that replaces a dead one, or the one worker of a CLI compile, does not import them again).
+PRELOADED_MODULES = ("pdf.assemble",)
 T = TypeVar("T")
 
 
@@ -55,6 +58,7 @@ def _ensure_fork_server() -> None:
     inherit (a signal mask would not be: the server is a new interpreter). The dispositions of
     this process are put back; a signal that comes meanwhile waits, blocked, until then. Only
     the main thread may change them: from another thread the server starts as it is."""
+    multiprocessing.forkserver.set_forkserver_preload(["__main__", *PRELOADED_MODULES])
     if threading.current_thread() is not threading.main_thread():
         multiprocessing.forkserver.ensure_running()
         return

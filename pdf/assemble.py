@@ -14,31 +14,45 @@ reported. The PDF holds, in order:
    attachment's own bookmarks are nested;
 4. "Backup page N of M" on every page (`pdf.stamp`).
 
-Design: pypdf only triages the inputs (its parser has decompression limits; damaged files get a
-qpdf repair pass), in a child process with a memory cap and a per-file deadline
-(`pdf.inspection`). The merge, outline, stamps and write use pikepdf (qpdf, C++): stream data is
-copied as it is, never decoded or recompressed. pikepdf copies a source's stream data into memory
-when its pages are appended, so each source is closed straight away and peak memory is about the
-backup's size plus a constant (bench: 329 MB for a 249 MB backup). `Pdf.add_pages_from` keeps
-form fields (colliding names renamed, values kept), named destinations (renamed on collision)
-and each source's own outline; it is used for the sources that have any of those. Invoices are
-rendered in forked workers while the attachments are triaged and merged (`pdf.rendering`).
+Design: each input is parsed once, by qpdf (pikepdf), and triaged as it is opened for the merge
+(`pdf.attachments.open_for_merge`: qpdf's recovery repairs damaged files, a Flate limit catches
+decompression bombs). Everything that touches the inputs (triage, merge, cover, outline, stamps,
+write) runs in one child process under `pdf.inspection`: a memory cap and a deadline per input
+file, and a child that dies on a file is replaced by one that leaves that file out ("could not
+be read safely"). The child is forked from the calling process when it can be (no interpreter
+start, no imports). Stream data is copied as it is, never decoded or recompressed. pikepdf
+copies a source's stream data into memory when its pages are appended (qpdf's "immediate copy",
+which pikepdf turns on for every file it opens), so each source is closed straight away and peak
+memory is about the backup's size plus a constant; it is the child's memory, returned to the
+system when the child ends. `Pdf.add_pages_from` keeps form fields (colliding names renamed,
+values kept), named destinations (renamed on collision) and each source's own outline; it is
+used for the sources that have any of those. Invoices are rendered in forked workers while the
+attachments are triaged and merged (`pdf.rendering`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import pikepdf
 from pikepdf import Name, ObjectStreamMode, OutlineItem, StreamDecodeLevel
 
-from pdf.attachments import DAMAGED, Accepted, Rejected, TriageResult
+from pdf.attachments import (
+    DAMAGED,
+    UNSAFE,
+    Opened,
+    Rejected,
+    open_for_merge,
+    precheck_file,
+)
 from pdf.cover import CoverContent, CoverInvoiceRow, render_cover
 from pdf.documents import (
     AttachmentSource,
@@ -48,7 +62,7 @@ from pdf.documents import (
     InvoicePages,
     LeftOutAttachment,
 )
-from pdf.inspection import Inspection, InspectionJob
+from pdf.inspection import FileGuard, run_guarded, run_inline
 from pdf.rendering import InvoiceRenderer
 from pdf.stamp import stamp_page_numbers
 
@@ -82,38 +96,63 @@ def assemble_backup(request: BackupRequest) -> BackupReport:
     """
     output_path = Path(request.output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
+    jobs, plans = _plan(request)
+    with tempfile.TemporaryDirectory(prefix=".backup-", dir=output_path.parent) as scratch:
+        temporary_output = Path(scratch) / "backup.pdf"
+        work = _Work(
+            request=request,
+            jobs=tuple(jobs),
+            plans=tuple(plans),
+            prechecked=tuple(precheck_file(job.path, job.content_type) for job in jobs),
+            output_path=str(temporary_output),
+        )
+        # Without an input to parse (none, or all left out by the checks that need no parser)
+        # nothing untrusted is opened: no child needed.
+        parses = any(prechecked is None for prechecked in work.prechecked)
+        report = (run_guarded if parses else run_inline)(_assemble_guarded, work)
+        os.replace(temporary_output, output_path)
+    return replace(report, output_path=request.output_path, byte_size=output_path.stat().st_size)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What the guarded child needs (it pickles, for a child that is a fresh interpreter)."""
+
+    request: BackupRequest
+    jobs: tuple[_Job, ...]
+    plans: tuple[_InvoicePlan, ...]
+    prechecked: tuple[Rejected | None, ...]  # the checks that need no parser, per job
+    output_path: str
+
+
+def _assemble_guarded(work: _Work, guard: FileGuard) -> BackupReport:
+    """In the guarded child: merge everything and write `work.output_path`."""
+    request = work.request
     sheets_to_render = [
         entry.sheet if entry.signed_pdf_path is None else None for entry in request.invoices
     ]
-    jobs, plans = _plan(request)
-    with (
-        InvoiceRenderer(sheets_to_render) as renderer,
-        tempfile.TemporaryDirectory(prefix=".backup-", dir=output_path.parent) as scratch,
-        Inspection(jobs, scratch) as inspection,
-    ):
-        temporary_output = Path(scratch) / "backup.pdf"
-        with pikepdf.new() as backup:
-            body = _merge_body(backup, plans, inspection, renderer, request.progress_path)
-            renderer.close()  # every invoice is in: free the workers before the memory peak
-            _note_progress(request.progress_path, "adding the cover page and bookmarks")
-            cover_pages = _prepend_cover(backup, request, body)
-            _write_outline(backup, body, cover_pages)
-            _note_progress(request.progress_path, "numbering pages")
-            stamp_page_numbers(backup)
-            _set_document_info(backup, request)
-            page_count = len(backup.pages)
-            _note_progress(request.progress_path, f"writing the PDF ({page_count} pages)")
-            backup.save(
-                temporary_output,
-                stream_decode_level=StreamDecodeLevel.none,
-                compress_streams=False,
-                object_stream_mode=ObjectStreamMode.generate,
-            )
-        os.replace(temporary_output, output_path)
+    inputs = _Inputs(work, guard)
+    with InvoiceRenderer(sheets_to_render) as renderer, pikepdf.new() as backup:
+        body = _merge_body(backup, work.plans, inputs, renderer, request.progress_path)
+        renderer.close()  # every invoice is in: free the workers before the memory peak
+        _note_progress(request.progress_path, "adding the cover page and bookmarks")
+        cover_pages = _prepend_cover(backup, request, body)
+        _write_outline(backup, body, cover_pages)
+        _note_progress(request.progress_path, "numbering pages")
+        stamp_page_numbers(backup)
+        _set_document_info(backup, request)
+        page_count = len(backup.pages)
+        _note_progress(request.progress_path, f"writing the PDF ({page_count} pages)")
+        backup.save(
+            work.output_path,
+            stream_decode_level=StreamDecodeLevel.none,
+            compress_streams=False,
+            object_stream_mode=ObjectStreamMode.generate,
+        )
     return BackupReport(
-        output_path=request.output_path,
+        output_path=work.output_path,
         page_count=page_count,
-        byte_size=output_path.stat().st_size,
+        byte_size=os.path.getsize(work.output_path),
         invoices=tuple(_invoice_pages(invoice, cover_pages) for invoice in body.invoices),
         left_out=tuple(body.left_out),
         repaired=tuple(body.repaired),
@@ -145,17 +184,25 @@ class _InvoicePlan:
     attachment_jobs: tuple[int, ...]
 
 
-def _plan(request: BackupRequest) -> tuple[list[InspectionJob], list[_InvoicePlan]]:
+@dataclass(frozen=True)
+class _Job:
+    """One input file: where it is and what content type its uploader declared."""
+
+    path: str | None
+    content_type: str
+
+
+def _plan(request: BackupRequest) -> tuple[list[_Job], list[_InvoicePlan]]:
     """Every signed PDF and attachment to triage, in merge order, and where each invoice's are."""
-    jobs: list[InspectionJob] = []
+    jobs: list[_Job] = []
     plans: list[_InvoicePlan] = []
     for entry in request.invoices:
         signed_job = None
         if entry.signed_pdf_path is not None:
             signed_job = len(jobs)
-            jobs.append(InspectionJob(entry.signed_pdf_path, PDF_CONTENT_TYPE))
+            jobs.append(_Job(entry.signed_pdf_path, PDF_CONTENT_TYPE))
         first = len(jobs)
-        jobs += [InspectionJob(a.path, a.content_type) for a in entry.attachments]
+        jobs += [_Job(a.path, a.content_type) for a in entry.attachments]
         plans.append(_InvoicePlan(entry, signed_job, tuple(range(first, len(jobs)))))
     return jobs, plans
 
@@ -187,27 +234,54 @@ class _Body:
     repaired: list[LeftOutAttachment] = field(default_factory=list)
 
 
+class _Inputs:
+    """Opens the input files for the merge, each inside its guard (deadline, memory cap)."""
+
+    def __init__(self, work: _Work, guard: FileGuard) -> None:
+        self._work = work
+        self._guard = guard
+
+    @contextlib.contextmanager
+    def opened(self, index: int) -> Iterator[Opened | Rejected]:
+        """Input `index` open for the merge (closed after the block), or why it is left out."""
+        if index in self._guard.condemned:
+            yield Rejected(UNSAFE)
+            return
+        prechecked = self._work.prechecked[index]
+        if prechecked is not None:
+            yield prechecked
+            return
+        job = self._work.jobs[index]
+        with self._guard.file(index):
+            result = open_for_merge(job.path, job.content_type)
+            try:
+                yield result
+            finally:
+                if isinstance(result, Opened):
+                    result.pdf.close()
+
+
 def _merge_body(
     backup: pikepdf.Pdf,
-    plans: list[_InvoicePlan],
-    inspection: Inspection,
+    plans: Sequence[_InvoicePlan],
+    inputs: _Inputs,
     renderer: InvoiceRenderer,
     progress_path: str | None,
 ) -> _Body:
-    """Append each invoice and its attachments in order; triage results are awaited one by one."""
+    """Append each invoice and its attachments in order, each input triaged as it is opened."""
     body = _Body()
     for invoice_index, plan in enumerate(plans):
         _note_progress(progress_path, f"rendering and merging {invoice_index + 1}/{len(plans)}")
         first_page = len(backup.pages)
-        signed = None if plan.signed_job is None else inspection.result(plan.signed_job)
-        used_signed_pdf = _append_signed_pdf(backup, plan.entry, signed, body)
+        used_signed_pdf = _append_signed_pdf(backup, plan, inputs, body)
         if not used_signed_pdf:
             rendered = renderer.render(invoice_index, plan.entry.sheet)
-            _append_pdf(backup, rendered, carry_outline=False)
+            with pikepdf.open(io.BytesIO(rendered)) as pdf:
+                _append_pdf(backup, pdf, carry_outline=False)
         merged = []
         for attachment, job in zip(plan.entry.attachments, plan.attachment_jobs, strict=True):
-            result = inspection.result(job)
-            appended = _append_attachment(backup, plan.entry, attachment, result, body)
+            with inputs.opened(job) as result:
+                appended = _append_attachment(backup, plan.entry, attachment, result, body)
             if appended is not None:
                 merged.append(appended)
         body.invoices.append(
@@ -223,25 +297,29 @@ def _merge_body(
 
 
 def _append_signed_pdf(
-    backup: pikepdf.Pdf, entry: InvoiceEntry, signed: TriageResult | None, body: _Body
+    backup: pikepdf.Pdf, plan: _InvoicePlan, inputs: _Inputs, body: _Body
 ) -> bool:
     """Append the signed PDF if there is a usable one and return True; else record why not."""
-    if entry.signed_pdf_path is None:
+    entry = plan.entry
+    if entry.signed_pdf_path is None or plan.signed_job is None:
         return False
     filename = os.path.basename(entry.signed_pdf_path)
-    if isinstance(signed, Accepted):
-        try:
-            _append_pdf(backup, signed.path, carry_outline=False)
-        except Exception:
-            reason = DAMAGED  # pikepdf failed where pypdf did not: the rendered invoice it is
+    with inputs.opened(plan.signed_job) as signed:
+        if isinstance(signed, Opened):
+            try:
+                _append_pdf(backup, signed.pdf, carry_outline=False)
+            except MemoryError:
+                raise
+            except Exception:
+                reason = DAMAGED  # qpdf opened it but cannot copy it: the rendered invoice it is
+            else:
+                if signed.repaired:
+                    body.repaired.append(
+                        LeftOutAttachment(entry.invoice_id, filename, SIGNED_REPAIRED_NOTE)
+                    )
+                return True
         else:
-            if signed.repaired:
-                body.repaired.append(
-                    LeftOutAttachment(entry.invoice_id, filename, SIGNED_REPAIRED_NOTE)
-                )
-            return True
-    else:
-        reason = signed.reason if isinstance(signed, Rejected) else DAMAGED
+            reason = signed.reason
     body.left_out.append(
         LeftOutAttachment(entry.invoice_id, filename, _signed_fallback_reason(reason))
     )
@@ -258,7 +336,7 @@ def _append_attachment(
     backup: pikepdf.Pdf,
     entry: InvoiceEntry,
     attachment: AttachmentSource,
-    result: TriageResult,
+    result: Opened | Rejected,
     body: _Body,
 ) -> _MergedAttachment | None:
     """Append one triaged attachment; a failure is recorded and leaves `backup` as it was."""
@@ -269,7 +347,9 @@ def _append_attachment(
         return None
     first_page = len(backup.pages)
     try:
-        carried = _append_pdf(backup, result.path, carry_outline=True)
+        carried = _append_pdf(backup, result.pdf, carry_outline=True)
+    except MemoryError:
+        raise
     except Exception:
         body.left_out.append(LeftOutAttachment(entry.invoice_id, attachment.filename, DAMAGED))
         return None
@@ -280,29 +360,28 @@ def _append_attachment(
     return _MergedAttachment(attachment.filename, first_page, carried)
 
 
-def _append_pdf(backup: pikepdf.Pdf, source: str | bytes, *, carry_outline: bool) -> int:
-    """Append every page of `source` (a path or PDF bytes) to `backup`.
+def _append_pdf(backup: pikepdf.Pdf, pdf: pikepdf.Pdf, *, carry_outline: bool) -> int:
+    """Append every page of the open `pdf` to `backup`.
 
     pikepdf copies the pages' objects and stream data into `backup` at once (stream data raw,
-    nothing decoded), so the source is closed again straight away. Returns how many top-level
+    nothing decoded), so the source can be closed straight after. Returns how many top-level
     outline items of the source were appended to `backup`'s outline (to be nested later). On
     failure the pages and outline items appended so far are removed again.
     """
-    with pikepdf.open(io.BytesIO(source) if isinstance(source, bytes) else source) as pdf:
-        first_page = len(backup.pages)
-        last_item_before = _last_outline_item(backup)
-        try:
-            if _has_document_level_parts(pdf):
-                backup.add_pages_from(pdf, outlines="preserve" if carry_outline else "ignore")
-            else:
-                for page in pdf.pages:
-                    backup.pages.append(page)
-        except Exception:
-            del backup.pages[first_page:]
-            _truncate_outline(backup, last_item_before)
-            raise
-        if not carry_outline or Name.Outlines not in pdf.Root:
-            return 0
+    first_page = len(backup.pages)
+    last_item_before = _last_outline_item(backup)
+    try:
+        if _has_document_level_parts(pdf):
+            backup.add_pages_from(pdf, outlines="preserve" if carry_outline else "ignore")
+        else:
+            for page in pdf.pages:
+                backup.pages.append(page)
+    except BaseException:
+        del backup.pages[first_page:]
+        _truncate_outline(backup, last_item_before)
+        raise
+    if not carry_outline or Name.Outlines not in pdf.Root:
+        return 0
     return _count_outline_items_after(backup, last_item_before)
 
 

@@ -1,40 +1,40 @@
-"""Triage of one input PDF (an attachment or a signed invoice) before it is merged.
+"""Triage of one input PDF (an attachment or a signed invoice) as it is opened for the merge.
 
-`triage_pdf(path, content_type, scratch_dir)` decides, for one file on its own, whether it can go
-into the backup, and never raises. It answers `Accepted` (the file to merge, its page count,
-whether it had to be repaired) or `Rejected` (a short reason for the cover page):
+`open_for_merge(path, content_type)` decides, for one file on its own, whether it can go into the
+backup, and never raises because of the file. It answers an `Opened` (the open `pikepdf.Pdf` to
+merge, whether qpdf had to repair it) or a `Rejected` (a short reason for the cover page):
 
 - "missing file", "empty file", "too large" (bytes or pages over the caps), "no pages";
 - "not a PDF (image/png)": the bytes decide, not the name; a `.pdf` holding a PNG is not a PDF;
 - "password-protected": a real user password (empty user passwords are opened, RC4 and AES);
-- "damaged": pypdf cannot read it and a repair pass with qpdf (pikepdf open + save, stream data
-  preserved, written to `scratch_dir`) fails; if the repair works the copy is checked again and
-  accepted with `repaired=True`;
-- "could not be read safely": pypdf's decompression limits trip even on the repaired copy (a
-  decompression bomb), or memory runs out.
+- "damaged": qpdf cannot open it even with its recovery; a file it recovers (it warned while
+  opening) is merged as recovered and reported as repaired;
+- "could not be read safely": a stream inflates past `MAX_INFLATED_BYTES` (a decompression
+  bomb: qpdf's own Flate limit trips), or memory runs out (qpdf turns that into damage; its
+  warnings tell), or the file overruns its deadline (`pdf.inspection`).
 
-The check uses pypdf's parser with its decompression limits and reads the trailer, the
-encryption dictionary and the page tree only; image streams are never decoded. qpdf has no
-decompression limits and pure-Python parsing of a hostile file can be slow, so `assemble_backup`
-runs this in a child process with a memory cap and a per-file deadline (`pdf.inspection`);
-`precheck_file` holds the checks that need no parser and run in the parent.
+The file is parsed once, by qpdf (pikepdf), and the same open document is merged: there is no
+second parser. qpdf parses in C++ and its only decompression limit is the one set here, so
+`pdf.inspection` runs the whole assembly in a child process with a memory cap per file and a
+per-file deadline. `precheck_file` holds the checks that need no parser (the parent runs them).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pikepdf
-from pypdf import PasswordType, PdfReader, apply_configuration
-from pypdf.errors import FileNotDecryptedError, LimitReachedError, WrongPasswordError
 
 MAX_INPUT_BYTES = 300 * 1024 * 1024
 MAX_INPUT_PAGES = 2_000
+MAX_INFLATED_BYTES = 75_000_000  # the most one Flate stream may inflate to while parsing
 _HEADER_WINDOW = 1024
-_DEFAULT_DECLARED_STREAM_LIMIT = 75_000_000
+_QPDF_LOGGER = "pikepdf._core"
+_UNSAFE_WARNINGS = ("memory limit", "bad_alloc")  # qpdf's Flate limit, memory cap reached
 
 MISSING_FILE = "missing file"
 EMPTY_FILE = "empty file"
@@ -67,53 +67,92 @@ _MARKUP_PREFIXES: tuple[tuple[bytes, str], ...] = (
 
 
 @dataclass(frozen=True)
-class Accepted:
-    """A PDF that can be merged: `path` is the original or its repaired copy."""
-
-    path: str
-    page_count: int
-    repaired: bool = False
-
-
-@dataclass(frozen=True)
 class Rejected:
     """A file left out of the backup, with the reason shown on the cover."""
 
     reason: str
 
 
-TriageResult = Accepted | Rejected
+@dataclass
+class Opened:
+    """An input that passed triage: the open document (the caller closes it)."""
+
+    pdf: pikepdf.Pdf
+    page_count: int
+    repaired: bool
 
 
-class _Rejection(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+def open_for_merge(path: str | None, content_type: str) -> Opened | Rejected:
+    """Open the file at `path` for the merge, or say why it is left out.
 
-
-class _NeedsRepair(Exception):
-    """pypdf could not read the file; qpdf may still recover it."""
-
-
-def triage_pdf(path: str | None, content_type: str, scratch_dir: str) -> TriageResult:
-    """Decide whether the file at `path` can be merged; repaired copies go in `scratch_dir`."""
-    try:
-        rejected = precheck_file(path, content_type)
-        if rejected is not None or path is None:
-            return rejected or Rejected(MISSING_FILE)
+    `MemoryError` is let through: after it the process may be in a bad state, and the caller
+    (`pdf.inspection`) treats it as the file's death.
+    """
+    rejected = precheck_file(path, content_type)
+    if rejected is not None or path is None:
+        return rejected or Rejected(MISSING_FILE)
+    with _qpdf_warnings() as warnings:
         try:
-            return Accepted(path=path, page_count=_count_pages_safely(path))
-        except _NeedsRepair as error:
-            limit_reached = isinstance(error.__cause__, LimitReachedError)
-            return _repair_and_recheck(path, scratch_dir, limit_reached=limit_reached)
-    except _Rejection as rejection:
-        return Rejected(rejection.reason)
-    except FileNotFoundError:
-        return Rejected(MISSING_FILE)
-    except MemoryError:
-        return Rejected(UNSAFE)
-    except Exception:  # one bad file must never fail the backup
-        return Rejected(DAMAGED)
+            pdf = pikepdf.open(path, suppress_warnings=False)
+        except pikepdf.PasswordError:
+            return Rejected(PASSWORD_PROTECTED)
+        except FileNotFoundError:
+            return Rejected(MISSING_FILE)
+        except MemoryError:
+            raise
+        except Exception:  # PdfError and whatever a hostile file makes qpdf raise
+            return Rejected(UNSAFE if _limit_tripped(warnings) else DAMAGED)
+        try:
+            page_count = len(pdf.pages)
+            for page in pdf.pages:
+                _ = page.mediabox
+        except MemoryError:
+            pdf.close()
+            raise
+        except Exception:
+            pdf.close()
+            return Rejected(UNSAFE if _limit_tripped(warnings) else DAMAGED)
+    reason = None
+    if _limit_tripped(warnings):
+        reason = UNSAFE
+    elif page_count == 0:
+        reason = NO_PAGES
+    elif page_count > MAX_INPUT_PAGES:
+        reason = TOO_LARGE
+    if reason is not None:
+        pdf.close()
+        return Rejected(reason)
+    return Opened(pdf, page_count, repaired=bool(warnings))
+
+
+@contextmanager
+def _qpdf_warnings() -> Iterator[list[str]]:
+    """Collect what qpdf warns while a file is opened (kept out of the application's log),
+    with qpdf's Flate limit at `MAX_INFLATED_BYTES`."""
+    collected: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage().strip()
+            if message and message != "WARNING:":
+                collected.append(message)
+
+    logger = logging.getLogger(_QPDF_LOGGER)
+    handler = _Collect(level=logging.WARNING)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    previous = pikepdf.settings.set_qpdf_limits(flate_max_memory=MAX_INFLATED_BYTES)
+    try:
+        yield collected
+    finally:
+        pikepdf.settings.set_qpdf_limits(**previous)
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _limit_tripped(warnings: list[str]) -> bool:
+    return any(sign in warning for warning in warnings for sign in _UNSAFE_WARNINGS)
 
 
 def precheck_file(path: str | None, content_type: str) -> Rejected | None:
@@ -149,79 +188,3 @@ def sniff_content_type(head: bytes) -> str | None:
         if text.startswith(prefix):
             return content_type
     return None
-
-
-def _count_pages_safely(path: str) -> int:
-    """Open with pypdf under its limits, decrypt with the empty password, count the pages.
-
-    A stream's declared length cannot exceed the file, so that limit is raised to the file's
-    size: a legitimate 82 MB scanned page is not a false alarm. Decompression limits stay.
-    """
-    declared_stream_limit = max(_DEFAULT_DECLARED_STREAM_LIMIT, os.path.getsize(path))
-    with (
-        apply_configuration(maximum_declared_stream_length=declared_stream_limit),
-        open(path, "rb") as handle,
-    ):
-        try:
-            reader = PdfReader(handle, strict=False)
-            if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-                raise _Rejection(PASSWORD_PROTECTED)
-            page_count = len(reader.pages)
-            for page in reader.pages:
-                _ = page.mediabox
-        except (FileNotDecryptedError, WrongPasswordError) as error:
-            raise _Rejection(PASSWORD_PROTECTED) from error
-        except (_Rejection, MemoryError):
-            raise
-        except Exception as error:  # PyPdfError, LimitReachedError, ValueError, RecursionError, …
-            raise _NeedsRepair from error  # (a garbage xref also trips the limits)
-    if page_count == 0:
-        raise _Rejection(NO_PAGES)
-    if page_count > MAX_INPUT_PAGES:
-        raise _Rejection(TOO_LARGE)
-    return page_count
-
-
-def _repair_and_recheck(path: str, scratch_dir: str, *, limit_reached: bool) -> TriageResult:
-    """Re-save with qpdf's recovery, then check the copy again (no second repair).
-
-    qpdf reports running out of memory as damage ("unable to find /Root dictionary"), so a
-    file that tripped pypdf's limits and cannot be repaired is "could not be read safely".
-    """
-    failed = UNSAFE if limit_reached else DAMAGED
-    target = str(Path(scratch_dir) / f"repaired-{os.urandom(6).hex()}.pdf")
-    try:
-        with pikepdf.open(path, attempt_recovery=True) as pdf:
-            if len(pdf.pages) == 0:
-                return Rejected(failed)
-            # Streams are copied as they are (nothing is decoded); object streams are
-            # written compressed again, so a decompression bomb stays one and is caught below.
-            pdf.save(
-                target,
-                stream_decode_level=pikepdf.StreamDecodeLevel.none,
-                object_stream_mode=pikepdf.ObjectStreamMode.preserve,
-            )
-    except pikepdf.PasswordError:
-        return Rejected(PASSWORD_PROTECTED)
-    except MemoryError:
-        return Rejected(UNSAFE)
-    except Exception:
-        return Rejected(failed)
-    try:
-        return Accepted(path=target, page_count=_count_pages_safely(target), repaired=True)
-    except _NeedsRepair as error:
-        return Rejected(UNSAFE if isinstance(error.__cause__, LimitReachedError) else DAMAGED)
-
-
-def result_to_json(result: TriageResult) -> dict[str, Any]:
-    """A JSON-able form of a triage result (to pass it between processes)."""
-    if isinstance(result, Accepted):
-        return {"path": result.path, "page_count": result.page_count, "repaired": result.repaired}
-    return {"reason": result.reason}
-
-
-def result_from_json(data: dict[str, Any]) -> TriageResult:
-    """The inverse of `result_to_json`."""
-    if "reason" in data:
-        return Rejected(str(data["reason"]))
-    return Accepted(str(data["path"]), int(data["page_count"]), bool(data["repaired"]))

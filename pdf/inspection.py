@@ -1,244 +1,275 @@
-"""Run the triage of every input PDF in a child process with a memory cap and per-file deadline.
+"""Run PDF work on untrusted inputs in a child process with a memory cap and per-file deadline.
 
-pypdf has decompression limits but parses in pure Python, which a hostile file can keep busy for
-minutes; qpdf (the repair pass) has no decompression limits at all. So `inspect_files` hands the
-files to a fresh interpreter whose address space is capped (`RLIMIT_AS`) and gives it
-`INSPECTION_SECONDS_PER_FILE` for each file. A child that overruns the deadline is killed, one
-that dies (out of memory, a crash) is replaced; the file it was on is "could not be read safely"
-and the others go on in a new child. The checks that need no parser (missing, empty, not a PDF,
-too large) run here, so a backup without PDF attachments starts no child.
+qpdf (pikepdf) parses in C++ with no limit but the Flate one `pdf.attachments` sets, and a
+hostile file can still keep it busy or make it allocate a lot. So `run_guarded(function,
+argument)` runs ``function(argument, guard)`` in a child process; the function wraps the work
+on each input file ``i`` in ``with guard.file(i):``. While inside that block the child's address
+space may grow by at most `INSPECTION_MEMORY_LIMIT_BYTES` (`RLIMIT_AS`, raised again after the
+block) and the block must end within `INSPECTION_SECONDS_PER_FILE`. A child that overruns the
+deadline is killed; one that dies inside a block (out of memory, a crash, `MemoryError`) takes
+the blame onto that file. Either way the work starts again in a new child, with the file in
+``guard.condemned`` (the function leaves it out as "could not be read safely"). A death outside
+any file block is not a file's fault: `run_guarded` raises `RuntimeError`.
 
-The child ignores SIGTERM and SIGINT (a stop signal sent to the whole process group is for the
-main process to handle) and dies with the process that started it (`pdf.processes`); `close`
-kills it.
-
-`inspect_files` never raises because of a file, and returns one `TriageResult` per job, in order;
-a child that cannot even start raises RuntimeError.
+The child is forked from the calling process when that is single-threaded (a PDF pool worker
+is: no interpreter start, no imports), else it is a fresh interpreter that imports what it
+needs. It is named `INPUTS_PROCESS_NAME` (what ``ps`` shows). It ignores SIGTERM and SIGINT (a
+stop signal sent to the whole process group is for the main process to handle) and dies with
+the process that started it (`pdf.processes`); the caller that is stopped kills it.
+``function``, ``argument`` and the result must pickle (for the fresh interpreter); an exception
+raised by ``function`` is raised again by `run_guarded`.
 """
 
 from __future__ import annotations
 
-import json
+import base64
+import contextlib
 import os
+import pickle
 import resource
 import selectors
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pdf import attachments
-from pdf.attachments import (
-    UNSAFE,
-    Rejected,
-    TriageResult,
-    precheck_file,
-    result_from_json,
-    result_to_json,
-    triage_pdf,
-)
+from pdf.processes import INPUTS_PROCESS_NAME, start_child_of
 
 INSPECTION_MEMORY_LIMIT_BYTES = 1 << 30
 INSPECTION_SECONDS_PER_FILE = 20.0
 CHILD_START_SECONDS = 60.0
-_READY = "ready"
+PHASE_SECONDS = 900.0  # between two files: rendering, cover, stamps, writing the file
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[1])
 _CHILD_BOOT = (  # stop signals are ignored before the slow imports, so none kills the child
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from pdf.processes import start_child_of; start_child_of(int(sys.argv[2])); "
-    "from pdf.inspection import child_main; child_main(sys.argv[3:])"
+    "from pdf.processes import INPUTS_PROCESS_NAME, start_child_of; "
+    "start_child_of(int(sys.argv[2]), INPUTS_PROCESS_NAME); "
+    "from pdf.inspection import interpreter_main; interpreter_main(sys.argv[3])"
 )
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class InspectionJob:
-    """One file to triage: where it is and what content type its uploader declared."""
+class FileGuard:
+    """The child's side: announces each file to the parent and caps memory while on it."""
 
-    path: str | None
-    content_type: str
+    def __init__(self, out_fd: int | None, condemned: frozenset[int]) -> None:
+        """`out_fd` None: work in this process, unguarded (`run_inline`)."""
+        self.condemned = condemned
+        self._out_fd = out_fd
 
+    @contextlib.contextmanager
+    def file(self, index: int) -> Iterator[None]:
+        """Work on file `index`: deadline and memory cap apply until the block ends. A
+        `MemoryError` inside ends the process (the file is condemned)."""
+        if self._out_fd is None:
+            yield
+            return
+        self.send(f"S {index}")
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        capped = _mapped_bytes() + INSPECTION_MEMORY_LIMIT_BYTES
+        if hard != resource.RLIM_INFINITY:
+            capped = min(capped, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (capped, hard))
+        try:
+            yield
+        except MemoryError:
+            os._exit(3)
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        self.send(f"D {index}")
 
-class Inspection:
-    """Triage of `jobs` running in child processes; `result(i)` waits for job i only.
-
-    The child goes through the jobs in order, so a caller that asks for them in order can work
-    on the first files while the child is still on the later ones. The deadline runs while the
-    caller waits, so each file gets at least `INSPECTION_SECONDS_PER_FILE`. Use as a context
-    manager.
-    """
-
-    def __init__(self, jobs: Sequence[InspectionJob], scratch_dir: str) -> None:
-        self._scratch_dir = scratch_dir
-        self._results: list[TriageResult | None] = [
-            precheck_file(job.path, job.content_type) for job in jobs
-        ]
-        self._jobs_file = Path(scratch_dir) / "inspection-jobs.json"
-        self._jobs_file.write_text(
-            json.dumps(
-                {
-                    "limits": {
-                        "max_input_bytes": attachments.MAX_INPUT_BYTES,
-                        "max_input_pages": attachments.MAX_INPUT_PAGES,
-                    },
-                    "jobs": [{"path": job.path, "content_type": job.content_type} for job in jobs],
-                }
-            )
-        )
-        self._child: _Child | None = None
-        self._start_child()
-
-    def result(self, index: int) -> TriageResult:
-        """The triage of job `index`, waiting for the child to get there if need be."""
-        while self._results[index] is None:
-            if self._child is None:
-                self._results[index] = Rejected(UNSAFE)  # cannot happen: every job is read
-            else:
-                self._read_next_result()
-        result = self._results[index]
-        assert result is not None
-        return result
-
-    def close(self) -> None:
-        """Stop the child if it still runs."""
-        if self._child is not None:
-            self._child.kill()
-            self._child = None
-
-    def __enter__(self) -> Inspection:
-        return self
-
-    def __exit__(self, *_exception: object) -> None:
-        self.close()
-
-    def _start_child(self) -> None:
-        pending = [index for index, result in enumerate(self._results) if result is None]
-        self._child = _Child.start(self._jobs_file, pending, self._scratch_dir) if pending else None
-
-    def _read_next_result(self) -> None:
-        """Read the child's next result; a deadline overrun or a death condemns its file."""
-        child = self._child
-        assert child is not None
-        if not child.ready:
-            if child.read_line(CHILD_START_SECONDS) != _READY:
-                self.close()
-                raise RuntimeError("the PDF inspection child process did not start")
-            child.ready = True
-        index = child.pending[child.done]
-        line = child.read_line(INSPECTION_SECONDS_PER_FILE)
-        result = _parse_result(line)
-        self._results[index] = result
-        child.done += 1
-        if result == Rejected(UNSAFE):  # the child stopped or must stop: start a fresh one
-            child.kill()
-            self._start_child()
-        elif child.done == len(child.pending):
-            child.wait()
-            self._child = None
+    def send(self, line: str) -> None:
+        if self._out_fd is None:
+            return
+        data = (line + "\n").encode()
+        while data:
+            data = data[os.write(self._out_fd, data) :]
 
 
-def _parse_result(line: str | None) -> TriageResult:
-    """A result line from the child; silence or anything unreadable condemns the file."""
-    if line is None:
-        return Rejected(UNSAFE)
+def _mapped_bytes() -> int:
+    """The process's address space now (what `RLIMIT_AS` counts)."""
     try:
-        return result_from_json(json.loads(line))
-    except (ValueError, KeyError, TypeError):
-        return Rejected(UNSAFE)
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[0]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def inspect_files(jobs: Sequence[InspectionJob], scratch_dir: str) -> list[TriageResult]:
-    """Triage `jobs` in capped child processes and return one result per job, in order."""
-    with Inspection(jobs, scratch_dir) as inspection:
-        return [inspection.result(index) for index in range(len(jobs))]
+def run_inline(function: Callable[[Any, FileGuard], T], argument: Any) -> T:
+    """``function(argument, guard)`` in this process, for work that opens no untrusted file
+    (every ``guard.file`` block would be a mistake: it is not guarded)."""
+    return function(argument, FileGuard(None, frozenset()))
+
+
+def run_guarded(function: Callable[[Any, FileGuard], T], argument: Any) -> T:
+    """``function(argument, guard)`` in a capped child, started again without each file that
+    overran its deadline or killed the child. Raises what ``function`` raised, or
+    RuntimeError when a child cannot start or dies outside any file."""
+    condemned: set[int] = set()
+    while True:
+        child = _Child.start(function, argument, frozenset(condemned))
+        try:
+            outcome = child.follow()
+        finally:
+            child.kill()
+        if isinstance(outcome, _Blame):
+            if outcome.index is None or outcome.index in condemned:
+                raise RuntimeError("the PDF process died")
+            condemned.add(outcome.index)
+            continue
+        if isinstance(outcome, _Raised):
+            raise outcome.error
+        return outcome.value
+
+
+class _Blame:
+    def __init__(self, index: int | None) -> None:
+        self.index = index
+
+
+class _Raised:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Returned:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _run_child(
+    out_fd: int, function: Callable[[Any, FileGuard], Any], argument: Any, condemned: frozenset[int]
+) -> None:
+    """In the child: run the work and send its outcome as the last line."""
+    guard = FileGuard(out_fd, condemned)
+    guard.send("ready")
+    try:
+        outcome: object = _Returned(function(argument, guard))
+    except Exception as error:  # handed to the parent, raised there
+        outcome = _Raised(error)
+    try:
+        payload = pickle.dumps(outcome)
+    except Exception:
+        what = getattr(outcome, "error", outcome)
+        payload = pickle.dumps(_Raised(RuntimeError(f"PDF process: {what!r}")))
+    guard.send("R " + base64.b64encode(payload).decode("ascii"))
+
+
+def interpreter_main(payload_path: str) -> None:
+    """The fresh interpreter's entry: the work is pickled in ``payload_path``."""
+    out_fd = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # what a library prints goes elsewhere
+    function, argument, condemned = pickle.loads(Path(payload_path).read_bytes())
+    _run_child(out_fd, function, argument, condemned)
 
 
 class _Child:
-    """The child interpreter, and a line reader on its stdout with a deadline."""
+    """A started child and a line reader on its output with a deadline."""
 
-    def __init__(self, process: subprocess.Popen[bytes], pending: list[int]) -> None:
-        self.process = process
-        self.pending = pending  # the job indexes it works through, in order
-        self.done = 0  # how many of them it has answered
-        self.ready = False
+    def __init__(self, pid: int | None, process: subprocess.Popen[bytes] | None, fd: int) -> None:
+        self._pid = pid
+        self._process = process
+        self._fd = fd
         self._buffer = b""
         self._selector = selectors.DefaultSelector()
-        assert process.stdout is not None
-        os.set_blocking(process.stdout.fileno(), False)
-        self._selector.register(process.stdout, selectors.EVENT_READ)
+        os.set_blocking(fd, False)
+        self._selector.register(fd, selectors.EVENT_READ)
+        self._reaped = False
 
     @classmethod
-    def start(cls, jobs_file: Path, pending: list[int], scratch_dir: str) -> _Child:
-        indexes = ",".join(str(index) for index in pending)
-        command = [
-            sys.executable,
-            "-I",
-            "-c",
-            _CHILD_BOOT,
-            _PROJECT_ROOT,
-            str(os.getpid()),
-            str(jobs_file),
-            indexes,
-            scratch_dir,
-            str(INSPECTION_MEMORY_LIMIT_BYTES),
-        ]
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-        return cls(process, pending)
+    def start(
+        cls, function: Callable[[Any, FileGuard], Any], argument: Any, condemned: frozenset[int]
+    ) -> _Child:
+        parent_pid = os.getpid()
+        if hasattr(os, "fork") and threading.active_count() == 1:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child
+                try:
+                    os.close(read_fd)
+                    start_child_of(parent_pid, INPUTS_PROCESS_NAME)
+                    _run_child(write_fd, function, argument, condemned)
+                finally:
+                    os._exit(0)
+            os.close(write_fd)
+            return cls(pid, None, read_fd)
+        with tempfile.NamedTemporaryFile(prefix="pdf-work-", suffix=".pickle", delete=False) as f:
+            f.write(pickle.dumps((function, argument, condemned)))
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _CHILD_BOOT, _PROJECT_ROOT, str(parent_pid), f.name],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            os.unlink(f.name)
+            raise
+        child = cls(None, process, os.dup(process.stdout.fileno()))  # type: ignore[union-attr]
+        child._payload = f.name
+        return child
+
+    _payload: str | None = None
+
+    def follow(self) -> _Blame | _Raised | _Returned:
+        """Read the child's lines until its outcome, a death or an overrun deadline."""
+        if self.read_line(CHILD_START_SECONDS) != "ready":
+            raise RuntimeError("the PDF process did not start")
+        current: int | None = None
+        while True:
+            line = self.read_line(
+                INSPECTION_SECONDS_PER_FILE if current is not None else PHASE_SECONDS
+            )
+            if line is None:
+                return _Blame(current)
+            kind, _, rest = line.partition(" ")
+            if kind == "S":
+                current = int(rest)
+            elif kind == "D":
+                current = None
+            elif kind == "R":
+                return pickle.loads(base64.b64decode(rest))
 
     def read_line(self, timeout_seconds: float) -> str | None:
         """The next line the child writes, or None if it writes none within the timeout."""
-        assert self.process.stdout is not None
         deadline = time.monotonic() + timeout_seconds
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._selector.select(remaining):
                 return None
-            chunk = os.read(self.process.stdout.fileno(), 65536)
+            try:
+                chunk = os.read(self._fd, 1 << 16)
+            except BlockingIOError:
+                continue
             if not chunk:
                 return None  # the child exited
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line.decode()
 
-    def wait(self) -> None:
-        self.process.wait()
-        self._close_pipe()
-
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self._close_pipe()
-
-    def _close_pipe(self) -> None:
-        self._selector.close()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-def child_main(arguments: list[str]) -> None:
-    """In the child: cap memory, triage the given jobs in order, one JSON line per result.
-
-    The caps of `pdf.attachments` come with the jobs, so the child applies the parent's.
-    """
-    jobs_file, indexes, scratch_dir, memory_limit = arguments
-    resource.setrlimit(resource.RLIMIT_AS, (int(memory_limit), int(memory_limit)))
-    # Results go to the original stdout only; anything a library prints lands on stderr.
-    results = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    results.write(_READY + "\n")
-    results.flush()
-    work = json.loads(Path(jobs_file).read_text())
-    attachments.MAX_INPUT_BYTES = work["limits"]["max_input_bytes"]
-    attachments.MAX_INPUT_PAGES = work["limits"]["max_input_pages"]
-    jobs = work["jobs"]
-    for index in (int(text) for text in indexes.split(",")):
-        job = jobs[index]
-        result = triage_pdf(job["path"], job["content_type"], scratch_dir)
-        results.write(json.dumps(result_to_json(result)) + "\n")
-        results.flush()
-        if result == Rejected(UNSAFE):
-            return  # memory may be in a bad state: the parent starts a fresh child
+        """End the child (if it still runs) and reap it."""
+        if not self._reaped:
+            self._reaped = True
+            if self._process is not None:
+                if self._process.poll() is None:
+                    self._process.kill()
+                self._process.wait()
+                if self._process.stdout is not None:
+                    self._process.stdout.close()
+            elif self._pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self._pid, 0)
+            self._selector.close()
+            os.close(self._fd)
+            if self._payload is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._payload)

@@ -16,7 +16,10 @@ import signal
 import sys
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+INPUTS_PROCESS_NAME = "pdf-inputs"  # the child that opens untrusted input files (`pdf.inspection`)
+RENDER_PROCESS_NAME = "pdf-render"  # an invoice render worker (`pdf.rendering`)
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 
 
 def ignore_stop_signals() -> None:
@@ -37,7 +40,20 @@ def die_with_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def start_child_of(parent_pid: int) -> None:
-    """Run first in a child of a PDF worker: ignore stop signals, die with ``parent_pid``."""
+def name_this_process(name: str) -> None:
+    """Set this process's name (``/proc/PID/comm``, what ``ps`` and ``top`` show; Linux, at
+    most 15 bytes); a fork inherits it. Does nothing where ``prctl`` is missing."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
+
+
+def start_child_of(parent_pid: int, name: str | None = None) -> None:
+    """Run first in a child of a PDF worker: ignore stop signals, die with ``parent_pid``,
+    take ``name`` (`name_this_process`) if given."""
     ignore_stop_signals()
     die_with_parent(parent_pid)
+    if name is not None:
+        name_this_process(name)

@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 
 from pdf.documents import InvoiceSheet
-from pdf.processes import start_child_of
+from pdf.processes import RENDER_PROCESS_NAME, start_child_of
 from pdf.render_invoice import render_invoice
 
 PARALLEL_MIN_INVOICES = 6
@@ -47,7 +47,7 @@ class InvoiceRenderer:
                     max_workers=workers,
                     mp_context=multiprocessing.get_context("fork"),
                     initializer=start_child_of,
-                    initargs=(os.getpid(),),
+                    initargs=(os.getpid(), RENDER_PROCESS_NAME),
                 )
                 for index in wanted:
                     self._futures[index] = self._executor.submit(

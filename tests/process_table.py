@@ -6,9 +6,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pdf.processes import INPUTS_PROCESS_NAME
 from tests.waiting import eventually
 
-TRIAGE_CHILD_MARK = "pdf.processes"  # in the command line of every attachment triage child
+TRIAGE_CHILD_MARK = "pdf.processes"  # in the command line of a triage child (new interpreter)
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class ProcessRow:
     parent_pid: int
     state: str
     command_line: str
+    name: str = ""  # /proc/PID/comm
 
 
 def session_processes(session_id: int) -> list[ProcessRow]:
@@ -32,16 +34,21 @@ def session_processes(session_id: int) -> list[ProcessRow]:
                 command_line = cmdline_file.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue  # it ended meanwhile
+        name_of = stat[stat.index("(") + 1 : stat.rindex(")")]
         # after "pid (comm) ": state, ppid, pgrp, session, ...
         state, parent_pid, _group, session, *_ = stat[stat.rindex(")") + 2 :].split()
         if int(session) == session_id and state != "Z":
-            rows.append(ProcessRow(int(name), int(parent_pid), state, command_line))
+            rows.append(ProcessRow(int(name), int(parent_pid), state, command_line, name_of))
     return rows
 
 
 def triage_children(session_id: int) -> list[ProcessRow]:
-    """The attachment triage children running in the session."""
-    return [row for row in session_processes(session_id) if TRIAGE_CHILD_MARK in row.command_line]
+    """The attachment triage children running in the session (forked ones go by their name)."""
+    return [
+        row
+        for row in session_processes(session_id)
+        if row.name == INPUTS_PROCESS_NAME or TRIAGE_CHILD_MARK in row.command_line
+    ]
 
 
 async def wait_until(condition: Callable[[], object], within: float, what: str) -> None:

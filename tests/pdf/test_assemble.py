@@ -12,7 +12,7 @@ import pickle
 import re
 import subprocess
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -512,8 +512,9 @@ def test_decompression_bomb_is_left_out_as_unsafe(tmp_path: Path, pdfs: PdfFacto
 def test_file_that_overruns_the_inspection_deadline_is_left_out(
     tmp_path: Path, pdfs: PdfFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inspection, "INSPECTION_SECONDS_PER_FILE", 1.0)
-    slow = pdfs.source("slow.pdf", pdfs.slow_to_parse())  # pypdf accepts it, after about 4 s
+    monkeypatch.setattr(inspection, "INSPECTION_SECONDS_PER_FILE", 0.5)
+    # qpdf accepts it, after about 2 s (its tokenizer reads the string byte by byte)
+    slow = pdfs.source("slow.pdf", pdfs.slow_to_parse(120_000_000))
     entry = pdfs.entry(1, [slow, pdfs.attachment(1)])
     report, reader = compile_backup(tmp_path, [entry])
 
@@ -525,24 +526,19 @@ def test_file_that_overruns_the_inspection_deadline_is_left_out(
 def test_inspection_memory_cap_leaves_a_bomb_out(
     tmp_path: Path, pdfs: PdfFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bomb = pdfs.source("bomb.pdf", pdfs.object_stream_bomb(100_000_000))
-    jobs = [
-        inspection.InspectionJob(bomb.path, "application/pdf"),
-        inspection.InspectionJob(pdfs.attachment(1).path, "application/pdf"),
-    ]
-    uncapped, capped = tmp_path / "uncapped", tmp_path / "capped"
-    uncapped.mkdir()
-    capped.mkdir()
-    # With 1 GiB qpdf inflates the bomb and writes a copy, which pypdf then rejects …
-    results = inspection.inspect_files(jobs, str(uncapped))
-    assert results[0] == attachments.Rejected("could not be read safely")
-    assert list(uncapped.glob("repaired-*.pdf"))
-    # … with 200 MB it cannot even do that, and the next file is still inspected.
-    monkeypatch.setattr(inspection, "INSPECTION_MEMORY_LIMIT_BYTES", 200 * 1024 * 1024)
-    results = inspection.inspect_files(jobs, str(capped))
-    assert results[0] == attachments.Rejected("could not be read safely")
-    assert not list(capped.glob("repaired-*.pdf"))
-    assert isinstance(results[1], attachments.Accepted) and results[1].page_count == 1
+    bomb = pdfs.source("bomb.pdf", pdfs.object_stream_bomb(300_000_000))
+    entry = pdfs.entry(1, [pdfs.attachment(1), bomb, pdfs.attachment(2)])
+    # Without the Flate limit qpdf would inflate it; the memory cap (per file) stops that, the
+    # process it kills is replaced and the files after it are still merged.
+    monkeypatch.setattr(attachments, "MAX_INFLATED_BYTES", 0)  # 0: no limit
+    monkeypatch.setattr(inspection, "INSPECTION_MEMORY_LIMIT_BYTES", 100 * 1024 * 1024)
+    report, reader = compile_backup(tmp_path, [entry])
+
+    assert report.left_out == (LeftOutAttachment(1, "bomb.pdf", "could not be read safely"),)
+    assert report.invoices[0].merged_attachments == ("attachment-1.pdf", "attachment-2.pdf")
+    texts = page_texts(reader)
+    assert pdfs.text(1, 1) in texts[-2] and pdfs.text(2, 1) in texts[-1]
+    assert not list((tmp_path / "out").glob(".backup-*"))
 
 
 def test_too_many_pages_or_bytes_is_too_large(
@@ -723,3 +719,13 @@ def test_rotated_attachment_keeps_its_rotation(tmp_path: Path, pdfs: PdfFactory)
     with pikepdf.open(report.output_path) as pdf:
         assert pdf.pages[-1].rotation == 90
         assert [page.rotation for page in pdf.pages[:-1]] == [0] * (len(pdf.pages) - 1)
+
+
+def test_runs_from_a_threaded_caller(tmp_path: Path, pdfs: PdfFactory) -> None:
+    """A caller with other threads cannot fork safely: the capped child is a fresh interpreter."""
+    entry = pdfs.entry(1, [pdfs.attachment(1), pdfs.source("bad.pdf", pdfs.garbage())])
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        report, reader = executor.submit(compile_backup, tmp_path, [entry]).result(timeout=120)
+
+    assert report.left_out == (LeftOutAttachment(1, "bad.pdf", "damaged"),)
+    assert pdfs.text(1, 1) in reader.pages[-1].extract_text()
