@@ -206,6 +206,11 @@ def access_modal(
             ),
         ),
         *roster_blocks(roster, tool, project.id),
+        _context(
+            f"Access levels come from Procore and can't be changed here: a Procore project admin "
+            f"sets each person's level on the {escape(tool)} tool in the project's Directory "
+            "(their permission template); it shows here after the next import."
+        ),
         *unreadable_lists_blocks(settings.unreadable_private_lists),
         DividerBlock(),
         _section("*Link a Slack user to a project user*"),
@@ -252,6 +257,12 @@ def access_modal(
                 options=[tie_out_option],
                 initial_options=[tie_out_option] if settings.tie_out_blocks else None,
             ),
+        ),
+        DividerBlock(),
+        _section("*Your project's words*"),
+        _context(
+            "Used in my messages (refusals, help, hints) and on the backup's cover page, as your "
+            "Procore project names them."
         ),
         *_dictionary_inputs(settings),
     ]

@@ -7,7 +7,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -15,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks.messages import COMMAND, Message
-from bot.blocks.schedules import schedule_list_blocks, schedule_summary
+from bot.blocks.schedules import RESUME_ACTION, schedule_list_blocks, schedule_summary
 from bot.blocks.text import escape
 from commands.digests import ScheduleView
 
@@ -34,12 +36,29 @@ def _context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
-def notice_message(text: str, note: str | None = None) -> Message:
-    """One line posted by a digest run instead of a backup (``note``: why it came by DM)."""
+def notice_message(
+    text: str, note: str | None = None, *, resume_schedule_id: int | None = None
+) -> Message:
+    """One line posted by a digest run instead of a backup (``note``: why it came by DM); with
+    ``resume_schedule_id``, a Resume button for that paused schedule. The notification text is
+    plain (no mrkdwn emphasis)."""
     blocks: list[Block] = [_section(escape(text))]
     if note:
         blocks.append(_context(f":information_source: {note}"))
-    return _message(text, blocks)
+    if resume_schedule_id is not None:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Resume",
+                        action_id=RESUME_ACTION,
+                        value=str(resume_schedule_id),
+                        style="primary",
+                    )
+                ]
+            )
+        )
+    return _message(text.replace("*", ""), blocks)
 
 
 def format_fire_time(moment: datetime, timezone: str) -> str:

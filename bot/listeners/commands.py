@@ -19,11 +19,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.messages import (
     COMMAND,
+    closest_projects,
+    destination_text,
     help_message,
-    unknown_argument_message,
+    project_suggestion_message,
 )
 from bot.blocks.modal import ModalMetadata, compile_modal
 from bot.blocks.text import shorten
+from bot.delivery import posting_problem
 from bot.listeners.access import open_access_modal
 from bot.listeners.forms import sealed
 from bot.listeners.guard import MalformedRequest, settled
@@ -100,19 +103,27 @@ async def open_compile_modal(request: CommandRequest) -> None:
         if request.argument:
             selected = await match_project(requester, request.argument)
             if selected is None:
-                tool = (await dictionary_of(requester))["commitments"]
+                typed = {
+                    project.label: project.project_number or project.name for project in projects
+                }
+                closest = closest_projects(request.argument, list(typed))
                 await answer_privately(
                     request.client,
                     request.payload,
-                    unknown_argument_message(shorten(request.argument, ARGUMENT_SHOWN), tool),
+                    project_suggestion_message(
+                        shorten(request.argument, ARGUMENT_SHOWN),
+                        [(label, typed[label]) for label in closest],
+                    ),
                 )
                 return
+        problem = await posting_problem(request.client, request.channel_id)
         view = sealed(
             compile_modal(
                 projects,
                 selected,
                 ModalMetadata(request.channel_id, request.user_id),
                 max_invoices=request.services.max_invoices,
+                destination=destination_text(request.channel_id, problem),
             ),
             request.user_id,
             request.services.seal,

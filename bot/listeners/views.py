@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audience import private_audience
 from bot.backup_job import BackupJobPayload, enqueue_backup, submission_key
+from bot.blocks.messages import destination_text
 from bot.blocks.modal import (
     CALLBACK_ID,
     DELIVER_BY_DM,
@@ -26,14 +27,21 @@ from bot.blocks.modal import (
     selected_project_id,
     selected_project_label,
     selection_errors,
+    too_many_error,
     unavailable_error,
+    whole_period_error,
 )
-from bot.delivery import open_dm
+from bot.delivery import open_dm, posting_problem
 from bot.listeners.forms import TAMPERED, sealed, unsealed
 from bot.listeners.guard import int64, settled, user_of
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
-from commands.access import AccessDenied, compilable_projects, visible_invoice_ids
+from commands.access import (
+    AccessDenied,
+    compilable_projects,
+    visible_invoice_ids,
+    whole_periods,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ async def _destination(
     client: AsyncWebClient,
     services: Services,
     selection: ModalSelection,
+    invoice_ids: tuple[int, ...],
     metadata: ModalMetadata,
     bot_user_id: str | None,
 ) -> str:
@@ -68,7 +77,7 @@ async def _destination(
             services,
             selection.project_id,
             metadata.channel_id,
-            invoice_ids=selection.invoice_ids,
+            invoice_ids=invoice_ids,
             bot_user_id=bot_user_id,
         )
     except SlackApiError as error:
@@ -116,6 +125,9 @@ async def submit_compile_modal(
         visible = await visible_invoice_ids(
             identity.requester, selection.project_id, list(selection.invoice_ids)
         )
+        wholes = await whole_periods(
+            identity.requester, selection.project_id, list(selection.period_ids)
+        )
     except AccessDenied as denied:
         await ack_field_error(ack, PROJECT_BLOCK_ID, str(denied))
         return
@@ -128,8 +140,19 @@ async def submit_compile_modal(
         message = unavailable_error(missing, len(selection.invoice_ids))
         await ack(response_action="errors", errors={selection.invoices_block_id: message})
         return
+    invoice_ids = tuple(
+        dict.fromkeys([*selection.invoice_ids, *(i for whole in wholes for i in whole.invoice_ids)])
+    )
+    problem = whole_period_error(len(selection.period_ids) - len(wholes), len(invoice_ids))
+    if problem is None and len(invoice_ids) > services.max_invoices:
+        problem = too_many_error(len(invoice_ids), services.max_invoices)
+    if problem:
+        await ack(response_action="errors", errors={selection.invoices_block_id: problem})
+        return
     try:
-        destination = await _destination(client, services, selection, metadata, bot_user_id)
+        destination = await _destination(
+            client, services, selection, invoice_ids, metadata, bot_user_id
+        )
     except _PrivateAudience as warning:
         await ack_field_error(ack, DELIVERY_BLOCK_ID, str(warning))
         return
@@ -146,7 +169,7 @@ async def submit_compile_modal(
         user_id=user_id,
         project_id=selection.project_id,
         project_label=selected_project_label(opened) or f"project {selection.project_id}",
-        invoice_ids=selection.invoice_ids,
+        invoice_ids=invoice_ids,
         requester=identity.requester,
         timezone=identity.timezone,
     )
@@ -179,8 +202,15 @@ async def switch_project(
     if not projects:
         return
     selected = next((project for project in projects if project.id == project_id), None)
+    problem = await posting_problem(client, metadata.channel_id)
     modal = sealed(
-        compile_modal(projects, selected, metadata, max_invoices=services.max_invoices),
+        compile_modal(
+            projects,
+            selected,
+            metadata,
+            max_invoices=services.max_invoices,
+            destination=destination_text(metadata.channel_id, problem),
+        ),
         user_id,
         services.seal,
     )

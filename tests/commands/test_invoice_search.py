@@ -187,7 +187,9 @@ async def test_options_show_the_invoice_number_and_group_by_period(project: int)
     )
     assert option.group == "Billing period 1 (Aug 1–31, 2026)"
     missing = (await search_invoice_options(ADMIN, project, "revise")).options
-    assert [o.group for o in missing] == ["Missing billing period (id 899)"]
+    assert [o.group for o in missing] == [
+        "No billing period: left out if picked (fix in Procore first)"
+    ]
     assert missing[0].label.startswith("SC-1 Acme Concrete · #3 · Sep 2026 · $99.99")
 
 

@@ -24,8 +24,27 @@ async def test_an_unknown_subcommand_answers_with_help(
     answer = await slack.command(PM, "frobnicate now")
     assert answer.status == 200
     [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals, 10)
-    assert "`frobnicate now` is not a subcommand" in ephemeral["text"]
-    assert "/compile-backups help" in ephemeral["text"]
+    assert ephemeral["text"] == (
+        ":grey_question: frobnicate now is not a project where you may compile backups.\n"
+        "/compile-backups alone lets you choose among your projects; /compile-backups help says "
+        "more."
+    )
+    assert not fake_slack.calls_to("views.open")
+
+
+async def test_a_mistyped_project_gets_the_closest_projects(
+    harbor: int, bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    answer = await slack.command(PM, "rivrside")
+    assert answer.status == 200
+    [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals, 10)
+    assert ephemeral["text"] == (
+        ":grey_question: rivrside is not a project where you may compile backups.\n"
+        "Did you mean:\n"
+        "• Riverside Medical Office Building (2026-014): /compile-backups 2026-014\n"
+        "/compile-backups alone lets you choose among your projects; /compile-backups help says "
+        "more."
+    )
     assert not fake_slack.calls_to("views.open")
 
 
