@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.messages import Message, fallback_note
+from bot.blocks.common import Message
+from bot.blocks.messages import fallback_note
 
 # chat.postMessage errors meaning "not here", for which a DM to the requester is the answer.
 FALLBACK_ERRORS = frozenset(

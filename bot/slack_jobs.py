@@ -34,11 +34,11 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backup_job import BackupJobPayload
+from bot.blocks.common import Message
 from bot.blocks.digests import notice_message
 from bot.blocks.messages import (
     Failure,
     JobHeadline,
-    Message,
     Phase,
     digest_fallback_note,
     failure_reply,

@@ -7,7 +7,8 @@ and which tool names their messages should use (the project's dictionary).
 
 from __future__ import annotations
 
-from bot.blocks.messages import Message, compile_refusal_message, unknown_user_message
+from bot.blocks.common import Message
+from bot.blocks.messages import compile_refusal_message, unknown_user_message
 from commands.access import Requester, project_access, projects_of
 from storage.models import default_dictionary
 

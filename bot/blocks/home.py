@@ -10,15 +10,13 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
     DividerBlock,
     HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
 )
 from slack_sdk.models.views import View
 
 from bot.blocks.access import level_label
+from bot.blocks.common import context, section
 from bot.blocks.messages import COMMAND, unknown_user_text
 from bot.blocks.schedules import schedule_list_blocks
 from bot.blocks.text import chunk_lines, escape, plural
@@ -84,14 +82,6 @@ class HomeData:
     webhook_health: str | None = None
 
 
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
-
-
 def project_line(project: HomeProject) -> str:
     """``"*Riverside (2026-014)*: Admin on the Commitments tool · you may compile backups"``."""
     standing = f"{level_label(project.level)} on the {escape(project.tool)} tool"
@@ -146,28 +136,28 @@ def backup_line(backup: HomeBackup) -> str:
 def _projects_blocks(home: HomeData) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text="Your projects")]
     if not home.projects:
-        blocks.append(_section(unknown_user_text(home.email, home.owner_ids)))
+        blocks.append(section(unknown_user_text(home.email, home.owner_ids)))
     else:
         lines = [project_line(project) for project in home.projects[:MAX_PROJECTS_LISTED]]
         if len(home.projects) > MAX_PROJECTS_LISTED:
             lines.append(f"…and {len(home.projects) - MAX_PROJECTS_LISTED} more.")
-        blocks += [_section(chunk) for chunk in chunk_lines(lines)]
+        blocks += [section(chunk) for chunk in chunk_lines(lines)]
     if home.is_owner:
         blocks.append(
-            _context(
+            context(
                 f":key: You're one of this bot's owners: `{COMMAND} access` manages access on "
                 "every project."
             )
         )
     elif any(project.is_admin for project in home.projects):
-        blocks.append(_context(f"`{COMMAND} access` shows who has which level and manages access."))
+        blocks.append(context(f"`{COMMAND} access` shows who has which level and manages access."))
     if home.unreachable:
         lines = [
             f"• *{escape(label)}*: {escape(reason)}"
             for label, reason in home.unreachable[:MAX_PROJECTS_LISTED]
         ]
-        blocks.append(_section(":warning: *Projects this app cannot reach in Procore*"))
-        blocks += [_section(chunk) for chunk in chunk_lines(lines)]
+        blocks.append(section(":warning: *Projects this app cannot reach in Procore*"))
+        blocks += [section(chunk) for chunk in chunk_lines(lines)]
     return blocks
 
 
@@ -175,12 +165,12 @@ def _backups_blocks(home: HomeData) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text="Your last backups")]
     if not home.backups:
         if _may_compile(home):
-            blocks.append(_section("None yet. *Compile a backup* (above) asks for one."))
+            blocks.append(section("None yet. *Compile a backup* (above) asks for one."))
         else:
-            blocks.append(_section("None yet."))
+            blocks.append(section("None yet."))
         return blocks
     lines = [backup_line(backup) for backup in home.backups[:MAX_BACKUPS_LISTED]]
-    return blocks + [_section(chunk) for chunk in chunk_lines(lines)]
+    return blocks + [section(chunk) for chunk in chunk_lines(lines)]
 
 
 def _may_compile(home: HomeData) -> bool:
@@ -193,9 +183,9 @@ def _intro_blocks(home: HomeData) -> list[Block]:
         "copy), its PDF attachments, a cover page, bookmarks and page numbers."
     )
     if home.problem or not _may_compile(home):
-        return [_section(what)]
+        return [section(what)]
     return [
-        _section(
+        section(
             f"{what} Press *Compile a backup*, choose a project and invoices, and I send you the "
             f"PDF in our direct messages. In a channel I'm in, `{COMMAND}` posts it in a thread "
             "there."
@@ -219,7 +209,7 @@ def _schedules_blocks(home: HomeData) -> list[Block]:
     if any(project.is_admin for project in home.projects):
         return schedule_list_blocks([])
     return [
-        _section(
+        section(
             "You have no weekly digests. A project admin can have a backup posted to a channel "
             "every week."
         )
@@ -235,11 +225,11 @@ def home_view(home: HomeData) -> View:
         DividerBlock(),
     ]
     if home.problem:
-        blocks.append(_section(f":warning: {escape(home.problem)}"))
+        blocks.append(section(f":warning: {escape(home.problem)}"))
         return View(type="home", blocks=blocks)
     blocks += _projects_blocks(home)
     if home.webhook_health:
-        blocks.append(_context(escape(home.webhook_health)))
+        blocks.append(context(escape(home.webhook_health)))
     blocks += [DividerBlock(), *_backups_blocks(home)]
     blocks += [DividerBlock(), HeaderBlock(text="Your weekly digests")]
     room = MAX_HOME_BLOCKS - len(blocks)

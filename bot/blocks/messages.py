@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, SectionBlock
 
+from bot.blocks.common import Message, context, section
 from bot.blocks.text import chunk_lines, escape, plural
 from commands.compile_backups import CompileResult, TieOutNote, format_size
 from pdf.formatting import format_money
@@ -22,35 +22,11 @@ COMMAND = "/compile-backups"
 MAX_LISTED = 40  # lines per list in one reply; Slack allows 50 blocks per message
 
 
-@dataclass(frozen=True)
-class Message:
-    """A message ready to send: ``text`` is the notification/fallback, ``blocks`` the layout."""
-
-    text: str
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for chat.postMessage / chat.update / respond."""
-        return {"text": self.text, "blocks": self.blocks}
-
-
-def _message(text: str, blocks: Sequence[Block]) -> Message:
-    return Message(text=text, blocks=[block.to_dict() for block in blocks])
-
-
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
-
-
 def _bullets(lines: Sequence[str]) -> list[SectionBlock]:
     shown = [f"• {line}" for line in lines[:MAX_LISTED]]
     if len(lines) > MAX_LISTED:
         shown.append(f"…and {len(lines) - MAX_LISTED} more.")
-    return [_section(chunk) for chunk in chunk_lines(shown)]
+    return [section(chunk) for chunk in chunk_lines(shown)]
 
 
 # --- the parent message --------------------------------------------------------------------
@@ -132,12 +108,12 @@ def parent_message(
     Fallback text: ``"Invoice backup of 5 of 6 invoices …: done, 1 left out, see the thread"``."""
     status = _status_line(headline, phase, progress)
     title = headline_text(headline, phase)
-    blocks: list[Block] = [_section(title), _context(status)]
+    blocks: list[Block] = [section(title), context(status)]
     if note:
-        blocks.append(_context(f":information_source: {note}"))
+        blocks.append(context(f":information_source: {note}"))
     plain = status.split(" ", 1)[1]
     plain = plain[:1].lower() + plain[1:] if phase in FINISHED_PHASES else plain
-    return _message(f"{title}: {plain}", blocks)
+    return Message.of(f"{title}: {plain}", blocks)
 
 
 def _posting_reason(channel_id: str, error: str) -> str:
@@ -193,12 +169,12 @@ def _missing_period_blocks(outcome: CompileResult) -> list[Block]:
         return []
     one = len(missing) == 1
     return [
-        _section(
+        section(
             f":warning: *{plural(len(missing), 'invoice')} left out: "
             f"{'its billing period does' if one else 'their billing periods do'} not exist*"
         ),
         *_bullets([escape(item.describe()) for item in missing]),
-        _context(escape(outcome.fix_hint())),
+        context(escape(outcome.fix_hint())),
     ]
 
 
@@ -220,12 +196,12 @@ def _tie_out_left_out_blocks(outcome: CompileResult) -> list[Block]:
     if not stopped:
         return []
     return [
-        _section(
+        section(
             f":warning: *{plural(len(stopped), 'invoice')} left out: "
             f"{'its numbers do' if len(stopped) == 1 else 'their numbers do'} not tie out*"
         ),
         *_bullets(_finding_lines(stopped)),
-        _context(escape(outcome.tie_out_hint())),
+        context(escape(outcome.tie_out_hint())),
     ]
 
 
@@ -234,7 +210,7 @@ def _tie_out_blocks(outcome: CompileResult) -> list[Block]:
     if not flagged:
         return []
     return [
-        _section(
+        section(
             f":heavy_exclamation_mark: *{_does_not_tie_out(len(flagged))}* (see Checks on the "
             "cover page; their bookmarks are marked):"
         ),
@@ -260,7 +236,7 @@ def _unavailable_blocks(outcome: CompileResult) -> list[Block]:
         return []
     verb = "is" if count == 1 else "are"
     return [
-        _context(
+        context(
             f"{plural(count, 'selected invoice')} {verb} no longer available to you and left out."
         )
     ]
@@ -271,7 +247,7 @@ def _included_blocks(outcome: CompileResult) -> list[Block]:
         return []
     return [
         *_bullets([escape(item.describe()) for item in outcome.included]),
-        _section(f"*Total current payment due: {format_money(outcome.total_due)}*"),
+        section(f"*Total current payment due: {format_money(outcome.total_due)}*"),
     ]
 
 
@@ -289,7 +265,7 @@ def success_reply(outcome: CompileResult, user_id: str | None = None) -> Message
         f"{plural(outcome.page_count, 'page')} ({format_size(outcome.byte_size)})"
     )
     blocks: list[Block] = [
-        _section(
+        section(
             f":white_check_mark: {_addressed(user_id, '*your invoice backup is ready*')}: "
             f"{summary}."
         ),
@@ -300,7 +276,7 @@ def success_reply(outcome: CompileResult, user_id: str | None = None) -> Message
     blocks += _tie_out_blocks(outcome)
     if outcome.left_out_attachments:
         blocks.append(
-            _section(
+            section(
                 f"*{plural(len(outcome.left_out_attachments), 'attachment')} not merged* "
                 "(listed on the cover page):"
             )
@@ -313,7 +289,7 @@ def success_reply(outcome: CompileResult, user_id: str | None = None) -> Message
         )
     if outcome.repaired_attachments:
         blocks.append(
-            _context(
+            context(
                 "Repaired and included: "
                 + ", ".join(escape(item.filename) for item in outcome.repaired_attachments[:20])
             )
@@ -332,13 +308,13 @@ def success_reply(outcome: CompileResult, user_id: str | None = None) -> Message
         text += f" {tie_out_summary(outcome)}"
     if outcome.unavailable_count:
         text += f" {plural(outcome.unavailable_count, 'invoice')} left out (no longer available)."
-    return _message(text, blocks)
+    return Message.of(text, blocks)
 
 
 def nothing_compiled_reply(outcome: CompileResult, user_id: str | None = None) -> Message:
     """The thread reply when no invoice could be compiled: no file, only the warning."""
     blocks: list[Block] = [
-        _section(
+        section(
             f":warning: {_addressed(user_id, '*no backup was produced*')}: none of the "
             "selected invoices could be compiled, so there is no file."
         ),
@@ -349,7 +325,7 @@ def nothing_compiled_reply(outcome: CompileResult, user_id: str | None = None) -
     text = _addressed(
         user_id, "no backup was produced: none of the selected invoices could be compiled."
     )
-    return _message(text, blocks)
+    return Message.of(text, blocks)
 
 
 def outcome_reply(outcome: CompileResult, user_id: str | None = None) -> Message:
@@ -365,7 +341,7 @@ def outcome_reply(outcome: CompileResult, user_id: str | None = None) -> Message
             f"{escape(outcome.data_note)} (the last sync)."
         )
         message = Message(
-            text=f"{message.text}\n{note}", blocks=[*message.blocks, _context(note).to_dict()]
+            text=f"{message.text}\n{note}", blocks=[*message.blocks, context(note).to_dict()]
         )
     return message
 
@@ -419,7 +395,7 @@ def failure_reply(failure: Failure, job_id: int, detail: str = "") -> Message:
             f"{again}; if it fails again, tell whoever runs the bot (job {job_id})."
         )
     plain = text.replace("*", "")
-    return _message(plain, [_section(text)])
+    return Message.of(plain, [section(text)])
 
 
 # --- command answers -------------------------------------------------------------------------
@@ -443,7 +419,7 @@ def help_lines(tool: str = "Commitments") -> tuple[str, ...]:
 def help_message(preface: str | None = None, tool: str = "Commitments") -> Message:
     """Usage, optionally after a line saying what went wrong (unknown subcommand, no match)."""
     lines = ([preface] if preface else []) + list(help_lines(tool))
-    return _message("\n".join(lines).replace("*", ""), [_section("\n".join(lines))])
+    return Message.of("\n".join(lines).replace("*", ""), [section("\n".join(lines))])
 
 
 def closest_projects(argument: str, labels: Sequence[str], count: int = 3) -> list[str]:
@@ -473,7 +449,7 @@ def project_suggestion_message(argument: str, suggestions: Sequence[tuple[str, s
         f"`{COMMAND}` alone lets you choose among your projects; `{COMMAND} help` says more."
     )
     text = "\n".join(lines)
-    return _message(text.replace("`", ""), [_section(text)])
+    return Message.of(text.replace("`", ""), [section(text)])
 
 
 def whom_to_ask(owner_ids: Sequence[str]) -> str:
@@ -511,7 +487,7 @@ def unknown_user_text(email: str | None, owner_ids: Sequence[str]) -> str:
 def unknown_user_message(email: str | None, owner_ids: Sequence[str]) -> Message:
     """The answer to someone the bot can't match to any project user."""
     text = f":wave: {unknown_user_text(email, owner_ids)}"
-    return _message(text.replace("*", ""), [_section(text)])
+    return Message.of(text.replace("*", ""), [section(text)])
 
 
 def compile_refusal_message(reasons: Sequence[str]) -> Message:
@@ -521,12 +497,12 @@ def compile_refusal_message(reasons: Sequence[str]) -> Message:
         return access_denied_message(reasons[0])
     text = ":no_entry: You can't compile invoice backups on any of your projects yet:"
     plain = "\n".join([text, *reasons]).replace("*", "")
-    return _message(plain, [_section(text), *_bullets(list(reasons))])
+    return Message.of(plain, [section(text), *_bullets(list(reasons))])
 
 
 def access_denied_message(reason: str) -> Message:
     """An `AccessDenied` message, as is (it names the permission and whom to ask)."""
-    return _message(reason.replace("*", ""), [_section(f":no_entry: {reason}")])
+    return Message.of(reason.replace("*", ""), [section(f":no_entry: {reason}")])
 
 
 def temporary_problem_message(what: str) -> Message:
@@ -535,4 +511,4 @@ def temporary_problem_message(what: str) -> Message:
         f":warning: I couldn't {what} just now (a temporary problem on my side). "
         "Please try again in a minute."
     )
-    return _message(text, [_section(text)])
+    return Message.of(text, [section(text)])

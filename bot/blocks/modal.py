@@ -21,16 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ContextBlock,
     ExternalDataMultiSelectElement,
     InputBlock,
-    MarkdownTextObject,
     Option,
     RadioButtonsElement,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
+from bot.blocks.common import context
 from bot.blocks.text import PLAIN_LABEL_LIMIT, plural, shorten
 from commands.access import ProjectChoice
 from commands.ids import parse_id
@@ -157,14 +156,10 @@ def compile_modal(
             metadata.channel_id, metadata.user_id, selected.id if selected else None
         ).dump(),
         blocks=[
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text=destination
-                        or "One PDF with each invoice and its PDF attachments, "
-                        "posted in the conversation where you typed the command."
-                    )
-                ]
+            context(
+                destination
+                or "One PDF with each invoice and its PDF attachments, "
+                "posted in the conversation where you typed the command."
             ),
             InputBlock(
                 block_id=PROJECT_BLOCK_ID,

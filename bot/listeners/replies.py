@@ -9,7 +9,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.blocks.messages import Message, temporary_problem_message
+from bot.blocks.common import Message
+from bot.blocks.messages import temporary_problem_message
 from bot.listeners.guard import MalformedRequest
 from bot.listeners.submissions import is_temporary
 
