@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.home import COMPILE_ACTION_ID, HomeData, home_view
-from bot.blocks.messages import destination_text
-from bot.blocks.modal import ModalMetadata, compile_modal
+from bot.blocks.messages import temporary_problem_message
+from bot.blocks.modal import ModalMetadata
 from bot.delivery import open_dm
 from bot.home import WorkspaceUrl, home_of
 from bot.identity import IdentityUnavailable
-from bot.listeners.forms import sealed
-from bot.listeners.guard import settled, user_of
+from bot.listeners.guard import settled, trigger_of, user_of
+from bot.listeners.replies import log_open_failure
+from bot.listeners.views import compile_modal_view
 from bot.services import Services
 from commands.access import compilable_projects
 
@@ -49,29 +52,34 @@ async def publish_home(
 async def open_compile_modal_from_home(
     ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
 ) -> None:
-    """The Home tab's *Compile a backup* button: the compile modal, its PDF sent by DM."""
-    await ack()
+    """The Home tab's *Compile a backup* button: the compile modal, its PDF sent by DM. A
+    request without a user or a trigger is malformed (a 400 before the ack); a failure after it
+    is logged (a traceback only for a bug) and told to the user in their DM when it can be."""
     user_id = user_of(body)
+    trigger_id = trigger_of(body)
+    await ack()
+    dm_channel = None
     try:
         requester = (await services.identities.resolve(user_id)).requester
         projects = await compilable_projects(requester)
         if not projects:
             return  # the button is shown only to those who may compile; access changed since
         dm_channel = await open_dm(client, user_id)
-        view = sealed(
-            compile_modal(
-                projects,
-                projects[0] if len(projects) == 1 else None,
-                ModalMetadata(dm_channel, user_id),
-                max_invoices=services.max_invoices,
-                destination=destination_text(dm_channel, None, is_dm=True),
-            ),
-            user_id,
-            services.seal,
+        view = await compile_modal_view(
+            client,
+            services,
+            projects,
+            projects[0] if len(projects) == 1 else None,
+            ModalMetadata(dm_channel, user_id),
+            is_dm=True,
         )
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
-    except Exception:
-        log.exception("compile modal from the Home tab of %s", user_id)
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except Exception as error:
+        log_open_failure(error, "the backup form (App Home)")
+        if dm_channel is not None:
+            with contextlib.suppress(SlackApiError):
+                problem = temporary_problem_message("open the backup form")
+                await client.chat_postMessage(channel=dm_channel, **problem.as_kwargs())
 
 
 def register(app: AsyncApp, services: Services) -> None:
