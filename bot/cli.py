@@ -203,8 +203,8 @@ async def _list_invoices(requester: Requester, project_id: int, project_label: s
     count = len(options)
     print(
         f"{count} invoice{'' if count == 1 else 's'} of {project_label} that you may compile "
-        "(id, then contract and vendor · application # · invoice # · month · current payment "
-        "due · status):"
+        "(id, then contract and vendor · application # · invoice # · current payment due · "
+        "status; under each billing period):"
     )
     group = None
     for option in options:

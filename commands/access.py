@@ -358,13 +358,12 @@ async def _invoice_options(invoice_ids: list[int]) -> list[InvoiceOption]:
             if period
             else MISSING_PERIOD_GROUP
         )
-        month = period.start_date if period else row["requisition_end"]
         label = invoice_option_label(
             row["commitment__number"],
             row["commitment__vendor_name"] or "",
             row["number"],
             row["invoice_number"],
-            month,
+            None if period else row["requisition_end"],  # the group header shows the dates
             row["current_payment_due"],
             row["status"],
         )
