@@ -275,9 +275,8 @@ class CompileResult:
             )
         if self.missing_periods:
             count = len(self.missing_periods)
-            lines.append(
-                f"Left out: {_count(count, 'invoice')} whose billing period does not exist:"
-            )
+            whose = "whose billing period does" if count == 1 else "whose billing periods do"
+            lines.append(f"Left out: {_count(count, 'invoice')} {whose} not exist:")
             lines.extend(f"  - {missing.describe()}" for missing in self.missing_periods)
             lines.append(self.fix_hint())
         if self.left_out_not_tying_out:

@@ -17,6 +17,7 @@ from bot.blocks.messages import (
     digest_fallback_note,
     nothing_compiled_reply,
     outcome_phase,
+    outcome_reply,
     parent_message,
     success_reply,
     unknown_user_text,
@@ -254,4 +255,86 @@ def test_invoices_no_longer_available_count_as_left_out() -> None:
     assert done.text == (
         "Invoice backup of 2 of 3 invoices for Riverside, asked by <@U1>: done, 1 left out, "
         "see the thread"
+    )
+
+
+# --- the terminal (CLI) and a compile from the last sync ----------------------------------------
+
+FILE = "File: Subcontractor invoice backup - Riverside - 2026-014.pdf"
+ACME_LINE = "  - SC-001 · Acme Concrete · Application #3 · Oct 1–31, 2026 · $12,345.00 · 4 pages"
+VOLT_LINE = "  - SC-002 · Volt Electric Co. · Application #2 · Oct 1–31, 2026 · $1,000.50 · 1 page"
+POLAR_LINE = (
+    "  - SC-010 Polar Air · Application #3, $18,400.00 for Oct 1–31, 2026: its billing period "
+    "does not exist in the project. Billing period 11 (Oct 1–31, 2026) covers these dates."
+)
+
+
+def test_the_terminal_summary_for_one_invoice() -> None:
+    assert result(ACME).summary_text().split("\n") == [
+        "Compiled an invoice backup of 1 invoice for Riverside: 4 pages, 2.0 KB.",
+        ACME_LINE,
+        "Total current payment due: $12,345.00",
+        FILE,
+    ]
+
+
+def test_the_terminal_summary_for_several_with_one_left_out() -> None:
+    assert result(ACME, VOLT, missing=(POLAR_MISSING,)).summary_text().split("\n") == [
+        "Compiled an invoice backup of 2 invoices for Riverside: 5 pages, 2.0 KB.",
+        ACME_LINE,
+        VOLT_LINE,
+        "Total current payment due: $13,345.50",
+        FILE,
+        "Left out: 1 invoice whose billing period does not exist:",
+        POLAR_LINE,
+        "To include it, move the invoice to an existing billing period in Procore (Invoicing "
+        "tool), or create the missing period there (Invoicing settings, billing periods), then "
+        "compile again.",
+    ]
+
+
+def test_the_terminal_summary_when_all_are_left_out() -> None:
+    lines = result(missing=(POLAR_MISSING, VOLT_MISSING)).summary_text().split("\n")
+    assert lines == [
+        "No invoice backup was produced for Riverside.",
+        "Left out: 2 invoices whose billing periods do not exist:",
+        POLAR_LINE,
+        "  - SC-002 Volt Electric Co. · Application #4, $9.99 for Dec 1–31, 2026: its billing "
+        "period does not exist in the project. No existing billing period covers these dates.",
+        "To include them, move each invoice to an existing billing period in Procore (Invoicing "
+        "tool), or create the missing period there (Invoicing settings, billing periods), then "
+        "compile again.",
+    ]
+    assert "*" not in "\n".join(lines) and "`" not in "\n".join(lines)  # no Slack markup
+
+
+def test_a_backup_from_the_last_sync_says_so_after_the_invoices() -> None:
+    outcome = replace(
+        result(ACME), data_as_of=datetime(2026, 11, 29, 12, 0, tzinfo=UTC), data_source="Procore"
+    )
+    note = (
+        "Procore could not be reached: Procore data as of Nov 29, 2026 at 12:00 UTC "
+        "(the last sync)."
+    )
+    reply = outcome_reply(outcome, "U1")
+    assert reply.text == (
+        "<@U1>, your invoice backup is ready: 1 invoice for Riverside, 4 pages (2.0 KB), "
+        f"$12,345.00 due.\n:warning: {note}"
+    )
+    assert texts(reply.blocks)[1:] == [
+        "• SC-001 · Acme Concrete · Application #3 · Oct 1–31, 2026 · $12,345.00 · 4 pages",
+        "*Total current payment due: $12,345.00*",
+        f":warning: {note}",
+    ]
+    assert outcome.summary_text().split("\n")[-1] == note
+    nothing = outcome_reply(
+        replace(
+            result(missing=(POLAR_MISSING,)),
+            **{"data_as_of": outcome.data_as_of, "data_source": "Procore"},
+        ),
+        "U1",
+    )
+    assert nothing.text == (
+        "<@U1>, no backup was produced: none of the selected invoices could be compiled.\n"
+        f":warning: {note}"
     )
