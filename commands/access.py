@@ -117,7 +117,7 @@ class ProjectAccess:
 
     def tool_name(self) -> str:
         """The project's name for the Commitments tool (workspace dictionary)."""
-        return str((self.project.dictionary or {}).get("commitments") or "Commitments")
+        return self.project.names()["commitments"]
 
     @property
     def is_member(self) -> bool:

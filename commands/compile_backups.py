@@ -43,14 +43,7 @@ from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNo
 from pdf.formatting import format_money, format_period
 from storage.blobs import BlobStore
 from storage.db import data_dir
-from storage.models import (
-    Attachment,
-    Backup,
-    BillingPeriod,
-    Invoice,
-    Project,
-    default_dictionary,
-)
+from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
 
 ProgressCallback = Callable[[str], Awaitable[None]]
 T = TypeVar("T")
@@ -444,7 +437,7 @@ def _backup_request(
         output_path=str(output_path),
         progress_path=str(output_path.parent / "progress.txt"),
         data_note=data_note,
-        subcontractor_word=_names(project)["subcontractor"],
+        subcontractor_word=project.names()["subcontractor"],
         not_included=tuple(CoverNote(m.invoice_label, m.reason()) for m in missing)
         + tuple(
             CoverNote(references[entry.invoice_id], tie_out_reason(entry.findings))
@@ -536,13 +529,6 @@ def _included(
         )
         for entry in entries
     )
-
-
-def _names(project: Project) -> dict[str, str]:
-    """The project's dictionary: its names for the tools and for subcontractors."""
-    names = default_dictionary()
-    names.update({key: str(value) for key, value in (project.dictionary or {}).items() if value})
-    return names
 
 
 def _reference(invoice: Invoice) -> str:
@@ -662,7 +648,7 @@ async def compile_backup(
             tie_out=tie_out,
             data_as_of=data_as_of,
             data_source=data_source,
-            invoicing_tool=_names(project)["invoicing"],
+            invoicing_tool=project.names()["invoicing"],
         )
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
@@ -749,7 +735,7 @@ async def compile_backup(
         data_as_of=data_as_of,
         data_source=data_source,
         included=_included(entries, periods, pdf_report),
-        invoicing_tool=_names(project)["invoicing"],
+        invoicing_tool=project.names()["invoicing"],
     )
 
 
