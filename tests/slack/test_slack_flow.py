@@ -335,29 +335,32 @@ async def test_the_modal_says_where_the_pdf_goes_before_submitting(
     )
 
 
+def home_button_click(trigger_id: str | None) -> dict:
+    """A click on the Home tab's *Compile a backup* button (``trigger_id`` None: without one)."""
+    click = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID},
+        "user": {"id": PM},
+        "api_app_id": "A0001",
+        "container": {"type": "view", "view_id": "V_HOME"},
+        "actions": [
+            {
+                "type": "button",
+                "block_id": "home",
+                "action_id": "home_compile",
+                "value": "compile",
+                "action_ts": "1.0",
+            }
+        ],
+    }
+    return click if trigger_id is None else {**click, "trigger_id": trigger_id}
+
+
 async def test_the_home_buttons_modal_sends_the_pdf_by_dm(
     bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
 ) -> None:
     before = len(fake_slack.calls_to("views.open"))
-    answer = await slack.interaction(
-        {
-            "type": "block_actions",
-            "team": {"id": TEAM_ID},
-            "user": {"id": PM},
-            "api_app_id": "A0001",
-            "trigger_id": "trigger.home",
-            "container": {"type": "view", "view_id": "V_HOME"},
-            "actions": [
-                {
-                    "type": "button",
-                    "block_id": "home",
-                    "action_id": "home_compile",
-                    "value": "compile",
-                    "action_ts": "1.0",
-                }
-            ],
-        }
-    )
+    answer = await slack.interaction(home_button_click("trigger.home"))
     assert answer.status == 200
     await fake_slack.wait_for(lambda: len(fake_slack.calls_to("views.open")) > before, 10)
     view = slack.current_view(list(fake_slack.views)[-1])
@@ -372,6 +375,16 @@ async def test_the_home_buttons_modal_sends_the_pdf_by_dm(
     assert job.status == JobStatus.SUCCEEDED, job.error
     [parent] = fake_slack.top_level_messages()
     assert parent.channel == f"D{PM}" and (await delivery_of(job)).delivery_note is None
+
+
+async def test_a_home_button_click_without_a_trigger_is_refused_before_anything_opens(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    before = len(fake_slack.calls_to("views.open"))
+    answer = await slack.interaction(home_button_click(None))
+    assert answer.status == 400
+    assert len(fake_slack.calls_to("views.open")) == before
+    assert not fake_slack.calls_to("conversations.open")
 
 
 async def test_a_whole_billing_period_is_one_choice(
