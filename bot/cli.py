@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -50,6 +51,7 @@ from storage.schema import SchemaConflict, SchemaOutdated
 if TYPE_CHECKING:
     from commands.procore_freshness import ProcoreFreshness
 
+MAX_LISTED_INVOICES = 1000
 EXIT_INTERRUPTED = 128  # + the signal number, as a shell reports it: 130 for Ctrl-C (SIGINT)
 COPY_CHUNK_BYTES = 1 << 20
 
@@ -159,6 +161,64 @@ async def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def plain(text: str) -> str:
+    """Terminal text: without Slack's mrkdwn markup (``*bold*``, ```code```)."""
+    return text.replace("*", "").replace("`", "")
+
+
+async def _invoice_ids(project_id: int, wanted: Sequence[str]) -> list[int]:
+    """Each ``--invoice`` value as an invoice id of the project: an invoice id, else the
+    subcontractor's invoice number. `CliError` naming every value that matches neither."""
+    from storage.models import Invoice
+
+    ids: list[int] = []
+    not_found: list[str] = []
+    for value in wanted:
+        text = value.strip()
+        if text.isdigit() and await Invoice.exists(project_id=project_id, id=int(text)):
+            ids.append(int(text))
+            continue
+        numbered = await Invoice.filter(
+            project_id=project_id, invoice_number__iexact=text
+        ).values_list("id", flat=True)
+        if numbered:
+            ids.extend(int(invoice_id) for invoice_id in numbered)
+        else:
+            not_found.append(text)
+    if not_found:
+        listed = ", ".join(repr(value) for value in not_found)
+        raise CliError(
+            f"not found in this project: {listed} (neither an invoice id nor a subcontractor's "
+            "invoice number); see the invoices with --list"
+        )
+    return ids
+
+
+async def _list_invoices(requester: Requester, project_id: int, project_label: str) -> int:
+    from commands.access import search_invoice_options
+
+    menu = await search_invoice_options(requester, project_id, "", limit=MAX_LISTED_INVOICES)
+    options = menu.options
+    if not options:
+        print(f"No invoice of {project_label} that you may compile.")
+        return 0
+    count = len(options)
+    print(
+        f"{count} invoice{'' if count == 1 else 's'} of {project_label} that you may compile "
+        "(id, then contract and vendor · application # · invoice # · current payment due · "
+        "status; under each billing period):"
+    )
+    group = None
+    for option in options:
+        if option.group != group:
+            group = option.group
+            print(f"{group}:")
+        print(f"  {option.invoice_id:>12}  {option.label}")
+    if menu.more_label:
+        print(menu.more_label)
+    return 0
+
+
 async def _compile(args: argparse.Namespace) -> int:
     from commands.compile_backups import compile_backup
 
@@ -166,13 +226,19 @@ async def _compile(args: argparse.Namespace) -> int:
     if project is None:
         raise CliError(f"no project with id or number {args.project!r}")
     requester = _requester(args.requester)
+    label = f"{project.name} ({project.project_number})" if project.project_number else project.name
+    if args.list:
+        return await _list_invoices(requester, project.id, label)
+    if not args.invoice:
+        raise CliError("say which invoices: --invoice ID or NUMBER (repeat), or --list to see them")
+    invoice_ids = await _invoice_ids(project.id, args.invoice)
     freshness = _freshness(args.procore)
     result = await with_process_pool(
         1,
         lambda pool: compile_backup(
             requester,
             project.id,
-            list(args.invoice),
+            invoice_ids,
             timezone=args.timezone,
             executor=pool,
             freshness=freshness,
@@ -284,7 +350,16 @@ async def _demo(args: argparse.Namespace) -> int:
     if result.pdf_path is None:
         return 3
     print()
-    print(f"Demo backup PDF: {await _deliver(result.pdf_path, args.output)}")
+    pdf_path = await _deliver(result.pdf_path, args.output)
+    print(f"Demo backup PDF: {pdf_path}")
+    print()
+    print("Next: open the PDF, then compile a backup of the invoices you choose:")
+    print(f"  xdg-open {shlex.quote(str(pdf_path))}   # macOS: open")
+    print(f"  invoice-backups compile --project 2026-014 --as {ADMIN_EMAIL} --list")
+    print(
+        f"  invoice-backups compile --project 2026-014 --as {ADMIN_EMAIL} --invoice 9001 "
+        f"--invoice 9012 -o {shlex.quote(str(pdf_path.with_name('my backup.pdf')))}"
+    )
     return 0
 
 
@@ -428,10 +503,32 @@ def build_parser() -> argparse.ArgumentParser:
     importer = commands.add_parser("import", help="import a Procore bundle (folder or .zip)")
     importer.add_argument("bundle", help="bundle folder or .zip")
 
-    compiler = commands.add_parser("compile", help="compile a backup of some invoices")
+    compiler = commands.add_parser(
+        "compile",
+        help="compile a backup of some invoices",
+        description=(
+            "Compile one PDF with each chosen invoice and its PDF attachments, in contract and "
+            "application order, after a cover page. The invoices must belong to the project and "
+            "you (--as) must be allowed to compile them, as in Slack."
+        ),
+        epilog=(
+            "example:\n"
+            "  invoice-backups compile --project 2026-014 --as pm@example.com --list\n"
+            "  invoice-backups compile --project 2026-014 --as pm@example.com \\\n"
+            "      --invoice 9001 --invoice SC-002-002 -o 'October backup.pdf'"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     compiler.add_argument("--project", required=True, help="project id or number")
     compiler.add_argument(
-        "--invoice", type=int, action="append", required=True, help="invoice id (repeat)"
+        "--invoice",
+        action="append",
+        default=[],
+        metavar="ID_OR_NUMBER",
+        help="invoice id, or the subcontractor's invoice number (repeat for several)",
+    )
+    compiler.add_argument(
+        "--list", action="store_true", help="list the invoices you may compile, with their ids"
     )
     compiler.add_argument("-o", "--output", help="copy the PDF to this file")
     compiler.add_argument("--as", dest="requester", help="e-mail of the project user who asks")
@@ -548,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 2
     except _user_errors() as error:
-        print(f"invoice-backups: {error}", file=sys.stderr)
+        print(f"invoice-backups: {plain(str(error))}", file=sys.stderr)
         return 1
     except OSError as error:
         print(f"invoice-backups: {error}", file=sys.stderr)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.messages import Message, fallback_note
+from bot.blocks.common import Message
+from bot.blocks.messages import fallback_note
 
 # chat.postMessage errors meaning "not here", for which a DM to the requester is the answer.
 FALLBACK_ERRORS = frozenset(
@@ -36,9 +37,11 @@ async def post_with_dm_fallback(
     channel_id: str,
     user_id: str,
     build: Callable[[str | None], Message],
+    explain: Callable[[str, str], str] = fallback_note,
 ) -> Posted:
     """Post ``build(None)`` in ``channel_id``; when Slack says the bot can't post there, post
-    ``build(note)`` in a DM to ``user_id`` instead, ``note`` saying why. Other errors propagate."""
+    ``build(note)`` in a DM to ``user_id`` instead, ``note`` saying why (``explain(channel_id,
+    error)``). Other errors propagate."""
     try:
         response = await client.chat_postMessage(channel=channel_id, **build(None).as_kwargs())
         return Posted(str(response["channel"]), str(response["ts"]))
@@ -46,7 +49,7 @@ async def post_with_dm_fallback(
         code = str(error.response.get("error"))
         if code not in FALLBACK_ERRORS:
             raise
-    note = fallback_note(channel_id, code)
+    note = explain(channel_id, code)
     dm_channel = await open_dm(client, user_id)
     response = await client.chat_postMessage(channel=dm_channel, **build(note).as_kwargs())
     return Posted(str(response["channel"]), str(response["ts"]), note)

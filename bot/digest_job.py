@@ -71,7 +71,7 @@ def digest_work(plan: DigestPlan) -> JobWork:
     if plan.status == "empty" and not plan.skip_empty and plan.channel_id:
         return NoticeWork(plan.message, owner_id, plan.channel_id, "nothing to include")
     if plan.status == "owner_lost_access" and owner_id:
-        return NoticeWork(plan.message, owner_id, None, plan.message)
+        return NoticeWork(plan.message, owner_id, None, plan.message, plan.schedule_id)
     return SkipWork(plan.message or f"nothing to post ({plan.status})")
 
 

@@ -18,8 +18,9 @@ from commands.access import Requester, project_access, projects_of
 from commands.digests import schedules_of
 from commands.manage_access import is_owner
 from commands.procore_webhooks import delivery_health
+from pdf.formatting import format_period
 from sources.snapshot import SOURCE_PROCORE
-from storage.models import Backup, Project
+from storage.models import Backup, BillingPeriod, Invoice, Project
 from storage.slack_deliveries import threads_of_results
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,41 @@ async def _threads(backup_ids: set[int]) -> dict[int, tuple[str, str]]:
     return threads
 
 
+async def _contents(
+    invoice_ids_of: list[list[int]],
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """For each backup's invoices: the billing periods they fall in (oldest first, as dates) and
+    their vendors (by name), read in two queries for all backups."""
+    wanted = {int(invoice_id) for ids in invoice_ids_of for invoice_id in ids}
+    if not wanted:
+        return [((), ()) for _ in invoice_ids_of]
+    rows = await Invoice.filter(id__in=sorted(wanted)).values(
+        "id", "period_id", "commitment__vendor_name"
+    )
+    by_id = {int(row["id"]): row for row in rows}
+    period_ids = {int(row["period_id"]) for row in rows}
+    periods = {
+        period.id: period for period in await BillingPeriod.filter(id__in=sorted(period_ids))
+    }
+    contents = []
+    for ids in invoice_ids_of:
+        found = [by_id[int(i)] for i in ids if int(i) in by_id]
+        mine = sorted(
+            [periods[pid] for pid in {row["period_id"] for row in found} if pid in periods],
+            key=lambda period: period.position,
+        )
+        vendors = dict.fromkeys(
+            str(row["commitment__vendor_name"]) for row in found if row["commitment__vendor_name"]
+        )
+        contents.append(
+            (
+                tuple(format_period(period.start_date, period.end_date) for period in mine),
+                tuple(vendors),
+            )
+        )
+    return contents
+
+
 async def _backups(requester: Requester, workspace_url: str | None) -> tuple[HomeBackup, ...]:
     rows = (
         await Backup.filter(requested_by=requester.key)
@@ -99,8 +135,9 @@ async def _backups(requester: Requester, workspace_url: str | None) -> tuple[Hom
         .prefetch_related("project")
     )
     threads = await _threads({row.id for row in rows}) if rows else {}
+    contents = await _contents([list(row.invoice_ids or []) for row in rows])
     backups = []
-    for row in rows:
+    for row, (periods, vendors) in zip(rows, contents, strict=True):
         thread = threads.get(row.id)
         backups.append(
             HomeBackup(
@@ -110,6 +147,8 @@ async def _backups(requester: Requester, workspace_url: str | None) -> tuple[Hom
                 invoice_count=len(row.invoice_ids or []) - len(row.excluded or []),
                 page_count=row.page_count,
                 thread_url=thread_url(workspace_url, *thread) if thread else None,
+                periods=periods,
+                vendors=vendors,
             )
         )
     return tuple(backups)

@@ -40,6 +40,7 @@ class NoticeWork:
     user_id: str | None
     channel_id: str | None
     note: str
+    resume_schedule_id: int | None = None  # offer a Resume button for this paused schedule
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def work_to_json(work: JobWork) -> dict[str, Any]:
             "user_id": work.user_id,
             "channel_id": work.channel_id,
             "note": work.note,
+            "resume_schedule_id": work.resume_schedule_id,
         }
     return {"work": "skip", "note": work.note}
 
@@ -79,6 +81,7 @@ def work_from_json(data: dict[str, Any]) -> JobWork:
             user_id=data.get("user_id"),
             channel_id=data.get("channel_id"),
             note=str(data.get("note") or ""),
+            resume_schedule_id=data.get("resume_schedule_id"),
         )
     return SkipWork(str(data.get("note") or ""))
 

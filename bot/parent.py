@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -56,6 +57,12 @@ class ParentMessage:
         """Show ``phase`` now (waits for the update)."""
         self._desired = (phase, progress)
         await self._send_desired()
+
+    async def finish(self, phase: Phase, included: int) -> None:
+        """Show the final ``phase``, saying how many invoices the backup holds (waits)."""
+        self._headline = replace(self._headline, included=included)
+        self._sent = None  # the headline changed: send even if the phase did not
+        await self.show(phase)
 
     async def progress(self, text: str) -> None:
         """Report compile progress ("rendering 3/5"); returns at once. A `ProgressCallback`."""

@@ -24,7 +24,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.messages import Failure, Message
+from bot.blocks.common import Message, section
+from bot.blocks.messages import Failure
 from bot.delivery import post_with_dm_fallback
 from bot.job_kinds import JobFailure, JobHandler, JobRun
 from commands.sync_procore import SyncReport, sync_company, sync_project
@@ -78,9 +79,7 @@ def result_message(report: SyncReport, note: str | None = None) -> Message:
     if note:
         lines.append(f"_{note}_")
     text = "\n".join(lines)
-    return Message(
-        text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    )
+    return Message.of(text, [section(text)])
 
 
 class ProcoreSyncHandler(JobHandler[None]):

@@ -34,13 +34,15 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backup_job import BackupJobPayload
+from bot.blocks.common import Message
 from bot.blocks.digests import notice_message
 from bot.blocks.messages import (
     Failure,
     JobHeadline,
-    Message,
     Phase,
+    digest_fallback_note,
     failure_reply,
+    fallback_note,
     outcome_phase,
     outcome_reply,
     parent_message,
@@ -141,7 +143,8 @@ class SlackDeliveries:
                 )
             else:
                 assert work.user_id, "a notice without a channel goes to a user"
-                posted = await self._direct_message(work.user_id, notice_message(work.text))
+                notice = notice_message(work.text, resume_schedule_id=work.resume_schedule_id)
+                posted = await self._direct_message(work.user_id, notice)
             await run.recorded(
                 lambda: slack_deliveries.record_parent_message(
                     run.job, run.owner, delivery, posted.channel, posted.ts, posted.note
@@ -166,6 +169,7 @@ class SlackDeliveries:
                 request.channel_id,
                 request.user_id,
                 lambda note: parent_message(headline, Phase.QUEUED, note=note),
+                digest_fallback_note if request.title else fallback_note,
             )
             await run.recorded(
                 lambda: slack_deliveries.record_parent_message(
@@ -184,11 +188,12 @@ class SlackDeliveries:
                 )
             if delivery.final_reply_ts is None:
                 await run.fence()
-                ts = await self._reply(delivery, outcome_reply(outcome))
+                mention = None if request.title else request.user_id
+                ts = await self._reply(delivery, outcome_reply(outcome, mention))
                 await run.recorded(
                     lambda: slack_deliveries.record_final_reply(job, owner, delivery, ts)
                 )
-            await parent.show(outcome_phase(outcome))
+            await parent.finish(outcome_phase(outcome), outcome.invoice_count)
         finally:
             await parent.close()
 

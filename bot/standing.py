@@ -7,7 +7,8 @@ and which tool names their messages should use (the project's dictionary).
 
 from __future__ import annotations
 
-from bot.blocks.messages import Message, compile_refusal_message, unknown_user_message
+from bot.blocks.common import Message
+from bot.blocks.messages import compile_refusal_message, unknown_user_message
 from commands.access import Requester, project_access, projects_of
 from storage.models import default_dictionary
 
@@ -17,10 +18,7 @@ MAX_REFUSALS_LISTED = 10
 async def dictionary_of(requester: Requester) -> dict[str, str]:
     """The tool names of the requester's first project (by name); the defaults without one."""
     projects = await projects_of(requester)
-    names = default_dictionary()
-    if projects:
-        names.update({k: str(v) for k, v in (projects[0].dictionary or {}).items() if v})
-    return names
+    return projects[0].names() if projects else default_dictionary()
 
 
 async def compile_refusal(requester: Requester, owners: frozenset[str]) -> Message:

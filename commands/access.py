@@ -16,10 +16,12 @@ from commands.labels import billing_period_label, invoice_option_label, more_mat
 from commands.permissions import (
     CommitmentScope,
     ProjectRole,
+    is_invoice_contact,
     may_compile_commitment,
     may_compile_on_project,
     may_see_commitment,
 )
+from pdf.formatting import format_period
 from storage.links import SlackLink
 from storage.models import BillingPeriod, Commitment, Invoice, Project, ProjectUser
 
@@ -55,6 +57,19 @@ class InvoiceOption:
     invoice_id: int
     label: str
     group: str
+    period_id: int | None = None  # its billing period, when that period exists
+
+
+@dataclass(frozen=True)
+class WholePeriod:
+    """A billing period offered as one choice: the invoices of it the requester may compile."""
+
+    period_id: int
+    dates: str  # "Oct 1–31, 2026"
+    invoice_ids: tuple[int, ...]
+
+
+MISSING_PERIOD_GROUP = "No billing period: left out if picked (fix in Procore first)"
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,7 @@ class ProjectAccess:
     visible_commitment_ids: frozenset[int]
     compilable_commitment_ids: frozenset[int]
     admins: tuple[str, ...] = field(default=())
+    contact_commitments: int = 0  # commitments where the requester is an invoice contact
 
     @property
     def may_compile(self) -> bool:
@@ -101,7 +117,7 @@ class ProjectAccess:
 
     def tool_name(self) -> str:
         """The project's name for the Commitments tool (workspace dictionary)."""
-        return str((self.project.dictionary or {}).get("commitments") or "Commitments")
+        return self.project.names()["commitments"]
 
     @property
     def is_member(self) -> bool:
@@ -109,15 +125,30 @@ class ProjectAccess:
         return self.role.user_id is not None and self.role.is_active
 
     def denial(self) -> AccessDenied:
-        """The refusal for this project: to a member, the permission lacking and whom to ask;
-        to anyone else, the same words as for a project that does not exist (no name, no
-        admins, nothing about the project)."""
+        """The refusal for this project: to a member, the permission lacking, where it is set
+        and by whom; to anyone else, the same words as for a project that does not exist (no
+        name, no admins, nothing about the project).
+
+        An invoice contact hears about the "invoice contacts may compile" setting (a project
+        admin turns it on here); a project user without it, that Admin on the tool is set in
+        Procore's Directory by a Procore project admin.
+        """
         if not self.is_member:
             return AccessDenied(NOT_A_MEMBER)
         who = ", ".join(self.admins[:3]) if self.admins else "a project admin"
+        tool = self.tool_name()
+        if self.contact_commitments:
+            return AccessDenied(
+                f"You are an invoice contact on {self.project.name}, but invoice contacts may "
+                "compile only when a project admin turns on the setting “Invoice contacts may "
+                f"compile their own commitments' invoices” (`/compile-backups access`). Ask {who} "
+                f"to turn it on, or to give you Admin on the {tool} tool in Procore."
+            )
         return AccessDenied(
-            f"You need *Admin* on the {self.tool_name()} tool of {self.project.name} to compile "
-            f"invoice backups. Ask {who} to grant it."
+            f"You need *Admin* on the {tool} tool of {self.project.name} to compile invoice "
+            f"backups. Ask {who} to give it to you in Procore (the project's Directory tool, "
+            "your permission template); it applies here once the project is next imported "
+            "from Procore."
         )
 
 
@@ -194,7 +225,10 @@ async def access_for_role(project: Project, role: ProjectRole) -> ProjectAccess:
     admins = await ProjectUser.filter(
         project_id=project.id, commitments_access="admin", is_active=True, access_known=True
     ).values_list("name", flat=True)
-    return ProjectAccess(project, role, visible, compilable, tuple(str(a) for a in admins))
+    contacts = sum(1 for scope in scopes if is_invoice_contact(role, scope))
+    return ProjectAccess(
+        project, role, visible, compilable, tuple(str(a) for a in admins), contacts
+    )
 
 
 async def projects_of(requester: Requester) -> list[Project]:
@@ -322,17 +356,48 @@ async def _invoice_options(invoice_ids: list[int]) -> list[InvoiceOption]:
         group = (
             billing_period_label(period.position, period.start_date, period.end_date)
             if period
-            else f"Missing billing period (id {row['period_id']})"
+            else MISSING_PERIOD_GROUP
         )
-        month = period.start_date if period else row["requisition_end"]
         label = invoice_option_label(
             row["commitment__number"],
             row["commitment__vendor_name"] or "",
             row["number"],
             row["invoice_number"],
-            month,
+            None if period else row["requisition_end"],  # the group header shows the dates
             row["current_payment_due"],
             row["status"],
         )
-        options.append(InvoiceOption(invoice_id, label, group))
+        options.append(InvoiceOption(invoice_id, label, group, period.id if period else None))
     return options
+
+
+async def whole_periods(
+    requester: Requester, project_id: int, period_ids: list[int]
+) -> list[WholePeriod]:
+    """The existing billing periods among `period_ids`, each with the invoices of it that the
+    requester may compile (newest application first); `AccessDenied` when they may compile
+    nothing on the project. The one place a "whole period" choice is expanded."""
+    access = await compile_access(requester, project_id)
+    periods = await BillingPeriod.filter(project_id=project_id, id__in=list(period_ids))
+    rows = await (
+        Invoice.filter(
+            project_id=project_id,
+            period_id__in=[period.id for period in periods],
+            commitment_id__in=list(access.compilable_commitment_ids),
+        )
+        .order_by("-number", "-id")
+        .values_list("id", "period_id")
+    )
+    by_period: dict[int, list[int]] = {}
+    for invoice_id, period_id in rows:
+        by_period.setdefault(int(period_id), []).append(int(invoice_id))
+    order = {period_id: index for index, period_id in enumerate(period_ids)}
+    return [
+        WholePeriod(
+            period.id,
+            format_period(period.start_date, period.end_date),
+            tuple(by_period[period.id]),
+        )
+        for period in sorted(periods, key=lambda period: order.get(period.id, 0))
+        if period.id in by_period
+    ]

@@ -25,7 +25,8 @@ import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,12 +35,12 @@ from commands import audit
 from commands.access import AccessDenied, Requester, compilable_invoices, compile_access
 from commands.freshness import Freshness, InvoiceFreshness
 from commands.invoice_sheets import build_invoice_sheet
-from commands.labels import invoice_reference, natural_key, status_label
+from commands.labels import billing_period_label, invoice_reference, natural_key, status_label
 from commands.tie_out import check_invoice, tie_out_reason
 from pdf.assemble import assemble_backup, backup_file_name
 from pdf.cover import generated_label
 from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNote, InvoiceEntry
-from pdf.formatting import format_period
+from pdf.formatting import format_money, format_period
 from storage.blobs import BlobStore
 from storage.db import data_dir
 from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
@@ -57,10 +58,57 @@ NOT_DOWNLOADED_BECAUSE = "not downloaded from Procore: {}"  # the refresh's reas
 
 @dataclass(frozen=True)
 class MissingPeriod:
-    """An invoice left out because its billing period does not exist."""
+    """An invoice left out because its billing period does not exist.
+
+    `period_id` is for records only; people read `describe()`: the invoice, its amount, the
+    dates it bills and the existing billing period that covers them (`covering_period`, if any).
+    """
 
     invoice_label: str
     period_id: int
+    amount: str = ""
+    invoice_dates: str = ""
+    covering_period: str = ""
+
+    def reason(self) -> str:
+        """Why it was left out and what covers its dates: ``"$12,000.00 for Oct 1–31, 2026: its
+        billing period does not exist in the project. Billing period 11 (Oct 1–31, 2026) covers
+        these dates."``"""
+        head = ", ".join(part for part in (self.amount,) if part)
+        if self.invoice_dates:
+            head = f"{head} for {self.invoice_dates}" if head else f"for {self.invoice_dates}"
+        text = f"{head}: its billing period" if head else "its billing period"
+        text += " does not exist in the project."
+        if self.covering_period:
+            text += f" {self.covering_period} covers these dates."
+        elif self.invoice_dates:
+            text += " No existing billing period covers these dates."
+        return text
+
+    def describe(self) -> str:
+        """`reason` after the invoice: ``"SC-010 Polar Air · Application #3, $12,000.00 for …"``."""
+        reason = self.reason()
+        separator = " " if reason.startswith("for ") else ": " if reason.startswith("its") else ", "
+        return f"{self.invoice_label}{separator}{reason}"
+
+
+@dataclass(frozen=True)
+class IncludedInvoice:
+    """An invoice in the backup, as the success message lists it (money as a decimal string)."""
+
+    contract_number: str
+    vendor_name: str
+    application_number: int
+    period: str
+    current_payment_due: str
+    pages: int
+
+    def describe(self) -> str:
+        """``"SC-001 · Acme Concrete · Application #3 · Oct 1–31, 2026 · $12,345.00 · 4 pages"``."""
+        parts = [self.contract_number, self.vendor_name, f"Application #{self.application_number}"]
+        parts += [self.period, format_money(Decimal(self.current_payment_due))]
+        parts.append(f"{self.pages} page{'' if self.pages == 1 else 's'}")
+        return " · ".join(part for part in parts if part)
 
 
 class AttachmentNote(NamedTuple):
@@ -107,6 +155,8 @@ class CompileResult:
     tie_out: tuple[TieOutNote, ...] = ()
     data_as_of: datetime | None = None  # the live source was not reached: data of this sync
     data_source: str = ""  # names it ("Procore")
+    included: tuple[IncludedInvoice, ...] = ()
+    invoicing_tool: str = "Invoicing"  # the project's name for the Invoicing tool
 
     @property
     def data_note(self) -> str | None:
@@ -114,6 +164,11 @@ class CompileResult:
         if self.data_as_of is None:
             return None
         return data_as_of_note(self.data_source, self.data_as_of)
+
+    @property
+    def total_due(self) -> Decimal:
+        """The sum of the current payment due of the invoices in the backup."""
+        return sum((Decimal(item.current_payment_due) for item in self.included), Decimal(0))
 
     @property
     def not_tying_out(self) -> tuple[TieOutNote, ...]:
@@ -169,20 +224,26 @@ class CompileResult:
             if data.get("data_as_of")
             else None,
             data_source=str(data.get("data_source") or ""),
+            included=tuple(IncludedInvoice(**item) for item in data.get("included", [])),
+            invoicing_tool=str(data.get("invoicing_tool") or "Invoicing"),
         )
 
     def fix_hint(self) -> str:
         """How to make the left-out invoices compilable."""
+        one = len(self.missing_periods) == 1
         return (
-            "To include them, create the missing billing periods in the project's Invoicing "
-            "settings (automatic or manual billing periods), or move each invoice to an "
-            "existing period, then compile again."
+            f"To include {'it' if one else 'them'}, move "
+            f"{'the invoice' if one else 'each invoice'} to an existing billing period in Procore "
+            f"({self.invoicing_tool} tool), or create the missing period there "
+            f"({self.invoicing_tool} settings, billing periods), then compile again."
         )
 
     def tie_out_hint(self) -> str:
         """How to get invoices left out for their numbers into a backup."""
+        one = len(self.left_out_not_tying_out) == 1
         return (
-            "To include them, correct the invoice in Procore and import it again, or let a "
+            f"To include {'it' if one else 'them'}, correct "
+            f"{'the invoice' if one else 'the invoices'} in Procore and import again, or let a "
             "project admin turn off 'leave out invoices that do not tie out' (access settings)."
         )
 
@@ -191,10 +252,13 @@ class CompileResult:
         lines: list[str] = []
         if self.status == "succeeded":
             lines.append(
-                f"Compiled an invoice backup of {self.invoice_count} invoice"
-                f"{'s' if self.invoice_count != 1 else ''} for {self.project_name}: "
-                f"{self.page_count} pages, {format_size(self.byte_size)}."
+                f"Compiled an invoice backup of {_count(self.invoice_count, 'invoice')} for "
+                f"{self.project_name}: {_count(self.page_count, 'page')}, "
+                f"{format_size(self.byte_size)}."
             )
+            lines.extend(f"  - {item.describe()}" for item in self.included)
+            if self.included:
+                lines.append(f"Total current payment due: {format_money(self.total_due)}")
             lines.append(f"File: {self.file_name}")
         else:
             lines.append(f"No invoice backup was produced for {self.project_name}.")
@@ -204,36 +268,28 @@ class CompileResult:
                 "(the last sync)."
             )
         if self.missing_periods:
-            lines.append(
-                f"Warning: {len(self.missing_periods)} invoice"
-                f"{'s were' if len(self.missing_periods) != 1 else ' was'} left out because "
-                "the billing period does not exist:"
-            )
-            lines.extend(
-                f"  - {missing.invoice_label}: billing period {missing.period_id} does not exist"
-                for missing in self.missing_periods
-            )
+            count = len(self.missing_periods)
+            whose = "whose billing period does" if count == 1 else "whose billing periods do"
+            lines.append(f"Left out: {_count(count, 'invoice')} {whose} not exist:")
+            lines.extend(f"  - {missing.describe()}" for missing in self.missing_periods)
             lines.append(self.fix_hint())
         if self.left_out_not_tying_out:
             count = len(self.left_out_not_tying_out)
-            lines.append(
-                f"Warning: {count} invoice{'s were' if count != 1 else ' was'} left out because "
-                "the numbers do not tie out:"
-            )
+            lines.append(f"Left out: {_count(count, 'invoice')} whose numbers do not tie out:")
             lines.extend(_tie_out_lines(self.left_out_not_tying_out))
             lines.append(self.tie_out_hint())
         if self.not_tying_out:
             count = len(self.not_tying_out)
             lines.append(
-                f"Checks: {count} invoice{'s do' if count != 1 else ' does'} not tie out "
+                f"Checks: {_count(count, 'invoice')} {'does' if count == 1 else 'do'} not tie out "
                 "(listed on the cover page):"
             )
             lines.extend(_tie_out_lines(self.not_tying_out))
         if self.unavailable_count:
+            count = self.unavailable_count
             lines.append(
-                f"{self.unavailable_count} selected invoice"
-                f"{'s are' if self.unavailable_count != 1 else ' is'} no longer available to you "
-                "and were left out."
+                f"Left out: {_count(count, 'selected invoice')} "
+                f"{'is' if count == 1 else 'are'} no longer available to you."
             )
         if self.repaired_attachments:
             lines.append("Damaged attachments repaired and included:")
@@ -252,6 +308,11 @@ class CompileResult:
 def data_as_of_note(source: str, as_of: datetime) -> str:
     """``Procore data as of Nov 29, 2026 at 12:00 UTC``."""
     return f"{source or 'Source'} data as of {generated_label(as_of)}"
+
+
+def _count(count: int, word: str) -> str:
+    """``"1 invoice"``, ``"3 invoices"``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _tie_out_lines(notes: tuple[TieOutNote, ...]) -> list[str]:
@@ -386,10 +447,8 @@ def _backup_request(
         output_path=str(output_path),
         progress_path=str(output_path.parent / "progress.txt"),
         data_note=data_note,
-        not_included=tuple(
-            CoverNote(m.invoice_label, f"billing period {m.period_id} does not exist")
-            for m in missing
-        )
+        subcontractor_word=project.names()["subcontractor"],
+        not_included=tuple(CoverNote(m.invoice_label, m.reason()) for m in missing)
         + tuple(
             CoverNote(references[entry.invoice_id], tie_out_reason(entry.findings))
             for entry in stopped
@@ -416,7 +475,7 @@ def _tie_out_notes(
 
 
 def _missing_warnings(missing: tuple[MissingPeriod, ...]) -> list[str]:
-    return [f"{m.invoice_label}: billing period {m.period_id} missing" for m in missing]
+    return [m.describe() for m in missing]
 
 
 def _tie_out_warnings(tie_out: tuple[TieOutNote, ...]) -> list[str]:
@@ -425,6 +484,61 @@ def _tie_out_warnings(tie_out: tuple[TieOutNote, ...]) -> list[str]:
         for note in tie_out
         for finding in note.findings
     ]
+
+
+def _covering_period(
+    start: date | None, end: date | None, periods: dict[int, BillingPeriod]
+) -> BillingPeriod | None:
+    """The existing billing period whose dates cover ``start``–``end`` (the latest, if several)."""
+    if start is None and end is None:
+        return None
+    first, last = start or end, end or start
+    covering = [
+        period
+        for period in periods.values()
+        if period.start_date is not None
+        and period.end_date is not None
+        and period.start_date <= first
+        and last <= period.end_date
+    ]
+    return max(covering, key=lambda period: period.position, default=None)
+
+
+def _missing_period(invoice: Invoice, periods: dict[int, BillingPeriod]) -> MissingPeriod:
+    covering = _covering_period(invoice.requisition_start, invoice.requisition_end, periods)
+    dates = (
+        format_period(invoice.requisition_start, invoice.requisition_end)
+        if invoice.requisition_start or invoice.requisition_end
+        else ""
+    )
+    return MissingPeriod(
+        _reference(invoice),
+        invoice.period_id,
+        amount=format_money(invoice.current_payment_due),
+        invoice_dates=dates,
+        covering_period=billing_period_label(
+            covering.position, covering.start_date, covering.end_date
+        )
+        if covering
+        else "",
+    )
+
+
+def _included(
+    entries: list[InvoiceEntry], periods: dict[int, BillingPeriod], pdf_report: BackupReport
+) -> tuple[IncludedInvoice, ...]:
+    pages = {item.invoice_id: item.last_page - item.first_page + 1 for item in pdf_report.invoices}
+    return tuple(
+        IncludedInvoice(
+            contract_number=entry.contract_number,
+            vendor_name=entry.vendor_name,
+            application_number=entry.application_number,
+            period=entry.period_label.split(" · ", 1)[-1],
+            current_payment_due=str(entry.current_payment_due),
+            pages=pages.get(entry.invoice_id, 0),
+        )
+        for entry in entries
+    )
 
 
 def _reference(invoice: Invoice) -> str:
@@ -484,7 +598,7 @@ async def compile_backup(
     invoices.sort(key=lambda i: (natural_key(i.commitment.number), i.number, i.id))
     included = [invoice for invoice in invoices if invoice.period_id in periods]
     without_period = [invoice for invoice in invoices if invoice.period_id not in periods]
-    missing = tuple(MissingPeriod(_reference(i), i.period_id) for i in without_period)
+    missing = tuple(_missing_period(invoice, periods) for invoice in without_period)
     attachments_by_invoice: dict[int, list[Attachment]] = {invoice.id: [] for invoice in included}
     for attachment in await Attachment.filter(invoice_id__in=list(attachments_by_invoice)).order_by(
         "invoice_id", "position", "id"
@@ -545,6 +659,7 @@ async def compile_backup(
             tie_out=tie_out,
             data_as_of=data_as_of,
             data_source=data_source,
+            invoicing_tool=project.names()["invoicing"],
         )
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
@@ -571,7 +686,7 @@ async def compile_backup(
             folder / file_name,
             data_as_of_note(data_source, data_as_of) if data_as_of is not None else None,
         )
-        await report(f"rendering and merging 0/{len(entries)}")
+        await report(_starting_note(len(entries), len(wanted)))
         pdf_report = await _run_assembly(request, executor, report)
     except asyncio.CancelledError:
         await _discard_interrupted(backup, folder)
@@ -631,7 +746,16 @@ async def compile_backup(
         tie_out=tie_out,
         data_as_of=data_as_of,
         data_source=data_source,
+        included=_included(entries, periods, pdf_report),
+        invoicing_tool=project.names()["invoicing"],
     )
+
+
+def _starting_note(included: int, asked: int) -> str:
+    """``"preparing 3 invoices"``, or ``"preparing 5 of 6 invoices (1 left out)"``."""
+    if included == asked:
+        return f"preparing {_count(included, 'invoice')}"
+    return f"preparing {included} of {_count(asked, 'invoice')} ({asked - included} left out)"
 
 
 async def _run_assembly(

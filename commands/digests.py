@@ -334,7 +334,9 @@ def _owner_lost_access(schedule: Schedule, owner: Requester, reason: str) -> Dig
     return DigestPlan(
         "owner_lost_access",
         schedule.id,
-        f"Your weekly invoice backup schedule #{schedule.id} was paused because {reason}",
+        f"I paused your weekly invoice backup (schedule #{schedule.id}) because {reason} "
+        "Once you have that access again, press Resume (or use `/compile-backups schedules`); "
+        "until then, delete it there or ask a project admin to set up their own.",
         requester=owner,
         project_id=schedule.project_id,
     )
@@ -359,7 +361,7 @@ async def plan_digest(schedule_id: int, fire_time: datetime) -> DigestPlan:
             raise access.denial()
     except AccessDenied as denial:
         schedule.paused = True
-        schedule.paused_reason = f"its owner no longer has access: {denial}"[:500]
+        schedule.paused_reason = f"you no longer may compile on the project. {denial}"[:500]
         await schedule.save(update_fields=["paused", "paused_reason", "updated_at"])
         await audit.record(
             owner.key,

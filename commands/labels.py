@@ -73,20 +73,22 @@ def invoice_option_label(
     current_payment_due: Decimal,
     status: str,
 ) -> str:
-    """``"SC-001 Acme Concrete · #3 · Inv A-1043 · Oct 2026 · $12,345.00 · Approved"``, at most
-    75 characters.
+    """``"SC-001 Acme Concrete · #3 · Inv A-1043 · $12,345.00 · Approved"``, at most 75
+    characters; with ``period_month`` (for an invoice whose group header does not show its
+    dates, e.g. one without a billing period) ``"… · Inv A-1043 · Oct 2026 · $12,345.00 · …"``.
 
     The contract, vendor, application number and subcontractor's invoice number always show
     (a long vendor name shortened from the middle, down to `LABEL_VENDOR_MIN` characters); the
-    period, amount and status follow as room allows: the status goes first, then the amount,
-    then the period.
+    month, amount and status follow as room allows: the status goes first, then the amount,
+    then the month.
     """
     contract = shorten_middle(contract_number, LABEL_KEY_LIMIT)
     identity = [f"#{application_number}"]
     if invoice_number:
         identity.append(f"Inv {shorten_middle(invoice_number, LABEL_KEY_LIMIT)}")
-    month = f"{period_month:%b %Y}" if period_month else "no period"
-    extras = [month, format_money(current_payment_due), status_label(status)]
+    extras = [format_money(current_payment_due), status_label(status)]
+    if period_month is not None:
+        extras.insert(0, f"{period_month:%b %Y}")
     for kept in range(len(extras), -1, -1):
         tail = OPTION_SEPARATOR + OPTION_SEPARATOR.join(identity + extras[:kept])
         room = OPTION_LABEL_LIMIT - len(contract) - 1 - len(tail)

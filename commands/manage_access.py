@@ -26,7 +26,7 @@ from commands.access import (
 from commands.ids import parse_id
 from commands.permissions import access_rank
 from storage.links import SlackLink
-from storage.models import DICTIONARY_CHOICES, Commitment, Project, ProjectUser, default_dictionary
+from storage.models import DICTIONARY_CHOICES, Commitment, Project, ProjectUser
 
 
 class InvalidChange(ValueError):
@@ -109,7 +109,7 @@ async def project_settings(
     return ProjectSettings(
         ProjectChoice(project.id, project.name, project.project_number),
         bool(project.invoice_contacts_may_compile),
-        {**default_dictionary(), **(project.dictionary or {})},
+        project.names(),
         tie_out_blocks=bool(project.tie_out_blocks),
         unreadable_private_lists=tuple(
             await Commitment.filter(project_id=project.id, private=True, private_list_known=False)
@@ -322,7 +322,7 @@ async def set_dictionary(
 ) -> dict[str, str]:
     """Choose the tool names used in messages; unknown tools or names are refused."""
     project = await _managed_project(requester, project_id, owners, "access.dictionary")
-    dictionary = {**default_dictionary(), **(project.dictionary or {})}
+    dictionary = project.names()
     for tool, name in names.items():
         allowed = DICTIONARY_CHOICES.get(tool)
         if allowed is None or name not in allowed:

@@ -159,6 +159,12 @@ def _assemble_guarded(work: _Work, guard: FileGuard) -> BackupReport:
     )
 
 
+def _invoice_note(index: int, count: int, entry: InvoiceEntry) -> str:
+    """``"invoice 3 of 6: SC-010 Polar Air Mechanical"`` (a progress note a person reads)."""
+    who = f"{entry.contract_number} {entry.vendor_name}".strip()
+    return f"invoice {index + 1} of {count}: {who}"
+
+
 def _note_progress(progress_path: str | None, note: str) -> None:
     """Replace the progress file's content with `note` (atomically); never fails the compile."""
     if progress_path is None:
@@ -271,7 +277,7 @@ def _merge_body(
     """Append each invoice and its attachments in order, each input triaged as it is opened."""
     body = _Body()
     for invoice_index, plan in enumerate(plans):
-        _note_progress(progress_path, f"rendering and merging {invoice_index + 1}/{len(plans)}")
+        _note_progress(progress_path, _invoice_note(invoice_index, len(plans), plan.entry))
         first_page = len(backup.pages)
         used_signed_pdf = _append_signed_pdf(backup, plan, inputs, body)
         if not used_signed_pdf:
@@ -436,6 +442,7 @@ def _truncate_outline(pdf: pikepdf.Pdf, last_kept: pikepdf.Object | None) -> Non
 def _prepend_cover(backup: pikepdf.Pdf, request: BackupRequest, body: _Body) -> int:
     """Render the cover for the merged body, insert it in front; return its page count."""
     content = CoverContent(
+        subcontractor_word=request.subcontractor_word,
         project_name=request.project_name,
         project_number=request.project_number,
         generated_at=request.generated_at,
@@ -495,7 +502,8 @@ def outline_title(entry: InvoiceEntry) -> str:
 
 def _set_document_info(backup: pikepdf.Pdf, request: BackupRequest) -> None:
     backup.docinfo[Name.Title] = (
-        f"Subcontractor invoice backup - {request.project_name} - {request.project_number}"
+        f"{request.subcontractor_word} invoice backup - {request.project_name} - "
+        f"{request.project_number}"
     )
     backup.docinfo[Name.Producer] = "invoice-backups"
     backup.Root.PageMode = Name.UseOutlines

@@ -122,6 +122,7 @@ class CoverContent:
     repaired: tuple[LeftOutAttachment, ...]
     body_page_count: int
     data_note: str | None = None  # shown under "Generated …" (e.g. "Procore data as of …")
+    subcontractor_word: str = "Subcontractor"  # the project's name ("Trade Partner")
 
 
 def render_cover(content: CoverContent) -> tuple[bytes, int]:
@@ -181,7 +182,7 @@ def _render(
         rightMargin=SIDE_MARGIN,
         topMargin=TOP_MARGIN,
         bottomMargin=BOTTOM_MARGIN,
-        title=f"Subcontractor invoice backup · {content.project_name}",
+        title=f"{content.subcontractor_word} invoice backup · {content.project_name}",
         creator="invoice-backups",
         author="",
         invariant=1,
@@ -193,7 +194,7 @@ def _render(
 def _flowables(content: CoverContent, cover_pages: int) -> list[Flowable]:
     total_pages = cover_pages + content.body_page_count
     flowables: list[Flowable] = [
-        Paragraph("Subcontractor invoice backup", TITLE_STYLE),
+        Paragraph(f"{_text(content.subcontractor_word)} invoice backup", TITLE_STYLE),
         Spacer(0, 4),
         Paragraph(
             f"{_text(content.project_name)} · Project {_text(content.project_number)}",

@@ -170,6 +170,7 @@ class BackupRequest:
     not_included: tuple[CoverNote, ...] = ()
     progress_path: str | None = None  # where to write a one-line progress note as work goes on
     data_note: str | None = None  # e.g. "Procore data as of …" when the source was not reached
+    subcontractor_word: str = "Subcontractor"  # the project's name for subcontractors
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,13 @@ class Project(Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.project_number})"
 
+    def names(self) -> dict[str, str]:
+        """The project's dictionary: its names for the Commitments and Invoicing tools and for
+        subcontractors (`DICTIONARY_CHOICES` keys), the defaults where it chose none."""
+        names = default_dictionary()
+        names.update({key: str(value) for key, value in (self.dictionary or {}).items() if value})
+        return names
+
 
 class BillingPeriod(Model):
     """A billing period of a project; at most one is `open`."""

@@ -20,19 +20,17 @@ from typing import Any
 from slack_sdk.models.blocks import (
     Block,
     CheckboxesElement,
-    ContextBlock,
     DividerBlock,
     ExternalDataSelectElement,
     InputBlock,
-    MarkdownTextObject,
     Option,
-    SectionBlock,
     StaticSelectElement,
     UserSelectElement,
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.messages import Message, whom_to_ask
+from bot.blocks.common import Message, context, section
+from bot.blocks.messages import whom_to_ask
 from bot.blocks.modal import project_option
 from bot.blocks.text import PLAIN_LABEL_LIMIT, chunk_lines, escape, shorten
 from commands.access import ProjectChoice
@@ -116,22 +114,14 @@ def roster_blocks(roster: Sequence[RosterLine], tool: str, project_id: int) -> l
     """Who has which level, at most `ROSTER_LINES_SHOWN` lines, then "…and N more"."""
     heading = f"*Who has which level on the {escape(tool)} tool*"
     if not roster:
-        return [_section(f"{heading}\nNobody is in this project's directory yet.")]
+        return [section(f"{heading}\nNobody is in this project's directory yet.")]
     lines = [roster_line(line) for line in roster[:ROSTER_LINES_SHOWN]]
     if len(roster) > ROSTER_LINES_SHOWN:
         lines.append(
             f"…and {len(roster) - ROSTER_LINES_SHOWN} more (everyone: "
             f"`invoice-backups access --project {project_id} roster` on the command line)."
         )
-    return [_section(chunk) for chunk in chunk_lines([heading, *lines])]
-
-
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+    return [section(chunk) for chunk in chunk_lines([heading, *lines])]
 
 
 def _name_option(name: str) -> Option:
@@ -164,7 +154,7 @@ def unreadable_lists_blocks(numbers: Sequence[str]) -> list[Block]:
     shown = ", ".join(escape(number) for number in numbers[:20])
     more = f" and {len(numbers) - 20} more" if len(numbers) > 20 else ""
     return [
-        _context(
+        context(
             f":lock: The private list of {shown}{more} could not be read from Procore: until it "
             "can be, only this bot's owners see those invoices."
         )
@@ -191,7 +181,7 @@ def access_modal(
         value=TIE_OUT_ON, label=TIE_OUT_OPTION_TEXT, description=TIE_OUT_OPTION_DESCRIPTION
     )
     blocks: list[Block] = [
-        _context(
+        context(
             "Who may compile invoice backups on a project, and the words messages use. "
             "Changes apply when you press Save; each is recorded in the audit."
         ),
@@ -206,10 +196,15 @@ def access_modal(
             ),
         ),
         *roster_blocks(roster, tool, project.id),
+        context(
+            f"Access levels come from Procore and can't be changed here: a Procore project admin "
+            f"sets each person's level on the {escape(tool)} tool in the project's Directory "
+            "(their permission template); it shows here after the next import."
+        ),
         *unreadable_lists_blocks(settings.unreadable_private_lists),
         DividerBlock(),
-        _section("*Link a Slack user to a project user*"),
-        _context(
+        section("*Link a Slack user to a project user*"),
+        context(
             "People are matched by the e-mail of their Slack profile. A link wins over that "
             "match: use it when someone's Slack e-mail differs from their project e-mail."
         ),
@@ -253,6 +248,12 @@ def access_modal(
                 initial_options=[tie_out_option] if settings.tie_out_blocks else None,
             ),
         ),
+        DividerBlock(),
+        section("*Your project's words*"),
+        context(
+            "Used in my messages (refusals, help, hints) and on the backup's cover page, as your "
+            "Procore project names them."
+        ),
         *_dictionary_inputs(settings),
     ]
     return View(
@@ -292,7 +293,7 @@ def access_saved_view(project: ProjectChoice, changes: Sequence[str]) -> View:
         callback_id=f"{CALLBACK_ID}_saved",
         title="Manage access",
         close="Done",
-        blocks=[_section(chunk) for chunk in chunk_lines([heading, *lines])],
+        blocks=[section(chunk) for chunk in chunk_lines([heading, *lines])],
     )
 
 
@@ -302,8 +303,7 @@ def manage_refusal_message(tool: str, owner_ids: Sequence[str]) -> Message:
         f":no_entry: Managing access needs *Admin* on a project's {escape(tool)} tool, or being "
         f"one of this bot's owners. Ask {whom_to_ask(owner_ids)}."
     )
-    section = _section(text).to_dict()
-    return Message(text=text.replace("*", ""), blocks=[section])
+    return Message.of(text.replace("*", ""), [section(text)])
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -7,39 +7,44 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
-    ContextBlock,
+    ButtonElement,
     HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
 )
 
-from bot.blocks.messages import COMMAND, Message
-from bot.blocks.schedules import schedule_list_blocks, schedule_summary
+from bot.blocks.common import Message, context, section
+from bot.blocks.messages import COMMAND
+from bot.blocks.schedules import RESUME_ACTION, schedule_list_blocks, schedule_summary
 from bot.blocks.text import escape
 from commands.digests import ScheduleView
 
 SCHEDULES_HEADER = "Your weekly digests"
 
 
-def _message(text: str, blocks: list[Block]) -> Message:
-    return Message(text=text, blocks=[block.to_dict() for block in blocks])
-
-
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
-
-
-def notice_message(text: str, note: str | None = None) -> Message:
-    """One line posted by a digest run instead of a backup (``note``: why it came by DM)."""
-    blocks: list[Block] = [_section(escape(text))]
+def notice_message(
+    text: str, note: str | None = None, *, resume_schedule_id: int | None = None
+) -> Message:
+    """One line posted by a digest run instead of a backup (``note``: why it came by DM); with
+    ``resume_schedule_id``, a Resume button for that paused schedule. The notification text is
+    plain (no mrkdwn emphasis)."""
+    blocks: list[Block] = [section(escape(text))]
     if note:
-        blocks.append(_context(f":information_source: {note}"))
-    return _message(text, blocks)
+        blocks.append(context(f":information_source: {note}"))
+    if resume_schedule_id is not None:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Resume",
+                        action_id=RESUME_ACTION,
+                        value=str(resume_schedule_id),
+                        style="primary",
+                    )
+                ]
+            )
+        )
+    return Message.of(text.replace("*", ""), blocks)
 
 
 def format_fire_time(moment: datetime, timezone: str) -> str:
@@ -56,11 +61,11 @@ def schedule_created_message(schedule: ScheduleView, next_fire: datetime | None)
         else "It is not scheduled to run (paused)."
     )
     text = f":white_check_mark: Weekly digest set up. {schedule_summary(schedule)}\n{when}"
-    return _message(
+    return Message.of(
         text.replace("*", ""),
         [
-            _section(f":white_check_mark: *Weekly digest set up*\n{schedule_summary(schedule)}"),
-            _context(
+            section(f":white_check_mark: *Weekly digest set up*\n{schedule_summary(schedule)}"),
+            context(
                 f"{escape(when)} `{COMMAND} schedules` lists your digests (run now, pause, delete)."
             ),
         ],
@@ -72,11 +77,11 @@ def schedules_message(schedules: list[ScheduleView], notice: str | None = None) 
     the last click did) on top."""
     blocks: list[Block] = [HeaderBlock(text=SCHEDULES_HEADER)]
     if notice:
-        blocks.append(_context(notice))
+        blocks.append(context(notice))
     blocks += schedule_list_blocks(schedules)
     count = len(schedules)
     text = f"{SCHEDULES_HEADER}: {count}" if count else f"{SCHEDULES_HEADER}: none"
-    return _message(text, blocks)
+    return Message.of(text, blocks)
 
 
 def run_started_text(schedule: ScheduleView) -> str:
@@ -93,4 +98,4 @@ def no_admin_projects_message() -> Message:
         ":no_entry: Weekly digests are set up by project admins: you need *Admin* on a "
         "project's Commitments tool. Ask one of the project's admins."
     )
-    return _message(text.replace("*", ""), [_section(text)])
+    return Message.of(text.replace("*", ""), [section(text)])

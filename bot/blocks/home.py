@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
-    ContextBlock,
+    ButtonElement,
     DividerBlock,
     HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
 )
 from slack_sdk.models.views import View
 
 from bot.blocks.access import level_label
+from bot.blocks.common import context, section
 from bot.blocks.messages import COMMAND, unknown_user_text
 from bot.blocks.schedules import schedule_list_blocks
 from bot.blocks.text import chunk_lines, escape, plural
@@ -47,9 +47,14 @@ class HomeProject:
     source: str = "bundle"  # "bundle" (an import) or "procore"
 
 
+COMPILE_ACTION_ID = "home_compile"
+MAX_VENDORS_NAMED = 3
+
+
 @dataclass(frozen=True)
 class HomeBackup:
-    """One backup the user asked for; ``thread_url`` is None when its thread is unknown."""
+    """One backup the user asked for; ``thread_url`` is None when its thread is unknown;
+    ``periods`` and ``vendors`` name what it holds (``"Oct 1–31, 2026"``, vendor names)."""
 
     project_name: str
     status: str
@@ -57,6 +62,8 @@ class HomeBackup:
     invoice_count: int
     page_count: int
     thread_url: str | None
+    periods: tuple[str, ...] = ()
+    vendors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,14 +80,6 @@ class HomeData:
     unreachable: tuple[tuple[str, str], ...] = ()  # (project label, reason): admins/owners only
     # Admins and owners: when Procore's last webhook delivery came (a silent webhook shows).
     webhook_health: str | None = None
-
-
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
 def project_line(project: HomeProject) -> str:
@@ -106,10 +105,25 @@ def slack_date(moment: datetime) -> str:
     return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+def _named(names: tuple[str, ...]) -> str:
+    shown = ", ".join(escape(name) for name in names[:MAX_VENDORS_NAMED])
+    more = len(names) - MAX_VENDORS_NAMED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def backup_line(backup: HomeBackup) -> str:
-    """``"✅ Done · *Riverside* · Nov 26 at 9:14 · 5 invoices, 42 pages · <url|thread>"``."""
+    """``"✅ Done · *Riverside* · Oct 1–31, 2026: Acme Concrete, Volt Electric · Nov 26 at 9:14 ·
+    5 invoices, 42 pages · <url|thread>"``."""
     status = BACKUP_STATUS_LABELS.get(backup.status, escape(backup.status))
-    parts = [status, f"*{escape(backup.project_name)}*", slack_date(backup.requested_at)]
+    parts = [status, f"*{escape(backup.project_name)}*"]
+    what = " and ".join(escape(period) for period in backup.periods[:2])
+    if len(backup.periods) > 2:
+        what = f"{escape(backup.periods[0])} to {escape(backup.periods[-1])}"
+    if backup.vendors:
+        what = f"{what}: {_named(backup.vendors)}" if what else _named(backup.vendors)
+    if what:
+        parts.append(what)
+    parts.append(slack_date(backup.requested_at))
     if backup.status == "succeeded":
         parts.append(
             f"{plural(backup.invoice_count, 'invoice')}, {plural(backup.page_count, 'page')}"
@@ -122,60 +136,102 @@ def backup_line(backup: HomeBackup) -> str:
 def _projects_blocks(home: HomeData) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text="Your projects")]
     if not home.projects:
-        blocks.append(_section(unknown_user_text(home.email, home.owner_ids)))
+        blocks.append(section(unknown_user_text(home.email, home.owner_ids)))
     else:
         lines = [project_line(project) for project in home.projects[:MAX_PROJECTS_LISTED]]
         if len(home.projects) > MAX_PROJECTS_LISTED:
             lines.append(f"…and {len(home.projects) - MAX_PROJECTS_LISTED} more.")
-        blocks += [_section(chunk) for chunk in chunk_lines(lines)]
+        blocks += [section(chunk) for chunk in chunk_lines(lines)]
     if home.is_owner:
         blocks.append(
-            _context(
+            context(
                 f":key: You're one of this bot's owners: `{COMMAND} access` manages access on "
                 "every project."
             )
         )
     elif any(project.is_admin for project in home.projects):
-        blocks.append(_context(f"`{COMMAND} access` shows who has which level and manages access."))
+        blocks.append(context(f"`{COMMAND} access` shows who has which level and manages access."))
     if home.unreachable:
         lines = [
             f"• *{escape(label)}*: {escape(reason)}"
             for label, reason in home.unreachable[:MAX_PROJECTS_LISTED]
         ]
-        blocks.append(_section(":warning: *Projects this app cannot reach in Procore*"))
-        blocks += [_section(chunk) for chunk in chunk_lines(lines)]
+        blocks.append(section(":warning: *Projects this app cannot reach in Procore*"))
+        blocks += [section(chunk) for chunk in chunk_lines(lines)]
     return blocks
 
 
 def _backups_blocks(home: HomeData) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text="Your last backups")]
     if not home.backups:
-        blocks.append(_section(f"None yet. `{COMMAND}` asks for one."))
+        if _may_compile(home):
+            blocks.append(section("None yet. *Compile a backup* (above) asks for one."))
+        else:
+            blocks.append(section("None yet."))
         return blocks
     lines = [backup_line(backup) for backup in home.backups[:MAX_BACKUPS_LISTED]]
-    return blocks + [_section(chunk) for chunk in chunk_lines(lines)]
+    return blocks + [section(chunk) for chunk in chunk_lines(lines)]
+
+
+def _may_compile(home: HomeData) -> bool:
+    return any(project.may_compile for project in home.projects)
+
+
+def _intro_blocks(home: HomeData) -> list[Block]:
+    what = (
+        "I compile *subcontractor invoice backups*: one PDF with each invoice (or its signed "
+        "copy), its PDF attachments, a cover page, bookmarks and page numbers."
+    )
+    if home.problem or not _may_compile(home):
+        return [section(what)]
+    return [
+        section(
+            f"{what} Press *Compile a backup*, choose a project and invoices, and I send you the "
+            f"PDF in our direct messages. In a channel I'm in, `{COMMAND}` posts it in a thread "
+            "there."
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text="Compile a backup",
+                    action_id=COMPILE_ACTION_ID,
+                    value="compile",
+                    style="primary",
+                )
+            ]
+        ),
+    ]
+
+
+def _schedules_blocks(home: HomeData) -> list[Block]:
+    if home.schedules:
+        return schedule_list_blocks(list(home.schedules))
+    if any(project.is_admin for project in home.projects):
+        return schedule_list_blocks([])
+    return [
+        section(
+            "You have no weekly digests. A project admin can have a backup posted to a channel "
+            "every week."
+        )
+    ]
 
 
 def home_view(home: HomeData) -> View:
-    """The Home tab of one user."""
+    """The Home tab of one user: a *Compile a backup* button (`COMPILE_ACTION_ID`) for those who
+    may compile, their projects, last backups (period and vendors) and weekly digests."""
     blocks: list[Block] = [
         HeaderBlock(text="Invoice backups"),
-        _section(
-            "I compile *subcontractor invoice backups*: one PDF with each invoice (or its signed "
-            "copy), its PDF attachments, a cover page, bookmarks and page numbers. "
-            f"Type `{COMMAND}` in any channel I'm in (or here), choose a project and invoices, "
-            f"and I post the PDF in a thread. `{COMMAND} help` says more."
-        ),
+        *_intro_blocks(home),
         DividerBlock(),
     ]
     if home.problem:
-        blocks.append(_section(f":warning: {escape(home.problem)}"))
+        blocks.append(section(f":warning: {escape(home.problem)}"))
         return View(type="home", blocks=blocks)
     blocks += _projects_blocks(home)
     if home.webhook_health:
-        blocks.append(_context(escape(home.webhook_health)))
+        blocks.append(context(escape(home.webhook_health)))
     blocks += [DividerBlock(), *_backups_blocks(home)]
     blocks += [DividerBlock(), HeaderBlock(text="Your weekly digests")]
     room = MAX_HOME_BLOCKS - len(blocks)
-    blocks += schedule_list_blocks(list(home.schedules))[:room]
+    blocks += _schedules_blocks(home)[:room]
     return View(type="home", blocks=blocks)

@@ -21,16 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ContextBlock,
     ExternalDataMultiSelectElement,
     InputBlock,
-    MarkdownTextObject,
     Option,
     RadioButtonsElement,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
+from bot.blocks.common import context
 from bot.blocks.text import PLAIN_LABEL_LIMIT, plural, shorten
 from commands.access import ProjectChoice
 from commands.ids import parse_id
@@ -47,6 +46,7 @@ DELIVER_BY_DM = "dm"
 DELIVER_HERE_ANYWAY = "here_anyway"
 DELIVERY_CHOICES = (DELIVER_HERE, DELIVER_BY_DM, DELIVER_HERE_ANYWAY)
 NAMES_LISTED = 8
+WHOLE_PERIOD_VALUE_PREFIX = "period:"  # an option standing for a whole billing period
 PROJECT_OPTIONS_LIMIT = 100
 
 
@@ -85,6 +85,7 @@ class ModalSelection:
     invoices_block_id: str
     invalid_choices: int = 0  # options whose value is not an invoice id (a forged request)
     delivery: str = DELIVER_HERE  # one of DELIVERY_CHOICES
+    period_ids: tuple[int, ...] = ()  # whole billing periods chosen ("All N invoices of …")
 
 
 def invoices_block_id(project_id: int | None) -> str:
@@ -115,8 +116,10 @@ def compile_modal(
     metadata: ModalMetadata,
     *,
     max_invoices: int,
+    destination: str | None = None,
 ) -> View:
-    """The modal: a project select (``projects``, ``selected`` preselected) and an invoice search.
+    """The modal: a project select (``projects``, ``selected`` preselected) and an invoice search;
+    ``destination`` says where the PDF will go (`bot.blocks.messages.destination_text`).
 
     ``projects`` must be non-empty (a user with none gets an explanation instead of a modal).
     """
@@ -153,13 +156,10 @@ def compile_modal(
             metadata.channel_id, metadata.user_id, selected.id if selected else None
         ).dump(),
         blocks=[
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text="One PDF with each invoice and its PDF attachments, "
-                        "posted in the conversation where you typed the command."
-                    )
-                ]
+            context(
+                destination
+                or "One PDF with each invoice and its PDF attachments, "
+                "posted in the conversation where you typed the command."
             ),
             InputBlock(
                 block_id=PROJECT_BLOCK_ID,
@@ -229,9 +229,18 @@ def read_selection(view: Mapping[str, Any]) -> ModalSelection:
     )
     chosen = values.get(block_id, {}).get(INVOICES_ACTION_ID, {}).get("selected_options") or []
     invoice_ids: list[int] = []
+    period_ids: list[int] = []
     invalid = 0
     for option in chosen if isinstance(chosen, list) else [None]:
-        invoice_id = parse_id(option.get("value")) if isinstance(option, Mapping) else None
+        value = option.get("value") if isinstance(option, Mapping) else None
+        if isinstance(value, str) and value.startswith(WHOLE_PERIOD_VALUE_PREFIX):
+            period_id = parse_id(value.removeprefix(WHOLE_PERIOD_VALUE_PREFIX))
+            if period_id is None:
+                invalid += 1
+            else:
+                period_ids.append(period_id)
+            continue
+        invoice_id = parse_id(value)
         if invoice_id is None:
             invalid += 1
         else:
@@ -244,6 +253,7 @@ def read_selection(view: Mapping[str, Any]) -> ModalSelection:
         invoices_block_id=block_id,
         invalid_choices=invalid,
         delivery=delivery if delivery in DELIVERY_CHOICES else DELIVER_HERE,
+        period_ids=tuple(dict.fromkeys(period_ids)),
     )
 
 
@@ -267,18 +277,37 @@ def selection_errors(selection: ModalSelection, max_invoices: int) -> dict[str, 
         return {PROJECT_BLOCK_ID: "Choose a project."}
     chosen = len(selection.invoice_ids) + selection.invalid_choices
     if chosen > max_invoices:
-        return {
-            selection.invoices_block_id: f"Choose at most {max_invoices} invoices "
-            f"({chosen} selected); split them into several backups."
-        }
+        return {selection.invoices_block_id: too_many_error(chosen, max_invoices)}
     if selection.invalid_choices:
         return {
             selection.invoices_block_id: "Some of the chosen invoices are not valid choices. "
             "Clear the list and choose them again from the search."
         }
-    if not selection.invoice_ids:
+    if not selection.invoice_ids and not selection.period_ids:
         return {selection.invoices_block_id: "Choose at least one invoice."}
     return {}
+
+
+def too_many_error(chosen: int, max_invoices: int) -> str:
+    """The message for a choice of more invoices than one backup holds."""
+    return (
+        f"Choose at most {max_invoices} invoices ({chosen} selected); split them into several "
+        "backups."
+    )
+
+
+def whole_period_error(vanished: int, invoice_count: int) -> str | None:
+    """The message when chosen whole billing periods no longer exist or hold nothing for the
+    user (None when all is well)."""
+    if invoice_count == 0:
+        return "None of the chosen billing periods has invoices you may compile. Choose again."
+    if vanished:
+        return (
+            f"{vanished} of the chosen billing periods no longer "
+            f"{'has' if vanished == 1 else 'have'} invoices you may compile. Remove "
+            f"{'it' if vanished == 1 else 'them'} and submit again."
+        )
+    return None
 
 
 def unavailable_error(missing: int, chosen: int) -> str:

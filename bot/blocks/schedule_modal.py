@@ -17,12 +17,10 @@ from zoneinfo import available_timezones
 
 from slack_sdk.models.blocks import (
     CheckboxesElement,
-    ContextBlock,
     ConversationFilter,
     ConversationSelectElement,
     ExternalDataSelectElement,
     InputBlock,
-    MarkdownTextObject,
     Option,
     PlainTextObject,
     RadioButtonsElement,
@@ -31,6 +29,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.blocks.common import context
 from bot.blocks.modal import PROJECT_OPTIONS_LIMIT, project_option
 from bot.blocks.text import PLAIN_LABEL_LIMIT, shorten
 from commands.access import ProjectChoice
@@ -207,14 +206,9 @@ def schedule_modal(
         close="Cancel",
         private_metadata=metadata.dump(),
         blocks=[
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text="Every week, I compile the project's invoice backup and post it in "
-                        "the channel, with the PDF in the thread. I compile as you, checking "
-                        "your access at each run."
-                    )
-                ]
+            context(
+                "Every week, I compile the project's invoice backup and post it in the channel, "
+                "with the PDF in the thread. I compile as you, checking your access at each run."
             ),
             InputBlock(block_id=PROJECT_BLOCK_ID, label="Project", element=project_select),
             InputBlock(

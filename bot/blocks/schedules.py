@@ -11,11 +11,9 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ConfirmObject,
-    ContextBlock,
-    MarkdownTextObject,
-    SectionBlock,
 )
 
+from bot.blocks.common import context, section
 from bot.blocks.text import escape, shorten
 from commands.digests import ScheduleView
 
@@ -80,14 +78,12 @@ def schedule_buttons(schedule: ScheduleView) -> ActionsBlock:
 def schedule_list_blocks(schedules: list[ScheduleView]) -> list[Block]:
     """A section and a row of buttons per schedule (or a line saying there are none)."""
     if not schedules:
-        return [SectionBlock(text=MarkdownTextObject(text=NO_SCHEDULES_TEXT))]
+        return [section(NO_SCHEDULES_TEXT)]
     blocks: list[Block] = []
     for schedule in schedules[:MAX_SCHEDULES_LISTED]:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=schedule_summary(schedule))))
+        blocks.append(section(schedule_summary(schedule)))
         blocks.append(schedule_buttons(schedule))
     if len(schedules) > MAX_SCHEDULES_LISTED:
         hidden = len(schedules) - MAX_SCHEDULES_LISTED
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more schedules.")])
-        )
+        blocks.append(context(f"…and {hidden} more schedules."))
     return blocks

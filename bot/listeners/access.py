@@ -8,7 +8,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -30,7 +29,7 @@ from bot.blocks.access import (
     read_access_form,
 )
 from bot.delivery import open_dm
-from bot.listeners.forms import TAMPERED, sealed, unsealed
+from bot.listeners.forms import TAMPERED, sealed, switch_project, unsealed
 from bot.listeners.guard import settled, user_of
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
@@ -110,28 +109,18 @@ async def open_access_modal(request: CommandRequest) -> None:
         await report_open_failure(request.client, request.payload, error, "the access form")
 
 
-async def switch_access_project(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
-) -> None:
-    """The project select changed: rebuild the form for that project (views.update)."""
-    await ack()
-    user_id = user_of(body)
-    view = await unsealed(body["view"], user_id, services.seal, CALLBACK_ID)
-    action = next(iter(body.get("actions") or []), {})
-    chosen = parse_id((action.get("selected_option") or {}).get("value"))
-    if view is None or chosen is None:
-        return
+async def _switched_form(
+    services: Services, user_id: str, view: dict[str, Any], chosen: Any
+) -> View | None:
+    """The access form rebuilt for the project chosen in its select (None: leave it)."""
+    project_id = parse_id(chosen)
+    if project_id is None:
+        return None
     requester = (await services.identities.resolve(user_id)).requester
     projects = await manageable_projects(requester, services.owners)
-    if chosen not in {project.id for project in projects}:
-        return
-    form = await _form(requester, services, projects, chosen, user_id)
-    try:
-        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
-    except SlackApiError as error:
-        if error.response.get("error") != "hash_conflict":
-            raise
-        log.info("access project switch superseded by a newer change of view %s", view["id"])
+    if project_id not in {project.id for project in projects}:
+        return None
+    return await _form(requester, services, projects, project_id, user_id)
 
 
 async def load_project_user_options(
@@ -268,7 +257,10 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_project_change(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        await switch_access_project(ack, body, client, services)
+        async def rebuild(user_id: str, view: dict[str, Any], chosen: Any) -> View | None:
+            return await _switched_form(services, user_id, view, chosen)
+
+        await switch_project(ack, body, client, services.seal, CALLBACK_ID, rebuild)
 
     async def on_project_user_options(ack: AsyncAck, body: dict[str, Any]) -> None:
         await load_project_user_options(ack, body, services)

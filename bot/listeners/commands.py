@@ -19,17 +19,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.messages import (
     COMMAND,
+    closest_projects,
     help_message,
-    unknown_argument_message,
+    project_suggestion_message,
 )
-from bot.blocks.modal import ModalMetadata, compile_modal
+from bot.blocks.modal import ModalMetadata
 from bot.blocks.text import shorten
 from bot.listeners.access import open_access_modal
-from bot.listeners.forms import sealed
-from bot.listeners.guard import MalformedRequest, settled
+from bot.listeners.guard import settled, trigger_of
 from bot.listeners.procore_sync import request_sync
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.listeners.schedules import list_schedules, open_schedule_modal
+from bot.listeners.views import compile_modal_view
 from bot.services import Services
 from bot.standing import compile_refusal, dictionary_of
 from commands.access import compilable_projects, match_project
@@ -61,10 +62,7 @@ class CommandRequest:
     @property
     def trigger_id(self) -> str:
         """The trigger to open a modal with; `MalformedRequest` when the command has none."""
-        trigger = self.payload.get("trigger_id")
-        if not isinstance(trigger, str) or not trigger:
-            raise MalformedRequest("trigger_id is missing")
-        return trigger
+        return trigger_of(self.payload)
 
 
 Subcommand = Callable[[CommandRequest], Awaitable[None]]
@@ -100,22 +98,25 @@ async def open_compile_modal(request: CommandRequest) -> None:
         if request.argument:
             selected = await match_project(requester, request.argument)
             if selected is None:
-                tool = (await dictionary_of(requester))["commitments"]
+                typed = {
+                    project.label: project.project_number or project.name for project in projects
+                }
+                closest = closest_projects(request.argument, list(typed))
                 await answer_privately(
                     request.client,
                     request.payload,
-                    unknown_argument_message(shorten(request.argument, ARGUMENT_SHOWN), tool),
+                    project_suggestion_message(
+                        shorten(request.argument, ARGUMENT_SHOWN),
+                        [(label, typed[label]) for label in closest],
+                    ),
                 )
                 return
-        view = sealed(
-            compile_modal(
-                projects,
-                selected,
-                ModalMetadata(request.channel_id, request.user_id),
-                max_invoices=request.services.max_invoices,
-            ),
-            request.user_id,
-            request.services.seal,
+        view = await compile_modal_view(
+            request.client,
+            request.services,
+            projects,
+            selected,
+            ModalMetadata(request.channel_id, request.user_id),
         )
         await request.client.views_open(trigger_id=request.trigger_id, view=view)
     except Exception as error:

@@ -84,6 +84,14 @@ def user_of(body: Mapping[str, Any]) -> str:
     return slack_id(body.get("user_id") if "user_id" in body else user)
 
 
+def trigger_of(body: Mapping[str, Any]) -> str:
+    """The ``trigger_id`` a modal is opened with; `MalformedRequest` when there is none."""
+    trigger = body.get("trigger_id")
+    if not isinstance(trigger, str) or not trigger:
+        raise MalformedRequest("trigger_id is missing")
+    return trigger
+
+
 def _is_str(value: Any, *, optional: bool = True) -> bool:
     return (optional and value is None) or isinstance(value, str)
 

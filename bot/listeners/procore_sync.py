@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.blocks.messages import Message
+from bot.blocks.common import Message
 from bot.listeners.replies import answer_privately, report_open_failure
 from bot.procore_sync_job import enqueue_requested_sync
 from commands import audit

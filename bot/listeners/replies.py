@@ -9,7 +9,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.blocks.messages import Message, temporary_problem_message
+from bot.blocks.common import Message
+from bot.blocks.messages import temporary_problem_message
 from bot.listeners.guard import MalformedRequest
 from bot.listeners.submissions import is_temporary
 
@@ -39,13 +40,19 @@ async def answer_privately(
     await client.chat_postEphemeral(channel=channel, user=user, **message.as_kwargs())
 
 
-async def report_open_failure(
-    client: AsyncWebClient, payload: dict[str, Any], error: BaseException, form: str
-) -> None:
-    """A form could not be opened: log why (a traceback only for a bug) and tell the user
-    privately that it is a temporary problem (`form` says which, e.g. "the access form")."""
+def log_open_failure(error: BaseException, form: str) -> None:
+    """Log why ``form`` could not be opened: one line for Slack's refusals, malformed requests
+    and temporary problems, a traceback only for a bug."""
     if isinstance(error, SlackApiError | MalformedRequest) or is_temporary(error):
         log.warning("cannot open %s: %s", form, error)
     else:
         log.error("cannot open %s", form, exc_info=error)
+
+
+async def report_open_failure(
+    client: AsyncWebClient, payload: dict[str, Any], error: BaseException, form: str
+) -> None:
+    """A form could not be opened: log why (`log_open_failure`) and tell the user privately
+    that it is a temporary problem (`form` says which, e.g. "the access form")."""
+    log_open_failure(error, form)
     await answer_privately(client, payload, temporary_problem_message(f"open {form}"))

@@ -18,13 +18,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.audience import private_audience
+from bot.blocks.common import Message
 from bot.blocks.digests import (
     no_admin_projects_message,
     run_started_text,
     schedule_created_message,
     schedules_message,
 )
-from bot.blocks.messages import COMMAND, Message, access_denied_message, temporary_problem_message
+from bot.blocks.messages import COMMAND, access_denied_message, temporary_problem_message
 from bot.blocks.schedule_modal import (
     CALLBACK_ID,
     CHANNEL_BLOCK_ID,

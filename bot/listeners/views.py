@@ -7,10 +7,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audience import private_audience
 from bot.backup_job import BackupJobPayload, enqueue_backup, submission_key
+from bot.blocks.messages import destination_text
 from bot.blocks.modal import (
     CALLBACK_ID,
     DELIVER_BY_DM,
@@ -26,14 +28,22 @@ from bot.blocks.modal import (
     selected_project_id,
     selected_project_label,
     selection_errors,
+    too_many_error,
     unavailable_error,
+    whole_period_error,
 )
-from bot.delivery import open_dm
-from bot.listeners.forms import TAMPERED, sealed, unsealed
+from bot.delivery import open_dm, posting_problem
+from bot.listeners.forms import TAMPERED, sealed, switch_project, unsealed
 from bot.listeners.guard import int64, settled, user_of
 from bot.listeners.submissions import ack_field_error, ack_temporary_problem
 from bot.services import Services
-from commands.access import AccessDenied, compilable_projects, visible_invoice_ids
+from commands.access import (
+    AccessDenied,
+    ProjectChoice,
+    compilable_projects,
+    visible_invoice_ids,
+    whole_periods,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,7 @@ async def _destination(
     client: AsyncWebClient,
     services: Services,
     selection: ModalSelection,
+    invoice_ids: tuple[int, ...],
     metadata: ModalMetadata,
     bot_user_id: str | None,
 ) -> str:
@@ -68,7 +79,7 @@ async def _destination(
             services,
             selection.project_id,
             metadata.channel_id,
-            invoice_ids=selection.invoice_ids,
+            invoice_ids=invoice_ids,
             bot_user_id=bot_user_id,
         )
     except SlackApiError as error:
@@ -116,6 +127,9 @@ async def submit_compile_modal(
         visible = await visible_invoice_ids(
             identity.requester, selection.project_id, list(selection.invoice_ids)
         )
+        wholes = await whole_periods(
+            identity.requester, selection.project_id, list(selection.period_ids)
+        )
     except AccessDenied as denied:
         await ack_field_error(ack, PROJECT_BLOCK_ID, str(denied))
         return
@@ -128,8 +142,19 @@ async def submit_compile_modal(
         message = unavailable_error(missing, len(selection.invoice_ids))
         await ack(response_action="errors", errors={selection.invoices_block_id: message})
         return
+    invoice_ids = tuple(
+        dict.fromkeys([*selection.invoice_ids, *(i for whole in wholes for i in whole.invoice_ids)])
+    )
+    problem = whole_period_error(len(selection.period_ids) - len(wholes), len(invoice_ids))
+    if problem is None and len(invoice_ids) > services.max_invoices:
+        problem = too_many_error(len(invoice_ids), services.max_invoices)
+    if problem:
+        await ack(response_action="errors", errors={selection.invoices_block_id: problem})
+        return
     try:
-        destination = await _destination(client, services, selection, metadata, bot_user_id)
+        destination = await _destination(
+            client, services, selection, invoice_ids, metadata, bot_user_id
+        )
     except _PrivateAudience as warning:
         await ack_field_error(ack, DELIVERY_BLOCK_ID, str(warning))
         return
@@ -146,7 +171,7 @@ async def submit_compile_modal(
         user_id=user_id,
         project_id=selection.project_id,
         project_label=selected_project_label(opened) or f"project {selection.project_id}",
-        invoice_ids=selection.invoice_ids,
+        invoice_ids=invoice_ids,
         requester=identity.requester,
         timezone=identity.timezone,
     )
@@ -161,35 +186,44 @@ async def submit_compile_modal(
         services.wake_worker()
 
 
-async def switch_project(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
-) -> None:
-    """The project select changed: rebuild the modal for that project (views.update)."""
-    await ack()
-    user_id = user_of(body)
-    view = await unsealed(body["view"], user_id, services.seal, CALLBACK_ID)
+async def compile_modal_view(
+    client: AsyncWebClient,
+    services: Services,
+    projects: list[ProjectChoice],
+    selected: ProjectChoice | None,
+    metadata: ModalMetadata,
+    *,
+    is_dm: bool = False,
+) -> View:
+    """The compile modal for ``metadata.user_id``, sealed, saying where the PDF will go: the
+    conversation of ``metadata``, checked now (`posting_problem`), or the user's DM with the bot
+    (``is_dm``: nothing to check). The one path by which the modal is built (slash command, App
+    Home button, project switch)."""
+    problem = None if is_dm else await posting_problem(client, metadata.channel_id)
+    modal = compile_modal(
+        projects,
+        selected,
+        metadata,
+        max_invoices=services.max_invoices,
+        destination=destination_text(metadata.channel_id, problem, is_dm=is_dm),
+    )
+    return sealed(modal, metadata.user_id, services.seal)
+
+
+async def _switched_modal(
+    client: AsyncWebClient, services: Services, user_id: str, view: dict[str, Any], chosen: Any
+) -> View | None:
+    """The compile modal rebuilt for the project chosen in its select (None: leave it)."""
     metadata = _metadata(view)
-    if view is None or metadata is None or metadata.user_id != user_id:
-        return
-    action = next(iter(body.get("actions") or []), {})
-    chosen = (action.get("selected_option") or {}).get("value")
+    if metadata is None or metadata.user_id != user_id:
+        return None
     project_id = int64(chosen, "project") if chosen else selected_project_id(view)
     identity = await services.identities.resolve(user_id)
     projects = await compilable_projects(identity.requester)
     if not projects:
-        return
+        return None
     selected = next((project for project in projects if project.id == project_id), None)
-    modal = sealed(
-        compile_modal(projects, selected, metadata, max_invoices=services.max_invoices),
-        user_id,
-        services.seal,
-    )
-    try:
-        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
-    except SlackApiError as error:
-        if error.response.get("error") != "hash_conflict":
-            raise
-        log.info("project switch superseded by a newer change of view %s", view["id"])
+    return await compile_modal_view(client, services, projects, selected, metadata)
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -207,7 +241,10 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_project_change(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        await switch_project(ack, body, client, services)
+        async def rebuild(user_id: str, view: dict[str, Any], chosen: Any) -> View | None:
+            return await _switched_modal(client, services, user_id, view, chosen)
+
+        await switch_project(ack, body, client, services.seal, CALLBACK_ID, rebuild)
 
     app.view(CALLBACK_ID)(settled(on_submit))
     app.action(PROJECT_ACTION_ID)(settled(on_project_change))

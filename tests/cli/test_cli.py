@@ -27,17 +27,31 @@ def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_demo_then_compile_access_and_audit(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    demo = run(data, "demo", "-o", str(tmp_path / "demo.pdf"))
+    demo_pdf = tmp_path / "out folder" / "demo backup.pdf"
+    demo = run(data, "demo", "-o", str(demo_pdf))
     assert demo.returncode == 0, demo.stderr
     assert "invoices: 8 (8 created)" in demo.stdout
-    assert "billing period 599 does not exist" in demo.stdout
+    assert (
+        "  - SC-010 Polar Air Mechanical · Application #3, $51,187.50 for Nov 1–30, 2026: its "
+        "billing period does not exist in the project. Billing period 4 (Nov 1–30, 2026) covers "
+        "these dates.\nTo include it, move the invoice to an existing billing period"
+    ) in demo.stdout
+    assert "599" not in demo.stdout
+    assert "Total current payment due: $368,351.25" in demo.stdout
+    assert demo.stdout.endswith(
+        "Next: open the PDF, then compile a backup of the invoices you choose:\n"
+        f"  xdg-open '{demo_pdf}'   # macOS: open\n"
+        "  invoice-backups compile --project 2026-014 --as pm@example.com --list\n"
+        "  invoice-backups compile --project 2026-014 --as pm@example.com --invoice 9001 "
+        f"--invoice 9012 -o '{demo_pdf.with_name('my backup.pdf')}'\n"
+    )
     assert "payroll-locked.pdf (password-protected)" in demo.stdout
     assert "Checks: 1 invoice does not tie out (listed on the cover page):" in demo.stdout
     assert (
         "  - SC-001 Acme Concrete · Application #3: G702 line 8 (current payment due): "
         "$67,500.00 shown, line 6 - line 7 = $65,700.00 (difference $1,800.00)"
     ) in demo.stdout
-    reader = PdfReader(tmp_path / "demo.pdf")
+    reader = PdfReader(demo_pdf)
     assert len(reader.pages) > 20
     assert (data / "invoice-backups.sqlite3").exists()
 
@@ -53,7 +67,7 @@ def test_demo_then_compile_access_and_audit(tmp_path: Path) -> None:
         "--invoice",
         "9012",
         "--invoice",
-        "9001",
+        "SC-001-001",  # the subcontractor's invoice number of 9001
         "--as",
         "pm@example.com",
         "-o",
@@ -74,6 +88,24 @@ def test_demo_then_compile_access_and_audit(tmp_path: Path) -> None:
     )
     assert refused.returncode == 1
     assert "Admin" in refused.stderr and "Traceback" not in refused.stderr
+    assert "*" not in refused.stderr and "`" not in refused.stderr  # no Slack markup
+
+    listed = run(data, "compile", "--project", "2026-014", "--as", "pm@example.com", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith(
+        "8 invoices of Riverside Medical Office Building (2026-014) that you may compile"
+    )
+    assert "Billing period 4 (Nov 1–30, 2026):\n          9022  SC-010 " in listed.stdout
+
+    never = run(
+        data, "compile", "--project", "2026-014", "--as", "pm@example.com",
+        "--invoice", "424242", "--invoice", "SC-999-001",
+    )  # fmt: skip
+    assert never.returncode == 1
+    assert never.stderr == (
+        "invoice-backups: not found in this project: '424242', 'SC-999-001' (neither an invoice "
+        "id nor a subcontractor's invoice number); see the invoices with --list\n"
+    )
 
     nothing = run(
         data, "compile", "--project", "2026-014", "--invoice", "9023", "--as", "pm@example.com"
@@ -106,7 +138,7 @@ def test_demo_then_compile_access_and_audit(tmp_path: Path) -> None:
         data, "compile", "--project", "2026-014", "--invoice", "9003", "--as", "pm@example.com"
     )
     assert stopped.returncode == 3
-    assert "1 invoice was left out because the numbers do not tie out" in stopped.stdout
+    assert "Left out: 1 invoice whose numbers do not tie out:" in stopped.stdout
     trail = run(data, "audit", "--project", "2026-014")
     assert "access.setting" in trail.stdout.splitlines()[-2]
     assert "tie_out_blocks" in trail.stdout.splitlines()[-2]

@@ -90,7 +90,18 @@ async def test_compiles_everything_in_domain_order(demo_project: int) -> None:
     assert sorted(backup.invoice_ids) == sorted(ORDER)
     assert backup.requested_by == "test:admin"
     assert [e["period_id"] for e in backup.excluded] == [MISSING_PERIOD_ID]
-    assert "billing period 599 does not exist" in result.summary_text()
+    summary = result.summary_text()
+    assert "599" not in summary  # people never read the internal id
+    assert (
+        "  - SC-010 Polar Air Mechanical · Application #3, $51,187.50 for Nov 1–30, 2026: its "
+        "billing period does not exist in the project. Billing period 4 (Nov 1–30, 2026) covers "
+        "these dates."
+    ) in summary
+    assert "Compiled an invoice backup of 7 invoices for Riverside Medical Office Building" in (
+        summary
+    )
+    assert "  - SC-001 · Acme Concrete · Application #3 · " in summary
+    assert "Total current payment due: $" in summary
 
 
 async def test_only_missing_periods_compiles_nothing(demo_project: int) -> None:
@@ -133,7 +144,8 @@ async def test_search_never_offers_hidden_invoices(demo_project: int) -> None:
     assert {o.invoice_id for o in options} == {9011, 9012}
     assert all(len(o.label) <= 75 for o in options)
     assert options[0].label.startswith("SC-002 Volt Electric Co. · #2 · Inv ")
-    assert " · Oct 2026 · $" in options[0].label
+    assert "Oct" not in options[0].label  # the group header shows the period
+    assert options[0].group.endswith("(Oct 1–31, 2026)")
     assert (await search_invoice_options(VIEWER, demo_project, "")).options == []
     assert (await search_invoice_options(STRANGER, demo_project, "")).options == []
 
@@ -146,7 +158,7 @@ async def test_search_never_offers_hidden_invoices(demo_project: int) -> None:
     everything = (await search_invoice_options(ADMIN, demo_project, "")).options
     assert len(everything) == 8
     assert everything[-1].invoice_id == 9023
-    assert "Missing billing period" in everything[-1].group
+    assert everything[-1].group == "No billing period: left out if picked (fix in Procore first)"
     by_number = (await search_invoice_options(ADMIN, demo_project, "#3")).options
     assert {o.invoice_id for o in by_number} == {9003, 9023}
 
@@ -181,10 +193,11 @@ async def test_progress_notes_follow_the_work(
 
     result = await compile_backup(ADMIN, demo_project, ORDER, progress=progress)
     assert result.status == "succeeded"
-    assert notes[0] == "rendering and merging 0/7"
+    assert notes[0] == "preparing 7 invoices"
     assert len(notes) >= 2
     steps = [
-        r"rendering and merging (\d)/7",
+        r"preparing 7 invoices",
+        r"invoice (\d) of 7: SC-\d+ \S.*",
         r"adding the cover page and bookmarks",
         r"numbering pages",
         r"writing the PDF \(\d+ pages\)",
@@ -192,7 +205,7 @@ async def test_progress_notes_follow_the_work(
     ranks = []
     for note in notes:
         rank = next(i for i, step in enumerate(steps) if re.fullmatch(step, note))
-        merged = re.fullmatch(steps[0], note)
+        merged = re.fullmatch(steps[1], note)
         ranks.append((rank, int(merged.group(1)) if merged else 0))
     assert ranks == sorted(ranks)
     assert not list(result.pdf_path.parent.glob("progress.txt*"))
@@ -256,7 +269,7 @@ async def test_the_tie_out_setting_leaves_such_invoices_out(demo_project: int) -
     assert result.tie_out == (TieOutNote(MISTYPED, (DEMO_FINDING,), left_out=True),)
     assert result.not_tying_out == ()
     summary = result.summary_text()
-    assert "Warning: 1 invoice was left out because the numbers do not tie out:" in summary
+    assert "Left out: 1 invoice whose numbers do not tie out:" in summary
     assert f"  - {MISTYPED}: {DEMO_FINDING}" in summary
     assert "correct the invoice in Procore" in summary
     reader = PdfReader(result.pdf_path)
@@ -280,7 +293,7 @@ async def test_when_the_setting_stops_every_invoice_nothing_is_compiled(demo_pro
     assert [m.period_id for m in result.missing_periods] == [MISSING_PERIOD_ID]
     summary = result.summary_text()
     assert "No invoice backup was produced" in summary
-    assert "left out because the numbers do not tie out" in summary
+    assert "Left out: 1 invoice whose numbers do not tie out:" in summary
     backup = await Backup.get(id=result.backup_id)
     assert backup.status == "nothing_to_compile"
     assert any("left out, does not tie out" in warning for warning in backup.warnings)
@@ -341,3 +354,26 @@ async def test_files_not_downloaded_yet_are_left_out_and_named(
     assert "lien-waiver.pdf" in text and "not downloaded from Procore yet" in text
     backup = await Backup.get(id=result.backup_id)
     assert any("lien-waiver.pdf (not downloaded from Procore yet)" in w for w in backup.warnings)
+
+
+async def test_the_projects_words_reach_the_cover_and_the_hints(demo_project: int) -> None:
+    await Project.filter(id=demo_project).update(
+        dictionary={
+            "commitments": "Subcontracts",
+            "invoicing": "Progress Billings",
+            "subcontractor": "Trade Partner",
+        }
+    )
+    result = await compile_backup(ADMIN, demo_project, [9001, MISSING_INVOICE_ID])
+    assert result.pdf_path is not None
+    reader = PdfReader(result.pdf_path)
+    assert (reader.pages[0].extract_text() or "").startswith("Trade Partner invoice backup")
+    assert reader.metadata is not None and str(reader.metadata.title).startswith(
+        "Trade Partner invoice backup - "
+    )
+    assert result.fix_hint() == (
+        "To include it, move the invoice to an existing billing period in Procore (Progress "
+        "Billings tool), or create the missing period there (Progress Billings settings, billing "
+        "periods), then compile again."
+    )
+    assert CompileResult.from_json(json.loads(json.dumps(result.to_json()))) == result

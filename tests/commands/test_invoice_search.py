@@ -182,12 +182,14 @@ async def test_search_offers_only_what_the_requester_may_compile(project: int) -
 async def test_options_show_the_invoice_number_and_group_by_period(project: int) -> None:
     menu = await search_invoice_options(ADMIN, project, "V-1043")
     (option,) = menu.options
-    assert option.label == (
-        "SC-2 Volt Electric · #11 · Inv V-1043 · Aug 2026 · $24,525.00 · Approved"
-    )
+    # The group header shows the period: the label does not repeat its month.
+    assert option.label == "SC-2 Volt Electric · #11 · Inv V-1043 · $24,525.00 · Approved"
     assert option.group == "Billing period 1 (Aug 1–31, 2026)"
     missing = (await search_invoice_options(ADMIN, project, "revise")).options
-    assert [o.group for o in missing] == ["Missing billing period (id 899)"]
+    assert [o.group for o in missing] == [
+        "No billing period: left out if picked (fix in Procore first)"
+    ]
+    # Without a billing period, the month of the invoice's own dates shows.
     assert missing[0].label.startswith("SC-1 Acme Concrete · #3 · Sep 2026 · $99.99")
 
 
@@ -263,6 +265,10 @@ def test_a_long_vendor_is_shortened_from_the_middle_before_the_extras_go() -> No
         "SC-2", "Volt Electric", 11, "V-1043", date(2026, 8, 1), Decimal("24525"), "approved"
     )
     assert short == "SC-2 Volt Electric · #11 · Inv V-1043 · Aug 2026 · $24,525.00 · Approved"
+    grouped = invoice_option_label(
+        "SC-2", "Volt Electric", 11, "V-1043", None, Decimal("24525"), "approved"
+    )
+    assert grouped == "SC-2 Volt Electric · #11 · Inv V-1043 · $24,525.00 · Approved"
 
 
 # --- the word rule -----------------------------------------------------------------------------

@@ -197,10 +197,28 @@ async def finished_jobs(count: int, within: float = JOB_PATIENCE) -> list[Job]:
 async def offered_options(
     slack: SlackDriver, user_id: str, view: dict, project_id: int = DEMO_PROJECT
 ) -> dict[int, dict]:
-    """Invoice id → option, for every invoice the options load offers (empty query)."""
+    """Invoice id → option, for every invoice the options load offers (empty query); the
+    "All N invoices of <period>" options are left out (`whole_period_options` has them)."""
     answer = await slack.load_options(user_id, view, project_id)
     assert answer.status == 200, answer
-    return {int(option["value"]): option for option in flatten_options(answer)}
+    return {
+        int(option["value"]): option
+        for option in flatten_options(answer)
+        if not option["value"].startswith("period:")
+    }
+
+
+async def whole_period_options(
+    slack: SlackDriver, user_id: str, view: dict, project_id: int = DEMO_PROJECT
+) -> dict[str, dict]:
+    """Label → option of each "All N invoices of <period>" option (empty query)."""
+    answer = await slack.load_options(user_id, view, project_id)
+    assert answer.status == 200, answer
+    return {
+        option["text"]["text"]: option
+        for option in flatten_options(answer)
+        if option["value"].startswith("period:")
+    }
 
 
 async def request_backup(

@@ -52,7 +52,7 @@ def assert_one_of_each(fake_slack: FakeSlack) -> None:
     assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
     assert len(fake_slack.replies(parent.channel, parent.ts)) == 1
     assert len(fake_slack.calls_to("files.getUploadURLExternal")) == 1
-    assert "Done" in parent.text
+    assert ": done, " in parent.text
 
 
 async def test_a_database_error_while_compiling_pauses_the_job_then_it_goes_on(

@@ -269,7 +269,8 @@ def test_the_home_tab_with_everything_stays_within_limits() -> None:
 def test_the_home_tab_of_an_unknown_user_and_when_data_is_unavailable() -> None:
     unknown = json.dumps(home_view(HomeData("x@y.example")).to_dict())
     assert (
-        "by the e-mail of your Slack profile, x@y.example, against the project directory" in unknown
+        "I don't know you yet: nobody in a project's Directory has the e-mail of your Slack "
+        "profile, x@y.example." in unknown
     )
     assert "None yet." in unknown and "You have no weekly digests" in unknown
     broken = json.dumps(home_view(HomeData(None, problem="down")).to_dict())

@@ -193,9 +193,9 @@ def test_the_parent_message_follows_the_job() -> None:
         "Compiling an invoice backup of 5 invoices for Project &lt;X&gt;, asked by <@U123>"
     )
     assert "Queued" in queued.text
-    running = parent_message(headline, Phase.RUNNING, "rendering 3/5")
-    assert "Rendering 3/5" in json.dumps(running.blocks, ensure_ascii=False)
-    one = parent_message(JobHeadline(1, "P", "U"), Phase.DONE, note="in a DM because…")
+    running = parent_message(headline, Phase.RUNNING, "invoice 3 of 5: SC-010 Polar Air")
+    assert "Invoice 3 of 5: SC-010 Polar Air" in json.dumps(running.blocks, ensure_ascii=False)
+    one = parent_message(JobHeadline(1, "P", "U", included=1), Phase.DONE, note="in a DM because…")
     assert "of 1 invoice for" in one.text and "in a DM because" in json.dumps(
         one.blocks, ensure_ascii=False
     )
@@ -217,9 +217,10 @@ def test_success_reply_lists_what_was_left_out() -> None:
         )
     )
     text = json.dumps(reply.blocks, ensure_ascii=False)
-    assert "5 invoices for Riverside &lt;North&gt; &amp; Co, 42 pages, 3.0 MB" in reply.text
-    assert "SC-010 Polar · Application #3: billing period 599 does not exist" in text
-    assert "create the missing billing periods" in text  # the use case's fix hint
+    assert "5 invoices for Riverside &lt;North&gt; &amp; Co, 42 pages (3.0 MB)" in reply.text
+    assert "SC-010 Polar · Application #3: its billing period does not exist" in text
+    assert "599" not in text  # never the internal id
+    assert "move the invoice to an existing billing period" in text  # the use case's fix hint
     assert "photo.jpg (not a PDF)" in text
     assert "2 selected invoices are no longer available" in text
     assert outcome_phase(outcome()) is Phase.DONE
@@ -238,8 +239,8 @@ def test_success_reply_says_which_invoices_do_not_tie_out() -> None:
     )
     reply = success_reply(outcome(tie_out=notes))
     assert reply.text == (
-        "Invoice backup ready: 5 invoices for Riverside &lt;North&gt; &amp; Co, 42 pages, "
-        "3.0 MB. 2 invoices do not tie out: SC-001 Acme · Application #3, "
+        "Your invoice backup is ready: 5 invoices for Riverside &lt;North&gt; &amp; Co, 42 pages "
+        "(3.0 MB). 2 invoices do not tie out: SC-001 Acme · Application #3, "
         "SC-010 Polar &lt;Air&gt; · Application #1."
     )
     text = json.dumps(reply.blocks, ensure_ascii=False)
@@ -292,7 +293,9 @@ def test_nothing_compiled_reply_has_only_the_warning() -> None:
     )
     reply = nothing_compiled_reply(result)
     assert reply.text.startswith("No backup was produced")
-    assert "billing period 599 does not exist" in json.dumps(reply.blocks, ensure_ascii=False)
+    assert "SC-010 · #3: its billing period does not exist" in json.dumps(
+        reply.blocks, ensure_ascii=False
+    )
     assert outcome_phase(result) is Phase.NOTHING_COMPILED
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.server import BotServer
 from tests.slack.conftest import DEMO_PROJECT, HARBOR, PM, finished_jobs, offered_options
 from tests.slack.fake_slack import FakeSlack
@@ -18,14 +20,34 @@ async def test_help_is_the_ack_itself(bot: BotServer, slack: SlackDriver) -> Non
     assert body.get("response_type", "ephemeral") == "ephemeral"
 
 
-async def test_an_unknown_subcommand_answers_with_help(
-    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+@pytest.mark.parametrize(
+    ("typed", "suggested"),
+    [
+        ("frobnicate now", ""),  # neither a subcommand nor near a project: no suggestion
+        (
+            "rivrside",
+            "Did you mean:\n"
+            "• Riverside Medical Office Building (2026-014): /compile-backups 2026-014\n",
+        ),
+    ],
+)
+async def test_an_unmatched_argument_gets_the_closest_projects_not_the_whole_help(
+    typed: str,
+    suggested: str,
+    harbor: int,
+    bot: BotServer,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
 ) -> None:
-    answer = await slack.command(PM, "frobnicate now")
+    answer = await slack.command(PM, typed)
     assert answer.status == 200
     [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals, 10)
-    assert "`frobnicate now` is not a subcommand" in ephemeral["text"]
-    assert "/compile-backups help" in ephemeral["text"]
+    assert ephemeral["text"] == (
+        f":grey_question: {typed} is not a project where you may compile backups.\n"
+        f"{suggested}"
+        "/compile-backups alone lets you choose among your projects; /compile-backups help says "
+        "more."
+    )
     assert not fake_slack.calls_to("views.open")
 
 

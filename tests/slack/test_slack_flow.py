@@ -28,8 +28,9 @@ from tests.slack.conftest import (
     finished_jobs,
     offered_options,
     request_backup,
+    whole_period_options,
 )
-from tests.slack.fake_slack import FakeSlack
+from tests.slack.fake_slack import TEAM_ID, FakeSlack
 from tests.slack.slack_driver import SlackDriver
 
 MISSING_PERIOD_INVOICE = 9023
@@ -64,14 +65,17 @@ async def test_happy_path_from_command_to_pdf_in_the_thread(
 
     [parent] = fake_slack.top_level_messages()
     assert parent.channel == "C_JOBSITE"
-    assert (
-        "Compiling an invoice backup of 3 invoices for Riverside Medical Office Building "
-        "(2026-014), asked by <@U0PM>"
-    ) in parent.text
+    assert parent.text == (
+        "Invoice backup of 3 invoices for Riverside Medical Office Building (2026-014), "
+        "asked by <@U0PM>: done, the PDF is in the thread"
+    )
     history = [version["text"] for version in parent.versions] + [parent.text]
-    assert "Queued" in history[0]
+    assert history[0] == (
+        "Compiling an invoice backup of 3 invoices for Riverside Medical Office Building "
+        "(2026-014), asked by <@U0PM>: Queued"
+    )
     assert any("Uploading" in text for text in history)
-    assert "Done" in history[-1]
+    assert all(re.search(r"\d/\d", text) is None for text in history)  # never "0/1"
 
     [upload] = fake_slack.files_in_thread(parent.channel, parent.ts)
     assert re.fullmatch(
@@ -89,8 +93,17 @@ async def test_happy_path_from_command_to_pdf_in_the_thread(
     ]
 
     [reply] = fake_slack.replies(parent.channel, parent.ts)
-    assert "Invoice backup ready" in reply.text
-    assert "3 invoices" in reply.text and f"{len(reader.pages)} pages" in reply.text
+    assert reply.text.startswith(
+        "<@U0PM>, your invoice backup is ready: 3 invoices for Riverside Medical Office Building, "
+        f"{len(reader.pages)} pages ("
+    ) and reply.text.endswith("), $148,435.00 due.")
+    assert reply.blocks[1]["text"]["text"] == (
+        "• SC-001 · Acme Concrete · Application #2 · Sep 1–30, 2026 · $65,700.00 · 6 pages\n"
+        "• SC-002 · Volt Electric Co. · Application #1 · Sep 1–30, 2026 · $39,410.00 · 3 pages\n"
+        "• SC-010 · Polar Air Mechanical · Application #1 · Oct 1–31, 2026 · $43,325.00 · 5 pages"
+    )
+    assert "*Total current payment due: $148,435.00*" in reply.all_text
+    assert upload.filename not in reply.all_text  # the file card already shows it
     methods = [call.method for call in fake_slack.api_calls()]
     assert methods.index("files.completeUploadExternal") < len(methods) - 1 - methods[::-1].index(
         "chat.postMessage"
@@ -111,11 +124,17 @@ async def test_missing_billing_period_is_left_out_and_explained(
     assert outline_titles(reader) == ["Cover", "SC-010 Polar Air Mechanical · Application #2"]
     [reply] = fake_slack.replies(parent.channel, parent.ts)
     assert "1 invoice left out" in reply.all_text
-    assert "SC-010 Polar Air Mechanical · Application #3: billing period 599 does not exist" in (
-        reply.all_text
+    assert (
+        "SC-010 Polar Air Mechanical · Application #3, $51,187.50 for Nov 1–30, 2026: its billing "
+        "period does not exist in the project. Billing period 4 (Nov 1–30, 2026) covers these "
+        "dates."
+    ) in reply.all_text
+    assert "599" not in reply.all_text
+    assert "move the invoice to an existing billing period" in reply.all_text
+    assert parent.text == (
+        "Invoice backup of 1 of 2 invoices for Riverside Medical Office Building (2026-014), "
+        "asked by <@U0PM>: done, 1 left out, see the thread"
     )
-    assert "create the missing billing periods" in reply.all_text
-    assert "invoices left out" in parent.text
 
 
 async def test_nothing_compilable_posts_only_the_warning(
@@ -128,9 +147,14 @@ async def test_nothing_compilable_posts_only_the_warning(
     assert not fake_slack.uploads
     [parent] = fake_slack.top_level_messages()
     [reply] = fake_slack.replies(parent.channel, parent.ts)
-    assert "No backup was produced" in reply.text
-    assert "billing period 599 does not exist" in reply.all_text
-    assert "Nothing could be compiled" in parent.text
+    assert reply.text == (
+        "<@U0PM>, no backup was produced: none of the selected invoices could be compiled."
+    )
+    assert "its billing period does not exist in the project" in reply.all_text
+    assert parent.text == (
+        "Invoice backup of 1 invoice for Riverside Medical Office Building (2026-014), "
+        "asked by <@U0PM>: nothing compiled, the invoice was left out, see the thread"
+    )
 
 
 async def test_the_same_submission_twice_makes_one_job(
@@ -177,7 +201,7 @@ async def test_refused_upload_fails_the_job_clearly_and_the_bot_carries_on(
     [reply] = fake_slack.replies(parent.channel, parent.ts)
     assert "Slack refused the upload" in reply.text and "HTTP 403" in reply.text
     assert "/compile-backups" in reply.text  # what to do
-    assert "Failed" in parent.text
+    assert ": failed, see the thread for what to do" in parent.text
 
     async with aiohttp.ClientSession() as session, session.get(f"{bot.url}/healthz") as health:
         assert health.status == 200
@@ -259,7 +283,7 @@ async def test_slack_server_errors_are_retried(
     assert statuses == [503, 200]
     [parent] = fake_slack.top_level_messages()
     assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
-    assert "Done" in parent.text
+    assert ": done, " in parent.text
 
 
 async def test_a_database_failure_during_the_job_is_explained(
@@ -286,3 +310,101 @@ async def test_a_database_failure_during_the_job_is_explained(
     [parent] = fake_slack.top_level_messages()
     [reply] = fake_slack.replies(parent.channel, parent.ts)
     assert "the database is unavailable" in reply.text and "in a few minutes" in reply.text
+
+
+# --- where the PDF will go, said in the modal; the Home tab's button ---------------------------
+
+
+def modal_context(view: dict) -> str:
+    return view["blocks"][0]["elements"][0]["text"]
+
+
+async def test_the_modal_says_where_the_pdf_goes_before_submitting(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    view = await slack.open_modal(PM)
+    assert modal_context(view) == (
+        "One PDF with each invoice and its PDF attachments, posted in a thread in <#C_JOBSITE>."
+    )
+    fake_slack.deny_channel("C_JOBSITE")
+    denied = await slack.open_modal(PM)
+    assert modal_context(denied) == (
+        "One PDF with each invoice and its PDF attachments. It will come to you by direct "
+        "message: I'm not a member of <#C_JOBSITE>. Invite me there with `/invite @Invoice "
+        "Backups` to get backups in the channel."
+    )
+
+
+def home_button_click(trigger_id: str | None) -> dict:
+    """A click on the Home tab's *Compile a backup* button (``trigger_id`` None: without one)."""
+    click = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID},
+        "user": {"id": PM},
+        "api_app_id": "A0001",
+        "container": {"type": "view", "view_id": "V_HOME"},
+        "actions": [
+            {
+                "type": "button",
+                "block_id": "home",
+                "action_id": "home_compile",
+                "value": "compile",
+                "action_ts": "1.0",
+            }
+        ],
+    }
+    return click if trigger_id is None else {**click, "trigger_id": trigger_id}
+
+
+async def test_the_home_buttons_modal_sends_the_pdf_by_dm(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    before = len(fake_slack.calls_to("views.open"))
+    answer = await slack.interaction(home_button_click("trigger.home"))
+    assert answer.status == 200
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("views.open")) > before, 10)
+    view = slack.current_view(list(fake_slack.views)[-1])
+    assert view["callback_id"] == "compile_backups"
+    assert modal_context(view) == (
+        "One PDF with each invoice and its PDF attachments, posted in our direct messages "
+        "(Messages tab of this app)."
+    )
+    offered = await offered_options(slack, PM, view)
+    await slack.submit(PM, view, DEMO_PROJECT, [offered[9001]])
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    [parent] = fake_slack.top_level_messages()
+    assert parent.channel == f"D{PM}" and (await delivery_of(job)).delivery_note is None
+
+
+async def test_a_home_button_click_without_a_trigger_is_refused_before_anything_opens(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    before = len(fake_slack.calls_to("views.open"))
+    answer = await slack.interaction(home_button_click(None))
+    assert answer.status == 400
+    assert len(fake_slack.calls_to("views.open")) == before
+    assert not fake_slack.calls_to("conversations.open")
+
+
+async def test_a_whole_billing_period_is_one_choice(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    view = await slack.open_modal(PM)
+    answer = await slack.load_options(PM, view, DEMO_PROJECT)
+    groups = {group["label"]["text"]: group["options"] for group in answer.json()["option_groups"]}
+    october = [option["text"]["text"] for option in groups["Billing period 3 (Oct 1–31, 2026)"]]
+    assert october[0] == "All 3 invoices of Oct 1–31, 2026" and len(october) == 4
+    november = groups["Billing period 4 (Nov 1–30, 2026)"]
+    assert [option["value"] for option in november] == ["9022"]  # one invoice: no "All" option
+    assert "No billing period: left out if picked (fix in Procore first)" in groups
+
+    wholes = await whole_period_options(slack, PM, view)
+    offered = await offered_options(slack, PM, view)
+    chosen = [wholes["All 3 invoices of Oct 1–31, 2026"], offered[9001], offered[9003]]
+    await slack.submit(PM, view, DEMO_PROJECT, chosen)
+    [job] = await finished_jobs(1)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert sorted(job.payload["invoice_ids"]) == [9001, 9003, 9012, 9021]
+    [parent] = fake_slack.top_level_messages()
+    assert parent.text.startswith("Invoice backup of 4 invoices for Riverside")

@@ -76,7 +76,7 @@ async def test_a_job_whose_worker_died_after_posting_resumes_without_posting_twi
         [done] = await finished_jobs(1)
         assert done.status == JobStatus.SUCCEEDED and done.attempts == 2
         [parent] = fake_slack.top_level_messages()
-        assert parent.ts == posted["ts"] and "Done" in parent.text  # updated, not re-posted
+        assert parent.ts == posted["ts"] and ": done, " in parent.text  # updated, not re-posted
         assert len(fake_slack.files_in_thread(parent.channel, parent.ts)) == 1
 
         # Now pretend it died again right after the upload, before its final reply.

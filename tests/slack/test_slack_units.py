@@ -106,12 +106,12 @@ async def test_progress_is_throttled_latest_wins_and_phases_are_immediate() -> N
     parent = ParentMessage(chat, "C", "1.1", JobHeadline(5, "P", "U"), None, min_interval=0.2)  # type: ignore[arg-type]
     await parent.show(Phase.RUNNING)
     for step in range(1, 6):
-        await parent.progress(f"rendering {step}/5")
+        await parent.progress(f"invoice {step} of 5: SC-00{step} Vendor")
     assert len(chat.updates) == 1  # progress never waits for Slack
     await asyncio.wait_for(chat.second_update.wait(), 5)
     await parent.show(Phase.UPLOADING)
     await parent.close()
     assert len(chat.updates) == 3
     assert "Starting" in chat.updates[0]
-    assert "Rendering 5/5" in chat.updates[1]
+    assert "Invoice 5 of 5: SC-005 Vendor" in chat.updates[1]
     assert "Uploading" in chat.updates[2]

@@ -109,7 +109,7 @@ async def completed_exactly_once_by_a_new_process(
     }
     assert len(parents) == len(queued)
     for parent in parents:
-        assert "Done" in parent.text
+        assert ": done, " in parent.text
         assert len(fake.files_in_thread(parent.channel, parent.ts)) == 1
         assert len(fake.replies(parent.channel, parent.ts)) == 1
     assert sum(upload.completed for upload in fake.uploads.values()) == len(queued)
