@@ -109,28 +109,29 @@ class FaultStorm:
     bot's timeout) and connection resets (TCP RST), the last two half of the time after doing
     the work. Each method's faults cycle through `FAULT_KINDS` (its first call always fails, so
     every method called gets one), further calls fail with probability ``rate``; the same
-    request (method and bytes) fails at most ``max_in_a_row`` times in a row, so a client that
-    retries gets through. Records every fault and every call's arrival."""
+    request (method and arguments) fails at most ``max_per_request`` times in all, so a client
+    that retries gets through (and so do identical requests sent side by side). Records every
+    fault and every call's arrival."""
 
     def __init__(
         self,
         budget: int,
         *,
         rate: float = 0.8,
-        max_in_a_row: int = 2,
+        max_per_request: int = 2,
         hang_seconds: float = 3.0,
         retry_after: int = 1,
         seed: int = 0,
     ) -> None:
         self.budget = budget
         self.rate = rate
-        self.max_in_a_row = max_in_a_row
+        self.max_per_request = max_per_request
         self.hang_seconds = hang_seconds
         self.retry_after = retry_after
         self.faults: list[Fault] = []
         self.arrivals: list[tuple[float, str, str]] = []  # (monotonic time, method, fingerprint)
         self._random = random.Random(seed)
-        self._in_a_row: Counter[str] = Counter()
+        self._per_request: Counter[str] = Counter()
         self._per_method: Counter[str] = Counter()
 
     def decide(self, method: str, fingerprint: str) -> Fault | None:
@@ -140,14 +141,13 @@ class FaultStorm:
         first = method not in self._per_method
         if (
             len(self.faults) >= self.budget
-            or self._in_a_row[fingerprint] >= self.max_in_a_row
+            or self._per_request[fingerprint] >= self.max_per_request
             or (not first and self._random.random() >= self.rate)
         ):
-            self._in_a_row[fingerprint] = 0
             return None
         number = self._per_method[method]
         self._per_method[method] += 1
-        self._in_a_row[fingerprint] += 1
+        self._per_request[fingerprint] += 1
         kind = FAULT_KINDS[number % len(FAULT_KINDS)]
         done = kind in ("timeout", "reset") and (number // len(FAULT_KINDS)) % 2 == 0
         retry_after = self.retry_after if kind == "429" else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from storage.jobs import Job, JobStatus
 from storage.slack_deliveries import delivery_of
@@ -23,15 +24,19 @@ async def ask_for_backup(
     slack: SlackDriver, fake: FakeSlack, user_id: str, project_id: int, invoice_ids: list[int]
 ) -> None:
     """A user's whole journey (command → modal → options → Compile), whatever the faults: the
-    modal is the first view opened after the command (a retried views.open may open a second).
+    modal is the first view opened for the command's trigger (a retried views.open may open a
+    second); journeys may run side by side.
     The bot must answer within Slack's 3 seconds, and its own Slack calls may make it miss
     them (Slack then shows an error): the user tries again, as they would (a submission of the
     same view queues one job however often it is sent)."""
-    before = len(fake.views)
-    answer = await slack.command(user_id)
+    body = slack.command_body(user_id)
+    [trigger] = parse_qs(body)["trigger_id"]
+    answer = await slack.send(body)
     assert answer.status == 200, answer
-    await fake.wait_for(lambda: len(fake.views) > before, 60)
-    view = slack.current_view(list(fake.views)[before])
+    opened = await fake.wait_for(
+        lambda: [view.id for view in fake.views.values() if view.trigger_id == trigger], 60
+    )
+    view = slack.current_view(opened[0])
     for _ in range(USER_TRIES):
         options = await slack.load_options(user_id, view, project_id)
         if options.status == 200:
