@@ -45,6 +45,7 @@ from storage.db import close_database, open_database  # noqa: E402
 from storage.jobs import Job, JobStatus  # noqa: E402
 from tests.slack.fake_slack import FakeSlack, FaultStorm  # noqa: E402
 from tests.slack.fault_storm import (  # noqa: E402
+    IN_FLIGHT,
     SELECTIONS,
     ask_for_backup,
     delivery_problems,
@@ -57,15 +58,18 @@ SECRET = "bench-signing-secret"
 
 
 class _Found(logging.Handler):
-    """Counts the side effects `bot.delivery.exactly_once` found done instead of repeating."""
+    """Counts what `bot.delivery.exactly_once` logs: posts and uploads that failed (``tried``
+    again) and those found done after a timeout or reset instead of being sent again."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.count = 0
+        self.tried = 0
+        self.found = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "went through after all" in record.getMessage():
-            self.count += 1
+        message = record.getMessage()
+        self.found += "went through after all" in message
+        self.tried += "trying again" in message
 
 
 def _retries() -> Counter[str]:
@@ -99,7 +103,10 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
     fake.set_channel_members("C_JOBSITE", [PM])
     await fake.start()
     found = _Found()
-    logging.getLogger("bot.delivery").addHandler(found)
+    delivery_log = logging.getLogger("bot.delivery")
+    delivery_log.addHandler(found)
+    delivery_log.setLevel(logging.INFO)
+    delivery_log.propagate = False  # counted, not printed
     settings = Settings(
         bot_token="xoxb-bench-token",
         signing_secret=SECRET,
@@ -147,15 +154,19 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
     for method, count in storm.by_method().most_common():
         print(f"  {method:32} {count}")
     print("bot retries (slack_sdk handlers): " + ", ".join(f"{k} {n}" for k, n in retries.items()))
-    print(f"posts/uploads found done after a timeout or reset (not sent again): {found.count}")
-    same = [gap for _, gap in report.again]
-    wide = [gap for _, gap in report.method_wide]
     print(
-        f"Retry-After {report.retry_after} s, {report.rate_limited} 429s: same request again "
-        f"after min {min(same, default=0):.2f} s / median {_median(same):.2f} s, "
-        f"{len(report.too_soon)} too soon; next call of the method after min "
-        f"{min(wide, default=0):.2f} s, {len(report.method_too_soon)} too soon, "
-        f"{report.in_flight} already in flight"
+        f"posts/uploads failed after the client's retries: {found.tried}; of those found done "
+        f"in Slack after a timeout or reset (so not sent again): {found.found}"
+    )
+    same = [gap for _, gap in report.again if gap >= IN_FLIGHT]
+    wide = [gap for _, gap in report.method_wide if gap >= IN_FLIGHT]
+    print(
+        f"Retry-After {report.retry_after} s, {report.rate_limited} 429s. Same request sent "
+        f"again: {len(report.again)}, after min {min(same, default=0):.2f} s / median "
+        f"{_median(same):.2f} s, {len(report.too_soon)} too soon "
+        f"({len(report.again) - len(same)} identical requests already in flight). Next call "
+        f"of the method: min {min(wide, default=0):.2f} s, {len(report.method_too_soon)} too "
+        f"soon ({report.in_flight} already in flight, < {IN_FLIGHT} s)"
     )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     failures = problems + [f"sent again too soon after a 429: {report.too_soon}"] * bool(
