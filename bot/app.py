@@ -38,6 +38,7 @@ NOT_REPEATABLE = frozenset(
     {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
 )
 UPLOAD = "(upload)"  # the label of the upload URL files.getUploadURLExternal hands out
+MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After holds the method's other calls no longer
 
 
 def _method_of(request: HttpRequest) -> str:
@@ -133,7 +134,7 @@ class CountedRateLimitRetries(_CountedRetries, AsyncRateLimitErrorRetryHandler):
             except ValueError:
                 seconds = 1.0
             if self.gate is not None:
-                self.gate.block(_method_of(request), seconds)
+                self.gate.block(_method_of(request), min(max(seconds, 0.0), MAX_RETRY_AFTER))
         await super().prepare_for_next_attempt_async(
             state=state, request=request, response=response, error=error
         )
