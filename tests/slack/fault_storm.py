@@ -17,7 +17,7 @@ SELECTIONS = ([9001], [9002, 9011], [9012], [9021], [9003, 9022], [9011])
 # A call that reaches the fake this soon after a 429 of its method was sent before the bot got
 # the 429 (the bot, the fake and the test share one event loop, so "this soon" is generous).
 IN_FLIGHT = 0.5
-USER_TRIES = 5  # how often a user sends the same form again when Slack shows an error
+USER_TRIES = 10  # how often a user sends the same form again when Slack shows an error
 
 
 async def ask_for_backup(
