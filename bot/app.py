@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -10,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
@@ -28,15 +31,67 @@ from bot.settings import Settings
 APP_NAME = "invoice-backups"
 
 
+# Calls that must not be sent again when Slack may have done them (a timeout, a connection
+# reset): a second post would be a second message, a second completion a second file. The
+# callers look them up first instead (`bot.delivery.exactly_once`).
+NOT_REPEATABLE = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
+)
+UPLOAD = "(upload)"  # the label of the upload URL files.getUploadURLExternal hands out
+MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After holds the method's other calls no longer
+
+
 def _method_of(request: HttpRequest) -> str:
-    """``chat.postMessage`` from ``https://slack.com/api/chat.postMessage`` (no query string)."""
-    return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "unknown"
+    """``chat.postMessage`` from ``https://slack.com/api/chat.postMessage`` (no query string);
+    `UPLOAD` for the upload URL (its path is a signed token, never a label)."""
+    path = request.url.split("?", 1)[0].rstrip("/")
+    if "/api/" not in path:
+        return UPLOAD
+    return path.rsplit("/", 1)[-1] or "unknown"
+
+
+class RateLimitGate:
+    """Slack's rate limits are per method: after a 429 for a method, every call of that method
+    (not only the one refused) waits out its ``Retry-After``."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def block(self, method: str, seconds: float) -> None:
+        """No call of ``method`` starts in the next ``seconds``."""
+        until = time.monotonic() + seconds
+        self._until[method] = max(until, self._until.get(method, 0.0))
+
+    async def wait(self, method: str) -> None:
+        """Return when ``method`` may be called."""
+        for _ in range(100):  # each 429 while waiting pushes the end further; bounded
+            left = self._until.get(method, 0.0) - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(left)
 
 
 class _CountedRetries:
-    """Counts each retry a handler decides on, in `SLACK_RETRIES` (method, `reason`)."""
+    """Counts each retry a handler decides on, in `SLACK_RETRIES` (method, `reason`); a retry
+    waits for its method's `RateLimitGate` too (``gate``, shared by the client's handlers)."""
 
     reason = "other"
+    gate: RateLimitGate | None = None
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        handler: Any = super()
+        await handler.prepare_for_next_attempt_async(
+            state=state, request=request, response=response, error=error
+        )
+        if self.gate is not None:
+            await self.gate.wait(_method_of(request))
 
     async def can_retry_async(
         self,
@@ -58,9 +113,31 @@ class _CountedRetries:
 
 
 class CountedRateLimitRetries(_CountedRetries, AsyncRateLimitErrorRetryHandler):
-    """Retries a 429 after its Retry-After, counted as ``ratelimited``."""
+    """Retries a 429 after its Retry-After, counted as ``ratelimited``; the method's other
+    calls wait too (``gate``)."""
 
     reason = "ratelimited"
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is not None:
+            values = {k.lower(): v for k, v in response.headers.items()}.get("retry-after")
+            value = values[0] if isinstance(values, list) and values else values
+            try:
+                seconds = float(value) if value is not None else 1.0
+            except ValueError:
+                seconds = 1.0
+            if self.gate is not None:
+                self.gate.block(_method_of(request), min(max(seconds, 0.0), MAX_RETRY_AFTER))
+        await super().prepare_for_next_attempt_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 class CountedServerErrorRetries(_CountedRetries, AsyncServerErrorRetryHandler):
@@ -69,12 +146,47 @@ class CountedServerErrorRetries(_CountedRetries, AsyncServerErrorRetryHandler):
     reason = "server_error"
 
 
+class CountedConnectionRetries(_CountedRetries, AsyncConnectionErrorRetryHandler):
+    """Retries a connection reset, a dropped connection or a timeout, counted as
+    ``connection_error`` — except for `NOT_REPEATABLE` methods, which Slack may have done."""
+
+    reason = "connection_error"
+
+    def __init__(self, max_retry_count: int) -> None:
+        super().__init__(
+            max_retry_count=max_retry_count,
+            error_types=[
+                aiohttp.ServerConnectionError,  # includes ServerDisconnectedError, timeouts
+                aiohttp.ClientOSError,  # [Errno 104] Connection reset by peer
+                TimeoutError,  # the session's total timeout
+            ],
+        )
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _method_of(request) in NOT_REPEATABLE:
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 class InstrumentedWebClient(AsyncWebClient):
     """The Web API client, counting every call's final outcome in `SLACK_CALLS` by method:
     ``ok``, ``ratelimited`` (429 after the retries), ``server_error`` (5xx), ``client_error``
     (Slack's ``ok: false``), ``connection_error``."""
 
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        for handler in self.retry_handlers:
+            if isinstance(handler, _CountedRetries) and handler.gate is not None:
+                await handler.gate.wait(api_method)
+                break
         try:
             response = await super().api_call(api_method, **kwargs)
         except SlackApiError as error:
@@ -116,11 +228,19 @@ def instrumented(client: AsyncWebClient) -> InstrumentedWebClient:
 
 
 def slack_retry_handlers() -> list[AsyncRetryHandler]:
-    """The retry policy of every Web API call: 429 (Retry-After honoured) and 5xx, counted."""
-    return [
+    """The retry policy of every Web API call (and the upload URL), each retry counted: 429
+    (Retry-After honoured, for the whole method), 500/503, and connection resets or timeouts of
+    the calls that may be repeated. At most 3 retries a call in all (the attempt count is
+    shared by the handlers)."""
+    handlers: list[_CountedRetries] = [
         CountedRateLimitRetries(max_retry_count=3),
-        CountedServerErrorRetries(max_retry_count=2),
+        CountedServerErrorRetries(max_retry_count=3),
+        CountedConnectionRetries(max_retry_count=3),
     ]
+    gate = RateLimitGate()
+    for handler in handlers:
+        handler.gate = gate
+    return [handler for handler in handlers if isinstance(handler, AsyncRetryHandler)]
 
 
 def build_web_client(settings: Settings, session: aiohttp.ClientSession | None) -> AsyncWebClient:

@@ -1,15 +1,166 @@
-"""Posting where the user asked, or by DM when the bot can't post there (and saying why)."""
+"""Posting where the user asked, or by DM when the bot can't post there (and saying why);
+each message at most once, whatever Slack's faults.
+
+A post (or an upload completion) whose request timed out or whose connection was reset may have
+been done by Slack all the same, so it is never simply sent again: `exactly_once` first looks for
+it — messages carry their key in Slack message metadata (``event_type`` `POST_EVENT`), looked up
+with conversations.history / conversations.replies — and sends it again only when it is not there.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.common import Message
 from bot.blocks.messages import fallback_note
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+POST_EVENT = "invoice_backups_post"  # the metadata event type of every keyed message
+ONCE_TRIES = 5  # attempts of one side effect (each with the client's own retries) before failing
+LOOKUP_WINDOW_SECONDS = 600  # how far back conversations.history is read for a keyed message
+_STATUS = re.compile(r"status: (\d+)")
+
+
+def transient(error: BaseException) -> bool:
+    """True for what may go away on its own: a timeout, a broken connection, a 429 or a 5xx
+    (after the client's own retries); False for Slack's considered answers (``not_in_channel``,
+    an upload refused with a 4xx)."""
+    if isinstance(error, TimeoutError | aiohttp.ClientError):
+        return True
+    if isinstance(error, SlackApiError):
+        status = int(getattr(error.response, "status_code", 200) or 200)
+        return status == 429 or status >= 500
+    if isinstance(error, SlackRequestError):
+        found = _STATUS.search(str(error))
+        return found is not None and (int(found.group(1)) == 429 or int(found.group(1)) >= 500)
+    return False
+
+
+def _maybe_done(error: BaseException) -> bool:
+    """True when Slack may have done the request although it failed (no answer came)."""
+    return isinstance(error, TimeoutError | aiohttp.ClientError)
+
+
+def _described(error: BaseException) -> str:
+    """A short reason for the log, never a URL (upload URLs are signed)."""
+    if isinstance(error, SlackApiError):
+        return f"Slack said {error.response.get('error')} (HTTP {error.response.status_code})"
+    found = _STATUS.search(str(error)) if isinstance(error, SlackRequestError) else None
+    return f"HTTP {found.group(1)}" if found else type(error).__name__
+
+
+async def exactly_once(
+    do: Callable[[], Awaitable[T]],
+    find: Callable[[], Awaitable[T | None]],
+    what: str,
+    tries: int = ONCE_TRIES,
+) -> T:
+    """Do a Slack side effect once: ``do()`` it; after a `transient` failure try again, but when
+    Slack may have done it (a timeout, a reset connection) return what ``find()`` finds of it
+    instead, if anything. Raises the last error after ``tries`` attempts, and at once an error
+    that is not transient."""
+    unsure = False
+    for attempt in range(1, tries + 1):
+        try:
+            if unsure:
+                found = await find()
+                if found is not None:
+                    log.info("%s: it went through after all", what)
+                    return found
+                unsure = False
+            return await do()
+        except Exception as error:
+            if not transient(error) or attempt == tries:
+                raise
+            unsure = unsure or _maybe_done(error)
+            log.warning("%s: %s; trying again (%d/%d)", what, _described(error), attempt, tries)
+            await asyncio.sleep(0.25 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _metadata(key: str) -> dict[str, Any]:
+    return {"event_type": POST_EVENT, "event_payload": {"key": key}}
+
+
+def _has_key(message: dict[str, Any], key: str) -> bool:
+    metadata = message.get("metadata") or {}
+    return (
+        metadata.get("event_type") == POST_EVENT
+        and (metadata.get("event_payload") or {}).get("key") == key
+    )
+
+
+async def find_message(
+    client: AsyncWebClient, channel: str, key: str, thread_ts: str | None, since: float
+) -> str | None:
+    """The ts of the message posted with ``key`` in ``channel`` (in the thread ``thread_ts``,
+    else at the top level since ``since``, a Unix time), or None."""
+    if thread_ts is not None:
+        response = await client.conversations_replies(
+            channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
+        )
+    else:
+        response = await client.conversations_history(
+            channel=channel,
+            oldest=f"{since - LOOKUP_WINDOW_SECONDS:.6f}",
+            include_all_metadata=True,
+            limit=200,
+        )
+    for message in response.get("messages") or []:
+        if _has_key(message, key):
+            return str(message["ts"])
+    return None
+
+
+async def post_once(
+    client: AsyncWebClient,
+    channel: str,
+    message: Message,
+    key: str,
+    thread_ts: str | None = None,
+) -> tuple[str, str]:
+    """Post ``message`` in ``channel`` (in the thread ``thread_ts``) exactly once, whatever
+    the faults: ``key`` (unique to this message, e.g. ``job:12:parent``) marks it in its
+    metadata, and a post that may have gone through is looked up before it is sent again.
+    Returns (channel id, ts). Slack's refusals (e.g. ``not_in_channel``) raise `SlackApiError`."""
+    since = time.time()
+    thread = {"thread_ts": thread_ts} if thread_ts is not None else {}
+
+    async def do() -> tuple[str, str]:
+        response = await client.chat_postMessage(
+            channel=channel, metadata=_metadata(key), **thread, **message.as_kwargs()
+        )
+        return str(response["channel"]), str(response["ts"])
+
+    async def find() -> tuple[str, str] | None:
+        ts = await find_message(client, channel, key, thread_ts, since)
+        return (channel, ts) if ts is not None else None
+
+    return await exactly_once(do, find, f"posting {key}")
+
+
+async def file_in_thread(client: AsyncWebClient, channel: str, thread_ts: str) -> str | None:
+    """The id of the first file shared in the thread ``thread_ts`` of ``channel``, or None."""
+    response = await client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
+    for message in response.get("messages") or []:
+        for file in message.get("files") or []:
+            if file.get("id"):
+                return str(file["id"])
+    return None
+
 
 # chat.postMessage errors meaning "not here", for which a DM to the requester is the answer.
 FALLBACK_ERRORS = frozenset(
@@ -37,22 +188,23 @@ async def post_with_dm_fallback(
     channel_id: str,
     user_id: str,
     build: Callable[[str | None], Message],
+    key: str,
     explain: Callable[[str, str], str] = fallback_note,
 ) -> Posted:
-    """Post ``build(None)`` in ``channel_id``; when Slack says the bot can't post there, post
-    ``build(note)`` in a DM to ``user_id`` instead, ``note`` saying why (``explain(channel_id,
-    error)``). Other errors propagate."""
+    """Post ``build(None)`` in ``channel_id`` once (`post_once` with ``key``); when Slack says
+    the bot can't post there, post ``build(note)`` in a DM to ``user_id`` instead, ``note``
+    saying why (``explain(channel_id, error)``). Other errors propagate."""
     try:
-        response = await client.chat_postMessage(channel=channel_id, **build(None).as_kwargs())
-        return Posted(str(response["channel"]), str(response["ts"]))
+        channel, ts = await post_once(client, channel_id, build(None), key)
+        return Posted(channel, ts)
     except SlackApiError as error:
         code = str(error.response.get("error"))
         if code not in FALLBACK_ERRORS:
             raise
     note = explain(channel_id, code)
     dm_channel = await open_dm(client, user_id)
-    response = await client.chat_postMessage(channel=dm_channel, **build(note).as_kwargs())
-    return Posted(str(response["channel"]), str(response["ts"]), note)
+    channel, ts = await post_once(client, dm_channel, build(note), key)
+    return Posted(channel, ts, note)
 
 
 async def posting_problem(client: AsyncWebClient, channel_id: str) -> str | None:

@@ -57,7 +57,7 @@ SLACK_CALLS = Counter(
 SLACK_RETRIES = Counter(
     "invoice_backups_slack_api_retries_total",
     "Slack Web API retries by method and reason (ratelimited: a 429 honouring Retry-After; "
-    "server_error: a 5xx).",
+    "server_error: a 5xx; connection_error: a reset or a timeout).",
     ["method", "reason"],
     registry=REGISTRY,
 )

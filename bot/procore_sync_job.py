@@ -120,6 +120,7 @@ class ProcoreSyncHandler(JobHandler[None]):
                 str(payload["channel_id"]),
                 str(payload.get("user_id") or ""),
                 lambda note: result_message(report, note),
+                key=f"job:{run.job.id}:result",
             )
             await run.recorded(lambda: run.record_state(posted=posted.ts))
         return summary[:1000]
@@ -137,6 +138,7 @@ class ProcoreSyncHandler(JobHandler[None]):
                 lambda note: Message(
                     text=f"Procore sync failed: {detail}" + (f" ({note})" if note else "")
                 ),
+                key=f"job:{run.job.id}:failure",
             )
         except Exception as error:  # best effort: the job row keeps the error
             log.warning("could not tell that the Procore sync failed: %s", error)

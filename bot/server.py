@@ -109,7 +109,10 @@ class BotServer:
     async def start(self) -> None:
         """Start the HTTP server (and Socket Mode), then the job worker."""
         settings = self.settings
-        self._session = aiohttp.ClientSession()
+        # slack_sdk applies its own timeout only to sessions it makes: this one carries it.
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.slack_timeout_seconds)
+        )
         self.client = build_web_client(settings, self._session)
         if settings.procore is not None:
             self.procore = ProcoreClient(settings.procore.client_config())

@@ -22,6 +22,7 @@ DEFAULT_SHUTDOWN_GRACE_SECONDS = 20.0
 DEFAULT_JOB_LEASE_SECONDS = 60.0
 DEFAULT_JOB_POLL_SECONDS = 2.0
 DEFAULT_RETENTION_DAYS = 30
+DEFAULT_SLACK_TIMEOUT_SECONDS = 30.0
 DEFAULT_PROCORE_API_URL = "https://api.procore.com"
 DEFAULT_PROCORE_LOGIN_URL = "https://login.procore.com"
 DEFAULT_PROCORE_SYNC_MINUTES = 15
@@ -58,6 +59,8 @@ class Settings:
     job_lease_seconds: float = DEFAULT_JOB_LEASE_SECONDS  # a hung process's jobs resume after it
     job_poll_seconds: float = DEFAULT_JOB_POLL_SECONDS  # how often idle workers look for jobs
     retention_days: int = DEFAULT_RETENTION_DAYS  # compiled PDFs are deleted after this
+    # One Slack Web API request (or upload) that has not answered by then is given up and retried
+    slack_timeout_seconds: float = DEFAULT_SLACK_TIMEOUT_SECONDS
     procore: ProcoreSettings | None = None  # None: no Procore (bundle imports only)
     # The Authorization value Procore's webhook deliveries carry (None: no webhook endpoint).
     procore_webhook_secret: str | None = field(default=None, repr=False)
@@ -112,6 +115,9 @@ class Settings:
                 "BACKUPS_JOB_POLL_SECONDS", DEFAULT_JOB_POLL_SECONDS, 0.05, 60
             ),
             retention_days=retention_days_from_env(env),
+            slack_timeout_seconds=env.number(
+                "BACKUPS_SLACK_TIMEOUT_SECONDS", DEFAULT_SLACK_TIMEOUT_SECONDS, 1, 300
+            ),
             procore=procore_settings_from_env(env),
             procore_webhook_secret=webhook_secret_from_env(env),
         )

@@ -47,7 +47,14 @@ from bot.blocks.messages import (
     outcome_reply,
     parent_message,
 )
-from bot.delivery import Posted, open_dm, post_with_dm_fallback
+from bot.delivery import (
+    Posted,
+    exactly_once,
+    file_in_thread,
+    open_dm,
+    post_once,
+    post_with_dm_fallback,
+)
 from bot.digest_job import plan_digest_job
 from bot.job_kinds import JobFailure, JobHandler, JobKinds, JobRun
 from bot.job_work import CompileWork, JobPlanner, JobWork, NoticeWork, plan_compile_job
@@ -140,11 +147,12 @@ class SlackDeliveries:
                     work.channel_id,
                     work.user_id or "",
                     lambda note: notice_message(work.text, note),
+                    key=_key(run, "parent"),
                 )
             else:
                 assert work.user_id, "a notice without a channel goes to a user"
                 notice = notice_message(work.text, resume_schedule_id=work.resume_schedule_id)
-                posted = await self._direct_message(work.user_id, notice)
+                posted = await self._direct_message(work.user_id, notice, _key(run, "parent"))
             await run.recorded(
                 lambda: slack_deliveries.record_parent_message(
                     run.job, run.owner, delivery, posted.channel, posted.ts, posted.note
@@ -152,10 +160,10 @@ class SlackDeliveries:
             )
         return work.note[:2000]
 
-    async def _direct_message(self, user_id: str, message: Message) -> Posted:
+    async def _direct_message(self, user_id: str, message: Message, key: str) -> Posted:
         dm = await open_dm(self.client, user_id)
-        response = await self.client.chat_postMessage(channel=dm, **message.as_kwargs())
-        return Posted(dm, str(response["ts"]))
+        channel, ts = await post_once(self.client, dm, message, key)
+        return Posted(channel, ts)
 
     async def compile_steps(self, run: JobRun, request: BackupJobPayload) -> None:
         """The four steps of a compile, each skipped when already recorded."""
@@ -169,7 +177,8 @@ class SlackDeliveries:
                 request.channel_id,
                 request.user_id,
                 lambda note: parent_message(headline, Phase.QUEUED, note=note),
-                digest_fallback_note if request.title else fallback_note,
+                key=_key(run, "parent"),
+                explain=digest_fallback_note if request.title else fallback_note,
             )
             await run.recorded(
                 lambda: slack_deliveries.record_parent_message(
@@ -182,14 +191,14 @@ class SlackDeliveries:
             if outcome.has_file and delivery.file_id is None:
                 await parent.show(Phase.UPLOADING)
                 await run.fence()
-                file_id = await self._upload(delivery, outcome)
+                file_id = await self._upload(run, delivery, outcome)
                 await run.recorded(
                     lambda: slack_deliveries.record_upload(job, owner, delivery, file_id)
                 )
             if delivery.final_reply_ts is None:
                 await run.fence()
                 mention = None if request.title else request.user_id
-                ts = await self._reply(delivery, outcome_reply(outcome, mention))
+                ts = await self._reply(run, delivery, outcome_reply(outcome, mention))
                 await run.recorded(
                     lambda: slack_deliveries.record_final_reply(job, owner, delivery, ts)
                 )
@@ -255,26 +264,44 @@ class SlackDeliveries:
             COMPILE_BYTES.observe(result.byte_size)
         return result
 
-    async def _upload(self, delivery: SlackDelivery, outcome: CompileResult) -> str:
+    async def _upload(self, run: JobRun, delivery: SlackDelivery, outcome: CompileResult) -> str:
+        """Upload the PDF into the parent's thread once: after a failure that may have gone
+        through (the completion timed out), the thread is looked at before uploading again."""
+        assert delivery.parent_channel is not None and delivery.parent_ts is not None
+        channel, thread_ts = delivery.parent_channel, delivery.parent_ts
         # files_upload_v2 would read a path synchronously, on the event loop; read it aside.
         content = await asyncio.to_thread(Path(str(delivery.pdf_path)).read_bytes)
-        try:
+
+        async def upload() -> str:
             response = await self.client.files_upload_v2(
-                channel=delivery.parent_channel,
-                thread_ts=delivery.parent_ts,
+                channel=channel,
+                thread_ts=thread_ts,
                 file=content,
                 filename=outcome.file_name,
                 title=outcome.file_name,
             )
+            return str(response["file"]["id"])
+
+        try:
+            return await exactly_once(
+                upload,
+                lambda: file_in_thread(self.client, channel, thread_ts),
+                f"uploading the PDF of job {run.job.id}",
+            )
         except (SlackApiError, SlackRequestError) as error:
             raise UploadRefused(_upload_refusal(error)) from error
-        return str(response["file"]["id"])
 
-    async def _reply(self, delivery: SlackDelivery, message: Message) -> str:
-        response = await self.client.chat_postMessage(
-            channel=delivery.parent_channel, thread_ts=delivery.parent_ts, **message.as_kwargs()
+    async def _reply(self, run: JobRun, delivery: SlackDelivery, message: Message) -> str:
+        """The job's final reply in the parent's thread, posted once."""
+        assert delivery.parent_channel is not None
+        _, ts = await post_once(
+            self.client,
+            delivery.parent_channel,
+            message,
+            _key(run, "final"),
+            thread_ts=delivery.parent_ts,
         )
-        return str(response["ts"])
+        return ts
 
     async def tell_failure(
         self, run: JobRun, work: JobWork | None, failure: Failure, detail: str
@@ -291,9 +318,9 @@ class SlackDeliveries:
             in_thread = request is not None and delivery.parent_ts is not None
             if delivery.final_reply_ts is None and (in_thread or user_id):
                 if in_thread:
-                    ts = await self._reply(delivery, message)
+                    ts = await self._reply(run, delivery, message)
                 else:
-                    ts = (await self._direct_message(str(user_id), message)).ts
+                    ts = (await self._direct_message(str(user_id), message, _key(run, "final"))).ts
                 with contextlib.suppress(Exception):
                     await slack_deliveries.record_final_reply(job, run.owner, delivery, ts)
             if request is not None and delivery.parent_ts is not None:
@@ -333,6 +360,11 @@ def register_slack_kinds(kinds: JobKinds, deliveries: SlackDeliveries) -> None:
     """Register the kinds that post in Slack: compile_backup (the modal) and digest."""
     kinds.register(COMPILE_BACKUP, SlackJobHandler(deliveries, plan_compile_job))
     kinds.register(DIGEST, SlackJobHandler(deliveries, plan_digest_job))
+
+
+def _key(run: JobRun, step: str) -> str:
+    """The key that marks a job's message in Slack (`bot.delivery.post_once`)."""
+    return f"job:{run.job.id}:{step}"
 
 
 def _exists(path: str | None) -> bool:

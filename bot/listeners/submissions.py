@@ -1,8 +1,8 @@
 """Answering a modal submission that cannot go through: an error shown under a field.
 
 A refusal (`AccessDenied` and the like) is shown as it is; a temporary problem (Slack could not
-say who the user is, the database did not answer) asks to submit again. Anything else is a bug
-and is left to propagate.
+say who the user is or did not answer, the database did not answer) asks to submit again.
+Anything else is a bug and is left to propagate.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from bot.delivery import transient
 from bot.errors import is_database_error
 from bot.identity import IdentityUnavailable
 
@@ -27,8 +28,9 @@ def plain(text: str) -> str:
 
 
 def is_temporary(error: BaseException) -> bool:
-    """True for problems that go away by themselves: identity lookups and database outages."""
-    return isinstance(error, IdentityUnavailable) or is_database_error(error)
+    """True for problems that go away by themselves: identity lookups, Slack's faults (a
+    timeout, a reset, a 429 or 5xx after the client's retries) and database outages."""
+    return isinstance(error, IdentityUnavailable) or transient(error) or is_database_error(error)
 
 
 async def ack_field_error(ack: AsyncAck, block_id: str, text: str) -> None:

@@ -1,21 +1,27 @@
 """A fake Slack Web API: an aiohttp server on a free port, reached through SLACK_API_URL.
 
 It implements the methods the bot calls (auth.test, users.info, views.open/update/publish,
-chat.postMessage/update/postEphemeral, conversations.open/info/members,
-files.getUploadURLExternal, the
-upload URL itself, files.completeUploadExternal), the response_url of slash commands, and Socket
-Mode (apps.connections.open and the WebSocket, on which `send_envelope` pushes requests). It records
-every call (method, arguments, what it answered) and the uploaded bytes, and can be told to fail:
-a 429 with Retry-After, ``not_in_channel`` for a channel, an upload refused.
+chat.postMessage/update/postEphemeral, conversations.open/info/members/history/replies,
+files.getUploadURLExternal, the upload URL itself, files.completeUploadExternal), the response_url
+of slash commands, and Socket Mode (apps.connections.open and the WebSocket, on which
+`send_envelope` pushes requests). It records every call (method, arguments, what it answered) and
+the uploaded bytes, and can be told to fail: a 429 with Retry-After, ``not_in_channel`` for a
+channel, an upload refused — or, with a `FaultStorm`, faults at random in every method.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
-from collections.abc import Callable, Mapping
+import random
+import struct
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from socket import SO_LINGER, SOL_SOCKET
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +51,7 @@ class Message:
     blocks: list[dict[str, Any]]
     thread_ts: str | None
     versions: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None  # Slack message metadata (event_type, event_payload)
 
     @property
     def all_text(self) -> str:
@@ -64,6 +71,7 @@ class Upload:
     thread_ts: str | None = None
     title: str | None = None
     completed: bool = False
+    shares: list[tuple[str, str | None, str]] = field(default_factory=list)  # channel, thread, ts
 
 
 @dataclass
@@ -76,6 +84,115 @@ class View:
     trigger_id: str
     user_id: str | None
     updates: int = 0
+
+
+FAULT_KINDS = ("timeout", "429", "reset", "500", "503")
+UPLOAD_METHOD = "(upload)"  # how the upload URL is named in `Call` and `Fault`
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault the storm injected. ``done``: Slack did the call before the fault (a timeout
+    or a reset after the work: the classic trap for a retry)."""
+
+    method: str
+    kind: str
+    done: bool
+    at: float  # time.monotonic() when it was answered (or the hang began)
+    fingerprint: str
+    retry_after: int | None = None
+
+
+class FaultStorm:
+    """Faults at random in every call of the Web API and the upload URL, up to ``budget``:
+    429 with ``Retry-After``, 500, 503, timeouts (a hang of ``hang_seconds``, longer than the
+    bot's timeout) and connection resets (TCP RST), the last two half of the time after doing
+    the work. Each method's faults cycle through `FAULT_KINDS` (its first call always fails, so
+    every method called gets one), further calls fail with probability ``rate``; the same
+    request (method and arguments) fails at most ``max_per_request`` times in all, so a client
+    that retries gets through (and so do identical requests sent side by side). Records every
+    fault and every call's arrival."""
+
+    def __init__(
+        self,
+        budget: int,
+        *,
+        rate: float = 0.8,
+        max_per_request: int = 2,
+        hang_seconds: float = 3.0,
+        retry_after: int = 1,
+        seed: int = 0,
+    ) -> None:
+        self.budget = budget
+        self.rate = rate
+        self.max_per_request = max_per_request
+        self.hang_seconds = hang_seconds
+        self.retry_after = retry_after
+        self.faults: list[Fault] = []
+        self.arrivals: list[tuple[float, str, str]] = []  # (monotonic time, method, fingerprint)
+        self._random = random.Random(seed)
+        self._per_request: Counter[str] = Counter()
+        self._per_method: Counter[str] = Counter()
+
+    def decide(self, method: str, fingerprint: str) -> Fault | None:
+        """The fault for this call, or None to answer it normally."""
+        now = time.monotonic()
+        self.arrivals.append((now, method, fingerprint))
+        first = method not in self._per_method
+        if (
+            len(self.faults) >= self.budget
+            or self._per_request[fingerprint] >= self.max_per_request
+            or (not first and self._random.random() >= self.rate)
+        ):
+            return None
+        number = self._per_method[method]
+        self._per_method[method] += 1
+        self._per_request[fingerprint] += 1
+        kind = FAULT_KINDS[number % len(FAULT_KINDS)]
+        done = kind in ("timeout", "reset") and (number // len(FAULT_KINDS)) % 2 == 0
+        retry_after = self.retry_after if kind == "429" else None
+        fault = Fault(method, kind, done, now, fingerprint, retry_after)
+        self.faults.append(fault)
+        return fault
+
+    def by_kind(self) -> Counter[str]:
+        """Faults injected by kind (``timeout (done)`` apart from ``timeout``)."""
+        return Counter(f"{f.kind} (done)" if f.done else f.kind for f in self.faults)
+
+    def by_method(self) -> Counter[str]:
+        """Faults injected by method."""
+        return Counter(f.method for f in self.faults)
+
+    def retry_after_gaps(self) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """For each 429: (method, seconds) until the same request came again, and until any
+        call of that method came (each compared with its Retry-After by the caller)."""
+        same: list[tuple[str, float]] = []
+        method_wide: list[tuple[str, float]] = []
+        for fault in self.faults:
+            if fault.kind != "429":
+                continue
+            later = [a for a in self.arrivals if a[0] > fault.at and a[1] == fault.method]
+            if later:
+                method_wide.append((fault.method, later[0][0] - fault.at))
+            again = [a for a in later if a[2] == fault.fingerprint]
+            if again:
+                same.append((fault.method, again[0][0] - fault.at))
+        return same, method_wide
+
+
+def _fingerprint(method: str, request: web.Request, raw: bytes) -> str:
+    return hashlib.sha1(method.encode() + request.query_string.encode() + raw).hexdigest()
+
+
+def _reset(request: web.Request) -> None:
+    """Drop the connection with a TCP RST (the client sees "connection reset by peer")."""
+    transport = request.transport
+    if transport is None:
+        return
+    raw_socket = transport.get_extra_info("socket")
+    if raw_socket is not None:
+        raw_socket.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 class FakeSlack:
@@ -100,6 +217,8 @@ class FakeSlack:
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: dict[str, dict[str, Any]] = {}
         self.answering = 0  # HTTP requests being answered now (Socket Mode connections aside)
+        self.storm: FaultStorm | None = None  # `start_storm`
+        self._last_ts = 0.0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -183,6 +302,38 @@ class FakeSlack:
         """Undo `refuse_uploads`."""
         self._upload_refusal = None
 
+    def start_storm(self, storm: FaultStorm) -> FaultStorm:
+        """Inject ``storm``'s faults into every call from now on (see `FaultStorm`)."""
+        self.storm = storm
+        return storm
+
+    async def _faulty(
+        self,
+        fault: Fault,
+        request: web.Request,
+        args: dict[str, Any],
+        perform: Callable[[], Awaitable[web.Response]],
+    ) -> web.Response:
+        """Answer a call with ``fault`` (doing the work first when it is a ``done`` one)."""
+        storm = self.storm
+        assert storm is not None
+        await self._record(Call(fault.method, args, 0, False, f"fault:{fault.kind}"))
+        if fault.kind == "429":
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(fault.retry_after)},
+            )
+        if fault.kind in ("500", "503"):
+            error = "fatal_error" if fault.kind == "500" else "service_unavailable"
+            return web.json_response({"ok": False, "error": error}, status=int(fault.kind))
+        answer = await perform() if fault.done else None
+        if fault.kind == "reset":
+            _reset(request)
+            return answer or web.Response(status=503)
+        await asyncio.sleep(storm.hang_seconds)  # the client has given up by then
+        return answer or web.Response(status=503)
+
     # --- reading what happened --------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:
@@ -206,11 +357,13 @@ class FakeSlack:
         ]
 
     def files_in_thread(self, channel: str, thread_ts: str) -> list[Upload]:
-        """Completed uploads shared into a thread."""
+        """Completed uploads shared into a thread, once per share (a file shared twice is
+        listed twice)."""
         return [
             upload
             for upload in self.uploads.values()
-            if upload.completed and upload.channel == channel and upload.thread_ts == thread_ts
+            for share in upload.shares
+            if share[:2] == (channel, thread_ts)
         ]
 
     async def wait_for(self, condition: Callable[[], Any], within: float = 60.0) -> Any:
@@ -275,6 +428,13 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
+        if self.storm is not None:
+            raw = json.dumps(args, sort_keys=True, default=str).encode()
+            fault = self.storm.decide(method, _fingerprint(method, request, raw))
+            if fault is not None:
+                return await self._faulty(
+                    fault, request, args, lambda: self._answered(method, args, request)
+                )
         pending = self._failures.get(method)
         if pending:
             status, retry_after = pending.pop(0)
@@ -282,6 +442,11 @@ class FakeSlack:
             await self._record(Call(method, args, status, False, error))
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
+        return await self._answered(method, args, request)
+
+    async def _answered(
+        self, method: str, args: dict[str, Any], request: web.Request
+    ) -> web.Response:
         token_kind = "xapp-" if method == "apps.connections.open" else "xoxb-"
         if not request.headers.get("Authorization", "").startswith(f"Bearer {token_kind}"):
             answer: dict[str, Any] = {"ok": False, "error": "not_authed"}
@@ -294,6 +459,15 @@ class FakeSlack:
     async def _upload(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]
         data = await request.read()
+        if self.storm is not None:
+            fault = self.storm.decide(UPLOAD_METHOD, _fingerprint(UPLOAD_METHOD, request, data))
+            if fault is not None:
+                return await self._faulty(
+                    fault, request, {"file_id": file_id}, lambda: self._stored(file_id, data)
+                )
+        return await self._stored(file_id, data)
+
+    async def _stored(self, file_id: str, data: bytes) -> web.Response:
         upload = self.uploads.get(file_id)
         if self._upload_refusal is not None or upload is None:
             status = self._upload_refusal or 404
@@ -313,8 +487,9 @@ class FakeSlack:
     # --- Web API methods -----------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        number = next(self._ids)
-        return f"{1_700_000_000 + number}.{number:06d}"
+        """A message ts as Slack makes them: the Unix time, unique, increasing."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -384,6 +559,7 @@ class FakeSlack:
             text=str(args.get("text") or ""),
             blocks=_json_arg(args.get("blocks")) or [],
             thread_ts=args.get("thread_ts"),
+            metadata=_json_arg(args.get("metadata")) or None,
         )
         self.messages.append(message)
         return {
@@ -454,6 +630,48 @@ class FakeSlack:
             "response_metadata": {"next_cursor": str(start + 2) if more else ""},
         }
 
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages of a channel, newest first, after ``oldest``; metadata only with
+        ``include_all_metadata``."""
+        channel = str(args.get("channel") or "")
+        oldest = float(args.get("oldest") or 0)
+        found = [
+            message
+            for message in self.messages
+            if message.channel == channel
+            and message.thread_ts is None
+            and float(message.ts) > oldest
+        ]
+        limit = int(args.get("limit") or 100)
+        metadata = _truthy(args.get("include_all_metadata"))
+        listed = [_listed(m, metadata) for m in reversed(found)][:limit]
+        return {"ok": True, "messages": listed, "has_more": len(found) > limit}
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, its replies and the files shared in it, oldest first."""
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        metadata = _truthy(args.get("include_all_metadata"))
+        thread = [
+            _listed(m, metadata)
+            for m in self.messages
+            if m.channel == channel and (m.ts == ts or m.thread_ts == ts)
+        ]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        for upload in self.uploads.values():
+            for share_channel, share_thread, share_ts in upload.shares:
+                if (share_channel, share_thread) == (channel, ts):
+                    thread.append(
+                        {
+                            "type": "message",
+                            "ts": share_ts,
+                            "thread_ts": ts,
+                            "files": [{"id": upload.file_id, "name": upload.filename}],
+                        }
+                    )
+        thread.sort(key=lambda message: float(message["ts"]))
+        return {"ok": True, "messages": thread, "has_more": False}
+
     def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{next(self._ids):06d}"
         self.uploads[file_id] = Upload(file_id, str(args.get("filename")), int(args["length"]))
@@ -472,6 +690,8 @@ class FakeSlack:
             upload.channel = channel
             upload.thread_ts = args.get("thread_ts")
             upload.completed = True
+            # Completing a file again shares it again: a second file in the thread.
+            upload.shares.append((str(channel), upload.thread_ts, self._next_ts()))
             shared.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
         return {"ok": True, "files": shared}
 
@@ -487,6 +707,25 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
         else:
             args.update(dict(await request.post()))
     return args
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
+
+
+def _listed(message: Message, metadata: bool) -> dict[str, Any]:
+    """``message`` as conversations.history/replies list it."""
+    listed: dict[str, Any] = {
+        "type": "message",
+        "user": BOT_USER_ID,
+        "ts": message.ts,
+        "text": message.text,
+    }
+    if message.thread_ts is not None:
+        listed["thread_ts"] = message.thread_ts
+    if metadata and message.metadata:
+        listed["metadata"] = message.metadata
+    return listed
 
 
 def _json_arg(value: Any) -> Any:
