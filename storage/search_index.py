@@ -224,6 +224,62 @@ def _required_date(value: Any) -> date:
     return parsed
 
 
+@dataclass(frozen=True)
+class OptionFacts:
+    """What an invoice's menu option shows (read by `option_facts`); ``period`` is None when
+    its billing period is missing."""
+
+    invoice_id: int
+    application_number: int
+    invoice_number: str | None
+    period_id: int
+    period: IndexedPeriod | None
+    requisition_end: date | None
+    status: str
+    current_payment_due: Decimal
+    contract_number: str
+    vendor_name: str
+
+
+async def option_facts(invoice_ids: Collection[int]) -> dict[int, OptionFacts]:
+    """The option facts of these invoices (those that exist), by id: one statement."""
+    if not invoice_ids:
+        return {}
+    query = _Query(search_connection())
+    sql = (
+        "SELECT i.id, i.number, i.invoice_number, i.period_id, i.requisition_end, i.status, "
+        "i.current_payment_due, c.number AS contract_number, c.vendor_name, "
+        "p.position, p.start_date, p.end_date FROM invoices AS i "
+        "JOIN commitments AS c ON c.id = i.commitment_id "
+        "LEFT JOIN billing_periods AS p ON p.id = i.period_id "
+        f"WHERE i.id {query.among(invoice_ids)}"
+    )
+    _, rows = await query.connection.execute_query(sql, query.values)
+    return {
+        int(row["id"]): OptionFacts(
+            invoice_id=int(row["id"]),
+            application_number=int(row["number"]),
+            invoice_number=row["invoice_number"],
+            period_id=int(row["period_id"]),
+            period=(
+                IndexedPeriod(
+                    int(row["position"]),
+                    _required_date(row["start_date"]),
+                    _required_date(row["end_date"]),
+                )
+                if row["position"] is not None
+                else None
+            ),
+            requisition_end=_date(row["requisition_end"]),
+            status=str(row["status"]),
+            current_payment_due=Decimal(str(row["current_payment_due"])),
+            contract_number=str(row["contract_number"] or ""),
+            vendor_name=str(row["vendor_name"] or ""),
+        )
+        for row in rows
+    }
+
+
 async def project_entry_count(project_id: int) -> int:
     """How many invoices of the project the index holds."""
     connection = search_connection()
