@@ -41,9 +41,6 @@ from storage.search_index import (
 
 # Counting the matches beyond those shown stops here ("901+ more match").
 COUNT_CAP = 1_000
-# Up to this many matches are read from the text index and ranked here (at least COUNT_CAP, so
-# their count is exact); more, and the matches are walked in menu order instead.
-CANDIDATE_LIMIT = 5_000
 FIELD_SEPARATOR = " "  # typed words hold no space, so none spans two fields
 
 
@@ -69,7 +66,7 @@ async def search_invoices(
         chosen = await menu_invoice_ids(project_id, commitment_ids, limit)
         total = None
     else:
-        indexed = await candidates(project_id, commitment_ids, terms.patterns, CANDIDATE_LIMIT)
+        indexed = await candidates(project_id, commitment_ids, terms.patterns, COUNT_CAP)
         if indexed.found is not None:  # few matches: rank them here
             ranked = sorted(
                 indexed.found, key=lambda match: (_rank(match, words), match.menu_order)

@@ -405,16 +405,25 @@ class Candidates:
     more_than_cap: bool = False
 
 
+# How many matches `candidates` reads at most, per dialect (at least what the caller counts).
+# PostgreSQL's trigram index answers in no order, and its menu-order walk reads every row
+# before the first match: better to rank a few thousand here. SQLite's FTS5 walks the matches
+# in menu order (rowid), skipping the rest: past the count, the walk is as fast.
+CANDIDATE_CAP = {"postgres": 5000, "sqlite": 0}
+
+
 async def candidates(
-    project_id: int, commitment_ids: Collection[int], patterns: Sequence[str], cap: int
+    project_id: int, commitment_ids: Collection[int], patterns: Sequence[str], at_least: int
 ) -> Candidates:
     """Every invoice among ``commitment_ids`` matching every pattern, in no set order, looked
     up through the text index (PostgreSQL: the trigram GIN index; SQLite: FTS5), when at most
-    ``cap`` match; else the menu-order walk finds the first ones sooner. SQLite cannot look up
-    patterns shorter than a trigram: when all are, nothing is read."""
+    a cap (``at_least`` or the dialect's `CANDIDATE_CAP`) match; else the menu-order walk finds
+    the first ones sooner. SQLite cannot look up patterns shorter than a trigram: when all
+    are, nothing is read."""
     if not commitment_ids or not patterns:
         return Candidates([])
     query = _Query(search_connection())
+    cap = max(at_least, CANDIDATE_CAP.get(query.connection.capabilities.dialect, 0))
     columns = "s.invoice_id, s.menu_order, s.invoice_key, s.contract_key"
     if query.postgres:
         # No ORDER BY: the planner then reads the trigram index (or, for a very common word,
