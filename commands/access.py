@@ -7,8 +7,11 @@ Nothing returned here ever names an invoice the requester may not see.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
+from tortoise import connections
 from tortoise.queryset import QuerySet
 
 from commands.invoice_search import search_invoices
@@ -23,7 +26,8 @@ from commands.permissions import (
 )
 from pdf.formatting import format_period
 from storage.links import SlackLink
-from storage.models import BillingPeriod, Commitment, Invoice, Project, ProjectUser
+from storage.models import BillingPeriod, Invoice, Project, ProjectUser
+from storage.search_index import option_facts
 
 
 @dataclass(frozen=True)
@@ -152,24 +156,46 @@ class ProjectAccess:
         )
 
 
-def _scope(commitment: Commitment) -> CommitmentScope:
-    def ids(entries: list[dict] | None) -> frozenset[int]:
-        return frozenset(int(entry["id"]) for entry in entries or [] if entry.get("id") is not None)
+def _scope(row: dict[str, Any]) -> CommitmentScope:
+    """The rules' view of one commitment row (`_COMMITMENT_SCOPES`; JSON as stored: text on
+    SQLite, text or parsed on PostgreSQL)."""
+    private_list = _json_list(row["private_list"])
+    contacts = _json_list(row["invoice_contacts"])
 
-    def emails(entries: list[dict] | None) -> frozenset[str]:
-        return frozenset(
-            str(entry["email"]).lower() for entry in entries or [] if entry.get("email")
-        )
+    def ids(entries: list[dict]) -> frozenset[int]:
+        return frozenset(int(entry["id"]) for entry in entries if entry.get("id") is not None)
+
+    def emails(entries: list[dict]) -> frozenset[str]:
+        return frozenset(str(entry["email"]).lower() for entry in entries if entry.get("email"))
 
     return CommitmentScope(
-        commitment_id=commitment.id,
-        private=commitment.private,
-        private_list_ids=ids(commitment.private_list),
-        private_list_emails=emails(commitment.private_list),
-        invoice_contact_ids=ids(commitment.invoice_contacts),
-        invoice_contact_emails=emails(commitment.invoice_contacts),
-        private_list_known=commitment.private_list_known,
+        commitment_id=int(row["id"]),
+        private=bool(row["private"]),
+        private_list_ids=ids(private_list),
+        private_list_emails=emails(private_list),
+        invoice_contact_ids=ids(contacts),
+        invoice_contact_emails=emails(contacts),
+        private_list_known=bool(row["private_list_known"]),
     )
+
+
+def _json_list(value: Any) -> list[dict]:
+    """A JSON list column's entries that are objects (an empty list for "[]", null or junk)."""
+    if isinstance(value, str | bytes):
+        if value in ("[]", b"[]", ""):
+            return []
+        value = json.loads(value)
+    if not isinstance(value, list):
+        return []
+    return [entry for entry in value if isinstance(entry, dict)]
+
+
+# The columns the rules read, without building model instances (the options search asks on
+# every keystroke; 250 commitments as models cost tens of milliseconds).
+_COMMITMENT_SCOPES = (
+    "SELECT id, private, private_list, invoice_contacts, private_list_known FROM commitments "
+    "WHERE project_id = {mark}"
+)
 
 
 async def project_user_of(requester: Requester, project_id: int) -> ProjectUser | None:
@@ -213,8 +239,10 @@ async def project_access(requester: Requester, project: Project) -> ProjectAcces
 
 async def access_for_role(project: Project, role: ProjectRole) -> ProjectAccess:
     """Evaluate the rules for one project and one standing."""
-    commitments = await Commitment.filter(project_id=project.id).all()
-    scopes = [_scope(commitment) for commitment in commitments]
+    connection = connections.get("default")
+    mark = "$1" if connection.capabilities.dialect == "postgres" else "?"
+    _, rows = await connection.execute_query(_COMMITMENT_SCOPES.format(mark=mark), [project.id])
+    scopes = [_scope(row) for row in rows]
     contacts_may_compile = bool(project.invoice_contacts_may_compile)
     visible = frozenset(s.commitment_id for s in scopes if may_see_commitment(role, s))
     compilable = frozenset(
@@ -222,9 +250,11 @@ async def access_for_role(project: Project, role: ProjectRole) -> ProjectAccess:
     )
     if not may_compile_on_project(role, scopes, contacts_may_compile):
         compilable = frozenset()
-    admins = await ProjectUser.filter(
-        project_id=project.id, commitments_access="admin", is_active=True, access_known=True
-    ).values_list("name", flat=True)
+    admins: list[str] = []
+    if not compilable and not role.is_admin:  # only a refusal names them
+        admins = await ProjectUser.filter(
+            project_id=project.id, commitments_access="admin", is_active=True, access_known=True
+        ).values_list("name", flat=True)
     contacts = sum(1 for scope in scopes if is_invoice_contact(role, scope))
     return ProjectAccess(
         project, role, visible, compilable, tuple(str(a) for a in admins), contacts
@@ -329,45 +359,28 @@ async def search_invoice_options(
 
 async def _invoice_options(invoice_ids: list[int]) -> list[InvoiceOption]:
     """The options of these invoices, in this order, grouped by billing period label."""
-    details = {
-        int(row["id"]): row
-        for row in await Invoice.filter(id__in=invoice_ids).values(
-            "id",
-            "number",
-            "invoice_number",
-            "period_id",
-            "status",
-            "current_payment_due",
-            "requisition_end",
-            "commitment__number",
-            "commitment__vendor_name",
-        )
-    }
-    period_ids = {int(row["period_id"]) for row in details.values()}
-    periods = {
-        period.id: period for period in await BillingPeriod.filter(id__in=sorted(period_ids))
-    }
+    facts = await option_facts(invoice_ids)
     options: list[InvoiceOption] = []
     for invoice_id in invoice_ids:
-        row = details.get(invoice_id)
+        row = facts.get(invoice_id)
         if row is None:  # deleted since the search: nothing to offer
             continue
-        period = periods.get(row["period_id"])
+        period = row.period
         group = (
             billing_period_label(period.position, period.start_date, period.end_date)
             if period
             else MISSING_PERIOD_GROUP
         )
         label = invoice_option_label(
-            row["commitment__number"],
-            row["commitment__vendor_name"] or "",
-            row["number"],
-            row["invoice_number"],
-            None if period else row["requisition_end"],  # the group header shows the dates
-            row["current_payment_due"],
-            row["status"],
+            row.contract_number,
+            row.vendor_name,
+            row.application_number,
+            row.invoice_number,
+            None if period else row.requisition_end,  # the group header shows the dates
+            row.current_payment_due,
+            row.status,
         )
-        options.append(InvoiceOption(invoice_id, label, group, period.id if period else None))
+        options.append(InvoiceOption(invoice_id, label, group, row.period_id if period else None))
     return options
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -155,6 +155,10 @@ class _Tally:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    # Which rows changed how (for the search index): key → changed field names; deleted pks.
+    created_keys: set[Any] = field(default_factory=set)
+    updated_fields: dict[Any, list[str]] = field(default_factory=dict)
+    deleted_keys: set[Any] = field(default_factory=set)
 
     def frozen(self) -> KindChanges:
         return KindChanges(
@@ -201,7 +205,8 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
         changed = any(tally.frozen().changed for tally in tallies.values())
         await _record_sync(snapshot, stored_project, changed, synced_at)
         if changed:  # in the same transaction: the search never sees rows its index lacks
-            await refresh_invoice_search(project_id, connection)
+            touched = await _touched_invoices(snapshot, tallies)
+            await refresh_invoice_search(project_id, connection, touched)
     project = snapshot.project
     return SnapshotReport(
         project_id=project_id,
@@ -211,6 +216,49 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
         source=snapshot.source,
         complete=snapshot.complete,
     )
+
+
+# Changes that can move an invoice in the menu's order (`commands.invoice_search.menu_sort_key`).
+_ORDER_FIELDS = {
+    "invoices": {"number", "period_id", "commitment_id", "project_id"},
+    "commitments": {"number"},
+    "billing_periods": {"position"},
+}
+# Changes that alter the search text of the invoices of a commitment or a billing period.
+_TEXT_FIELDS = {
+    "commitments": {"number", "title", "vendor_name"},
+    "billing_periods": {"position", "start_date", "end_date"},
+}
+
+
+async def _touched_invoices(
+    snapshot: ProjectSnapshot, tallies: dict[str, _Tally]
+) -> set[int] | None:
+    """The invoices whose search entry the applied changes may alter, for a partial snapshot
+    whose changes keep the menu's order; None (the whole project) for a complete snapshot or
+    when an invoice was created or may have moved (its entry needs a new place)."""
+    if snapshot.complete or tallies["invoices"].created_keys:
+        return None
+    if tallies["billing_periods"].created_keys or tallies["billing_periods"].deleted_keys:
+        return None  # an invoice's period may have appeared or gone
+    for kind, names in _ORDER_FIELDS.items():
+        if any(names & set(fields) for fields in tallies[kind].updated_fields.values()):
+            return None
+    touched = set(tallies["invoices"].updated_fields)
+    project_id = snapshot.project.id
+    for kind, column in (("commitments", "commitment_id"), ("billing_periods", "period_id")):
+        owners = [
+            key
+            for key, fields in tallies[kind].updated_fields.items()
+            if _TEXT_FIELDS[kind] & set(fields)
+        ]
+        for ids in _chunks(sorted(owners)):
+            touched.update(
+                await Invoice.filter(project_id=project_id, **{f"{column}__in": ids}).values_list(
+                    "id", flat=True
+                )
+            )
+    return touched
 
 
 def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[list[Any]]:
@@ -611,6 +659,7 @@ async def _upsert(
         if row is None:
             new_rows.append(model(**values))
             tally.created += 1
+            tally.created_keys.add(key)
             continue
         changed = [name for name, value in values.items() if not _same(getattr(row, name), value)]
         if not changed:
@@ -620,6 +669,7 @@ async def _upsert(
             setattr(row, name, values[name])
         await row.save(update_fields=changed + _auto_now_fields(model))
         tally.updated += 1
+        tally.updated_fields[key] = changed
     if new_rows:
         await model.bulk_create(new_rows)
 
@@ -629,3 +679,4 @@ async def _delete_absent(model: type[ModelT], stale: Sequence[Any], tally: _Tall
     for ids in _chunks(list(stale)):
         await model.filter(pk__in=ids).delete()
     tally.deleted = len(stale)
+    tally.deleted_keys.update(stale)

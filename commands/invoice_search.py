@@ -25,15 +25,18 @@ from commands.labels import natural_key, status_label
 from commands.text_search import normalize_search_text, query_words, search_pattern
 from pdf.formatting import format_money
 from storage.search_index import (
+    Candidate,
     IndexedInvoice,
     IndexedPeriod,
     SearchEntry,
     SearchTerms,
+    candidates,
     count_matches,
     menu_invoice_ids,
     project_invoice_facts,
     ranked_matches,
     replace_project_entries,
+    update_entries,
 )
 
 # Counting the matches beyond those shown stops here ("901+ more match").
@@ -59,47 +62,92 @@ async def search_invoices(
     and the count of the rest, for a closing "type more" option."""
     words = query_words(query)
     terms = SearchTerms(tuple(words), tuple(search_pattern(word) for word in words))
-    if words:
-        chosen = await ranked_matches(project_id, commitment_ids, terms, limit)
-    else:
+    if not words:
         chosen = await menu_invoice_ids(project_id, commitment_ids, limit)
+        total = None
+    else:
+        indexed = await candidates(project_id, commitment_ids, terms.patterns, COUNT_CAP)
+        if indexed.found is not None:  # few matches: rank them here
+            ranked = sorted(
+                indexed.found, key=lambda match: (_rank(match, words), match.menu_order)
+            )
+            return _matches([match.invoice_id for match in ranked], limit)
+        chosen = await ranked_matches(project_id, commitment_ids, terms, limit)
+        total = COUNT_CAP if indexed.more_than_cap else None
     if len(chosen) < limit or limit < 2:
         return InvoiceMatches(chosen)
-    total = await count_matches(project_id, commitment_ids, terms.patterns, COUNT_CAP)
+    if total is None:
+        total = await count_matches(project_id, commitment_ids, terms.patterns, COUNT_CAP)
     if total <= limit:
         return InvoiceMatches(chosen)
     shown = chosen[: limit - 1]
     return InvoiceMatches(shown, more=total - len(shown), more_at_least=total >= COUNT_CAP)
 
 
+def _rank(candidate: Candidate, words: list[str]) -> int:
+    """0: a word is the invoice or contract number; 1: a word begins one; 2: the rest."""
+    keys = (candidate.invoice_key, candidate.contract_key)
+    if any(key == word for key in keys for word in words):
+        return 0
+    if any(key.startswith(word) for key in keys for word in words):
+        return 1
+    return 2
+
+
+def _matches(ranked_ids: list[int], limit: int) -> InvoiceMatches:
+    """The first ``limit`` of every match (ranked), as `search_invoices` answers."""
+    chosen = ranked_ids[:limit]
+    total = min(len(ranked_ids), COUNT_CAP)
+    if len(chosen) < limit or limit < 2 or total <= limit:
+        return InvoiceMatches(chosen)
+    shown = chosen[: limit - 1]
+    return InvoiceMatches(shown, more=total - len(shown), more_at_least=total >= COUNT_CAP)
+
+
 async def refresh_invoice_search(
-    project_id: int, connection: BaseDBAsyncClient | None = None
+    project_id: int,
+    connection: BaseDBAsyncClient | None = None,
+    invoice_ids: Collection[int] | None = None,
 ) -> int:
-    """Rebuild the project's search index from its invoices, commitments and billing periods
-    (on ``connection``, e.g. the writer's open transaction; else in a transaction of its own).
-    Returns the number of invoices indexed."""
+    """Bring the project's search index up to date with its invoices, commitments and billing
+    periods (on ``connection``, e.g. the writer's open transaction; else in a transaction of its
+    own). ``invoice_ids``: only these invoices changed, and none of them moved in the menu's
+    order (`menu_sort_key`) or is new; their entries are rewritten where they differ, the rest
+    of the index is not read. None: the whole project is rebuilt. Returns the number of
+    invoices indexed (those refreshed, for ``invoice_ids``)."""
     if connection is not None:
-        return await _refresh(connection, project_id)
+        return await _refresh(connection, project_id, invoice_ids)
     async with in_transaction() as transaction:
-        return await _refresh(transaction, project_id)
+        return await _refresh(transaction, project_id, invoice_ids)
 
 
-async def _refresh(connection: BaseDBAsyncClient, project_id: int) -> int:
+async def _refresh(
+    connection: BaseDBAsyncClient, project_id: int, invoice_ids: Collection[int] | None
+) -> int:
+    if invoice_ids is not None:
+        if not invoice_ids:
+            return 0
+        invoices, periods = await project_invoice_facts(connection, project_id, invoice_ids)
+        texts = _SearchTexts(periods)
+        if await update_entries(connection, project_id, [_entry(i, texts) for i in invoices]):
+            return len(invoices)
+        # An invoice had no entry yet: it needs a place in the menu's order.
     invoices, periods = await project_invoice_facts(connection, project_id)
     ordered = sorted(invoices, key=lambda invoice: menu_sort_key(invoice, periods))
     texts = _SearchTexts(periods)
-    entries = [
-        SearchEntry(
-            invoice_id=invoice.invoice_id,
-            commitment_id=invoice.commitment_id,
-            invoice_key=normalize_search_text(invoice.invoice_number or ""),
-            contract_key=normalize_search_text(invoice.contract_number),
-            search_text=texts.of(invoice),
-        )
-        for invoice in ordered
-    ]
+    entries = [_entry(invoice, texts) for invoice in ordered]
     await replace_project_entries(connection, project_id, entries)
     return len(entries)
+
+
+def _entry(invoice: IndexedInvoice, texts: _SearchTexts) -> SearchEntry:
+    return SearchEntry(
+        invoice_id=invoice.invoice_id,
+        commitment_id=invoice.commitment_id,
+        invoice_key=normalize_search_text(invoice.invoice_number or ""),
+        contract_key=normalize_search_text(invoice.contract_number),
+        search_text=texts.of(invoice),
+    )
 
 
 def menu_sort_key(

@@ -77,33 +77,19 @@ async def replace_project_entries(
         f"FROM {SEARCH_TABLE} WHERE project_id = {mark} ORDER BY menu_order",
         [project_id],
     )
-    current = [
-        SearchEntry(
-            int(row["invoice_id"]),
-            int(row["commitment_id"]),
-            str(row["invoice_key"]),
-            str(row["contract_key"]),
-            str(row["search_text"]),
-        )
-        for row in rows
-    ]
+    current = [_entry_of(row) for row in rows]
     if [entry.invoice_id for entry in current] == [
         entry.invoice_id for entry in entries_in_menu_order
     ]:
         # Same invoices in the same order: rewrite only the entries that changed.
-        changed = [
-            [entry.commitment_id, entry.invoice_key, entry.contract_key, entry.search_text]
-            + [entry.invoice_id]
-            for entry, old in zip(entries_in_menu_order, current, strict=True)
-            if entry != old
-        ]
-        marks = [f"${n}" if postgres else "?" for n in range(1, 6)]
-        statement = (
-            f"UPDATE {SEARCH_TABLE} SET commitment_id = {marks[0]}, invoice_key = {marks[1]}, "
-            f"contract_key = {marks[2]}, search_text = {marks[3]} WHERE invoice_id = {marks[4]}"
+        await _rewrite(
+            connection,
+            [
+                entry
+                for entry, old in zip(entries_in_menu_order, current, strict=True)
+                if entry != old
+            ],
         )
-        for start in range(0, len(changed), WRITE_CHUNK):
-            await connection.execute_many(statement, changed[start : start + WRITE_CHUNK])
         return
     await connection.execute_query(
         f"DELETE FROM {SEARCH_TABLE} WHERE project_id = {mark}", [project_id]
@@ -139,6 +125,57 @@ async def replace_project_entries(
         await connection.execute_query(f"ANALYZE {SEARCH_TABLE}")
 
 
+async def update_entries(
+    connection: BaseDBAsyncClient, project_id: int, entries: Sequence[SearchEntry]
+) -> bool:
+    """Rewrite these entries where they differ from the index, keeping their place in the menu
+    order; False (nothing written) when one of them has no entry in the project yet."""
+    if not entries:
+        return True
+    current: dict[int, SearchEntry] = {}
+    ids = sorted(entry.invoice_id for entry in entries)
+    for start in range(0, len(ids), WRITE_CHUNK):
+        query = _Query(connection)
+        _, rows = await connection.execute_query(
+            "SELECT invoice_id, commitment_id, invoice_key, contract_key, search_text "
+            f"FROM {SEARCH_TABLE} WHERE project_id = {query.param(project_id)} "
+            f"AND invoice_id {query.among(ids[start : start + WRITE_CHUNK])}",
+            query.values,
+        )
+        for row in rows:
+            current[int(row["invoice_id"])] = _entry_of(row)
+    if any(entry.invoice_id not in current for entry in entries):
+        return False
+    await _rewrite(connection, [entry for entry in entries if entry != current[entry.invoice_id]])
+    return True
+
+
+def _entry_of(row: Any) -> SearchEntry:
+    return SearchEntry(
+        int(row["invoice_id"]),
+        int(row["commitment_id"]),
+        str(row["invoice_key"]),
+        str(row["contract_key"]),
+        str(row["search_text"]),
+    )
+
+
+async def _rewrite(connection: BaseDBAsyncClient, changed: Sequence[SearchEntry]) -> None:
+    """Write these entries' values over their rows (same invoice, same menu order)."""
+    marks = [f"${n}" if _is_postgres(connection) else "?" for n in range(1, 6)]
+    statement = (
+        f"UPDATE {SEARCH_TABLE} SET commitment_id = {marks[0]}, invoice_key = {marks[1]}, "
+        f"contract_key = {marks[2]}, search_text = {marks[3]} WHERE invoice_id = {marks[4]}"
+    )
+    values = [
+        [entry.commitment_id, entry.invoice_key, entry.contract_key, entry.search_text]
+        + [entry.invoice_id]
+        for entry in changed
+    ]
+    for start in range(0, len(values), WRITE_CHUNK):
+        await connection.execute_many(statement, values[start : start + WRITE_CHUNK])
+
+
 @dataclass(frozen=True)
 class IndexedInvoice:
     """The facts of one invoice the search text is made of (read by `project_invoice_facts`)."""
@@ -166,20 +203,32 @@ class IndexedPeriod:
 
 
 async def project_invoice_facts(
-    connection: BaseDBAsyncClient, project_id: int
+    connection: BaseDBAsyncClient, project_id: int, invoice_ids: Collection[int] | None = None
 ) -> tuple[list[IndexedInvoice], dict[int, IndexedPeriod]]:
-    """The project's invoices (with their contract) and its billing periods by id, read on
-    ``connection`` (plain SQL on the columns as of migration 0004, so the migration can use
-    it too)."""
-    query = _Query(connection)
-    _, invoice_rows = await connection.execute_query(
-        "SELECT i.id, i.commitment_id, i.number, i.invoice_number, i.period_id, "
-        "i.requisition_end, i.status, i.current_payment_due, c.number AS contract_number, "
-        "c.title AS contract_title, c.vendor_name FROM invoices AS i "
-        "JOIN commitments AS c ON c.id = i.commitment_id "
-        f"WHERE i.project_id = {query.param(project_id)}",
-        query.values,
+    """The project's invoices (only ``invoice_ids`` when given) with their contract, and its
+    billing periods by id, read on ``connection``."""
+    invoice_rows: list[Any] = []
+    chunks = (
+        [None]
+        if invoice_ids is None
+        else [
+            sorted(invoice_ids)[n : n + WRITE_CHUNK]
+            for n in range(0, len(invoice_ids), WRITE_CHUNK)
+        ]
     )
+    for chunk in chunks:
+        query = _Query(connection)
+        sql = (
+            "SELECT i.id, i.commitment_id, i.number, i.invoice_number, i.period_id, "
+            "i.requisition_end, i.status, i.current_payment_due, c.number AS contract_number, "
+            "c.title AS contract_title, c.vendor_name FROM invoices AS i "
+            "JOIN commitments AS c ON c.id = i.commitment_id "
+            f"WHERE i.project_id = {query.param(project_id)}"
+        )
+        if chunk is not None:
+            sql += f" AND i.id {query.among(chunk)}"
+        _, rows = await connection.execute_query(sql, query.values)
+        invoice_rows.extend(rows)
     invoices = [
         IndexedInvoice(
             invoice_id=int(row["id"]),
@@ -222,6 +271,62 @@ def _required_date(value: Any) -> date:
     if parsed is None:
         raise ValueError("a billing period without its dates")
     return parsed
+
+
+@dataclass(frozen=True)
+class OptionFacts:
+    """What an invoice's menu option shows (read by `option_facts`); ``period`` is None when
+    its billing period is missing."""
+
+    invoice_id: int
+    application_number: int
+    invoice_number: str | None
+    period_id: int
+    period: IndexedPeriod | None
+    requisition_end: date | None
+    status: str
+    current_payment_due: Decimal
+    contract_number: str
+    vendor_name: str
+
+
+async def option_facts(invoice_ids: Collection[int]) -> dict[int, OptionFacts]:
+    """The option facts of these invoices (those that exist), by id: one statement."""
+    if not invoice_ids:
+        return {}
+    query = _Query(search_connection())
+    sql = (
+        "SELECT i.id, i.number, i.invoice_number, i.period_id, i.requisition_end, i.status, "
+        "i.current_payment_due, c.number AS contract_number, c.vendor_name, "
+        "p.position, p.start_date, p.end_date FROM invoices AS i "
+        "JOIN commitments AS c ON c.id = i.commitment_id "
+        "LEFT JOIN billing_periods AS p ON p.id = i.period_id "
+        f"WHERE i.id {query.among(invoice_ids)}"
+    )
+    _, rows = await query.connection.execute_query(sql, query.values)
+    return {
+        int(row["id"]): OptionFacts(
+            invoice_id=int(row["id"]),
+            application_number=int(row["number"]),
+            invoice_number=row["invoice_number"],
+            period_id=int(row["period_id"]),
+            period=(
+                IndexedPeriod(
+                    int(row["position"]),
+                    _required_date(row["start_date"]),
+                    _required_date(row["end_date"]),
+                )
+                if row["position"] is not None
+                else None
+            ),
+            requisition_end=_date(row["requisition_end"]),
+            status=str(row["status"]),
+            current_payment_due=Decimal(str(row["current_payment_due"])),
+            contract_number=str(row["contract_number"] or ""),
+            vendor_name=str(row["vendor_name"] or ""),
+        )
+        for row in rows
+    }
 
 
 async def project_entry_count(project_id: int) -> int:
@@ -279,6 +384,73 @@ async def ranked_matches(
         )
         chosen += await query.ids(sql)
     return chosen
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An invoice matching every word, with what ranks it (`candidates`)."""
+
+    invoice_id: int
+    menu_order: int
+    invoice_key: str
+    contract_key: str
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """`candidates`' answer: ``found`` (every match), or None with ``more_than_cap`` (more
+    matched) or without it (the text index cannot serve these patterns)."""
+
+    found: list[Candidate] | None
+    more_than_cap: bool = False
+
+
+# How many matches `candidates` reads at most, per dialect (at least what the caller counts).
+# PostgreSQL's trigram index answers in no order, and its menu-order walk reads every row
+# before the first match: better to rank a few thousand here. SQLite's FTS5 walks the matches
+# in menu order (rowid), skipping the rest: past the count, the walk is as fast.
+CANDIDATE_CAP = {"postgres": 5000, "sqlite": 0}
+
+
+async def candidates(
+    project_id: int, commitment_ids: Collection[int], patterns: Sequence[str], at_least: int
+) -> Candidates:
+    """Every invoice among ``commitment_ids`` matching every pattern, in no set order, looked
+    up through the text index (PostgreSQL: the trigram GIN index; SQLite: FTS5), when at most
+    a cap (``at_least`` or the dialect's `CANDIDATE_CAP`) match; else the menu-order walk finds
+    the first ones sooner. SQLite cannot look up patterns shorter than a trigram: when all
+    are, nothing is read."""
+    if not commitment_ids or not patterns:
+        return Candidates([])
+    query = _Query(search_connection())
+    cap = max(at_least, CANDIDATE_CAP.get(query.connection.capabilities.dialect, 0))
+    columns = "s.invoice_id, s.menu_order, s.invoice_key, s.contract_key"
+    if query.postgres:
+        # No ORDER BY: the planner then reads the trigram index (or, for a very common word,
+        # the table until cap + 1 matches) instead of walking the whole menu order.
+        sql = (
+            f"SELECT {columns} FROM {SEARCH_TABLE} AS s WHERE s.project_id = "
+            f"{query.param(project_id)} AND s.commitment_id {query.among(commitment_ids)} "
+            f"AND {_like_all(query, patterns)} LIMIT {query.param(cap + 1)}"
+        )
+    elif any(len(pattern) >= TRIGRAM for pattern in patterns):
+        sql = _walk_sql(query, project_id, commitment_ids, patterns, None, cap + 1, columns)
+    else:
+        return Candidates(None)
+    _, rows = await query.connection.execute_query(sql, query.values)
+    if len(rows) > cap:
+        return Candidates(None, more_than_cap=True)
+    return Candidates(
+        [
+            Candidate(
+                int(row["invoice_id"]),
+                int(row["menu_order"]),
+                str(row["invoice_key"]),
+                str(row["contract_key"]),
+            )
+            for row in rows
+        ]
+    )
 
 
 async def count_matches(
@@ -428,7 +600,7 @@ def _like_all(query: _Query, patterns: Sequence[str]) -> str:
     if not patterns:
         return "1 = 1"
     return " AND ".join(
-        f"s.search_text LIKE {query.param('%' + _escape_like(pattern) + '%')} ESCAPE '\\'"
+        f"s.search_text LIKE {query.pattern('%' + _escape_like(pattern) + '%')} ESCAPE '\\'"
         for pattern in patterns
     )
 
@@ -476,6 +648,15 @@ class _Query:
     def param(self, value: Any) -> str:
         self.values.append(value)
         return f"${len(self.values)}" if self.postgres else "?"
+
+    def pattern(self, text: str) -> str:
+        """A LIKE pattern: on PostgreSQL written into the statement as an escaped literal (the
+        planner must see it to choose between the trigram index and the menu-order walk; as a
+        parameter of a prepared statement, asyncpg's generic plan walks the whole table even
+        for a word nothing matches)."""
+        if not self.postgres:
+            return self.param(text)
+        return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
     def among(self, values: Collection[Any]) -> str:
         """``IN (…)`` for the given values (an array parameter on PostgreSQL)."""

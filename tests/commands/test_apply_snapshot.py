@@ -20,6 +20,7 @@ from snapshots import (
     user,
     with_invoice,
 )
+from tortoise import connections
 
 from commands.access import (
     AccessDenied,
@@ -381,3 +382,77 @@ async def test_a_user_whose_level_is_unknown_has_no_access(database: str) -> Non
     standard = await project_access(STANDARD, await Project.get(id=PROJECT_ID))
     assert standard.visible_commitment_ids == frozenset({501})
     assert standard.admins == ()
+
+
+async def _index_texts() -> dict[int, str]:
+    connection = connections.get("default")
+    _, rows = await connection.execute_query("SELECT invoice_id, search_text FROM invoice_search")
+    return {int(row["invoice_id"]): str(row["search_text"]) for row in rows}
+
+
+async def _spoil_index_of(invoice_id: int) -> None:
+    """Make one entry's text stale behind the writer's back (a rewrite would mend it)."""
+    connection = connections.get("default")
+    mark = "$1" if connection.capabilities.dialect == "postgres" else "?"
+    await connection.execute_query(
+        f"UPDATE invoice_search SET search_text = 'stale' WHERE invoice_id = {mark}", [invoice_id]
+    )
+
+
+async def test_a_partial_snapshot_refreshes_only_the_search_entries_it_touched(
+    database: str,
+) -> None:
+    await apply_snapshot(base_snapshot())
+    await _spoil_index_of(7002)
+    first = base_snapshot().invoices[0]
+    partial = base_snapshot(
+        complete=False,
+        billing_periods=(),
+        commitments=(),
+        users=(),
+        invoices=(replace(first, status="under_review"),),
+    )
+
+    await apply_snapshot(partial)
+
+    texts = await _index_texts()
+    assert texts[7002] == "stale"  # not read, not rewritten
+    assert "review" in texts[7001]
+    found = await search_invoice_options(ADMIN, PROJECT_ID, "under review")
+    assert [option.invoice_id for option in found.options] == [7001]
+
+    # A commitment's new vendor name reaches its invoices' entries (and only theirs).
+    renamed = replace(base_snapshot().commitments[0], vendor_name="Zephyr Glass")
+    await apply_snapshot(
+        base_snapshot(
+            complete=False, billing_periods=(), commitments=(renamed,), users=(), invoices=()
+        )
+    )
+    texts = await _index_texts()
+    assert "zephyr" in texts[7001] and texts[7002] == "stale"
+
+    await apply_snapshot(
+        replace(base_snapshot(), commitments=(renamed, *base_snapshot().commitments[1:]))
+    )
+    assert "stale" not in (await _index_texts()).values()  # a complete snapshot: every entry
+
+
+async def test_a_partial_snapshot_with_a_new_invoice_places_it_in_the_menu(database: str) -> None:
+    await apply_snapshot(base_snapshot())
+    newest = replace(invoice(7003, 501), number=2, invoice_number="INV-7003")
+    older = replace(invoice(7004, 501), period_id=801, invoice_number="INV-7004")
+    await apply_snapshot(
+        base_snapshot(
+            complete=False, billing_periods=(), commitments=(), users=(), invoices=(newest, older)
+        )
+    )
+    menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
+    assert [option.invoice_id for option in menu.options] == [7003, 7001, 7002, 7004]
+    moved = replace(newest, period_id=801)  # its place in the menu changes
+    await apply_snapshot(
+        base_snapshot(
+            complete=False, billing_periods=(), commitments=(), users=(), invoices=(moved,)
+        )
+    )
+    menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
+    assert [option.invoice_id for option in menu.options] == [7001, 7002, 7003, 7004]
