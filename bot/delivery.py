@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.messages import Message, fallback_note
+from storage.blobs import BlobMissing, BlobStore, StoreError
 
 # chat.postMessage errors meaning "not here", for which a DM to the requester is the answer.
 FALLBACK_ERRORS = frozenset(
@@ -110,3 +112,53 @@ async def digest_channel_problem(
         code = str(error.response.get("error"))
         return code if code in FALLBACK_ERRORS else "channel_not_found"
     return None if owner_id in members else "owner_not_member"
+
+
+class UploadFailed(Exception):
+    """The upload URL did not take the file; ``str(exc)`` is the short reason."""
+
+
+async def upload_to_thread(
+    client: AsyncWebClient,
+    store: BlobStore,
+    key: str,
+    *,
+    channel: str,
+    thread_ts: str,
+    filename: str,
+    title: str,
+) -> str:
+    """Share the object ``key`` of ``store`` in a thread (files.getUploadURLExternal, the
+    upload URL, files.completeUploadExternal) and return the Slack file id. The bytes stream
+    from the store to Slack, never whole in memory nor copied on disk.
+
+    Raises `BlobMissing` when the object is not stored, `StoreError` when the store fails,
+    `UploadFailed` when the upload URL refuses, `SlackApiError` when Slack refuses."""
+    size = await store.object_size(key)
+    if size is None:
+        raise BlobMissing(f"{key} is not in the store")
+    ticket = await client.files_getUploadURLExternal(filename=filename, length=size)
+    chunks = store.read_chunks(key)
+    session = client.session or aiohttp.ClientSession()
+    try:
+        async with session.post(
+            str(ticket["upload_url"]),
+            data=chunks,
+            headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300),
+        ) as response:
+            if response.status != 200:
+                raise UploadFailed(f"HTTP {response.status}")
+    except aiohttp.ClientError as error:
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, StoreError):
+            raise cause from None
+        raise UploadFailed(f"the upload did not go through ({type(error).__name__})") from None
+    finally:
+        await chunks.aclose()
+        if client.session is None:
+            await session.close()
+    completed = await client.files_completeUploadExternal(
+        files=[{"id": ticket["file_id"], "title": title}], channel_id=channel, thread_ts=thread_ts
+    )
+    return str(completed["files"][0]["id"])

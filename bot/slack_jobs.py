@@ -9,8 +9,9 @@ over, or released at shutdown) skips what was done and never posts twice:
 
 1. post the parent message where asked (or by DM, saying why) → ``parent_ts``
 2. compile (`commands.compile_backups.compile_backup`, CPU work in the process pool), the parent
-   message following the progress → ``result`` (+ ``pdf_path``)
-3. upload the PDF into the parent's thread with ``files_upload_v2`` → ``file_id``
+   message following the progress → ``result`` (+ ``pdf_path``: the PDF's key in the object store)
+3. upload the PDF into the parent's thread, streamed from the object store (the compile put it
+   there, so any process can deliver it) → ``file_id``
 4. reply in the thread: success, or the missing-billing-period warning → ``final_reply_ts``
 
 Each Slack side effect is preceded by `JobRun.fence`. A failure ends in a thread message saying
@@ -27,7 +28,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Protocol
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -45,7 +45,7 @@ from bot.blocks.messages import (
     outcome_reply,
     parent_message,
 )
-from bot.delivery import Posted, open_dm, post_with_dm_fallback
+from bot.delivery import Posted, UploadFailed, open_dm, post_with_dm_fallback, upload_to_thread
 from bot.digest_job import plan_digest_job
 from bot.job_kinds import JobFailure, JobHandler, JobKinds, JobRun
 from bot.job_work import CompileWork, JobPlanner, JobWork, NoticeWork, plan_compile_job
@@ -56,6 +56,7 @@ from commands.access import Requester
 from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
 from commands.freshness import InvoiceFreshness
 from storage import slack_deliveries
+from storage.blobs import BlobMissing, BlobStore
 from storage.jobs import COMPILE_BACKUP, DIGEST
 from storage.slack_deliveries import SlackDelivery
 
@@ -75,6 +76,7 @@ class CompileFunction(Protocol):
         executor: concurrent.futures.Executor | None = None,
         progress: ProgressCallback | None = None,
         freshness: InvoiceFreshness | None = None,
+        blobs: BlobStore,
     ) -> Awaitable[CompileResult]: ...
 
 
@@ -93,13 +95,14 @@ def _upload_refusal(error: SlackApiError | SlackRequestError) -> str:
 
 
 class SlackDeliveries:
-    """What every Slack-posting job shares: the Slack client, the PDF process pool and its
-    compile slots."""
+    """What every Slack-posting job shares: the Slack client, the object store, the PDF
+    process pool and its compile slots."""
 
     def __init__(
         self,
         client: AsyncWebClient,
         *,
+        blob_store: BlobStore,
         concurrency: int,
         executor_factory: Callable[[], concurrent.futures.Executor] | None = None,
         compile_function: CompileFunction = compile_backup,
@@ -107,6 +110,7 @@ class SlackDeliveries:
         freshness: InvoiceFreshness | None = None,
     ) -> None:
         self.client = client
+        self.store = blob_store
         self._freshness = freshness  # re-read the invoices from their source before compiling
         self._executor_factory = executor_factory or (lambda: new_process_pool(concurrency))
         self._executor: concurrent.futures.Executor | None = None
@@ -213,17 +217,23 @@ class SlackDeliveries:
         """The outcome recorded on the job, or compile now (also when its PDF went missing)."""
         if delivery.result is not None:
             outcome = CompileResult.from_json(delivery.result)
-            gone = outcome.has_file and delivery.file_id is None and not _exists(delivery.pdf_path)
+            gone = outcome.has_file and delivery.file_id is None and not await self._stored(outcome)
             if not gone:
                 return outcome
         async with self._compile_slots:
             await parent.show(Phase.RUNNING)
             result = await self._compile_in_pool(request, parent.progress)
-        pdf_path = str(result.pdf_path) if result.pdf_path is not None else None
         await slack_deliveries.record_compiled(
-            run.job, run.owner, delivery, pdf_path, result.to_json()
+            run.job, run.owner, delivery, result.file_key, result.to_json()
         )
         return result
+
+    async def _stored(self, outcome: CompileResult) -> bool:
+        """True when the outcome's PDF is in the object store (to be delivered)."""
+        return (
+            outcome.file_key is not None
+            and await self.store.object_size(outcome.file_key) is not None
+        )
 
     async def _compile_in_pool(
         self, request: BackupJobPayload, progress: ProgressCallback
@@ -237,6 +247,7 @@ class SlackDeliveries:
                 timezone=request.timezone,
                 executor=self.executor,
                 progress=progress,
+                blobs=self.store,
                 **({"freshness": self._freshness} if self._freshness is not None else {}),
             )
         except BrokenProcessPool:
@@ -251,19 +262,26 @@ class SlackDeliveries:
         return result
 
     async def _upload(self, delivery: SlackDelivery, outcome: CompileResult) -> str:
-        # files_upload_v2 would read a path synchronously, on the event loop; read it aside.
-        content = await asyncio.to_thread(Path(str(delivery.pdf_path)).read_bytes)
+        """Stream the PDF from the object store into the parent's thread (files_upload_v2
+        would read it whole into memory). A PDF gone from the store fails the job."""
+        assert outcome.file_key is not None and outcome.file_name is not None
+        assert delivery.parent_channel is not None and delivery.parent_ts is not None
         try:
-            response = await self.client.files_upload_v2(
+            return await upload_to_thread(
+                self.client,
+                self.store,
+                outcome.file_key,
                 channel=delivery.parent_channel,
                 thread_ts=delivery.parent_ts,
-                file=content,
                 filename=outcome.file_name,
                 title=outcome.file_name,
             )
+        except BlobMissing as error:
+            raise JobFailure(Failure.STORE, str(error)) from error
+        except UploadFailed as error:
+            raise UploadRefused(str(error)) from error
         except (SlackApiError, SlackRequestError) as error:
             raise UploadRefused(_upload_refusal(error)) from error
-        return str(response["file"]["id"])
 
     async def _reply(self, delivery: SlackDelivery, message: Message) -> str:
         response = await self.client.chat_postMessage(
@@ -328,7 +346,3 @@ def register_slack_kinds(kinds: JobKinds, deliveries: SlackDeliveries) -> None:
     """Register the kinds that post in Slack: compile_backup (the modal) and digest."""
     kinds.register(COMPILE_BACKUP, SlackJobHandler(deliveries, plan_compile_job))
     kinds.register(DIGEST, SlackJobHandler(deliveries, plan_digest_job))
-
-
-def _exists(path: str | None) -> bool:
-    return path is not None and Path(path).is_file()
