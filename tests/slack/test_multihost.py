@@ -82,9 +82,7 @@ async def test_two_hosts_without_a_shared_disk_post_each_pdf_exactly_once(
     assert any(job.attempts >= 2 for job in jobs)  # taken over from the dead process
     await assert_exactly_once(fake_slack, jobs)
     for delivery in await SlackDelivery.all():  # what Slack holds is the PDF in the bucket
-        [upload] = fake_slack.files_in_thread(
-            str(delivery.parent_channel), str(delivery.parent_ts)
-        )
+        [upload] = fake_slack.files_in_thread(str(delivery.parent_channel), str(delivery.parent_ts))
         key = CompileResult.from_json(delivery.result or {}).file_key
         assert key is not None and upload.data == await stored_bytes(importer, key)
     for name in ("a", "b"):  # no host keeps blobs or PDFs of its own: only its cache
