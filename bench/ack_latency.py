@@ -47,7 +47,7 @@ from bench.serve_process import SECRET, start_serve, stop_serve  # noqa: E402
 from commands.demo import USERS, write_demo_bundle  # noqa: E402
 from commands.import_bundle import import_bundle  # noqa: E402
 from sources.bundle_writer import BundleData, write_bundle_folder  # noqa: E402
-from storage.blobs import BlobStore  # noqa: E402
+from storage.blobs import LocalBlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
 from tests.slack.slack_driver import SlackDriver, flatten_options  # noqa: E402
@@ -225,7 +225,7 @@ async def run(args: argparse.Namespace) -> int:
             big_ids = generate_bundle(work, args.invoices)
             await open_database(database_url, migrate=True)
             try:
-                await import_bundle(work / "bundle", BlobStore(data_dir))
+                await import_bundle(work / "bundle", LocalBlobStore(data_dir))
             finally:
                 await close_database()
             (work / "database_url").write_text(database_url)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from commands.demo import write_demo_bundle  # noqa: E402
 from commands.import_bundle import import_bundle  # noqa: E402
-from storage.blobs import BlobStore  # noqa: E402
+from storage.blobs import LocalBlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
 from tests.big_backup import attach_big_files  # noqa: E402
 from tests.process_table import session_processes, triage_children  # noqa: E402
@@ -39,8 +39,8 @@ TARGET_SECONDS = 1.0
 async def prepare(data_dir: Path) -> None:
     await open_database(f"sqlite://{data_dir / 'invoice-backups.sqlite3'}", migrate=True)
     try:
-        await import_bundle(write_demo_bundle(data_dir / "bundle"), BlobStore(data_dir))
-        await attach_big_files(BlobStore(data_dir), [9001], copies=20)
+        await import_bundle(write_demo_bundle(data_dir / "bundle"), LocalBlobStore(data_dir))
+        await attach_big_files(LocalBlobStore(data_dir), [9001], copies=20)
     finally:
         await close_database()
 

@@ -4,6 +4,7 @@ Plain script, not a test:
 
     .venv/bin/python bench/compile.py [--runs 3] [--invoices 50] [--target-mb 250] [--no-pypdf]
         [--cli]
+    .venv/bin/python bench/compile.py --store s3 [--runs 3]
 
 Targets (issue 12): compile ≤ 1.5× the floor in a warm process, ≤ 2.0× as a whole
 `invoice-backups compile` process (`--cli`: the demo bundle in a SQLite data dir with the
@@ -23,6 +24,13 @@ i.e. the PDF input child too), then times the floor,
 
  With pypdf on, it also times a plain pypdf merge of the same inputs (append with
 open file handles, then write) as a reference for the design choice. Prints medians.
+
+With ``--store s3`` it compares instead the compile with its files in the object store: the
+attachments are put in a local-folder store and in a bucket of a SeaweedFS S3 server started for
+the run (`tests.s3_server`), then each run (a fresh process, an empty cache) stages the blobs,
+assembles the backup and stores the PDF (`storage.blobs`), on each store in turn. It prints the
+median times, the S3/local ratio (target ≤ 1.3) and the peak RSS less the backup size (target
+≤ 150 MB).
 """
 
 from __future__ import annotations
@@ -414,13 +422,13 @@ def prepare_cli(workload: Workload) -> Path:
 async def _prepare_cli(data_dir: Path, paths: list[str]) -> None:
     from commands.demo import write_demo_bundle
     from commands.import_bundle import import_bundle
-    from storage.blobs import BlobStore
+    from storage.blobs import LocalBlobStore
     from storage.db import close_database, open_database
     from storage.models import Attachment
 
     await open_database(f"sqlite://{data_dir / 'invoice-backups.sqlite3'}", migrate=True)
     try:
-        blobs = BlobStore(data_dir)
+        blobs = LocalBlobStore(data_dir)
         await import_bundle(write_demo_bundle(data_dir / "bundle"), blobs)
         per_invoice = -(-len(paths) // len(CLI_INVOICES))
         for number, path in enumerate(paths):
@@ -430,7 +438,7 @@ async def _prepare_cli(data_dir: Path, paths: list[str]) -> None:
                 position=100 + number,
                 filename=Path(path).name,
                 content_type="application/pdf",
-                sha256=blobs.put_file(Path(path)),
+                sha256=await blobs.put_file(Path(path)),
                 byte_size=Path(path).stat().st_size,  # noqa: ASYNC240 - set-up only
             )
     finally:
@@ -536,6 +544,181 @@ def print_report(
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# The object store comparison (--store s3)
+
+
+def store_request(workload: Workload, store_dir: Path, settings: dict[str, str]) -> Path:
+    """Put every attachment into the local store and the bucket; write the request whose
+    attachment paths are their sha256 (the child stages them)."""
+    import asyncio
+
+    from storage.blobs import LocalBlobStore, S3BlobStore
+
+    request: BackupRequest = pickle.loads(workload.request_path.read_bytes())
+
+    async def put_all() -> BackupRequest:
+        local = LocalBlobStore(store_dir)
+        remote = S3BlobStore(
+            settings["bucket"],
+            endpoint=settings["endpoint"],
+            region=settings["region"],
+            access_key_id=settings["key"],
+            secret_access_key=settings["secret"],
+            cache_dir=WORK / "unused-cache",
+            cache_bytes=MB,
+        )
+        invoices = []
+        for entry in request.invoices:
+            attachments = []
+            for attachment in entry.attachments:
+                assert attachment.path is not None
+                sha256 = await local.put_file(Path(attachment.path))
+                await remote.put_file(Path(attachment.path))
+                attachments.append(replace(attachment, path=sha256))
+            invoices.append(replace(entry, attachments=tuple(attachments)))
+        return replace(request, invoices=tuple(invoices))
+
+    print("putting the attachments into both stores …", flush=True)
+    hashed = asyncio.run(put_all())
+    path = WORK / "request-hashed.pickle"
+    path.write_bytes(pickle.dumps(hashed))
+    return path
+
+
+def child_store_compile(arguments_json: str) -> None:
+    """Stage the blobs, assemble, store the PDF; print the time (imports excluded)."""
+    import asyncio
+
+    from pdf.assemble import assemble_backup
+    from storage.blobs import LocalBlobStore, S3BlobStore
+
+    settings = json.loads(arguments_json)
+    request: BackupRequest = pickle.loads(Path(settings["request"]).read_bytes())
+    cache = Path(settings["cache"])
+    if settings["store"] == "s3":  # "s3-warm": the cache the previous run left
+        shutil.rmtree(cache, ignore_errors=True)
+    if settings["store"] != "local":
+        store: Any = S3BlobStore(
+            settings["bucket"],
+            endpoint=settings["endpoint"],
+            region=settings["region"],
+            access_key_id=settings["key"],
+            secret_access_key=settings["secret"],
+            cache_dir=cache,
+            cache_bytes=settings["cache_mb"] * MB,
+        )
+    else:
+        store = LocalBlobStore(Path(settings["local_dir"]))
+
+    phases: dict[str, float] = {}
+
+    async def compile_once() -> int:
+        hashes = [a.path for entry in request.invoices for a in entry.attachments if a.path]
+        key = f"backups/bench-{os.getpid()}/backup.pdf"
+        phase_started = time.perf_counter()
+        async with store.staged(hashes) as paths:
+            phases["stage"] = time.perf_counter() - phase_started
+            staged = replace(
+                request,
+                output_path=str(store.backup_workspace(key)),
+                invoices=tuple(
+                    replace(
+                        entry,
+                        attachments=tuple(
+                            replace(a, path=str(paths[str(a.path)])) for a in entry.attachments
+                        ),
+                    )
+                    for entry in request.invoices
+                ),
+            )
+            Path(staged.output_path).parent.mkdir(parents=True, exist_ok=True)
+            phase_started = time.perf_counter()
+            report = await asyncio.to_thread(assemble_backup, staged)
+            phases["assemble"] = time.perf_counter() - phase_started
+            phase_started = time.perf_counter()
+            await store.publish_backup(Path(staged.output_path), key)
+            phases["publish"] = time.perf_counter() - phase_started
+        size = await store.object_size(key)
+        await store.delete(key)
+        return int(size or 0) if report else 0
+
+    cpu_before = cpu_seconds()
+    started = time.perf_counter()
+    output_bytes = asyncio.run(compile_once())
+    seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_before
+    store = None  # drops obstore's client before the interpreter ends (see bot.cli.main)
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "output_bytes": output_bytes, **phases}))
+
+
+def compare_stores(arguments: argparse.Namespace) -> None:
+    """The --store s3 benchmark: the same compile on the local store and on S3."""
+    from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+
+    workload = generate_workload(arguments.invoices, arguments.target_mb)
+    server = S3Server(WORK / "s3")
+    server.start()
+    try:
+        settings = {
+            "bucket": f"bench-{os.getpid()}",
+            "endpoint": server.endpoint,
+            "region": REGION,
+            "key": ACCESS_KEY,
+            "secret": SECRET_KEY,
+            "cache": str(WORK / "cache"),
+            "cache_mb": arguments.cache_mb,
+            "local_dir": str(WORK / "local-store"),
+        }
+        settings["request"] = str(store_request(workload, WORK / "local-store", settings))
+        kinds = ("local", "s3", "s3-warm")
+        measures: dict[str, list[Measure]] = {kind: [] for kind in kinds}
+        phases: dict[str, list[str]] = {kind: [] for kind in kinds}
+        for run in range(1, arguments.runs + 1):
+            for kind in kinds:
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--child-store-compile",
+                    json.dumps({**settings, "store": kind}),
+                ]
+                elapsed, _, peak_rss, stdout = run_measured(command)
+                result = json.loads(stdout.strip().splitlines()[-1])
+                phases[kind].append(
+                    " ".join(f"{p} {result[p]:.2f} s" for p in ("stage", "assemble", "publish"))
+                )
+                measures[kind].append(
+                    Measure(
+                        result["seconds"], elapsed, result["cpu"], peak_rss, result["output_bytes"]
+                    )
+                )
+            print(
+                f"run {run}: local {measures['local'][-1].wall_seconds:.2f} s "
+                f"({phases['local'][-1]}); s3 {measures['s3'][-1].wall_seconds:.2f} s "
+                f"({phases['s3'][-1]}; {measures['s3'][-1].peak_rss_bytes / MB:.0f} MB peak RSS); "
+                f"s3 with a warm cache {measures['s3-warm'][-1].wall_seconds:.2f} s "
+                f"({phases['s3-warm'][-1]})",
+                flush=True,
+            )
+    finally:
+        server.stop()
+    local, remote = median_measure(measures["local"]), median_measure(measures["s3"])
+    warm = median_measure(measures["s3-warm"])
+    print(f"\n{workload.attachment_count} attachments, {workload.input_bytes / MB:.0f} MB in")
+    for name, measure in (("local", local), ("s3", remote), ("s3-warm", warm)):
+        print(
+            f"{name:<8} {measure.wall_seconds:6.2f} s (CPU {measure.cpu_seconds:.2f} s), peak RSS "
+            f"{measure.peak_rss_bytes / MB:.0f} MB, backup {measure.output_bytes / MB:.0f} MB, "
+            f"RSS − backup {(measure.peak_rss_bytes - measure.output_bytes) / MB:.0f} MB "
+            "(target ≤ 150 MB)"
+        )
+    print(
+        f"s3 / local: {remote.wall_seconds / local.wall_seconds:.2f}× with an empty cache, "
+        f"{warm.wall_seconds / local.wall_seconds:.2f}× with a warm one (target ≤ 1.3×)"
+    )
+    print(f"load average after the runs: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -549,7 +732,15 @@ def main() -> None:
     )
     parser.add_argument("--child-compile", help=argparse.SUPPRESS)
     parser.add_argument("--child-pypdf", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--store", choices=["local", "s3"], help="compare the compile on the object stores"
+    )
+    parser.add_argument("--cache-mb", type=int, default=1024, help="(--store s3) BACKUPS_CACHE_MB")
+    parser.add_argument("--child-store-compile", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.child_store_compile:
+        child_store_compile(arguments.child_store_compile)
+        return
     if arguments.child_compile:
         child_compile(arguments.child_compile)
         return
@@ -557,6 +748,9 @@ def main() -> None:
         child_pypdf(arguments.child_pypdf)
         return
     print(f"load average before the runs: {os.getloadavg()[0]:.2f}", flush=True)
+    if arguments.store:
+        compare_stores(arguments)
+        return
     if shutil.which("qpdf") is None:
         print("qpdf is missing: apt-get install qpdf", file=sys.stderr)
         raise SystemExit(2)

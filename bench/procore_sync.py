@@ -35,7 +35,7 @@ from commands.compile_backups import compile_backup  # noqa: E402
 from commands.procore_freshness import ProcoreFreshness  # noqa: E402
 from commands.sync_procore import sync_project  # noqa: E402
 from procore.client import ProcoreClient, ProcoreConfig  # noqa: E402
-from storage.blobs import BlobStore  # noqa: E402
+from storage.blobs import LocalBlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
 from storage.models import Invoice, Project  # noqa: E402
 from tests.procore.fake_procore import (  # noqa: E402
@@ -115,7 +115,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> int:
                 .limit(args.compile)
                 .values_list("id", flat=True)
             ]
-            blobs = BlobStore(scratch / "blobs")
+            blobs = LocalBlobStore(scratch / "blobs")
             started = time.perf_counter()
             result = await compile_backup(
                 ADMIN,

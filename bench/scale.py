@@ -37,7 +37,7 @@ from bot.backup_job import BackupJobPayload, enqueue_backup  # noqa: E402
 from commands.access import Requester  # noqa: E402
 from commands.demo import PROJECT_ID, write_demo_bundle  # noqa: E402
 from commands.import_bundle import import_bundle  # noqa: E402
-from storage.blobs import BlobStore  # noqa: E402
+from storage.blobs import LocalBlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
 from storage.jobs import Job, JobStatus  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
@@ -114,7 +114,7 @@ async def run(args: argparse.Namespace) -> int:
     fake = FakeSlack()
     try:
         await open_database(database_url, migrate=True)
-        await import_bundle(write_demo_bundle(work / "bundle"), BlobStore(data_dir))
+        await import_bundle(write_demo_bundle(work / "bundle"), LocalBlobStore(data_dir))
         await fake.start()
         seconds = {n: await timed_run(n, args, fake, database_url, data_dir) for n in (1, 2)}
     finally:

@@ -40,7 +40,7 @@ from bot.server import BotServer  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from commands.demo import PROJECT_ID, write_demo_bundle  # noqa: E402
 from commands.import_bundle import import_bundle  # noqa: E402
-from storage.blobs import BlobStore  # noqa: E402
+from storage.blobs import LocalBlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
 from storage.jobs import Job, JobStatus  # noqa: E402
 from tests.slack.fake_slack import FakeSlack, FaultStorm  # noqa: E402
@@ -97,7 +97,7 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url
     await open_database(args.database_url or None, migrate=True)
-    await import_bundle(write_demo_bundle(folder / "bundle"), BlobStore(folder / "data"))
+    await import_bundle(write_demo_bundle(folder / "bundle"), LocalBlobStore(folder / "data"))
     fake = FakeSlack()
     fake.add_user(PM, "pm@example.com", "Dana Reyes")
     fake.set_channel_members("C_JOBSITE", [PM])

@@ -1,8 +1,10 @@
-"""The ``invoice-backups`` command line: migrate, import, compile, demo, purge and serve.
+"""The ``invoice-backups`` command line: migrate, import, compile, demo, purge, store and serve.
 
 Every subcommand opens the database named by ``DATABASE_URL`` (default: SQLite in
 ``BACKUPS_DATA_DIR``), asks the same use cases as the Slack bot, and prints what a Slack user would
 read. Errors print one line and exit non-zero; they never leave a traceback for a user mistake.
+The object store (local folder or S3 bucket, `bot.settings.store_config_from_env`) is opened once
+in `main` and handed to the subcommand as ``args.blobs``.
 
 The schema: only ``migrate`` and ``demo`` apply migrations, on SQLite and PostgreSQL alike. Every
 other subcommand (and ``serve``) refuses to run on a schema that is behind, with one line saying
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import shlex
 import shutil
@@ -39,16 +42,22 @@ from typing import TYPE_CHECKING
 
 from bot.cli_webhooks import WebhooksCliError, add_webhooks_parser, run_webhooks
 from bot.pool import with_process_pool
-from bot.settings import SettingsError, procore_settings_from_env, retention_days_from_env
+from bot.settings import (
+    SettingsError,
+    procore_settings_from_env,
+    retention_days_from_env,
+    store_config_from_env,
+)
 from commands.access import AccessDenied, Requester
 from pdf.processes import STOP_SIGNALS
 from procore import ProcoreClient, ProcoreError
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, StoreError, open_blob_store
 from storage.db import close_database, data_dir, open_database
 from storage.queries import get_project_by_id_or_number
 from storage.schema import SchemaConflict, SchemaOutdated
 
 if TYPE_CHECKING:
+    from commands.compile_backups import CompileResult
     from commands.procore_freshness import ProcoreFreshness
 
 MAX_LISTED_INVOICES = 1000
@@ -98,6 +107,19 @@ async def _until_stop_signal(work: Awaitable[int]) -> int:
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+
+
+async def _deliver_result(result: CompileResult, blobs: BlobStore, output: str | None) -> str:
+    """Where the compiled PDF can be opened: its local path (copied to ``output`` when asked),
+    or, from a remote store, ``output`` once downloaded (else its key in the store)."""
+    if result.pdf_path is not None:
+        return str(await _deliver(result.pdf_path, output))
+    assert result.file_key is not None
+    if not output:
+        return f"{result.file_key} in {blobs.description} (use -o FILE to download it)"
+    target = await asyncio.to_thread(Path(output).resolve)
+    await blobs.download(result.file_key, target)
+    return str(target)
 
 
 async def _deliver(pdf_path: Path, output: str | None) -> Path:
@@ -156,7 +178,7 @@ async def _with_procore(args: argparse.Namespace, work: Callable[[], Awaitable[i
 async def _import(args: argparse.Namespace) -> int:
     from commands.import_bundle import import_bundle
 
-    report = await import_bundle(Path(args.bundle), BlobStore(data_dir()))
+    report = await import_bundle(Path(args.bundle), args.blobs)
     print(report.render())
     return 0
 
@@ -232,7 +254,7 @@ async def _compile(args: argparse.Namespace) -> int:
     if not args.invoice:
         raise CliError("say which invoices: --invoice ID or NUMBER (repeat), or --list to see them")
     invoice_ids = await _invoice_ids(project.id, args.invoice)
-    freshness = _freshness(args.procore)
+    freshness = _freshness(args.procore, args.blobs)
     result = await with_process_pool(
         1,
         lambda pool: compile_backup(
@@ -242,19 +264,20 @@ async def _compile(args: argparse.Namespace) -> int:
             timezone=args.timezone,
             executor=pool,
             freshness=freshness,
+            blobs=args.blobs,
         ),
     )
-    if result.pdf_path is not None:
-        print(f"PDF: {await _deliver(result.pdf_path, args.output)}")
+    if result.has_file:
+        print(f"PDF: {await _deliver_result(result, args.blobs, args.output)}")
     print(result.summary_text())
     return 0 if result.status == "succeeded" else 3
 
 
-def _freshness(client: ProcoreClient | None) -> ProcoreFreshness | None:
+def _freshness(client: ProcoreClient | None, blobs: BlobStore) -> ProcoreFreshness | None:
     """Fresh at compile time, when Procore is configured."""
     from commands.procore_freshness import ProcoreFreshness
 
-    return ProcoreFreshness(client, BlobStore(data_dir())) if client is not None else None
+    return ProcoreFreshness(client, blobs) if client is not None else None
 
 
 def _need_procore(args: argparse.Namespace) -> ProcoreClient:
@@ -332,7 +355,7 @@ async def _demo(args: argparse.Namespace) -> int:
     shutil.rmtree(bundle, ignore_errors=True)
     write_demo_bundle(bundle)
     print(f"Demo bundle written to {bundle}")
-    report = await import_bundle(bundle, BlobStore(data_dir()))
+    report = await import_bundle(bundle, args.blobs)
     print(report.render())
     invoice_ids = await Invoice.filter(project_id=PROJECT_ID).values_list("id", flat=True)
     result = await with_process_pool(
@@ -343,22 +366,25 @@ async def _demo(args: argparse.Namespace) -> int:
             [int(invoice_id) for invoice_id in invoice_ids],
             timezone=args.timezone,
             executor=pool,
+            blobs=args.blobs,
         ),
     )
     print()
     print(result.summary_text())
-    if result.pdf_path is None:
+    if not result.has_file:
         return 3
     print()
-    pdf_path = await _deliver(result.pdf_path, args.output)
-    print(f"Demo backup PDF: {pdf_path}")
+    delivered = await _deliver_result(result, args.blobs, args.output)
+    print(f"Demo backup PDF: {delivered}")
     print()
     print("Next: open the PDF, then compile a backup of the invoices you choose:")
-    print(f"  xdg-open {shlex.quote(str(pdf_path))}   # macOS: open")
+    if result.pdf_path is not None or args.output:
+        print(f"  xdg-open {shlex.quote(delivered)}   # macOS: open")
     print(f"  invoice-backups compile --project 2026-014 --as {ADMIN_EMAIL} --list")
+    mine = Path(delivered).with_name("my backup.pdf") if result.pdf_path else Path("my backup.pdf")
     print(
         f"  invoice-backups compile --project 2026-014 --as {ADMIN_EMAIL} --invoice 9001 "
-        f"--invoice 9012 -o {shlex.quote(str(pdf_path.with_name('my backup.pdf')))}"
+        f"--invoice 9012 -o {shlex.quote(str(mine))}"
     )
     return 0
 
@@ -454,8 +480,15 @@ async def _purge(args: argparse.Namespace) -> int:
     days = args.days if args.days is not None else retention_days_from_env()
     if days < 1:
         raise CliError(f"--days must be at least 1, got {days}")
-    report = await purge_expired_backups(datetime.now(UTC), days, data_dir())
+    report = await purge_expired_backups(datetime.now(UTC), days, args.blobs)
     print(report.render())
+    return 0
+
+
+async def _store_check(blobs: BlobStore) -> int:
+    """``store check``: write, read and delete a probe object; say which store it was."""
+    print(f"Checking the object store: {blobs.description}")
+    print(await blobs.check())
     return 0
 
 
@@ -541,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="run the Slack bot (HTTP or Socket Mode)")
 
     commands.add_parser("migrate", help="bring the database schema up to date (idempotent)")
+    store = commands.add_parser("store", help="the object store of attachments and PDFs")
+    store_actions = store.add_subparsers(dest="action", required=True)
+    store_actions.add_parser("check", help="write, read and delete a probe object")
     purge = commands.add_parser("purge", help="delete compiled PDFs older than the retention")
     purge.add_argument(
         "--days", type=int, help="keep PDFs this many days (default: BACKUPS_RETENTION_DAYS or 30)"
@@ -621,17 +657,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "makemigrations":
         return _makemigrations(args)
-    handler = ASYNC_COMMANDS[args.command]
-    migrate = args.command in MIGRATING_COMMANDS
     try:
         procore_settings = procore_settings_from_env()
+        store_config = store_config_from_env(data_dir())
     except SettingsError as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 2
     args.procore = (
-        ProcoreClient(procore_settings.client_config()) if procore_settings is not None else None
+        ProcoreClient(procore_settings.client_config())
+        if procore_settings is not None and args.command != "store"
+        else None
     )
     try:
+        args.blobs = open_blob_store(store_config)
+        if args.command == "store":
+            return asyncio.run(_until_stop_signal(_store_check(args.blobs)))
+        handler = ASYNC_COMMANDS[args.command]
+        migrate = args.command in MIGRATING_COMMANDS
         return asyncio.run(
             _until_stop_signal(
                 _with_procore(args, lambda: _with_database(lambda: handler(args), migrate=migrate))
@@ -647,9 +689,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _user_errors() as error:
         print(f"invoice-backups: {plain(str(error))}", file=sys.stderr)
         return 1
+    except StoreError as error:
+        print(f"invoice-backups: the object store failed: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 1
+    finally:
+        # obstore's S3 client must be dropped while the interpreter still runs (dropped during
+        # interpreter shutdown, it may abort the process).
+        args.blobs = None
+        gc.collect()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.common import Message
 from bot.blocks.messages import fallback_note
+from storage.blobs import BlobMissing, BlobStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ def transient(error: BaseException) -> bool:
     an upload refused with a 4xx)."""
     if isinstance(error, TimeoutError | aiohttp.ClientError):
         return True
+    if isinstance(error, UploadFailed):
+        return error.transient
     if isinstance(error, SlackApiError):
         status = int(getattr(error.response, "status_code", 200) or 200)
         return status == 429 or status >= 500
@@ -265,3 +268,78 @@ async def digest_channel_problem(
         code = str(error.response.get("error"))
         return code if code in FALLBACK_ERRORS else "channel_not_found"
     return None if owner_id in members else "owner_not_member"
+
+
+UPLOAD_RETRY_AFTER_CAP_SECONDS = 60.0
+
+
+class UploadFailed(Exception):
+    """The upload URL did not take the file; ``str(exc)`` is the short reason. ``transient``
+    when it may take it on another try (a 429 or a 5xx)."""
+
+    def __init__(self, reason: str, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.transient = transient
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds a 429's ``Retry-After`` asks for (1 when absent or unreadable), capped."""
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.0), UPLOAD_RETRY_AFTER_CAP_SECONDS)
+
+
+async def upload_to_thread(
+    client: AsyncWebClient,
+    store: BlobStore,
+    key: str,
+    *,
+    channel: str,
+    thread_ts: str,
+    filename: str,
+    title: str,
+) -> str:
+    """Share the object ``key`` of ``store`` in a thread (files.getUploadURLExternal, the
+    upload URL, files.completeUploadExternal) and return the Slack file id. The bytes stream
+    from the store to Slack, never whole in memory nor copied on disk.
+
+    Raises `BlobMissing` when the object is not stored, `StoreError` when the store fails,
+    `UploadFailed` when the upload URL refuses (after a 429, once its ``Retry-After`` has
+    passed), `SlackApiError` when Slack refuses, and aiohttp's own error or `TimeoutError` when
+    the connection breaks (Slack may then have the bytes: `exactly_once` looks before retrying)."""
+    size = await store.object_size(key)
+    if size is None:
+        raise BlobMissing(f"{key} is not in the store")
+    ticket = await client.files_getUploadURLExternal(filename=filename, length=size)
+    chunks = store.read_chunks(key)
+    session = client.session or aiohttp.ClientSession()
+    try:
+        async with session.post(
+            str(ticket["upload_url"]),
+            data=chunks,
+            headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=client.timeout, sock_read=client.timeout
+            ),
+        ) as response:
+            if response.status == 429:
+                wait = _retry_after(response.headers.get("Retry-After"))
+                await asyncio.sleep(wait)
+                raise UploadFailed("HTTP 429", transient=True)
+            if response.status != 200:
+                raise UploadFailed(f"HTTP {response.status}", transient=response.status >= 500)
+    except aiohttp.ClientError as error:
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, StoreError):
+            raise cause from None
+        raise
+    finally:
+        await chunks.aclose()
+        if client.session is None:
+            await session.close()
+    completed = await client.files_completeUploadExternal(
+        files=[{"id": ticket["file_id"], "title": title}], channel_id=channel, thread_ts=thread_ts
+    )
+    return str(completed["files"][0]["id"])

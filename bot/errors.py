@@ -6,6 +6,8 @@ import sqlite3
 
 from tortoise.exceptions import BaseORMException, IntegrityError
 
+from storage.blobs import StoreUnavailable
+
 
 def is_database_error(error: BaseException) -> bool:
     """True for errors meaning the database is unreachable or failing (not a bug of ours)."""
@@ -14,3 +16,8 @@ def is_database_error(error: BaseException) -> bool:
     if isinstance(error, BaseORMException | sqlite3.Error | ConnectionError):
         return True
     return type(error).__module__.startswith("asyncpg")
+
+
+def is_store_outage(error: BaseException) -> bool:
+    """True for errors meaning the object store does not answer (retry when it does)."""
+    return isinstance(error, StoreUnavailable)

@@ -79,15 +79,19 @@ class JobRun:
             await when_database_answers(record)
 
 
-async def when_database_answers(query: Callable[[], Awaitable[T]]) -> T:
-    """``query()``, retried (waiting longer each time) until the database answers."""
+async def when_database_answers(
+    query: Callable[[], Awaitable[T]],
+    also: Callable[[BaseException], bool] | None = None,
+) -> T:
+    """``query()``, retried (waiting longer each time) until the database answers (and, with
+    ``also``, until ``query`` stops raising the errors ``also`` accepts: an object store outage)."""
     delay, longest = DATABASE_RETRY_SECONDS
     while True:
         await asyncio.sleep(delay)
         try:
             return await query()
         except Exception as error:
-            if not is_database_error(error):
+            if not (is_database_error(error) or (also is not None and also(error))):
                 raise
         delay = min(delay * 2, longest)
 

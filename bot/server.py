@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import signal
 import sys
@@ -52,7 +53,7 @@ from commands.procore_freshness import ProcoreFreshness
 from commands.retention import purge_expired_backups
 from procore import ProcoreClient
 from storage import jobs
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, StoreConfig, StoreError, open_blob_store
 from storage.db import close_database, data_dir, open_database
 from storage.schema import SchemaOutdated
 from storage.webhooks import PROCORE_WEBHOOK
@@ -63,6 +64,7 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 HEALTH_DB_TIMEOUT = 2.0
+HEALTH_STORE_TIMEOUT = 5.0
 HTTP_SHUTDOWN_TIMEOUT = 5.0
 PURGE_JOB_ID = "purge-expired-backups"
 PROCORE_SYNC_JOB_ID = "procore-sync"
@@ -84,9 +86,11 @@ class BotServer:
         worker_options: dict[str, Any] | None = None,
         scheduler_options: dict[str, Any] | None = None,
         webhook_options: dict[str, float] | None = None,
+        blob_store: BlobStore | None = None,
     ) -> None:
         self.settings = settings
         self._webhook_options = webhook_options or {}
+        self.blob_store = blob_store or open_blob_store(settings.store or StoreConfig(data_dir()))
         self._executor_factory = executor_factory
         self._compile_function = compile_function
         self._worker_options = worker_options or {}
@@ -116,7 +120,9 @@ class BotServer:
         self.client = build_web_client(settings, self._session)
         if settings.procore is not None:
             self.procore = ProcoreClient(settings.procore.client_config())
-        self.worker = JobWorker(self._job_kinds(self.client), **self._options_of_worker())
+        self.worker = JobWorker(
+            self._job_kinds(self.client), store=self.blob_store, **self._options_of_worker()
+        )
         self.scheduler = ScheduleRegistry(wake_worker=self.worker.wake, **self._scheduler_options)
         self.scheduler.add_daily(PURGE_JOB_ID, self._purge_expired_backups, hour=3, minute=15)
         if settings.procore is not None and settings.procore.sync_minutes > 0:
@@ -156,10 +162,11 @@ class BotServer:
         await self.worker.start()
         await self.scheduler.start()
         log.info(
-            "invoice-backups bot serving on %s (%s mode, %d PDF workers)",
+            "invoice-backups bot serving on %s (%s mode, %d PDF workers, files in %s)",
             self.url,
             "Socket" if settings.socket_mode else "HTTP",
             settings.workers,
+            self.blob_store.description,
         )
 
     def _job_kinds(self, client: AsyncWebClient) -> JobKinds:
@@ -167,11 +174,12 @@ class BotServer:
         kinds = JobKinds()
         deliveries = SlackDeliveries(
             client,
+            blob_store=self.blob_store,
             concurrency=self.settings.workers,
             executor_factory=self._executor_factory,
             progress_interval=self._worker_options.get("progress_interval", 1.0),
             **({"compile_function": self._compile_function} if self._compile_function else {}),
-            freshness=ProcoreFreshness(self.procore, BlobStore(data_dir()))
+            freshness=ProcoreFreshness(self.procore, self.blob_store)
             if self.procore is not None
             else None,
         )
@@ -212,7 +220,7 @@ class BotServer:
         """The daily retention purge (`commands.retention`); failures are logged, never raised."""
         try:
             report = await purge_expired_backups(
-                datetime.now(UTC), self.settings.retention_days, data_dir()
+                datetime.now(UTC), self.settings.retention_days, self.blob_store
             )
         except Exception as error:
             log.warning("retention purge failed (next try tomorrow): %s", error)
@@ -280,7 +288,8 @@ class BotServer:
         return web.Response(body=payload, headers={"Content-Type": content_type})
 
     async def _health(self, request: web.Request) -> web.Response:
-        """200 while the database answers; 503 (degraded) when it does not."""
+        """200 while the database and the object store answer; 503 (degraded) when one does
+        not."""
         body: dict[str, Any] = {
             "status": "ok",
             "mode": "socket" if self.settings.socket_mode else "http",
@@ -293,7 +302,15 @@ class BotServer:
             log.warning("health check: database unavailable: %s", error)
             body["status"] = "degraded"
             body["database"] = "unavailable"
-        return web.json_response(body, status=200 if body["database"] == "ok" else 503)
+        try:
+            await asyncio.wait_for(self.blob_store.ping(), HEALTH_STORE_TIMEOUT)
+            body["store"] = "ok"
+        except (StoreError, TimeoutError) as error:
+            log.warning("health check: object store unavailable: %s", error)
+            body["status"] = "degraded"
+            body["store"] = "unavailable"
+        healthy = body["database"] == "ok" and body["store"] == "ok"
+        return web.json_response(body, status=200 if healthy else 503)
 
     async def stop(self) -> None:
         """Stop accepting work, let running jobs reach a resumable state, close everything."""
@@ -387,6 +404,7 @@ def run_serve() -> int:
         logging.getLogger("tortoise").setLevel(logging.WARNING)
     try:
         asyncio.run(_run(settings))
+        gc.collect()  # drops obstore's S3 client while the interpreter runs (see bot.cli.main)
     except SettingsError as error:
         print(f"invoice-backups serve: {error}", file=sys.stderr)
         return 2

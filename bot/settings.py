@@ -10,9 +10,12 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from procore import ProcoreConfig
+from storage.blobs import DEFAULT_CACHE_MB, StoreConfig
+from storage.db import data_dir
 
 DEFAULT_PORT = 3000
 DEFAULT_WORKERS = 2
@@ -64,6 +67,7 @@ class Settings:
     procore: ProcoreSettings | None = None  # None: no Procore (bundle imports only)
     # The Authorization value Procore's webhook deliveries carry (None: no webhook endpoint).
     procore_webhook_secret: str | None = field(default=None, repr=False)
+    store: StoreConfig | None = None  # the object store; None: the local data folder
 
     @property
     def socket_mode(self) -> bool:
@@ -120,6 +124,7 @@ class Settings:
             ),
             procore=procore_settings_from_env(env),
             procore_webhook_secret=webhook_secret_from_env(env),
+            store=store_config_from_env(data_dir(), env.environ),
         )
 
 
@@ -207,6 +212,28 @@ def retention_days_from_env(environ: Mapping[str, str] | _Env | None = None) -> 
     return env.integer("BACKUPS_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
 
 
+def store_config_from_env(data_dir: Path, environ: Mapping[str, str] | None = None) -> StoreConfig:
+    """Which object store to use: the S3 bucket BACKUPS_S3_BUCKET (with BACKUPS_S3_ENDPOINT for
+    a non-AWS store, BACKUPS_S3_REGION; credentials the usual AWS way, read by the S3 client),
+    else the folder ``data_dir``. BACKUPS_CACHE_MB bounds the local cache of S3 blobs."""
+    env = _Env(os.environ if environ is None else environ)
+    endpoint = env.optional("BACKUPS_S3_ENDPOINT")
+    if endpoint is not None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(
+                "BACKUPS_S3_ENDPOINT must be an http(s) URL such as https://s3.example.com, "
+                f"got {endpoint!r}"
+            )
+    return StoreConfig(
+        data_dir=data_dir,
+        s3_bucket=env.optional("BACKUPS_S3_BUCKET"),
+        s3_endpoint=endpoint,
+        s3_region=env.optional("BACKUPS_S3_REGION"),
+        cache_mb=env.integer("BACKUPS_CACHE_MB", DEFAULT_CACHE_MB, 16, 1_000_000),
+    )
+
+
 def _owners(value: str | None) -> frozenset[str]:
     """BACKUPS_OWNERS: comma-separated Slack user ids (``U…`` or ``W…``)."""
     if value is None:
@@ -237,10 +264,10 @@ class _Env:
     """Typed reads of environment variables; blank counts as unset."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
+        self.environ = environ
 
     def optional(self, name: str) -> str | None:
-        value = self._environ.get(name, "").strip()
+        value = self.environ.get(name, "").strip()
         return value or None
 
     def required(self, name: str, what: str) -> str:

@@ -9,8 +9,9 @@ over, or released at shutdown) skips what was done and never posts twice:
 
 1. post the parent message where asked (or by DM, saying why) → ``parent_ts``
 2. compile (`commands.compile_backups.compile_backup`, CPU work in the process pool), the parent
-   message following the progress → ``result`` (+ ``pdf_path``)
-3. upload the PDF into the parent's thread with ``files_upload_v2`` → ``file_id``
+   message following the progress → ``result`` (+ ``pdf_path``: the PDF's key in the object store)
+3. upload the PDF into the parent's thread, streamed from the object store (the compile put it
+   there, so any process can deliver it) → ``file_id``
 4. reply in the thread: success, or the missing-billing-period warning → ``final_reply_ts``
 
 Each Slack side effect is preceded by `JobRun.fence`. A failure ends in a thread message saying
@@ -27,7 +28,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Protocol
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -49,11 +49,13 @@ from bot.blocks.messages import (
 )
 from bot.delivery import (
     Posted,
+    UploadFailed,
     exactly_once,
     file_in_thread,
     open_dm,
     post_once,
     post_with_dm_fallback,
+    upload_to_thread,
 )
 from bot.digest_job import plan_digest_job
 from bot.job_kinds import JobFailure, JobHandler, JobKinds, JobRun
@@ -65,6 +67,7 @@ from commands.access import Requester
 from commands.compile_backups import CompileResult, ProgressCallback, compile_backup
 from commands.freshness import InvoiceFreshness
 from storage import slack_deliveries
+from storage.blobs import BlobMissing, BlobStore
 from storage.jobs import COMPILE_BACKUP, DIGEST
 from storage.slack_deliveries import SlackDelivery
 
@@ -84,6 +87,7 @@ class CompileFunction(Protocol):
         executor: concurrent.futures.Executor | None = None,
         progress: ProgressCallback | None = None,
         freshness: InvoiceFreshness | None = None,
+        blobs: BlobStore,
     ) -> Awaitable[CompileResult]: ...
 
 
@@ -102,13 +106,14 @@ def _upload_refusal(error: SlackApiError | SlackRequestError) -> str:
 
 
 class SlackDeliveries:
-    """What every Slack-posting job shares: the Slack client, the PDF process pool and its
-    compile slots."""
+    """What every Slack-posting job shares: the Slack client, the object store, the PDF
+    process pool and its compile slots."""
 
     def __init__(
         self,
         client: AsyncWebClient,
         *,
+        blob_store: BlobStore,
         concurrency: int,
         executor_factory: Callable[[], concurrent.futures.Executor] | None = None,
         compile_function: CompileFunction = compile_backup,
@@ -116,6 +121,7 @@ class SlackDeliveries:
         freshness: InvoiceFreshness | None = None,
     ) -> None:
         self.client = client
+        self.store = blob_store
         self._freshness = freshness  # re-read the invoices from their source before compiling
         self._executor_factory = executor_factory or (lambda: new_process_pool(concurrency))
         self._executor: concurrent.futures.Executor | None = None
@@ -227,17 +233,23 @@ class SlackDeliveries:
         """The outcome recorded on the job, or compile now (also when its PDF went missing)."""
         if delivery.result is not None:
             outcome = CompileResult.from_json(delivery.result)
-            gone = outcome.has_file and delivery.file_id is None and not _exists(delivery.pdf_path)
+            gone = outcome.has_file and delivery.file_id is None and not await self._stored(outcome)
             if not gone:
                 return outcome
         async with self._compile_slots:
             await parent.show(Phase.RUNNING)
             result = await self._compile_in_pool(request, parent.progress)
-        pdf_path = str(result.pdf_path) if result.pdf_path is not None else None
         await slack_deliveries.record_compiled(
-            run.job, run.owner, delivery, pdf_path, result.to_json()
+            run.job, run.owner, delivery, result.file_key, result.to_json()
         )
         return result
+
+    async def _stored(self, outcome: CompileResult) -> bool:
+        """True when the outcome's PDF is in the object store (to be delivered)."""
+        return (
+            outcome.file_key is not None
+            and await self.store.object_size(outcome.file_key) is not None
+        )
 
     async def _compile_in_pool(
         self, request: BackupJobPayload, progress: ProgressCallback
@@ -251,6 +263,7 @@ class SlackDeliveries:
                 timezone=request.timezone,
                 executor=self.executor,
                 progress=progress,
+                blobs=self.store,
                 **({"freshness": self._freshness} if self._freshness is not None else {}),
             )
         except BrokenProcessPool:
@@ -265,22 +278,25 @@ class SlackDeliveries:
         return result
 
     async def _upload(self, run: JobRun, delivery: SlackDelivery, outcome: CompileResult) -> str:
-        """Upload the PDF into the parent's thread once: after a failure that may have gone
-        through (the completion timed out), the thread is looked at before uploading again."""
+        """Stream the PDF from the object store into the parent's thread once (files_upload_v2
+        would read it whole into memory): after a failure that may have gone through (the
+        completion timed out), the thread is looked at before uploading again. A PDF gone from
+        the store fails the job."""
+        assert outcome.file_key is not None and outcome.file_name is not None
         assert delivery.parent_channel is not None and delivery.parent_ts is not None
         channel, thread_ts = delivery.parent_channel, delivery.parent_ts
-        # files_upload_v2 would read a path synchronously, on the event loop; read it aside.
-        content = await asyncio.to_thread(Path(str(delivery.pdf_path)).read_bytes)
+        file_key, file_name = outcome.file_key, outcome.file_name
 
         async def upload() -> str:
-            response = await self.client.files_upload_v2(
+            return await upload_to_thread(
+                self.client,
+                self.store,
+                file_key,
                 channel=channel,
                 thread_ts=thread_ts,
-                file=content,
-                filename=outcome.file_name,
-                title=outcome.file_name,
+                filename=file_name,
+                title=file_name,
             )
-            return str(response["file"]["id"])
 
         try:
             return await exactly_once(
@@ -288,6 +304,10 @@ class SlackDeliveries:
                 lambda: file_in_thread(self.client, channel, thread_ts),
                 f"uploading the PDF of job {run.job.id}",
             )
+        except BlobMissing as error:
+            raise JobFailure(Failure.STORE, str(error)) from error
+        except UploadFailed as error:
+            raise UploadRefused(str(error)) from error
         except (SlackApiError, SlackRequestError) as error:
             raise UploadRefused(_upload_refusal(error)) from error
 
@@ -365,7 +385,3 @@ def register_slack_kinds(kinds: JobKinds, deliveries: SlackDeliveries) -> None:
 def _key(run: JobRun, step: str) -> str:
     """The key that marks a job's message in Slack (`bot.delivery.post_once`)."""
     return f"job:{run.job.id}:{step}"
-
-
-def _exists(path: str | None) -> bool:
-    return path is not None and Path(path).is_file()

@@ -16,7 +16,10 @@ A database failure under a running job pauses it: the worker waits until the dat
 reloads the job and carries on from its last recorded step (a step already done outside is
 recorded as soon as the database is back, never done again). Only when the database keeps
 failing while it answers for longer than ``database_patience`` does the job fail with the
-"database unavailable" message.
+"database unavailable" message. The object store is treated alike: when it does not answer
+(`storage.blobs.StoreUnavailable`) the job pauses until it answers again (``store.ping``), then
+carries on from its last recorded step; a store that refuses (credentials, permissions) fails the
+job with the "file store" message.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 
 from bot import logs
 from bot.blocks.messages import Failure
-from bot.errors import is_database_error
+from bot.errors import is_database_error, is_store_outage
 from bot.job_kinds import (
     DATABASE_RETRY_SECONDS,
     JobFailure,
@@ -43,6 +46,7 @@ from bot.job_kinds import (
 )
 from commands.access import AccessDenied
 from storage import jobs
+from storage.blobs import BlobStore, StoreRefused
 from storage.job_presence import WorkerPresence
 from storage.jobs import Job, JobStatus, LeaseLost
 
@@ -66,6 +70,7 @@ class JobWorker:
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         database_patience: float = DEFAULT_DATABASE_PATIENCE_SECONDS,
+        store: BlobStore | None = None,
     ) -> None:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.kinds = kinds
@@ -73,6 +78,7 @@ class JobWorker:
         self._poll_seconds = poll_seconds
         self._max_in_flight = max_in_flight
         self._database_patience = database_patience
+        self._store = store  # pinged while a job waits for the object store to answer
         self._wake = asyncio.Event()
         self._presence = WorkerPresence(self.owner, self.wake)
         self._unsubscribe: Any = None
@@ -207,21 +213,26 @@ class JobWorker:
                 await self._run(job, last_try=last_try)
                 return
             except _DatabaseOutage as outage:
-                log.warning("job %s paused: database error (%s)", job.id, outage)
+                log.warning("job %s paused: %s", job.id, outage)
                 if give_up_at == math.inf:
                     give_up_at = loop.time() + self._database_patience
+                if outage.store and self._store is not None:
+                    paused_at = loop.time()
+                    await when_database_answers(self._store.ping, also=is_store_outage)
+                    give_up_at += loop.time() - paused_at
             paused_at = loop.time()
             reloaded = await when_database_answers(lambda: jobs.get_job(job_id))
             give_up_at += max(0.0, loop.time() - paused_at - DATABASE_RETRY_SECONDS[0] * 2)
             if reloaded is None or not _held_by(reloaded, self.owner):
                 log.warning("job %s was taken over while the database failed", job.id)
                 return
-            log.info("job %s resumes: the database answers again", job.id)
+            log.info("job %s resumes: the database and the store answer again", job.id)
             job = reloaded
 
     async def _run(self, job: Job, *, last_try: bool = True) -> None:
         """Run ``job`` to its end with its kind's handler. A database error fails it only on the
-        ``last_try``; before that it raises `_DatabaseOutage` (the job is paused and resumed)."""
+        ``last_try``; before that it raises `_DatabaseOutage` (the job is paused and resumed).
+        So does an object store that does not answer."""
         handler = self.kinds.handler(job.kind)
         run = JobRun(job, self.owner, self._lease_seconds)
         work: Any = None
@@ -242,10 +253,18 @@ class JobWorker:
         except JobFailure as error:
             log.warning("job %s: %s: %s", job.id, error.failure, error.detail)
             await self._fail(handler, run, work, error.failure, error.detail)
+        except StoreRefused as error:
+            log.error("job %s: the object store refused: %s", job.id, error)
+            await self._fail(handler, run, work, Failure.STORE, str(error))
         except Exception as error:
-            if is_database_error(error):
+            if is_store_outage(error):
                 if not last_try:
-                    raise _DatabaseOutage(str(error)) from error
+                    raise _DatabaseOutage(f"object store error ({error})", store=True) from error
+                log.error("job %s: object store error: %s", job.id, error)
+                await self._fail(handler, run, work, Failure.STORE, str(error))
+            elif is_database_error(error):
+                if not last_try:
+                    raise _DatabaseOutage(f"database error ({error})") from error
                 log.error("job %s: database error: %s", job.id, error)
                 await self._fail(handler, run, work, Failure.DATABASE, str(error))
             else:
@@ -268,7 +287,12 @@ class JobWorker:
 
 
 class _DatabaseOutage(Exception):
-    """The database failed under a running job; the job pauses until it answers again."""
+    """The database (or, with ``store``, the object store) failed under a running job; the job
+    pauses until it answers again."""
+
+    def __init__(self, message: str, *, store: bool = False) -> None:
+        super().__init__(message)
+        self.store = store
 
 
 def _slack_user_of(job: Job) -> str | None:

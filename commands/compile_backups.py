@@ -14,6 +14,11 @@ Fresh at compile time: with a `commands.freshness.InvoiceFreshness` collaborator
 invoices are re-read from their source right before compiling; when the source cannot be reached,
 the compile goes on from the last sync and the result and the cover say "Procore data as of
 <time>" (`CompileResult.data_as_of`).
+
+Files: the blobs come from the object store (`storage.blobs.BlobStore`, passed in), staged to
+local paths for the PDF work; the PDF is written in the store's workspace and then published to
+the store (`CompileResult.file_key`). A blob the store does not have is left out and named (the
+invoice and the file), and the rest of the backup compiles.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import contextlib
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,8 +46,7 @@ from pdf.assemble import assemble_backup, backup_file_name
 from pdf.cover import generated_label
 from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNote, InvoiceEntry
 from pdf.formatting import format_money, format_period
-from storage.blobs import BlobStore
-from storage.db import data_dir
+from storage.blobs import BACKUPS_PREFIX, BlobStore
 from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
 
 ProgressCallback = Callable[[str], Awaitable[None]]
@@ -54,6 +58,7 @@ INTERRUPTED_WARNING = "compile interrupted (stopped before it ended)"
 NOT_DOWNLOADED = "not downloaded from Procore yet"
 SIGNED_NOT_DOWNLOADED = f"signed PDF {NOT_DOWNLOADED}; generated invoice used"
 NOT_DOWNLOADED_BECAUSE = "not downloaded from Procore: {}"  # the refresh's reason (too large…)
+SIGNED_NOT_STORED = "signed PDF missing from the file store; generated invoice used"
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class CompileResult:
 
     status: str
     backup_id: int
-    pdf_path: Path | None
+    pdf_path: Path | None  # the PDF on this host's disk, when the store keeps it there
     file_name: str | None
     project_name: str
     invoice_count: int
@@ -157,6 +162,7 @@ class CompileResult:
     data_source: str = ""  # names it ("Procore")
     included: tuple[IncludedInvoice, ...] = ()
     invoicing_tool: str = "Invoicing"  # the project's name for the Invoicing tool
+    file_key: str | None = None  # the PDF's key in the object store
 
     @property
     def data_note(self) -> str | None:
@@ -226,6 +232,7 @@ class CompileResult:
             data_source=str(data.get("data_source") or ""),
             included=tuple(IncludedInvoice(**item) for item in data.get("included", [])),
             invoicing_tool=str(data.get("invoicing_tool") or "Invoicing"),
+            file_key=data.get("file_key"),
         )
 
     def fix_hint(self) -> str:
@@ -345,14 +352,12 @@ def _entry(
     invoice: Invoice,
     attachments: list[Attachment],
     periods: dict[int, BillingPeriod],
-    blobs: BlobStore,
+    local_path: Callable[[str], Path],
 ) -> InvoiceEntry:
     commitment = invoice.commitment
     period = periods[invoice.period_id]
     label = status_label(invoice.status)
-    signed_path = (
-        str(blobs.path_for(invoice.signed_pdf_sha256)) if invoice.signed_pdf_sha256 else None
-    )
+    signed_path = str(local_path(invoice.signed_pdf_sha256)) if invoice.signed_pdf_sha256 else None
     sheet = build_invoice_sheet(
         application_number=invoice.number,
         invoice_number=invoice.invoice_number,
@@ -378,9 +383,7 @@ def _entry(
             AttachmentSource(
                 filename=attachment.filename,
                 content_type=attachment.content_type,
-                path=str(blobs.path_for(attachment.sha256))
-                if blobs.exists(attachment.sha256)
-                else None,
+                path=str(local_path(attachment.sha256)),
             )
             for attachment in attachments
             if attachment.sha256 is not None
@@ -392,10 +395,45 @@ def _entry(
 def _entries(
     included: list[tuple[Invoice, list[Attachment]]],
     periods: dict[int, BillingPeriod],
-    blobs: BlobStore,
+    local_path: Callable[[str], Path],
 ) -> list[InvoiceEntry]:
-    """The invoices as the PDF shows them, each with its tie-out findings (CPU and disk work)."""
-    return [_entry(invoice, attachments, periods, blobs) for invoice, attachments in included]
+    """The invoices as the PDF shows them, each with its tie-out findings (CPU work). Files
+    are named by where the store stages them (``local_path``; see `_staged_entries`)."""
+    return [_entry(invoice, attachments, periods, local_path) for invoice, attachments in included]
+
+
+def _blob_hashes(included: list[tuple[Invoice, list[Attachment]]]) -> list[str]:
+    """Every stored blob a compile of ``included`` reads: signed PDFs and attachments."""
+    hashes: list[str] = []
+    for invoice, attachments in included:
+        if invoice.signed_pdf_sha256:
+            hashes.append(invoice.signed_pdf_sha256)
+        hashes.extend(a.sha256 for a in attachments if a.sha256 is not None)
+    return hashes
+
+
+def _staged_entries(
+    entries: list[InvoiceEntry],
+    included: list[tuple[Invoice, list[Attachment]]],
+    staged: dict[str, Path | None],
+    references: dict[int, str],
+) -> tuple[list[InvoiceEntry], tuple[AttachmentNote, ...]]:
+    """The entries once their blobs are staged, and a note for each signed PDF the store does
+    not have (that invoice is rendered from its data instead). An attachment the store does not
+    have keeps its path, which does not exist: the assembly leaves it out and names it."""
+    signed_gone = {
+        invoice.id: invoice.signed_pdf_filename or "signed PDF"
+        for invoice, _ in included
+        if invoice.signed_pdf_sha256 and staged.get(invoice.signed_pdf_sha256) is None
+    }
+    notes = tuple(
+        AttachmentNote(references[invoice_id], filename, SIGNED_NOT_STORED)
+        for invoice_id, filename in signed_gone.items()
+    )
+    return [
+        replace(entry, signed_pdf_path=None) if entry.invoice_id in signed_gone else entry
+        for entry in entries
+    ], notes
 
 
 def _not_downloaded(
@@ -554,11 +592,15 @@ async def compile_backup(
     timezone: str = "UTC",
     executor: concurrent.futures.Executor | None = None,
     progress: ProgressCallback | None = None,
-    blobs: BlobStore | None = None,
+    blobs: BlobStore,
     now: datetime | None = None,
     freshness: InvoiceFreshness | None = None,
 ) -> CompileResult:
-    """Compile one backup of `invoice_ids` and record it.
+    """Compile one backup of `invoice_ids` and record it, its PDF in the object store ``blobs``.
+
+    The blobs it needs are staged to local paths first; one the store does not have is left out
+    (named with its invoice). `StoreUnavailable`/`StoreRefused` propagate (the backup is marked
+    failed): the caller retries when the store answers.
 
     Raises `AccessDenied` when the requester may not compile on the project. Invoices that do not
     exist or that the requester may not compile are left out and counted, never named. With no
@@ -580,7 +622,6 @@ async def compile_backup(
         )
         raise
     project = access.project
-    blobs = blobs or BlobStore(data_dir())
     wanted = list(dict.fromkeys(invoice_ids))[:MAX_INVOICES]
     data_as_of: datetime | None = None
     data_source = ""
@@ -609,12 +650,12 @@ async def compile_backup(
     if data_as_of is not None:
         data_as_of = data_as_of.astimezone(zone(timezone))
     references = {invoice.id: _reference(invoice) for invoice in included}
-    # Parsing and checking every sheet and checking every blob is CPU and disk work.
+    # Parsing and checking every sheet is CPU work.
     checked = await asyncio.to_thread(
         _entries,
         [(invoice, attachments_by_invoice[invoice.id]) for invoice in included],
         periods,
-        blobs,
+        blobs.local_path,
     )
     stopped = [entry for entry in checked if entry.findings] if project.tie_out_blocks else []
     stopped_ids = {entry.invoice_id for entry in stopped}
@@ -663,35 +704,40 @@ async def compile_backup(
         )
 
     file_name = backup_file_name(project.name, project.project_number, generated_at)
-    folder = blobs.root / "backups" / f"{backup.id}-{uuid.uuid4().hex[:8]}"
-    not_downloaded = _not_downloaded(
-        [
-            (invoice, attachments_by_invoice[invoice.id])
-            for invoice in included
-            if invoice.id not in stopped_ids
-        ],
-        references,
-        fresh,
-    )
+    file_key = f"{BACKUPS_PREFIX}/{backup.id}-{uuid.uuid4().hex[:8]}/{file_name}"
+    output_path = blobs.backup_workspace(file_key)
+    kept = [
+        (invoice, attachments_by_invoice[invoice.id])
+        for invoice in included
+        if invoice.id not in stopped_ids
+    ]
+    not_downloaded = _not_downloaded(kept, references, fresh)
     try:
-        request = await _in_thread_to_the_end(
-            _backup_request,
-            project,
-            generated_at,
-            entries,
-            missing,
-            stopped,
-            references,
-            not_downloaded,
-            folder / file_name,
-            data_as_of_note(data_source, data_as_of) if data_as_of is not None else None,
-        )
-        await report(_starting_note(len(entries), len(wanted)))
-        pdf_report = await _run_assembly(request, executor, report)
+        await report("fetching the files")
+        async with blobs.staged(_blob_hashes(kept)) as staged:
+            entries, not_stored = _staged_entries(entries, kept, staged, references)
+            not_downloaded += not_stored
+            request = await _in_thread_to_the_end(
+                _backup_request,
+                project,
+                generated_at,
+                entries,
+                missing,
+                stopped,
+                references,
+                not_downloaded,
+                output_path,
+                data_as_of_note(data_source, data_as_of) if data_as_of is not None else None,
+            )
+            await report(_starting_note(len(entries), len(wanted)))
+            pdf_report = await _run_assembly(request, executor, report)
+        await report("storing the PDF")
+        await blobs.publish_backup(output_path, file_key)
     except asyncio.CancelledError:
-        await _discard_interrupted(backup, folder)
+        await _discard_interrupted(backup, output_path.parent)
         raise
     except Exception as error:
+        await blobs.discard_workspace(file_key)
         backup.status = "failed"
         backup.warnings = [f"compile failed: {error}"]
         await backup.save()
@@ -709,7 +755,7 @@ async def compile_backup(
     backup.page_count = pdf_report.page_count
     backup.byte_size = pdf_report.byte_size
     backup.file_name = file_name
-    backup.file_path = str(Path(pdf_report.output_path).relative_to(blobs.root))
+    backup.file_path = file_key
     backup.invoice_ids = [entry.invoice_id for entry in entries]
     backup.warnings = (
         [f"{invoice}: {name} ({reason})" for invoice, name, reason in left_out]
@@ -730,7 +776,7 @@ async def compile_backup(
     return CompileResult(
         status="succeeded",
         backup_id=backup.id,
-        pdf_path=Path(pdf_report.output_path),
+        pdf_path=output_path if await asyncio.to_thread(output_path.is_file) else None,
         file_name=file_name,
         project_name=project.name,
         invoice_count=len(entries),
@@ -748,6 +794,7 @@ async def compile_backup(
         data_source=data_source,
         included=_included(entries, periods, pdf_report),
         invoicing_tool=project.names()["invoicing"],
+        file_key=file_key,
     )
 
 

@@ -58,29 +58,32 @@ async def import_bundle(source: Path, blobs: BlobStore) -> SnapshotReport:
     with tempfile.TemporaryDirectory(prefix="bundle-") as scratch:
         root = await asyncio.to_thread(unpack_bundle, source, Path(scratch))
         snapshot = await asyncio.to_thread(read_bundle, root)
-        stored = await asyncio.to_thread(_store_files, snapshot, blobs)
+        stored = await _store_files(snapshot, blobs)
     try:
         return await apply_snapshot(stored)
     except SnapshotRefused as refused:
         raise BundleError(refused.problems) from refused
 
 
-def _store_files(snapshot: ProjectSnapshot, blobs: BlobStore) -> ProjectSnapshot:
-    """Copy every bundle file into ``blobs`` (once per content); returns the snapshot with its
-    files as stored (``sha256`` and ``byte_size`` set)."""
+async def _store_files(snapshot: ProjectSnapshot, blobs: BlobStore) -> ProjectSnapshot:
+    """Copy every bundle file into ``blobs`` (once per content, streamed); returns the snapshot
+    with its files as stored (``sha256`` and ``byte_size`` set)."""
     stored: dict[Path, FileRecord] = {}
+    for invoice in snapshot.invoices:
+        files = [attachment.file for attachment in invoice.attachments]
+        if invoice.signed_pdf is not None:
+            files.append(invoice.signed_pdf)
+        for file in files:
+            if file.path is not None and file.path not in stored:
+                sha256 = await blobs.put_file(file.path)
+                byte_size = (await asyncio.to_thread(file.path.stat)).st_size
+                stored[file.path] = FileRecord(
+                    filename=file.filename, path=file.path, sha256=sha256, byte_size=byte_size
+                )
 
     def store(file: FileRecord) -> FileRecord:
         if file.path is None:
             return file
-        if file.path not in stored:
-            sha256 = blobs.put_file(file.path)
-            stored[file.path] = FileRecord(
-                filename=file.filename,
-                path=file.path,
-                sha256=sha256,
-                byte_size=blobs.path_for(sha256).stat().st_size,
-            )
         return replace(file, sha256=stored[file.path].sha256, byte_size=stored[file.path].byte_size)
 
     def stored_invoice(invoice: InvoiceRecord) -> InvoiceRecord:

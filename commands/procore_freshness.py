@@ -42,12 +42,14 @@ from sources.snapshot import (
     ProjectRecord,
     ProjectSnapshot,
 )
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, blob_key
 from storage.models import Attachment, Invoice, Project
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a larger attachment is left out ("not downloaded")
+
+_Blob = tuple[str, int] | None  # a stored file: (sha256, byte size); None: not stored
 
 
 class ProcoreFreshness:
@@ -148,10 +150,15 @@ class ProcoreFreshness:
             )
         }
 
-        def stored_sha(entry: tuple[str | None, str | None] | None, file: FileRecord) -> str | None:
+        sizes = await self._stored_sizes(
+            {entry[1] for entry in [*known.values(), *signed_known.values()] if entry[1]}
+        )
+
+        def stored_blob(entry: tuple[str | None, str | None] | None, file: FileRecord) -> _Blob:
             if entry is None or entry[0] != file.filename or not entry[1]:
                 return None
-            return entry[1] if self._blobs.exists(entry[1]) else None
+            size = sizes.get(entry[1])
+            return None if size is None else (entry[1], size)
 
         with tempfile.TemporaryDirectory(prefix="procore-files-") as scratch:
             results = await asyncio.gather(
@@ -159,8 +166,8 @@ class ProcoreFreshness:
                     self._invoice_files(
                         project_id,
                         invoice,
-                        {a.id: stored_sha(known.get(a.id), a.file) for a in invoice.attachments},
-                        stored_sha(signed_known.get(invoice.id), invoice.signed_pdf)
+                        {a.id: stored_blob(known.get(a.id), a.file) for a in invoice.attachments},
+                        stored_blob(signed_known.get(invoice.id), invoice.signed_pdf)
                         if invoice.signed_pdf is not None
                         else None,
                         Path(scratch),
@@ -175,8 +182,8 @@ class ProcoreFreshness:
         self,
         project_id: int,
         invoice: InvoiceRecord,
-        attachment_shas: dict[int, str | None],
-        signed_sha: str | None,
+        attachment_blobs: dict[int, _Blob],
+        signed_blob: _Blob,
         scratch: Path,
         problems: dict[tuple[str, int], str],
     ) -> tuple[InvoiceRecord, int]:
@@ -185,31 +192,37 @@ class ProcoreFreshness:
         downloaded = 0
         attachments = []
         for attachment in invoice.attachments:
-            sha = attachment_shas.get(attachment.id)
-            if sha is None:
-                sha = await self._fetch(
+            blob = attachment_blobs.get(attachment.id)
+            if blob is None:
+                blob = await self._fetch(
                     project_id,
                     replace(invoice, attachments=(attachment,), signed_pdf=None),
                     scratch,
                     problems,
                 )
-                downloaded += sha is not None
-            attachments.append(replace(attachment, file=self._stored(attachment.file, sha)))
+                downloaded += blob is not None
+            attachments.append(replace(attachment, file=_stored(attachment.file, blob)))
         signed = invoice.signed_pdf
         if signed is not None:
-            sha = signed_sha
-            if sha is None:
-                sha = await self._fetch(
+            blob = signed_blob
+            if blob is None:
+                blob = await self._fetch(
                     project_id, replace(invoice, attachments=()), scratch, problems
                 )
-                downloaded += sha is not None
-            signed = self._stored(signed, sha)
+                downloaded += blob is not None
+            signed = _stored(signed, blob)
         return replace(invoice, attachments=tuple(attachments), signed_pdf=signed), downloaded
 
-    def _stored(self, file: FileRecord, sha: str | None) -> FileRecord:
-        if sha is None:
-            return file
-        return replace(file, sha256=sha, byte_size=self._blobs.path_for(sha).stat().st_size)
+    async def _stored_sizes(self, hashes: set[str]) -> dict[str, int]:
+        """The size of each of these blobs the store holds (a few at a time)."""
+        slots = asyncio.Semaphore(8)
+
+        async def size(sha256: str) -> int | None:
+            async with slots:
+                return await self._blobs.object_size(blob_key(sha256))
+
+        found = await asyncio.gather(*(size(sha256) for sha256 in hashes))
+        return {sha: n for sha, n in zip(hashes, found, strict=True) if n is not None}
 
     async def _fetch(
         self,
@@ -217,9 +230,10 @@ class ProcoreFreshness:
         only: InvoiceRecord,
         scratch: Path,
         problems: dict[tuple[str, int], str],
-    ) -> str | None:
-        """Download the one file of ``only`` into the blob store; its sha256, or None (a file
-        too large is named in ``problems``, see `too_large_reason`)."""
+    ) -> _Blob:
+        """Download the one file of ``only`` and stream it into the blob store; its sha256
+        and size, or None (a file too large is named in ``problems``, see
+        `too_large_reason`)."""
         try:
             files = await download_invoice_files(
                 self._client, project_id, only, scratch, self._max_file_bytes
@@ -238,7 +252,8 @@ class ProcoreFreshness:
         if got is None:
             return None
         try:
-            return await asyncio.to_thread(self._blobs.put_file, got.path)
+            size = (await asyncio.to_thread(got.path.stat)).st_size
+            return await self._blobs.put_file(got.path), size
         finally:
             got.path.unlink(missing_ok=True)
 
@@ -250,3 +265,10 @@ def too_large_reason(error: FileTooLarge) -> str:
     if error.byte_size is None:
         return f"too large: over the {cap} cap"
     return f"too large: {format_size(error.byte_size)}, over the {cap} cap"
+
+
+def _stored(file: FileRecord, blob: _Blob) -> FileRecord:
+    """``file`` with the sha256 and size of its stored blob (unchanged when not stored)."""
+    if blob is None:
+        return file
+    return replace(file, sha256=blob[0], byte_size=blob[1])

@@ -1,96 +1,544 @@
-"""A content-addressed blob store: files named by the sha256 of their bytes.
+"""The object store of attachment blobs and compiled backups: one interface, two implementations.
 
-Layout: ``<root>/blobs/ab/cd/<sha256>`` (``ab``, ``cd``: the first two byte pairs of the hash).
-A blob is written to a temp file under ``<root>/blobs/tmp/`` then moved into place with
-`os.replace`, so readers never see a partial blob; identical content is stored once. Blobs are
-immutable: nothing here rewrites or deletes one.
+- `LocalBlobStore`: a folder (the default, ``<data dir>``), as a single host or a shared disk.
+- `S3BlobStore`: an S3-compatible bucket, for processes on several hosts with no shared disk.
+
+Both go through `obstore` (streaming, multipart uploads), and lay out their objects alike:
+
+- ``blobs/ab/cd/<sha256>``: attachment blobs, named by the sha256 of their bytes (``ab``, ``cd``:
+  its first two byte pairs). Identical content is stored once; a blob is never rewritten except
+  to refresh its age (see `BlobStore.put_file`).
+- ``backups/<backup id>-<random>/<file name>.pdf``: compiled backups (`Backup.file_path`).
+
+Nothing is held whole in memory: files go up and come down in chunks. `pdf/` works on local paths,
+so a compile asks `BlobStore.staged` for local copies of the blobs it needs: the local store hands
+out its own files; the S3 store downloads them into a content-addressed scratch cache (a cached
+file is always valid), bounded by ``cache_bytes`` with least-recently-used eviction (blobs in use
+by a running compile of this process are never evicted; the cache folder belongs to one host and
+is meant for one process at a time). A compile writes its PDF under `BlobStore.backup_workspace`
+and `BlobStore.publish_backup` moves it into the store.
+
+Failures: `StoreUnavailable` (the store does not answer: network, timeouts, server errors; retry
+later), `StoreRefused` (it answers but refuses: credentials, permissions, no such bucket),
+`BlobMissing` (the object is not there).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from storage.db import data_dir
+import obstore
+from obstore.exceptions import BaseError, GenericError
+from obstore.store import LocalStore, S3Store
 
 CHUNK_SIZE = 1024 * 1024
+UPLOAD_PART_SIZE = 8 * 1024 * 1024  # multipart part size (S3 wants at least 5 MB)
+UPLOAD_CONCURRENCY = 2
+STAGE_CONCURRENCY = 4  # blobs downloaded at once while staging
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+BLOBS_PREFIX = "blobs"
+BACKUPS_PREFIX = "backups"
+PROBE_PREFIX = "probe"
+DEFAULT_CACHE_MB = 1024
+# A blob younger than this is never collected; an import re-writes a stored blob older than half
+# of it, so a blob it found in the store stays for at least half of it (`BlobStore.put_file`).
+BLOB_GRACE = timedelta(hours=24)
+
+
+class StoreError(Exception):
+    """The object store failed; ``str(exc)`` is one line, without credentials."""
+
+
+class StoreUnavailable(StoreError):
+    """The store does not answer (network, timeout, server error): try again later."""
+
+
+class StoreRefused(StoreError):
+    """The store answers but refuses (credentials, permissions, missing bucket)."""
+
+
+class BlobMissing(StoreError, FileNotFoundError):
+    """The object is not in the store."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as a listing shows it."""
+
+    key: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Which store to open (read from the environment at start-up by `bot.settings`)."""
+
+    data_dir: Path
+    s3_bucket: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    cache_mb: int = DEFAULT_CACHE_MB
+    # None: obstore reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and the other AWS_*).
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+
+def open_blob_store(config: StoreConfig) -> BlobStore:
+    """The store the config names: S3 when a bucket is set, else the local data folder."""
+    if config.s3_bucket:
+        try:
+            return _s3_blob_store(config)
+        except BaseError as error:
+            raise StoreRefused(str(error).split("\n", 1)[0]) from None
+    return LocalBlobStore(config.data_dir)
+
+
+def _s3_blob_store(config: StoreConfig) -> S3BlobStore:
+    assert config.s3_bucket is not None
+    return S3BlobStore(
+        config.s3_bucket,
+        endpoint=config.s3_endpoint,
+        region=config.s3_region,
+        cache_dir=config.data_dir / "cache",
+        cache_bytes=config.cache_mb * 1024 * 1024,
+        access_key_id=config.s3_access_key_id,
+        secret_access_key=config.s3_secret_access_key,
+    )
+
+
+def blob_key(sha256: str) -> str:
+    """The key of the blob with this hash. Raises ValueError unless it is 64 lowercase hex."""
+    if not SHA256_PATTERN.fullmatch(sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return f"{BLOBS_PREFIX}/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def sha256_of_key(key: str) -> str | None:
+    """The hash a blob key names, None for any other key."""
+    parts = key.split("/")
+    if len(parts) == 4 and parts[0] == BLOBS_PREFIX and SHA256_PATTERN.fullmatch(parts[3]):
+        return parts[3]
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of the file at ``path`` (read in chunks)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class BlobStore:
-    """Blobs under ``root`` (default: `storage.db.data_dir()`)."""
+    """The interface (and the code common to both stores, over an obstore store)."""
 
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = (root if root is not None else data_dir()).resolve()
-        self.blobs_dir = self.root / "blobs"
+    description: str  # which store, for people: "local folder /srv/data", "S3 bucket b at …"
+
+    def __init__(self, store: Any, description: str) -> None:
+        self._store = store
+        self.description = description
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    async def put_file(self, path: Path) -> str:
+        """Store the local file at ``path`` (once per content) and return its sha256.
+
+        A blob already stored is written again only when older than half of `BLOB_GRACE`, so
+        the blob garbage collection (which spares blobs younger than `BLOB_GRACE`) cannot take
+        it before the caller's rows refer to it."""
+        sha256 = await asyncio.to_thread(file_sha256, path)
+        key = blob_key(sha256)
+        stored = await self._head(key)
+        if stored is None or stored.last_modified < datetime.now(UTC) - BLOB_GRACE / 2:
+            await self._put_path(key, path)
+        return sha256
+
+    async def put_bytes(self, data: bytes) -> str:
+        """Store small ``data`` (once) and return its sha256 (tests, demos)."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        if await self._head(blob_key(sha256)) is None:
+            await self._call(obstore.put_async(self._store, blob_key(sha256), data))
+        return sha256
+
+    async def exists(self, sha256: str) -> bool:
+        """True if the blob is stored."""
+        return await self._head(blob_key(sha256)) is not None
+
+    @contextlib.asynccontextmanager
+    async def staged(self, hashes: Iterable[str]) -> AsyncIterator[dict[str, Path | None]]:
+        """Local paths of these blobs for the duration of the block (None: not in the store).
+
+        Raises `StoreUnavailable`/`StoreRefused` when the store fails."""
+        yield {sha256: await self._local_blob(sha256) for sha256 in dict.fromkeys(hashes)}
+
+    async def stage(self, sha256: str) -> Path:
+        """A local path holding the blob, valid until it is evicted from the cache (use
+        `staged` to keep it for a while). Raises `BlobMissing`."""
+        async with self.staged([sha256]) as paths:
+            path = paths[sha256]
+        if path is None:
+            raise BlobMissing(f"blob {sha256} is not in the store")
+        return path
+
+    async def _local_blob(self, sha256: str) -> Path | None:
+        raise NotImplementedError
+
+    def local_path(self, sha256: str) -> Path:
+        """Where `staged` puts (or finds) the local copy of this blob: a path known before
+        staging, so a compile can name its files first and stage them later."""
+        raise NotImplementedError
+
+    # -- backups ----------------------------------------------------------------------------
+
+    def backup_workspace(self, key: str) -> Path:
+        """Where a compile writes the PDF to be stored as ``key`` (its folder is the compile's)."""
+        raise NotImplementedError
+
+    async def publish_backup(self, path: Path, key: str) -> None:
+        """Store the PDF written at ``backup_workspace(key)`` as ``key``."""
+        raise NotImplementedError
+
+    async def discard_workspace(self, key: str) -> None:
+        """Remove what a compile left in the workspace of ``key`` (interrupted or failed)."""
+        await asyncio.to_thread(shutil.rmtree, self.backup_workspace(key).parent, True)
+
+    async def object_size(self, key: str) -> int | None:
+        """The size of the object ``key``, None when it is not stored."""
+        stored = await self._head(key)
+        return None if stored is None else stored.size
+
+    async def read_chunks(self, key: str) -> AsyncIterator[bytes]:
+        """The bytes of ``key`` in chunks. Raises `BlobMissing` (before the first chunk)."""
+        async for chunk in self._buffers(key):
+            yield bytes(chunk)
+
+    async def _buffers(self, key: str) -> AsyncIterator[Any]:
+        """`read_chunks` without the copy into `bytes`: buffers as obstore hands them out."""
+        result = await self._call(obstore.get_async(self._store, key), key)
+        stream = result.stream(min_chunk_size=CHUNK_SIZE)
+        try:
+            async for chunk in stream:
+                yield chunk
+        except BaseError as error:
+            raise _store_error(error, key) from None
+
+    async def download(self, key: str, target: Path) -> None:
+        """Write the object ``key`` to ``target`` (via a partial file renamed once whole)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+        try:
+            with partial.open("wb") as writer:
+                async for chunk in self.read_chunks(key):
+                    await asyncio.to_thread(writer.write, chunk)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key`` (nothing when it is not there)."""
+        with contextlib.suppress(BlobMissing):
+            await self._call(obstore.delete_async(self._store, key), key)
+
+    async def list_objects(self, prefix: str) -> list[StoredObject]:
+        """Every object under ``prefix`` (a folder: ``backups``, ``blobs``)."""
+        found: list[StoredObject] = []
+        try:
+            async for batch in obstore.list(self._store, prefix=prefix, chunk_size=1000):
+                found.extend(
+                    StoredObject(str(item["path"]), int(item["size"]), item["last_modified"])
+                    for item in batch
+                )
+        except FileNotFoundError:
+            return []
+        except BaseError as error:
+            raise _store_error(error, prefix) from None
+        return found
+
+    # -- health ------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable`/`StoreRefused` unless the store answers."""
+        await self._head(f"{PROBE_PREFIX}/ping")
+
+    async def check(self) -> str:
+        """Write, read back and delete a probe object; return what was checked (one line).
+        Raises `StoreError` saying which step failed."""
+        key = f"{PROBE_PREFIX}/{uuid.uuid4().hex}"
+        data = f"invoice-backups store check {datetime.now(UTC).isoformat()}".encode()
+        await self._call(obstore.put_async(self._store, key, data), key)
+        read = b"".join([chunk async for chunk in self.read_chunks(key)])
+        if read != data:
+            raise StoreRefused(f"the probe object {key} read back different bytes")
+        await self.delete(key)
+        if await self._head(key) is not None:
+            raise StoreRefused(f"the probe object {key} is still there after its deletion")
+        return f"{self.description}: wrote, read and deleted {key}"
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _head(self, key: str) -> StoredObject | None:
+        try:
+            meta = await self._call(obstore.head_async(self._store, key), key)
+        except BlobMissing:
+            return None
+        return StoredObject(str(meta["path"]), int(meta["size"]), meta["last_modified"])
+
+    async def _put_path(self, key: str, path: Path) -> None:
+        await self._call(
+            obstore.put_async(
+                self._store,
+                key,
+                path,
+                chunk_size=UPLOAD_PART_SIZE,
+                max_concurrency=UPLOAD_CONCURRENCY,
+            ),
+            key,
+        )
+
+    async def _call(self, operation: Any, key: str = "") -> Any:
+        try:
+            return await operation
+        except FileNotFoundError:
+            raise BlobMissing(f"{key} is not in the store") from None
+        except BaseError as error:
+            raise _store_error(error, key) from None
+
+
+def _store_error(error: BaseException, key: str) -> StoreError:
+    """Our error for an obstore error, with a one-line message (no debug dump, no secrets)."""
+    first_line = str(error).split("\n", 1)[0].strip()
+    if isinstance(error, FileNotFoundError):
+        return BlobMissing(f"{key} is not in the store")
+    if isinstance(error, GenericError) and "Server returned non-2xx status code: 4" not in str(
+        error
+    ):
+        return StoreUnavailable(first_line[:300] or "the object store does not answer")
+    return StoreRefused(first_line[:300] or type(error).__name__)
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs and backups in the folder ``root`` (content-addressed blobs under ``blobs/``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        super().__init__(LocalStore(self.root, mkdir=True), f"local folder {self.root}")
 
     def path_for(self, sha256: str) -> Path:
-        """Where the blob with this hash lives (whether or not it exists).
+        """Where the blob with this hash lives (whether or not it exists)."""
+        return self.root / blob_key(sha256)
 
-        Raises ValueError unless ``sha256`` is 64 lowercase hex digits.
-        """
-        if not SHA256_PATTERN.fullmatch(sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self.blobs_dir / sha256[:2] / sha256[2:4] / sha256
+    def local_path(self, sha256: str) -> Path:
+        return self.path_for(sha256)
 
-    def exists(self, sha256: str) -> bool:
-        """True if the blob is stored."""
-        return self.path_for(sha256).is_file()
+    async def _local_blob(self, sha256: str) -> Path | None:
+        path = self.path_for(sha256)
+        return path if await asyncio.to_thread(path.is_file) else None
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data`` (once) and return its sha256 hex digest."""
-        sha256 = hashlib.sha256(data).hexdigest()
-        if not self.exists(sha256):
-            with self._temp_file() as (temp_file, temp_path):
-                temp_file.write(data)
-                self._commit(temp_file, temp_path, sha256)
-        return sha256
+    async def delete(self, key: str) -> None:
+        """Delete ``key`` and the folders it leaves empty."""
+        await super().delete(key)
+        await asyncio.to_thread(_remove_empty_parents, self.root / key, self.root)
 
-    def put_file(self, path: Path) -> str:
-        """Copy the file at ``path`` into the store (once) and return its sha256 hex digest.
+    def backup_workspace(self, key: str) -> Path:
+        return self.root / key
 
-        Reads the file once, in chunks, hashing while copying to a temp file.
-        """
+    async def publish_backup(self, path: Path, key: str) -> None:
+        """The PDF is already in place."""
+        if path != self.root / key:
+            raise ValueError(f"{path} is not the workspace of {key}")
+
+
+def _remove_empty_parents(path: Path, root: Path) -> None:
+    folder = path.parent
+    while folder != root and folder.is_relative_to(root):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+class S3BlobStore(BlobStore):
+    """Blobs and backups in an S3-compatible bucket; a local LRU cache of staged blobs."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        cache_dir: Path,
+        cache_bytes: int,
+        endpoint: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+    ) -> None:
+        config: dict[str, Any] = {}
+        if endpoint:
+            config["endpoint"] = endpoint
+            config["virtual_hosted_style_request"] = False
+        if region:
+            config["region"] = region
+        if access_key_id and secret_access_key:
+            config["access_key_id"] = access_key_id
+            config["secret_access_key"] = secret_access_key
+        store = S3Store(
+            bucket,
+            config=config,
+            client_options={
+                "allow_http": bool(endpoint and endpoint.startswith("http://")),
+                "connect_timeout": timedelta(seconds=5),
+                "timeout": timedelta(seconds=120),
+            },
+            retry_config={
+                "max_retries": 2,
+                "backoff": {
+                    "init_backoff": timedelta(milliseconds=100),
+                    "max_backoff": timedelta(seconds=2),
+                    "base": 2,
+                },
+                "retry_timeout": timedelta(seconds=10),
+            },
+        )
+        where = f" at {endpoint}" if endpoint else (f" in {region}" if region else "")
+        super().__init__(store, f"S3 bucket {bucket}{where}")
+        self.bucket = bucket
+        self.cache = BlobCache(cache_dir, cache_bytes)
+
+    @contextlib.asynccontextmanager
+    async def staged(self, hashes: Iterable[str]) -> AsyncIterator[dict[str, Path | None]]:
+        wanted = list(dict.fromkeys(hashes))
+        self.cache.pin(wanted)
+        try:
+            slots = asyncio.Semaphore(STAGE_CONCURRENCY)
+
+            async def fetch(sha256: str) -> Path | None:
+                async with slots:
+                    return await self._local_blob(sha256)
+
+            found = await asyncio.gather(*(fetch(sha256) for sha256 in wanted))
+            paths = dict(zip(wanted, found, strict=True))
+            await asyncio.to_thread(self.cache.evict)
+            yield paths
+        finally:
+            self.cache.unpin(wanted)
+
+    def local_path(self, sha256: str) -> Path:
+        return self.cache.path_for(sha256)
+
+    async def _local_blob(self, sha256: str) -> Path | None:
+        cached = await asyncio.to_thread(self.cache.hit, sha256)
+        if cached is not None:
+            return cached
+        partial = self.cache.partial_path()
         digest = hashlib.sha256()
-        with self._temp_file() as (temp_file, temp_path), path.open("rb") as source:
-            while chunk := source.read(CHUNK_SIZE):
-                digest.update(chunk)
-                temp_file.write(chunk)
-            sha256 = digest.hexdigest()
-            if not self.exists(sha256):
-                self._commit(temp_file, temp_path, sha256)
-        return sha256
+        try:
+            with partial.open("wb") as writer:
+                async for chunk in self._buffers(blob_key(sha256)):
+                    # Off the loop: hashing releases the GIL, so blobs stage in parallel.
+                    await asyncio.to_thread(_hash_and_write, digest, writer, chunk)
+        except BlobMissing:
+            return None
+        finally:
+            if digest.hexdigest() != sha256:
+                partial.unlink(missing_ok=True)
+        if digest.hexdigest() != sha256:
+            return None
+        return await asyncio.to_thread(self.cache.add, sha256, partial)
 
-    def _temp_file(self) -> _TempFile:
-        temp_dir = self.blobs_dir / "tmp"
+    def backup_workspace(self, key: str) -> Path:
+        return self.cache.root / "compiles" / key
+
+    async def publish_backup(self, path: Path, key: str) -> None:
+        """Stream the PDF up (multipart), then remove the local copy."""
+        await self._put_path(key, path)
+        await self.discard_workspace(key)
+
+
+def _hash_and_write(digest: Any, writer: BinaryIO, chunk: Any) -> None:
+    digest.update(chunk)
+    writer.write(chunk)
+
+
+class BlobCache:
+    """A content-addressed folder of blobs, bounded by ``max_bytes`` (least recently used go
+    first; pinned blobs stay). A file's modification time is its last use."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = Path(root).resolve()
+        self.max_bytes = max_bytes
+        self._pins: Counter[str] = Counter()
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / blob_key(sha256)
+
+    def pin(self, hashes: Iterable[str]) -> None:
+        self._pins.update(hashes)
+
+    def unpin(self, hashes: Iterable[str]) -> None:
+        self._pins.subtract(hashes)
+        self._pins = +self._pins
+
+    def hit(self, sha256: str) -> Path | None:
+        """The cached file, marked as just used; None when not cached."""
+        path = self.path_for(sha256)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return None
+        return path
+
+    def partial_path(self) -> Path:
+        """A new temporary file name in the cache (to download into)."""
+        temp_dir = self.root / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)
-        return _TempFile(temp_dir)
+        descriptor, name = tempfile.mkstemp(dir=temp_dir, prefix="blob-")
+        os.close(descriptor)
+        return Path(name)
 
-    def _commit(self, temp_file: BinaryIO, temp_path: Path, sha256: str) -> None:
-        """Flush the temp file to disk and move it to its final name."""
-        temp_file.flush()
-        os.fsync(temp_file.fileno())
-        final_path = self.path_for(sha256)
-        final_path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temp_path, final_path)
+    def add(self, sha256: str, partial: Path) -> Path:
+        """Move a downloaded (and checked) blob into place."""
+        path = self.path_for(sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, path)
+        return path
 
+    def cached(self) -> list[tuple[float, int, Path]]:
+        """(last use, size, path) of every cached blob."""
+        entries = []
+        for path in (self.root / BLOBS_PREFIX).glob("*/*/*"):
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.stat()
+                entries.append((stat.st_mtime, stat.st_size, path))
+        return entries
 
-class _TempFile:
-    """A temp file that is removed on exit unless it was moved away."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def __enter__(self) -> tuple[BinaryIO, Path]:
-        descriptor, name = tempfile.mkstemp(dir=self.directory, prefix="blob-")
-        self.path = Path(name)
-        self.file: BinaryIO = os.fdopen(descriptor, "wb")
-        return self.file, self.path
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.file.close()
-        self.path.unlink(missing_ok=True)
+    def evict(self) -> int:
+        """Delete the least recently used unpinned blobs until the cache fits; return how
+        many were deleted."""
+        entries = sorted(self.cached())
+        total = sum(size for _, size, _ in entries)
+        evicted = 0
+        for _, size, path in entries:
+            if total <= self.max_bytes:
+                break
+            if self._pins.get(path.name):
+                continue
+            path.unlink(missing_ok=True)
+            total -= size
+            evicted += 1
+        return evicted

@@ -39,11 +39,14 @@ def many_page_pdf(pages: int) -> bytes:
 
 
 async def attach_big_files(
-    blobs: BlobStore, invoice_ids: Sequence[int], copies: int, pages: int = BIG_ATTACHMENT_PAGES
+    blobs: BlobStore,
+    invoice_ids: Sequence[int],
+    copies: int,
+    pages: int = BIG_ATTACHMENT_PAGES,
 ) -> None:
     """Attach ``copies`` copies of a ``pages``-page PDF to each of ``invoice_ids``."""
     data = many_page_pdf(pages)
-    sha256 = blobs.put_bytes(data)
+    sha256 = await blobs.put_bytes(data)
     next_id = FIRST_ATTACHMENT_ID
     for invoice_id in invoice_ids:
         for position in range(copies):

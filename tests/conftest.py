@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, and a data dir.
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, a data dir, and the
+object stores (the local folder, and a bucket on a real S3 server started once per session).
 
 PostgreSQL is the server on 127.0.0.1:5432 (trust auth); each test gets its own database,
 created from ``test`` and dropped afterwards. ``BACKUPS_TEST_PG`` overrides the server URL.
@@ -9,14 +10,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 from hypothesis import settings
 
+from storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from storage.db import close_database, open_database
+from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, new_bucket_name
 
 # Fixtures shared by more than one test directory.
 pytest_plugins = ["tests.procore.fixtures", "tests.slack.serve_process"]
@@ -107,3 +110,37 @@ async def database(database_url: str) -> AsyncIterator[str]:
         yield database_url
     finally:
         await close_database()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A SeaweedFS S3 server for the whole session (started on first use)."""
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def s3_store(
+    server: S3Server, cache_dir: Path, cache_bytes: int = 64 << 20, bucket: str | None = None
+) -> S3BlobStore:
+    """A store on ``bucket`` (default: a fresh one) of ``server``, caching in ``cache_dir``."""
+    return S3BlobStore(
+        bucket or new_bucket_name(),
+        endpoint=server.endpoint,
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        cache_dir=cache_dir,
+        cache_bytes=cache_bytes,
+    )
+
+
+@pytest.fixture(params=["local", "s3"])
+def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """Each implementation of the object store in turn: the local folder, an S3 bucket."""
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "store")
+    return s3_store(request.getfixturevalue("s3_server"), tmp_path / "cache")

@@ -361,6 +361,7 @@ class Failure(StrEnum):
 
     UPLOAD_REFUSED = "upload_refused"
     DATABASE = "database"
+    STORE = "store"
     ACCESS_DENIED = "access_denied"
     GAVE_UP = "gave_up"
     UNEXPECTED = "unexpected"
@@ -380,6 +381,12 @@ def failure_reply(failure: Failure, job_id: int, detail: str = "") -> Message:
             ":x: *The backup could not be finished: the database is unavailable.* "
             f"{again} in a few minutes; if it keeps failing, tell whoever runs the bot "
             f"(job {job_id})."
+        )
+    elif failure is Failure.STORE:
+        text = (
+            ":x: *The backup could not be finished: the file store refused or is unavailable* "
+            f"({escape(detail)}). {again} in a few minutes; if it keeps failing, tell whoever "
+            f"runs the bot (job {job_id})."
         )
     elif failure is Failure.ACCESS_DENIED:
         text = f":no_entry: {detail}"

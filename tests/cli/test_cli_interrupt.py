@@ -15,7 +15,7 @@ import pytest
 from commands.compile_backups import INTERRUPTED_WARNING
 from commands.demo import write_demo_bundle
 from commands.import_bundle import import_bundle
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import close_database, open_database
 from storage.models import Backup
 from tests.big_backup import attach_big_files
@@ -31,8 +31,8 @@ async def test_a_signal_to_the_group_stops_a_compile_and_leaves_nothing(
     database_url = f"sqlite://{data_dir / 'invoice-backups.sqlite3'}"  # the CLI's default
     await open_database(database_url, migrate=True)
     try:
-        await import_bundle(write_demo_bundle(tmp_path / "bundle"), BlobStore(data_dir))
-        await attach_big_files(BlobStore(data_dir), [9001], copies=20)
+        await import_bundle(write_demo_bundle(tmp_path / "bundle"), LocalBlobStore(data_dir))
+        await attach_big_files(LocalBlobStore(data_dir), [9001], copies=20)
     finally:
         await close_database()
     output_folder = tmp_path / "out"

@@ -8,7 +8,7 @@ import pytest
 
 from commands.demo import PROJECT_ID, write_demo_bundle
 from commands.import_bundle import import_bundle
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 
 
 @pytest.fixture(scope="session")
@@ -18,5 +18,5 @@ def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def demo_project(database: str, data_dir: Path, demo_bundle: Path) -> int:
-    await import_bundle(demo_bundle, BlobStore(data_dir))
+    await import_bundle(demo_bundle, LocalBlobStore(data_dir))
     return PROJECT_ID

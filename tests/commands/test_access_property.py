@@ -19,7 +19,7 @@ from commands.access import (
 from commands.demo import PROJECT_ID, write_demo_bundle
 from commands.import_bundle import import_bundle
 from commands.permissions import CommitmentScope, ProjectRole, may_compile_commitment
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import close_database, open_database
 from storage.models import Commitment, Invoice, Project, ProjectUser
 
@@ -35,7 +35,9 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     async def prepare() -> None:
         await open_database(url, migrate=True)
         try:
-            await import_bundle(write_demo_bundle(folder / "bundle"), BlobStore(folder / "data"))
+            await import_bundle(
+                write_demo_bundle(folder / "bundle"), LocalBlobStore(folder / "data")
+            )
         finally:
             await close_database()
 

@@ -17,7 +17,7 @@ from commands.import_bundle import import_bundle
 from commands.invoice_search import refresh_invoice_search
 from commands.labels import OPTION_LABEL_LIMIT, invoice_option_label
 from commands.text_search import matches_every_word, normalize_search_text, query_words
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.models import Invoice
 from storage.search_index import project_entry_count
 from tests.storage.bundles import BundleData, sample_bundle, write_bundle
@@ -114,7 +114,7 @@ def _period(period_id: int, position: int, start: str, end: str) -> dict:
 @pytest.fixture
 async def project(database: str, data_dir: Path, tmp_path: Path) -> int:
     bundle = write_bundle(tmp_path / "generated", generated_project())
-    await import_bundle(bundle, BlobStore(data_dir))
+    await import_bundle(bundle, LocalBlobStore(data_dir))
     return PROJECT
 
 
@@ -199,7 +199,7 @@ async def test_the_index_follows_imports_and_deletions(
     data = generated_project()
     data.commitments[0]["vendor"]["name"] = "Ampère Power"
     data.requisitions = [r for r in data.requisitions if r["id"] != 8002]
-    await import_bundle(write_bundle(tmp_path / "changed", data), BlobStore(data_dir))
+    await import_bundle(write_bundle(tmp_path / "changed", data), LocalBlobStore(data_dir))
     assert (await search_invoice_options(ADMIN, project, "V-1100")).options == []
     found = (await search_invoice_options(ADMIN, project, "ampere")).options
     assert [o.invoice_id for o in found] == [8001]

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from demo_requesters import ADMIN, STANDARD, STRANGER
+from local_compile import compile_backup
 
 from commands import audit, manage_access
 from commands.access import AccessDenied, Requester, compilable_projects, search_invoice_options
-from commands.compile_backups import compile_backup
 from commands.manage_access import InvalidChange
 
 OWNER = Requester(key="slack:UOWNER", email=None, display_name="Owner", slack_user_id="UOWNER")

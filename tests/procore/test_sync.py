@@ -23,7 +23,7 @@ from commands.import_bundle import import_bundle
 from commands.procore_freshness import ProcoreFreshness
 from commands.sync_procore import SYNCED, UNREACHABLE, ProjectSyncLine, sync_company, sync_project
 from procore.client import ProcoreClient
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.models import Attachment, Backup, Commitment, Invoice, Project, ProjectUser
 from tests.procore.fake_procore import (
     SIGNED_ATTACHMENT_ID_BASE,
@@ -106,7 +106,7 @@ async def compile_all(
         ADMIN,
         PROJECT_ID,
         [int(i) for i in ids],
-        blobs=BlobStore(data_dir),
+        blobs=LocalBlobStore(data_dir),
         now=now,
         freshness=freshness,
     )
@@ -122,7 +122,7 @@ async def test_a_full_sync_equals_importing_the_same_bundle(
     assert project.source == "procore" and project.full_synced_at is not None
     # Lazy detail: the lists are there, the G703 lines and files are not yet.
     assert await Invoice.filter(project_id=PROJECT_ID, detail_updated_at__isnull=True).count() > 0
-    freshness = ProcoreFreshness(client, BlobStore(data_dir))
+    freshness = ProcoreFreshness(client, LocalBlobStore(data_dir))
     ids = await Invoice.filter(project_id=PROJECT_ID).values_list("id", flat=True)
     fresh = await freshness.refresh(PROJECT_ID, [int(i) for i in ids])
     assert fresh.stale_as_of is None and fresh.refreshed == len(ids) and fresh.downloaded > 0
@@ -132,7 +132,7 @@ async def test_a_full_sync_equals_importing_the_same_bundle(
 
     await Backup.all().delete()
     await Project.all().delete()
-    await import_bundle(demo_folder, BlobStore(data_dir))
+    await import_bundle(demo_folder, LocalBlobStore(data_dir))
     assert stable(await dump_database()) == synced_rows
     imported = await compile_all(data_dir)
     assert (imported.page_count, imported.invoice_count) == (
@@ -215,7 +215,7 @@ async def test_the_freshness_re_read_changes_what_is_compiled(
     database: str, data_dir: Path, fake: FakeProcore, client: ProcoreClient
 ) -> None:
     await sync_company(client)
-    freshness = ProcoreFreshness(client, BlobStore(data_dir))
+    freshness = ProcoreFreshness(client, LocalBlobStore(data_dir))
     before = await compile_all(data_dir, freshness)
     world_project = fake.world.projects[PROJECT_ID]
     requisition = next(iter(world_project.requisitions.values()))
@@ -237,7 +237,7 @@ async def test_procore_down_at_compile_time_compiles_from_the_last_sync(
     database: str, data_dir: Path, fake: FakeProcore, client: ProcoreClient
 ) -> None:
     await sync_company(client)
-    freshness = ProcoreFreshness(client, BlobStore(data_dir))
+    freshness = ProcoreFreshness(client, LocalBlobStore(data_dir))
     await compile_all(data_dir, freshness)  # details and files read once
     synced_at = (await Project.get(id=PROJECT_ID)).synced_at
     assert synced_at is not None
@@ -303,7 +303,7 @@ async def test_a_file_over_the_size_cap_gives_the_real_reason(
     ]
     big, size = max(attachments, key=lambda pair: pair[1])
     cap = size - 1
-    freshness = ProcoreFreshness(client, BlobStore(data_dir), max_file_bytes=cap)
+    freshness = ProcoreFreshness(client, LocalBlobStore(data_dir), max_file_bytes=cap)
 
     result = await compile_all(data_dir, freshness)
     assert result.status == "succeeded"

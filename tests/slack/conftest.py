@@ -22,7 +22,7 @@ from bot.settings import Settings
 from commands.demo import PROJECT_ID, USERS, write_demo_bundle
 from commands.import_bundle import import_bundle
 from sources.bundle_writer import BundleData, write_bundle_folder
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.jobs import Job, JobStatus
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import Answer, SlackDriver, flatten_options
@@ -87,7 +87,7 @@ def bot_log(request: pytest.FixtureRequest) -> Iterator[_BotLog]:
 async def demo_project(database: str, data_dir: Path, tmp_path: Path) -> int:
     """The demo bundle imported into the test database; returns the project id."""
     bundle = write_demo_bundle(tmp_path / "bundle")
-    await import_bundle(bundle, BlobStore(data_dir))
+    await import_bundle(bundle, LocalBlobStore(data_dir))
     return DEMO_PROJECT
 
 
@@ -121,7 +121,7 @@ async def harbor(demo_project: int, data_dir: Path, tmp_path: Path) -> int:
         ),
         indent=None,
     )
-    await import_bundle(folder, BlobStore(data_dir))
+    await import_bundle(folder, LocalBlobStore(data_dir))
     return HARBOR
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from commands.demo import write_demo_bundle
 from commands.import_bundle import import_bundle
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.db import close_database, open_database
 from tests.conftest import PG_SERVER, create_postgres_database, drop_postgres_database
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET
@@ -133,7 +133,7 @@ async def start_serve(env: dict[str, str], log_path: Path) -> ServeProcess:
 async def prepare_database(url: str, data_dir: Path, tmp_path: Path) -> None:
     """Migrate (as an operator would, once) and import the demo bundle; stay connected."""
     await open_database(url, migrate=True)
-    await import_bundle(write_demo_bundle(tmp_path / "bundle"), BlobStore(data_dir))
+    await import_bundle(write_demo_bundle(tmp_path / "bundle"), LocalBlobStore(data_dir))
 
 
 @pytest.fixture

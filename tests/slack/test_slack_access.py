@@ -13,7 +13,7 @@ import pytest
 from bot.server import BotServer
 from commands.demo import write_demo_bundle
 from commands.import_bundle import import_bundle
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.jobs import Job
 from tests.slack.conftest import (
     DEMO_PROJECT,
@@ -116,7 +116,7 @@ async def contacts_may_compile(database: str, data_dir: Path, tmp_path: Path) ->
     project = json.loads((bundle / "project.json").read_text())
     project["settings"]["invoice_contacts_may_compile"] = True
     (bundle / "project.json").write_text(json.dumps(project))
-    await import_bundle(bundle, BlobStore(data_dir))
+    await import_bundle(bundle, LocalBlobStore(data_dir))
     return DEMO_PROJECT
 
 

@@ -115,3 +115,37 @@ async def test_progress_is_throttled_latest_wins_and_phases_are_immediate() -> N
     assert "Starting" in chat.updates[0]
     assert "Invoice 5 of 5: SC-005 Vendor" in chat.updates[1]
     assert "Uploading" in chat.updates[2]
+
+
+def test_the_object_store_settings() -> None:
+    local = Settings.from_env(BASE).store
+    assert local is not None and local.s3_bucket is None and local.cache_mb == 1024
+    s3 = Settings.from_env(
+        {
+            **BASE,
+            "BACKUPS_S3_BUCKET": "invoice-files",
+            "BACKUPS_S3_ENDPOINT": "https://s3.example.com",
+            "BACKUPS_S3_REGION": "eu-west-3",
+            "BACKUPS_CACHE_MB": "256",
+        }
+    ).store
+    assert s3 is not None
+    assert (s3.s3_bucket, s3.s3_endpoint, s3.s3_region, s3.cache_mb) == (
+        "invoice-files",
+        "https://s3.example.com",
+        "eu-west-3",
+        256,
+    )
+
+
+@pytest.mark.parametrize(
+    ("environment", "variable"),
+    [
+        ({**BASE, "BACKUPS_S3_BUCKET": "b", "BACKUPS_S3_ENDPOINT": "s3"}, "BACKUPS_S3_ENDPOINT"),
+        ({**BASE, "BACKUPS_CACHE_MB": "1"}, "BACKUPS_CACHE_MB"),
+    ],
+)
+def test_bad_store_settings_name_the_variable(environment: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(environment)
+    assert str(raised.value).startswith(variable)

@@ -20,7 +20,7 @@ import pytest
 
 from bot.backup_job import enqueue_backup
 from commands.compile_backups import INTERRUPTED_WARNING
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.jobs import Job, JobStatus
 from storage.models import Backup
 from storage.slack_deliveries import delivery_of
@@ -130,7 +130,7 @@ async def test_sigterm_to_the_group_requeues_after_the_grace_and_a_new_process_c
     serves: list[ServeProcess],
 ) -> None:
     await prepare_database(pg_database, data_dir, tmp_path)
-    await attach_big_files(BlobStore(data_dir), BIG_INVOICES, copies=12)
+    await attach_big_files(LocalBlobStore(data_dir), BIG_INVOICES, copies=12)
     serve, queued = await start_compiling(
         pg_database, data_dir, tmp_path, fake_slack, grace=1, name="first"
     )
@@ -152,7 +152,7 @@ async def test_a_second_signal_during_the_grace_requeues_at_once(
     serves: list[ServeProcess],
 ) -> None:
     await prepare_database(pg_database, data_dir, tmp_path)
-    await attach_big_files(BlobStore(data_dir), BIG_INVOICES, copies=12)
+    await attach_big_files(LocalBlobStore(data_dir), BIG_INVOICES, copies=12)
     serve, queued = await start_compiling(
         pg_database, data_dir, tmp_path, fake_slack, grace=LONG_GRACE_SECONDS, name="first"
     )

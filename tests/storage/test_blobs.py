@@ -1,77 +1,211 @@
-"""The content-addressed blob store."""
+"""The object store interface, one suite run on both implementations (local folder, S3 bucket on
+a real SeaweedFS server), then what only the S3 store has: its LRU cache and its outages."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from storage.blobs import CHUNK_SIZE, BlobStore
+from storage.blobs import (
+    CHUNK_SIZE,
+    BlobCache,
+    BlobMissing,
+    BlobStore,
+    LocalBlobStore,
+    S3BlobStore,
+    StoreRefused,
+    StoreUnavailable,
+    blob_key,
+    sha256_of_key,
+)
+from tests.conftest import s3_store
+from tests.s3_server import REGION, S3Server, new_bucket_name
 
 
-def blob_files(store: BlobStore) -> list[Path]:
-    return sorted(path for path in store.blobs_dir.rglob("*") if path.is_file())
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
 
 
-def test_put_bytes_names_the_blob_by_its_sha256(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
+async def test_put_file_names_the_blob_by_its_sha256_and_stages_it(
+    blob_store: BlobStore, tmp_path: Path
+) -> None:
     data = b"%PDF-1.4 lien waiver"
-    sha256 = store.put_bytes(data)
+    sha256 = await blob_store.put_file(write(tmp_path / "in" / "waiver.pdf", data))
 
     assert sha256 == hashlib.sha256(data).hexdigest()
-    assert store.path_for(sha256) == tmp_path / "blobs" / sha256[:2] / sha256[2:4] / sha256
-    assert store.path_for(sha256).read_bytes() == data
-    assert store.exists(sha256)
+    assert await blob_store.exists(sha256)
+    async with blob_store.staged([sha256]) as paths:
+        staged = paths[sha256]
+        assert staged is not None and staged.read_bytes() == data
+        assert staged.name == sha256  # content-addressed, also in the cache
+    assert (await blob_store.stage(sha256)).read_bytes() == data
 
 
-def test_same_bytes_twice_are_stored_once(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
-    source = tmp_path / "copy.pdf"
-    source.write_bytes(b"same content")
-
-    first = store.put_bytes(b"same content")
-    stat_before = store.path_for(first).stat()
-    second = store.put_bytes(b"same content")
-    third = store.put_file(source)
+async def test_same_content_is_stored_once(blob_store: BlobStore, tmp_path: Path) -> None:
+    first = await blob_store.put_file(write(tmp_path / "a.pdf", b"same content"))
+    second = await blob_store.put_file(write(tmp_path / "b.pdf", b"same content"))
+    third = await blob_store.put_bytes(b"same content")
 
     assert first == second == third
-    assert blob_files(store) == [store.path_for(first)]
-    assert store.path_for(first).stat().st_mtime_ns == stat_before.st_mtime_ns
+    assert [o.key for o in await blob_store.list_objects("blobs")] == [blob_key(first)]
 
 
-def test_put_file_streams_large_files_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "store")
-    data = os.urandom(CHUNK_SIZE * 2 + 123)
-    source = tmp_path / "scan.pdf"
-    source.write_bytes(data)
+async def test_a_large_file_goes_up_and_comes_down_in_parts(
+    blob_store: BlobStore, tmp_path: Path
+) -> None:
+    data = os.urandom(CHUNK_SIZE * 20 + 123)  # several multipart parts
+    sha256 = await blob_store.put_file(write(tmp_path / "scan.pdf", data))
 
-    sha256 = store.put_file(source)
+    assert await blob_store.object_size(blob_key(sha256)) == len(data)
+    chunks = [chunk async for chunk in blob_store.read_chunks(blob_key(sha256))]
+    assert len(chunks) > 1 and b"".join(chunks) == data
+    assert (await blob_store.stage(sha256)).read_bytes() == data
+    target = tmp_path / "out" / "copy.pdf"
+    await blob_store.download(blob_key(sha256), target)
+    assert target.read_bytes() == data
+    assert [p.name for p in target.parent.iterdir()] == ["copy.pdf"]  # no partial file left
 
-    assert sha256 == hashlib.sha256(data).hexdigest()
-    assert store.path_for(sha256).read_bytes() == data
-    assert blob_files(store) == [store.path_for(sha256)]
 
-
-def test_empty_content_is_a_blob_too(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
-    sha256 = store.put_bytes(b"")
+async def test_empty_content_is_a_blob_too(blob_store: BlobStore, tmp_path: Path) -> None:
+    sha256 = await blob_store.put_file(write(tmp_path / "empty.pdf", b""))
     assert sha256 == hashlib.sha256(b"").hexdigest()
-    assert store.path_for(sha256).read_bytes() == b""
+    assert (await blob_store.stage(sha256)).read_bytes() == b""
 
 
-def test_missing_blob_does_not_exist(tmp_path: Path) -> None:
-    assert not BlobStore(tmp_path).exists("0" * 64)
+async def test_a_missing_blob_is_missing(blob_store: BlobStore) -> None:
+    absent = "0" * 64
+    assert not await blob_store.exists(absent)
+    async with blob_store.staged([absent]) as paths:
+        assert paths == {absent: None}
+    with pytest.raises(BlobMissing, match=absent):
+        await blob_store.stage(absent)
+    with pytest.raises(BlobMissing):
+        await blob_store.download(blob_key(absent), Path("/nonexistent/never"))
+    await blob_store.delete(blob_key(absent))  # deleting nothing is fine
 
 
-@pytest.mark.parametrize("bad", ["", "../../etc/passwd", "A" * 64, "0" * 63, "g" * 64])
-def test_path_for_refuses_anything_but_a_sha256(tmp_path: Path, bad: str) -> None:
+@pytest.mark.parametrize("bad", ["", "abc", "G" * 64, "A" * 64, "../" + "0" * 61])
+def test_keys_are_only_made_of_sha256_digests(bad: str) -> None:
     with pytest.raises(ValueError):
-        BlobStore(tmp_path).path_for(bad)
+        blob_key(bad)
+    assert sha256_of_key(f"blobs/00/00/{bad}") is None
 
 
-def test_default_root_is_the_data_dir(data_dir: Path) -> None:
-    store = BlobStore()
-    sha256 = store.put_bytes(b"x")
-    assert store.path_for(sha256).is_relative_to(data_dir.resolve())
+async def test_backups_are_published_listed_read_and_deleted(
+    blob_store: BlobStore, tmp_path: Path
+) -> None:
+    key = "backups/7-abcdef01/Backup.pdf"
+    workspace = blob_store.backup_workspace(key)
+    write(workspace, b"%PDF-1.7 compiled")
+    await blob_store.publish_backup(workspace, key)
+
+    [listed] = await blob_store.list_objects("backups")
+    assert (listed.key, listed.size) == (key, len(b"%PDF-1.7 compiled"))
+    assert abs((datetime.now(UTC) - listed.last_modified).total_seconds()) < 120
+    assert b"".join([c async for c in blob_store.read_chunks(key)]) == b"%PDF-1.7 compiled"
+    await blob_store.delete(key)
+    assert await blob_store.list_objects("backups") == []
+    assert await blob_store.object_size(key) is None
+
+
+async def test_check_writes_reads_and_deletes_a_probe(blob_store: BlobStore) -> None:
+    said = await blob_store.check()
+    assert said.startswith(blob_store.description) and "wrote, read and deleted" in said
+    assert await blob_store.list_objects("probe") == []
+    await blob_store.ping()
+
+
+def test_the_local_store_keeps_the_layout_of_earlier_versions(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    sha256 = "ab" + "cd" + "0" * 60
+    assert store.path_for(sha256) == tmp_path.resolve() / "blobs" / "ab" / "cd" / sha256
+
+
+# -- the S3 store only ------------------------------------------------------------------------
+
+
+async def test_a_blob_larger_than_the_cache_still_stages(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    store = s3_store(s3_server, tmp_path / "cache", cache_bytes=1 << 20)
+    data = os.urandom(3 << 20)  # three times the cache
+    sha256 = await store.put_file(write(tmp_path / "big.pdf", data))
+
+    async with store.staged([sha256]) as paths:
+        staged = paths[sha256]
+        assert staged is not None and staged.read_bytes() == data  # pinned while in use
+    small = await store.put_bytes(b"small")
+    async with store.staged([small]):
+        pass
+    cached = {path.name for _, _, path in store.cache.cached()}
+    assert cached == {small}  # the big one went once no longer in use
+
+
+async def test_the_cache_evicts_the_least_recently_used(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    store = s3_store(s3_server, tmp_path / "cache", cache_bytes=300_000)
+    hashes = [await store.put_bytes(bytes([n]) * 100_000) for n in range(3)]
+    for sha256 in hashes:
+        async with store.staged([sha256]):
+            pass
+    await store.stage(hashes[0])  # used again: now the most recent
+    os.utime(store.cache.path_for(hashes[1]), (1, 1))  # the oldest use
+    fourth = await store.put_bytes(b"\x09" * 100_000)
+    async with store.staged([fourth]) as paths:
+        assert paths[fourth] is not None
+
+    cached = {path.name for _, _, path in store.cache.cached()}
+    assert cached == {hashes[0], hashes[2], fourth}
+    assert sum(size for _, size, _ in store.cache.cached()) <= 300_000
+
+
+def test_eviction_spares_pinned_blobs(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=10)
+    pinned, loose = "1" * 64, "2" * 64
+    for sha256 in (pinned, loose):
+        write(cache.path_for(sha256), b"x" * 8)
+    cache.pin([pinned])
+    assert cache.evict() == 1
+    assert cache.path_for(pinned).exists() and not cache.path_for(loose).exists()
+    cache.unpin([pinned])
+    assert cache.evict() == 0  # 8 bytes fit
+
+
+async def test_a_stopped_server_is_unavailable_then_answers_again(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    store = s3_store(s3_server, tmp_path / "cache")
+    sha256 = await store.put_bytes(b"kept across the outage")
+    s3_server.stop()
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        with pytest.raises(StoreUnavailable):
+            await store.stage(sha256)
+    finally:
+        s3_server.start()
+    assert (await store.stage(sha256)).read_bytes() == b"kept across the outage"
+
+
+async def test_wrong_credentials_are_refused_not_unavailable(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    store = S3BlobStore(
+        new_bucket_name(),
+        endpoint=s3_server.endpoint,
+        region=REGION,
+        access_key_id="nobody",
+        secret_access_key="wrong",
+        cache_dir=tmp_path,
+        cache_bytes=1 << 20,
+    )
+    with pytest.raises(StoreRefused) as refused:
+        await store.check()
+    assert "wrong" not in str(refused.value)

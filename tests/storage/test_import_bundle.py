@@ -24,7 +24,7 @@ import commands.apply_snapshot as import_module
 from commands.apply_snapshot import KINDS, SnapshotReport
 from commands.import_bundle import import_bundle
 from sources.bundle import BundleError
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.models import Attachment, BillingPeriod, Commitment, Invoice, Project, ProjectUser
 
 SAMPLE_COUNTS = {
@@ -38,8 +38,8 @@ SAMPLE_COUNTS = {
 
 
 @pytest.fixture
-def blobs(data_dir: Path) -> BlobStore:
-    return BlobStore(data_dir)
+def blobs(data_dir: Path) -> LocalBlobStore:
+    return LocalBlobStore(data_dir)
 
 
 def assert_all(report: SnapshotReport, what: str) -> None:
@@ -48,7 +48,9 @@ def assert_all(report: SnapshotReport, what: str) -> None:
         assert getattr(changes, what) == changes.in_snapshot, (kind, changes)
 
 
-async def test_import_creates_every_row(database: str, tmp_path: Path, blobs: BlobStore) -> None:
+async def test_import_creates_every_row(
+    database: str, tmp_path: Path, blobs: LocalBlobStore
+) -> None:
     report = await import_bundle(write_bundle(tmp_path / "bundle"), blobs)
 
     assert report.counts == SAMPLE_COUNTS
@@ -65,7 +67,7 @@ async def test_import_creates_every_row(database: str, tmp_path: Path, blobs: Bl
 
 
 async def test_rows_hold_what_the_bundle_says(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     data = sample_bundle()
     await import_bundle(write_bundle(tmp_path / "bundle", data), blobs)
@@ -117,7 +119,9 @@ async def test_rows_hold_what_the_bundle_says(
     assert str(orphan.billing_date) == "2026-09-30"
 
 
-async def test_money_round_trips_exactly(database: str, tmp_path: Path, blobs: BlobStore) -> None:
+async def test_money_round_trips_exactly(
+    database: str, tmp_path: Path, blobs: LocalBlobStore
+) -> None:
     data = sample_bundle()
     await import_bundle(write_bundle(tmp_path / "bundle", data), blobs)
 
@@ -132,7 +136,7 @@ async def test_money_round_trips_exactly(database: str, tmp_path: Path, blobs: B
 
 
 async def test_json_numbers_are_kept_exactly(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     folder = write_bundle(tmp_path / "bundle")
     requisitions = (folder / "requisitions.json").read_text()
@@ -147,7 +151,7 @@ async def test_json_numbers_are_kept_exactly(
 
 
 async def test_files_go_to_blobs_named_by_sha256_never_to_the_database(
-    database: str, tmp_path: Path, data_dir: Path, blobs: BlobStore
+    database: str, tmp_path: Path, data_dir: Path, blobs: LocalBlobStore
 ) -> None:
     data = sample_bundle()
     await import_bundle(write_bundle(tmp_path / "bundle", data), blobs)
@@ -182,7 +186,7 @@ async def test_files_go_to_blobs_named_by_sha256_never_to_the_database(
 
 
 async def test_identical_files_are_stored_once(
-    database: str, tmp_path: Path, data_dir: Path, blobs: BlobStore
+    database: str, tmp_path: Path, data_dir: Path, blobs: LocalBlobStore
 ) -> None:
     data = sample_bundle()
     data.files["files/7003/timesheets.pdf"] = data.files["files/7001/lien-waiver.pdf"]
@@ -195,7 +199,7 @@ async def test_identical_files_are_stored_once(
 
 
 async def test_importing_the_same_bundle_twice_changes_nothing(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     folder = write_bundle(tmp_path / "bundle")
     await import_bundle(folder, blobs)
@@ -211,7 +215,7 @@ async def test_importing_the_same_bundle_twice_changes_nothing(
 
 
 async def test_a_newer_bundle_updates_in_place(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     await import_bundle(write_bundle(tmp_path / "v1"), blobs)
     before = await dump_database()
@@ -261,11 +265,11 @@ async def test_a_newer_bundle_updates_in_place(
     assert now[7002].updated_at > old_invoices[7002]["updated_at"]
     # Blobs are never deleted by an import: the removed attachment's bytes stay.
     removed_sha = next(row["sha256"] for row in before["Attachment"] if row["id"] == 60003)
-    assert blobs.exists(removed_sha)
+    assert await blobs.exists(removed_sha)
 
 
 async def test_records_missing_from_a_newer_bundle_are_deleted(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     await import_bundle(write_bundle(tmp_path / "v1"), blobs)
     data = sample_bundle()
@@ -285,7 +289,7 @@ async def test_records_missing_from_a_newer_bundle_are_deleted(
 
 
 async def test_an_invoice_may_move_to_another_commitment(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     await import_bundle(write_bundle(tmp_path / "v1"), blobs)
     data = sample_bundle()
@@ -301,7 +305,7 @@ async def test_an_invoice_may_move_to_another_commitment(
 
 
 async def test_settings_absent_from_the_bundle_keep_what_admins_chose(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     data = sample_bundle()
     del data.project["settings"]
@@ -321,7 +325,7 @@ async def test_settings_absent_from_the_bundle_keep_what_admins_chose(
 
 @pytest.mark.parametrize("inside", [None, "Harbor View export"])
 async def test_a_zip_imports_like_its_folder(
-    database: str, tmp_path: Path, blobs: BlobStore, inside: str | None
+    database: str, tmp_path: Path, blobs: LocalBlobStore, inside: str | None
 ) -> None:
     folder = write_bundle(tmp_path / "bundle")
     archive = zip_folder(folder, tmp_path / "bundle.zip", inside=inside)
@@ -336,7 +340,9 @@ async def test_a_zip_imports_like_its_folder(
     assert await dump_database() == dumped
 
 
-async def test_a_zip_made_on_a_mac_imports(database: str, tmp_path: Path, blobs: BlobStore) -> None:
+async def test_a_zip_made_on_a_mac_imports(
+    database: str, tmp_path: Path, blobs: LocalBlobStore
+) -> None:
     import zipfile
 
     folder = write_bundle(tmp_path / "bundle")
@@ -349,7 +355,7 @@ async def test_a_zip_made_on_a_mac_imports(database: str, tmp_path: Path, blobs:
 
 
 async def test_a_failure_while_writing_rolls_everything_back(
-    database: str, tmp_path: Path, blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
+    database: str, tmp_path: Path, blobs: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await import_bundle(write_bundle(tmp_path / "v1"), blobs)
     before = await dump_database()
@@ -372,7 +378,7 @@ async def test_a_failure_while_writing_rolls_everything_back(
 
 
 async def test_ids_of_another_project_are_refused(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     await import_bundle(write_bundle(tmp_path / "first"), blobs)
     before = await dump_database()
@@ -388,7 +394,7 @@ async def test_ids_of_another_project_are_refused(
 
 
 async def test_a_zip_made_on_windows_with_backslashes_imports(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     import zipfile
 

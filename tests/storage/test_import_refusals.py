@@ -15,13 +15,13 @@ from bundles import BundleData, dump_database, sample_bundle, write_bundle, zip_
 from commands.import_bundle import import_bundle
 from sources.bundle import BundleError
 from sources.money import parse_money
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.models import Project
 
 
 @pytest.fixture
-def blobs(data_dir: Path) -> BlobStore:
-    return BlobStore(data_dir)
+def blobs(data_dir: Path) -> LocalBlobStore:
+    return LocalBlobStore(data_dir)
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ BAD_BUNDLES = {
 
 @pytest.mark.parametrize("bad", BAD_BUNDLES.values(), ids=BAD_BUNDLES.keys())
 async def test_a_bad_bundle_is_refused_and_changes_nothing(
-    database: str, tmp_path: Path, blobs: BlobStore, bad: BadBundle
+    database: str, tmp_path: Path, blobs: LocalBlobStore, bad: BadBundle
 ) -> None:
     await import_bundle(write_bundle(tmp_path / "good"), blobs)
     before = await dump_database()
@@ -224,7 +224,7 @@ async def test_a_bad_bundle_is_refused_and_changes_nothing(
 
 
 async def test_every_problem_is_reported_at_once(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     data = sample_bundle()
     data.requisitions[0]["status"] = "paid"
@@ -259,7 +259,7 @@ def secret(tmp_path: Path) -> Path:
     return path
 
 
-async def _refused(source: Path, blobs: BlobStore, message: str) -> None:
+async def _refused(source: Path, blobs: LocalBlobStore, message: str) -> None:
     with pytest.raises(BundleError) as refused:
         await import_bundle(source, blobs)
     assert message in str(refused.value)
@@ -268,7 +268,7 @@ async def _refused(source: Path, blobs: BlobStore, message: str) -> None:
 
 
 async def test_a_url_with_dot_dot_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore, secret: Path
+    database: str, tmp_path: Path, blobs: LocalBlobStore, secret: Path
 ) -> None:
     folder = write_bundle(tmp_path / "bundle", _pointing_at("../secret.pdf"))
     await _refused(
@@ -277,14 +277,14 @@ async def test_a_url_with_dot_dot_is_refused(
 
 
 async def test_a_hidden_dot_dot_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore, secret: Path
+    database: str, tmp_path: Path, blobs: LocalBlobStore, secret: Path
 ) -> None:
     folder = write_bundle(tmp_path / "bundle", _pointing_at("files/../../secret.pdf"))
     await _refused(folder, blobs, "escapes the bundle")
 
 
 async def test_an_absolute_url_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore, secret: Path
+    database: str, tmp_path: Path, blobs: LocalBlobStore, secret: Path
 ) -> None:
     folder = write_bundle(tmp_path / "bundle", _pointing_at(str(secret)))
     await _refused(folder, blobs, "requisitions.json[1].attachments[0].url")
@@ -293,7 +293,7 @@ async def test_an_absolute_url_is_refused(
 
 
 async def test_a_signed_pdf_url_escaping_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore, secret: Path
+    database: str, tmp_path: Path, blobs: LocalBlobStore, secret: Path
 ) -> None:
     data = sample_bundle()
     data.requisitions[0]["signed_pdf"]["url"] = "../secret.pdf"
@@ -302,7 +302,7 @@ async def test_a_signed_pdf_url_escaping_is_refused(
 
 
 async def test_a_symlink_out_of_the_bundle_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore, secret: Path
+    database: str, tmp_path: Path, blobs: LocalBlobStore, secret: Path
 ) -> None:
     folder = write_bundle(tmp_path / "bundle", _pointing_at("files/innocent.pdf"))
     os.symlink(secret, folder / "files" / "innocent.pdf")
@@ -310,7 +310,7 @@ async def test_a_symlink_out_of_the_bundle_is_refused(
 
 
 async def test_a_symlinked_folder_out_of_the_bundle_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore, secret: Path
+    database: str, tmp_path: Path, blobs: LocalBlobStore, secret: Path
 ) -> None:
     folder = write_bundle(tmp_path / "bundle", _pointing_at("outside/secret.pdf"))
     os.symlink(tmp_path, folder / "outside")
@@ -318,7 +318,7 @@ async def test_a_symlinked_folder_out_of_the_bundle_is_refused(
 
 
 async def test_a_symlink_inside_the_bundle_is_fine(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     folder = write_bundle(tmp_path / "bundle", _pointing_at("files/alias.jpg"))
     os.symlink(folder / "files" / "7002" / "site-photo.jpg", folder / "files" / "alias.jpg")
@@ -328,7 +328,7 @@ async def test_a_symlink_inside_the_bundle_is_fine(
 
 @pytest.mark.parametrize("entry", ["../evil.txt", "bundle/../../evil.txt", "/tmp/evil.txt"])
 async def test_a_zip_entry_escaping_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore, entry: str
+    database: str, tmp_path: Path, blobs: LocalBlobStore, entry: str
 ) -> None:
     archive = zip_folder(write_bundle(tmp_path / "bundle"), tmp_path / "bundle.zip")
     with zipfile.ZipFile(archive, "a") as zipped:
@@ -339,7 +339,7 @@ async def test_a_zip_entry_escaping_is_refused(
 
 
 async def test_a_zip_symlink_entry_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     archive = zip_folder(write_bundle(tmp_path / "bundle"), tmp_path / "bundle.zip")
     link = zipfile.ZipInfo("files/link.pdf")
@@ -351,7 +351,7 @@ async def test_a_zip_symlink_entry_is_refused(
 
 
 async def test_a_zip_with_two_folders_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     folder = write_bundle(tmp_path / "bundle")
     archive = zip_folder(folder, tmp_path / "bundle.zip", inside="one")
@@ -362,7 +362,7 @@ async def test_a_zip_with_two_folders_is_refused(
 
 
 async def test_a_file_that_is_not_a_zip_is_refused(
-    database: str, tmp_path: Path, blobs: BlobStore
+    database: str, tmp_path: Path, blobs: LocalBlobStore
 ) -> None:
     not_a_zip = tmp_path / "bundle.zip"
     not_a_zip.write_bytes(b"PK? no")
@@ -405,7 +405,9 @@ def test_percent_sign_only_for_percentages() -> None:
         parse_money("10.0%")
 
 
-async def test_a_damaged_zip_is_refused(database: str, tmp_path: Path, blobs: BlobStore) -> None:
+async def test_a_damaged_zip_is_refused(
+    database: str, tmp_path: Path, blobs: LocalBlobStore
+) -> None:
     archive = zip_folder(write_bundle(tmp_path / "bundle"), tmp_path / "bundle.zip")
     content = bytearray(archive.read_bytes())
     start = content.index(b"PK\x03\x04") + 60
@@ -416,7 +418,7 @@ async def test_a_damaged_zip_is_refused(database: str, tmp_path: Path, blobs: Bl
 
 
 async def test_backslashes_in_a_url_cannot_escape(
-    database: str, tmp_path: Path, blobs: BlobStore, secret: Path
+    database: str, tmp_path: Path, blobs: LocalBlobStore, secret: Path
 ) -> None:
     folder = write_bundle(tmp_path / "bundle", _pointing_at("..\\secret.pdf"))
     await _refused(folder, blobs, "escapes the bundle")

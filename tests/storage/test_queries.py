@@ -8,7 +8,7 @@ import pytest
 from bundles import PROJECT_ID, write_bundle
 
 from commands.import_bundle import import_bundle
-from storage.blobs import BlobStore
+from storage.blobs import LocalBlobStore
 from storage.models import Project
 from storage.queries import (
     AmbiguousProjectError,
@@ -22,7 +22,7 @@ from storage.queries import (
 
 @pytest.fixture
 async def sample_project(database: str, tmp_path: Path, data_dir: Path) -> int:
-    await import_bundle(write_bundle(tmp_path / "bundle"), BlobStore(data_dir))
+    await import_bundle(write_bundle(tmp_path / "bundle"), LocalBlobStore(data_dir))
     return PROJECT_ID
 
 

