@@ -10,6 +10,7 @@ with conversations.history / conversations.replies — and sends it again only w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -336,7 +337,10 @@ async def upload_to_thread(
             raise cause from None
         raise
     finally:
-        await chunks.aclose()
+        # After a broken connection aiohttp's writer may still be inside the generator: it is
+        # then closed when that writer ends, not here.
+        with contextlib.suppress(RuntimeError):
+            await chunks.aclose()
         if client.session is None:
             await session.close()
     completed = await client.files_completeUploadExternal(

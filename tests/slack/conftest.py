@@ -25,7 +25,7 @@ from sources.bundle_writer import BundleData, write_bundle_folder
 from storage.blobs import LocalBlobStore
 from storage.jobs import Job, JobStatus
 from tests.slack.fake_slack import FakeSlack
-from tests.slack.slack_driver import Answer, SlackDriver, flatten_options
+from tests.slack.slack_driver import Answer, SlackDriver, flatten_options, invoice_options
 from tests.waiting import JOB_PATIENCE, eventually
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -201,11 +201,7 @@ async def offered_options(
     "All N invoices of <period>" options are left out (`whole_period_options` has them)."""
     answer = await slack.load_options(user_id, view, project_id)
     assert answer.status == 200, answer
-    return {
-        int(option["value"]): option
-        for option in flatten_options(answer)
-        if not option["value"].startswith("period:")
-    }
+    return invoice_options(answer)
 
 
 async def whole_period_options(

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 from storage.jobs import Job, JobStatus
 from storage.slack_deliveries import delivery_of
 from tests.slack.fake_slack import FakeSlack, FaultStorm
-from tests.slack.slack_driver import SlackDriver, flatten_options
+from tests.slack.slack_driver import SlackDriver, invoice_options
 
 # The demo project's invoices, one backup of one or two of them each (commands.demo).
 SELECTIONS = ([9001], [9002, 9011], [9012], [9021], [9003, 9022], [9011])
@@ -42,7 +42,7 @@ async def ask_for_backup(
         if options.status == 200:
             break
     assert options.status == 200, options
-    offered = {int(option["value"]): option for option in flatten_options(options)}
+    offered = invoice_options(options)
     for _ in range(USER_TRIES):
         answer = await slack.submit(user_id, view, project_id, [offered[i] for i in invoice_ids])
         if answer.status == 200 and answer.text == "":
@@ -52,7 +52,7 @@ async def ask_for_backup(
 
 async def delivery_problems(fake: FakeSlack, jobs: list[Job]) -> list[str]:
     """What is wrong with the delivery of ``jobs`` (empty when every backup ended with exactly
-    one parent message, one file in its thread and one final reply, said Done, and nothing else
+    one parent message, one file in its thread and one final reply, said done, and nothing else
     was posted or shared)."""
     problems: list[str] = []
     parents = {(m.channel, m.ts): m for m in fake.top_level_messages()}
@@ -73,7 +73,7 @@ async def delivery_problems(fake: FakeSlack, jobs: list[Job]) -> list[str]:
         replies = fake.replies(parent.channel, parent.ts)
         if [reply.ts for reply in replies] != [steps.final_reply_ts]:
             problems.append(f"job {job.id}: {len(replies)} replies in the thread")
-        if "Done" not in parent.text:
+        if ": done" not in parent.text:  # "Invoice backup of … : done, the PDF is in the thread"
             problems.append(f"job {job.id}: the parent message ends as {parent.text[:80]!r}")
     extra = set(parents) - recorded
     if extra:

@@ -228,6 +228,16 @@ def flatten_options(answer: Answer) -> list[dict[str, Any]]:
     return list(body.get("options", []))
 
 
+def invoice_options(answer: Answer) -> dict[int, dict[str, Any]]:
+    """Invoice id → option of an options-load answer; the "All N invoices of <period>" options
+    (values ``period:<id>``) are left out."""
+    return {
+        int(option["value"]): option
+        for option in flatten_options(answer)
+        if not option["value"].startswith("period:")
+    }
+
+
 def with_state(
     view: dict[str, Any], project: dict[str, Any] | None, invoices: list[dict[str, Any]]
 ) -> dict[str, Any]:

@@ -31,14 +31,7 @@ from tests.slack.conftest import PM, SIGNING_SECRET, bot_settings, finished_jobs
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.serve_process import ServeProcess, serve_environment, start_serve
 from tests.slack.slack_driver import SlackDriver
-from tests.slack.test_multiprocess import (
-    SUBMISSIONS,
-    assert_exactly_once,
-    kill_while_holding_jobs,
-    submit,
-    wait_for_jobs,
-)
-from tests.waiting import JOB_PATIENCE
+from tests.slack.test_multiprocess import submit_and_kill_one
 
 
 async def stored_bytes(store: S3BlobStore, key: str) -> bytes:
@@ -63,18 +56,7 @@ async def test_two_hosts_without_a_shared_disk_post_each_pdf_exactly_once(
         env = serve_environment(pg_database, host_dir, fake_slack, lease=3)
         env.update(s3_server.environment(bucket), BACKUPS_CACHE_MB="16")
         serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
-    victim, survivor = serves
-    async with aiohttp.ClientSession() as session:
-        for serve in serves:
-            await serve.wait_healthy(session)
-        drivers = [SlackDriver(session, s.url, SIGNING_SECRET, fake_slack) for s in serves]
-        for number in range(SUBMISSIONS):
-            await submit(drivers, number)
-        killed_holding = await kill_while_holding_jobs(victim, survivor, fake_slack)
-        jobs = await wait_for_jobs(SUBMISSIONS, within=JOB_PATIENCE)
-    assert len(killed_holding) >= 1
-    assert any(job.attempts >= 2 for job in jobs)  # taken over from the dead process
-    await assert_exactly_once(fake_slack, jobs)
+    survivor, _ = await submit_and_kill_one(serves, fake_slack)
     for delivery in await SlackDelivery.all():  # what Slack holds is the PDF in the bucket
         [upload] = fake_slack.files_in_thread(str(delivery.parent_channel), str(delivery.parent_ts))
         key = CompileResult.from_json(delivery.result or {}).file_key

@@ -39,7 +39,7 @@ from tests.slack.serve_process import (
     serve_environment,
     start_serve,
 )
-from tests.slack.slack_driver import SlackDriver, flatten_options
+from tests.slack.slack_driver import SlackDriver, invoice_options
 from tests.waiting import JOB_PATIENCE, eventually
 
 SUBMISSIONS = 20
@@ -74,11 +74,7 @@ async def submit(drivers: list[SlackDriver], number: int) -> None:
     opener, submitter = drivers[number % 2], drivers[(number + 1) % 2]
     view = await opener.open_modal(PM)
     answer = await submitter.load_options(PM, view, DEMO_PROJECT)
-    offered = {
-        int(option["value"]): option
-        for option in flatten_options(answer)
-        if not option["value"].startswith("period:")  # "All N invoices of <period>"
-    }
+    offered = invoice_options(answer)
     submitted = await submitter.submit(PM, view, DEMO_PROJECT, [offered[i] for i in INVOICES])
     assert submitted.status == 200, submitted
 
@@ -175,6 +171,16 @@ async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
     env = serve_environment(pg_database, data_dir, fake_slack, lease=3)
     for name in ("a", "b"):
         serves.append(await start_serve(env, tmp_path / f"serve-{name}.log"))
+    survivor, _ = await submit_and_kill_one(serves, fake_slack)
+    assert survivor.process.returncode is None and "Traceback" not in survivor.log
+
+
+async def submit_and_kill_one(
+    serves: list[ServeProcess], fake_slack: FakeSlack
+) -> tuple[ServeProcess, list[Job]]:
+    """`SUBMISSIONS` submissions spread over both ``serves``; the first is SIGKILLed while it
+    holds jobs. Checks that its jobs were taken over and that every submission ended with exactly
+    one parent, PDF and reply; returns the survivor and the finished jobs."""
     victim, survivor = serves
     async with aiohttp.ClientSession() as session:
         for serve in serves:
@@ -187,7 +193,7 @@ async def test_a_process_killed_mid_run_loses_nothing_and_posts_nothing_twice(
     assert len(killed_holding) >= 1
     assert any(job.attempts >= 2 for job in jobs)  # taken over from the dead process
     await assert_exactly_once(fake_slack, jobs)
-    assert survivor.process.returncode is None and "Traceback" not in survivor.log
+    return survivor, jobs
 
 
 async def resumed_elsewhere(job_ids: list[int], survivor: ServeProcess, within: float) -> float:

@@ -127,9 +127,7 @@ async def test_compiling_while_procore_is_down_says_so_in_the_slack_reply_and_co
     done = await finished_jobs(2)
     [job] = [j for j in done if j.kind == COMPILE_BACKUP]
     assert job.status == JobStatus.SUCCEEDED, job.error
-    [parent] = [
-        m for m in fake_slack.top_level_messages() if "Compiling an invoice backup" in m.text
-    ]
+    [parent] = [m for m in fake_slack.top_level_messages() if "Invoice backup of" in m.text]
     [reply] = fake_slack.replies(parent.channel, parent.ts)
     assert "Procore could not be reached" in reply.all_text
     assert "Procore data as of " in reply.all_text and "(the last sync)" in reply.all_text

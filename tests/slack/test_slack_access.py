@@ -65,7 +65,12 @@ async def test_forged_or_stale_requests_get_401_and_nothing_happens(
     # would have shown up too. Only the signed one did anything (Bolt's first auth.test is its).
     assert (await slack.send(body)).status == 200
     await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"), 10)
-    assert [call.method for call in fake_slack.calls] == ["auth.test", "users.info", "views.open"]
+    assert [call.method for call in fake_slack.calls] == [
+        "auth.test",
+        "users.info",
+        "conversations.info",  # where the PDF will go, said in the form
+        "views.open",
+    ]
 
 
 async def test_a_signed_request_five_minutes_old_is_still_accepted(

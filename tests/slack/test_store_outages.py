@@ -79,7 +79,7 @@ async def test_the_store_going_away_mid_compile_pauses_the_job_until_it_is_back(
         relay = kwargs["progress"]
 
         async def progress(note: str) -> None:
-            if len(calls) == 1 and not store_down.is_set() and note.startswith("rendering"):
+            if len(calls) == 1 and not store_down.is_set() and note.startswith("preparing"):
                 await asyncio.to_thread(s3_server.stop)
                 store_down.set()
             await relay(note)
