@@ -12,8 +12,13 @@ from pypdf import PdfReader
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    data_dir: Path, *args: str, settings: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``invoice-backups *args`` in a subprocess on the SQLite default in ``data_dir``, with
+    ``settings`` added to its environment."""
     env = {**os.environ, "BACKUPS_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    env.update(settings or {})
     env.pop("DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],

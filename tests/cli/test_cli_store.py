@@ -3,29 +3,18 @@ compiled into the bucket and downloaded with ``-o``, the purge; and the one-line
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from pypdf import PdfReader
+from test_cli import run as run_cli
 
 from tests.s3_server import S3Server, new_bucket_name
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def run(data_dir: Path, settings: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BACKUPS_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **settings}
-    env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """`test_cli.run` with the store ``settings``."""
+    return run_cli(data_dir, *args, settings=settings)
 
 
 def test_store_check_says_which_store_and_bucket(s3_server: S3Server, tmp_path: Path) -> None:
