@@ -109,6 +109,13 @@ def base_snapshot(**changes: Any) -> ProjectSnapshot:
     return replace(snapshot, **changes)
 
 
+def partial_snapshot(**changes: Any) -> ProjectSnapshot:
+    """A partial snapshot of the sample project holding nothing but ``changes`` (for example
+    ``invoices=(...)`` or ``deleted=...``)."""
+    empty: dict[str, Any] = {"billing_periods": (), "commitments": (), "users": (), "invoices": ()}
+    return base_snapshot(complete=False, **{**empty, **changes})
+
+
 def commitment(
     commitment_id: int, *, private: bool, private_list: list[dict[str, Any]] | None = None
 ) -> CommitmentRecord:

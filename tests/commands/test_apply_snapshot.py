@@ -17,6 +17,7 @@ from snapshots import (
     base_snapshot,
     commitment,
     invoice,
+    partial_snapshot,
     user,
     with_invoice,
 )
@@ -65,11 +66,7 @@ async def test_a_complete_snapshot_deletes_the_rows_it_lacks(database: str) -> N
 async def test_a_partial_snapshot_never_deletes_what_it_did_not_see(database: str) -> None:
     await apply_snapshot(base_snapshot())
     first = base_snapshot().invoices[0]
-    partial = base_snapshot(
-        complete=False,
-        billing_periods=(),
-        commitments=(),
-        users=(),
+    partial = partial_snapshot(
         invoices=(replace(first, status="under_review"),),
     )
 
@@ -95,12 +92,7 @@ async def test_a_partial_snapshot_deletes_the_ids_it_names(database: str) -> Non
             invoices=(*base_snapshot().invoices, invoice(7003, 503)),
         )
     )
-    partial = base_snapshot(
-        complete=False,
-        billing_periods=(),
-        commitments=(),
-        users=(),
-        invoices=(),
+    partial = partial_snapshot(
         deleted=Deletions(
             invoice_ids=frozenset({7002}),
             commitment_ids=frozenset({503}),
@@ -124,13 +116,8 @@ async def test_a_partial_snapshot_deletes_the_ids_it_names(database: str) -> Non
 
 async def test_deleted_ids_of_another_project_are_left_alone(database: str) -> None:
     await apply_snapshot(base_snapshot())
-    other = base_snapshot(
+    other = partial_snapshot(
         project=ProjectRecord(OTHER_PROJECT_ID, "Other", "OT-1", 1, "Other Co"),
-        complete=False,
-        billing_periods=(),
-        commitments=(),
-        users=(),
-        invoices=(),
         deleted=Deletions(invoice_ids=frozenset({7001}), user_ids=frozenset({9001})),
     )
 
@@ -146,11 +133,7 @@ async def test_an_invoice_in_a_partial_snapshot_brings_its_whole_attachment_list
 ) -> None:
     await apply_snapshot(base_snapshot())
     first = base_snapshot().invoices[0]
-    partial = base_snapshot(
-        complete=False,
-        billing_periods=(),
-        commitments=(),
-        users=(),
+    partial = partial_snapshot(
         invoices=(replace(first, attachments=first.attachments[:1]),),
     )
 
@@ -174,14 +157,10 @@ async def test_none_keeps_what_is_stored(database: str) -> None:
             attachment(60004, 2, "d.pdf", None),  # new, not downloaded yet
         ),
     )
-    partial = base_snapshot(
+    partial = partial_snapshot(
         project=replace(
             base_snapshot().project, invoice_contacts_may_compile=None, dictionary=None
         ),
-        complete=False,
-        billing_periods=(),
-        commitments=(),
-        users=(),
         invoices=(not_read,),
     )
     await Project.filter(id=PROJECT_ID).update(invoice_contacts_may_compile=False)
@@ -256,9 +235,7 @@ async def test_ids_of_another_project_are_refused_and_nothing_is_written(databas
 async def test_a_partial_invoice_of_an_unknown_commitment_is_refused(database: str) -> None:
     await apply_snapshot(base_snapshot())
     before = await dump_database()
-    partial = base_snapshot(
-        complete=False, billing_periods=(), commitments=(), users=(), invoices=(invoice(7009, 599),)
-    )
+    partial = partial_snapshot(invoices=(invoice(7009, 599),))
 
     with pytest.raises(SnapshotRefused, match="requisition 7009.commitment_id: commitment 599"):
         await apply_snapshot(partial)
@@ -291,13 +268,9 @@ async def test_detail_and_sync_times(database: str) -> None:
     # Procore says the invoice changed; its detail was not re-read: the stored one is stale.
     changed_at = read_at + timedelta(hours=2)
     later = AS_OF + timedelta(minutes=15)
-    partial = base_snapshot(
-        complete=False,
+    partial = partial_snapshot(
         source=SOURCE_PROCORE,
         as_of=later,
-        billing_periods=(),
-        commitments=(),
-        users=(),
         invoices=(
             replace(
                 snapshot.invoices[0], source_updated_at=changed_at, items=None, summary_text=None
@@ -405,11 +378,7 @@ async def test_a_partial_snapshot_refreshes_only_the_search_entries_it_touched(
     await apply_snapshot(base_snapshot())
     await _spoil_index_of(7002)
     first = base_snapshot().invoices[0]
-    partial = base_snapshot(
-        complete=False,
-        billing_periods=(),
-        commitments=(),
-        users=(),
+    partial = partial_snapshot(
         invoices=(replace(first, status="under_review"),),
     )
 
@@ -423,11 +392,7 @@ async def test_a_partial_snapshot_refreshes_only_the_search_entries_it_touched(
 
     # A commitment's new vendor name reaches its invoices' entries (and only theirs).
     renamed = replace(base_snapshot().commitments[0], vendor_name="Zephyr Glass")
-    await apply_snapshot(
-        base_snapshot(
-            complete=False, billing_periods=(), commitments=(renamed,), users=(), invoices=()
-        )
-    )
+    await apply_snapshot(partial_snapshot(commitments=(renamed,)))
     texts = await _index_texts()
     assert "zephyr" in texts[7001] and texts[7002] == "stale"
 
@@ -441,18 +406,10 @@ async def test_a_partial_snapshot_with_a_new_invoice_places_it_in_the_menu(datab
     await apply_snapshot(base_snapshot())
     newest = replace(invoice(7003, 501), number=2, invoice_number="INV-7003")
     older = replace(invoice(7004, 501), period_id=801, invoice_number="INV-7004")
-    await apply_snapshot(
-        base_snapshot(
-            complete=False, billing_periods=(), commitments=(), users=(), invoices=(newest, older)
-        )
-    )
+    await apply_snapshot(partial_snapshot(invoices=(newest, older)))
     menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
     assert [option.invoice_id for option in menu.options] == [7003, 7001, 7002, 7004]
     moved = replace(newest, period_id=801)  # its place in the menu changes
-    await apply_snapshot(
-        base_snapshot(
-            complete=False, billing_periods=(), commitments=(), users=(), invoices=(moved,)
-        )
-    )
+    await apply_snapshot(partial_snapshot(invoices=(moved,)))
     menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
     assert [option.invoice_id for option in menu.options] == [7001, 7002, 7003, 7004]
