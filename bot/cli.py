@@ -32,6 +32,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -313,9 +314,12 @@ class _ProgressBar:
 
 
 async def _procore(args: argparse.Namespace) -> int:
+    from bot.procore_sync_job import SyncTakenOver, sync_in_this_process
+    from bot.worker import DEFAULT_LEASE_SECONDS
     from commands.procore_check import check_procore
     from commands.procore_webhooks import delivery_health
-    from commands.sync_procore import ProjectSyncLine, sync_company
+    from commands.sync_procore import ProjectSyncLine
+    from storage.jobs import Job
 
     if args.action == "webhooks":
         return await run_webhooks(args)
@@ -334,8 +338,23 @@ async def _procore(args: argparse.Namespace) -> int:
             print(line.render(), flush=True)
             bar.draw(done, total, line.label)
 
-        report = await sync_company(
-            client, project_numbers=args.project or (), full=args.full, progress=progress
+        async def waiting(running: Job) -> None:
+            bar.clear()
+            print(
+                f"Waiting for the Procore sync already running (job {running.id}) to end…",
+                file=sys.stderr,
+                flush=True,
+            )
+            bar.draw(0, 1, "waiting for the running sync")
+
+        report = await sync_in_this_process(
+            client,
+            owner=f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            lease_seconds=DEFAULT_LEASE_SECONDS,
+            project_numbers=args.project or (),
+            full=args.full,
+            progress=progress,
+            waiting=waiting,
         )
         bar.clear()
         if not report.lines:
@@ -343,6 +362,8 @@ async def _procore(args: argparse.Namespace) -> int:
         return 0 if report.all_synced else 3
     except ProcoreError as error:
         raise CliError(f"Procore: {' '.join(str(error).split())}") from error
+    except SyncTakenOver as error:
+        raise CliError(f"Procore sync stopped: {error}") from error
 
 
 async def _demo(args: argparse.Namespace) -> int:

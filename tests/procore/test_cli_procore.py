@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from bot.procore_sync_job import PROCORE_SYNC
 from commands.demo import ADMIN_EMAIL, write_demo_bundle
+from storage import jobs
+from storage.db import close_database, open_database
+from storage.jobs import Job, JobStatus
+from storage.models import Project
 from tests.procore.fake_procore import (
     CLIENT_SECRET,
     FakeProcore,
@@ -37,9 +42,11 @@ async def fake(tmp_path: Path) -> AsyncIterator[FakeProcore]:
         yield server
 
 
-async def run(
+async def start(
     data_dir: Path, *args: str, procore: FakeProcore | None = None, **extra: str
-) -> tuple[int, str, str]:
+) -> asyncio.subprocess.Process:
+    """The command line ``invoice-backups ARGS`` started as a user starts it (pipes for its
+    output), on the SQLite database of ``data_dir``."""
     env = {**os.environ, "BACKUPS_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **extra}
     env.pop("DATABASE_URL", None)
     for name in list(env):
@@ -47,7 +54,7 @@ async def run(
             del env[name]
     if procore is not None:
         env.update(procore_environment(procore))
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot.cli",
@@ -57,9 +64,20 @@ async def run(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def finished(process: asyncio.subprocess.Process) -> tuple[int, str, str]:
+    """Its exit status and output, once it ends."""
     out, err = await asyncio.wait_for(process.communicate(), 300)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def run(
+    data_dir: Path, *args: str, procore: FakeProcore | None = None, **extra: str
+) -> tuple[int, str, str]:
+    """Run ``invoice-backups ARGS`` to its end (see `start`)."""
+    return await finished(await start(data_dir, *args, procore=procore, **extra))
 
 
 async def test_check_sync_and_a_fresh_compile(tmp_path: Path, fake: FakeProcore) -> None:
@@ -120,3 +138,45 @@ async def test_procore_commands_need_the_settings_and_say_when_the_token_fails(
     code, out, err = await run(data, "procore", "check", procore=fake)
     assert code == 1 and err.count("\n") == 1 and "refused the service account" in err
     assert CLIENT_SECRET not in out + err and "Traceback" not in err
+
+
+async def test_a_cli_sync_waits_while_a_bot_sync_job_runs_and_runs_as_one_itself(
+    tmp_path: Path, fake: FakeProcore
+) -> None:
+    data = tmp_path / "data"
+    assert (await run(data, "migrate"))[0] == 0
+    await open_database(f"sqlite://{data / 'invoice-backups.sqlite3'}")  # the CLI's database
+    try:
+        queued = await jobs.enqueue(
+            "procore-sync-now:bot", {"project_ids": [1001], "full": False}, kind=PROCORE_SYNC
+        )
+        held = await jobs.claim_next(
+            "bot-worker", 300, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,)
+        )
+        assert held is not None and held.id == queued.job.id  # a bot process is syncing
+
+        process = await start(data, "procore", "sync", "--project", "2026-014", procore=fake)
+        assert process.stderr is not None
+        said = b""
+        while b"Waiting for the Procore sync already running" not in said:
+            line = await asyncio.wait_for(process.stderr.readline(), 120)
+            assert line, "the command ended without waiting"
+            said += line
+        assert f"(job {held.id})".encode() in said
+        # Waiting: not one Procore call, and still only the bot's sync job runs.
+        assert fake.api_requests() == []
+        assert await Job.filter(kind=PROCORE_SYNC, status=JobStatus.RUNNING).count() == 1
+
+        await jobs.finish(held, "bot-worker", JobStatus.SUCCEEDED)
+        code, out, err = await finished(process)
+        assert code == 0, said.decode() + err
+        [line] = out.strip().splitlines()
+        assert "(2026-014): synced (full): " in line and "invoices created" in line
+        assert fake.api_requests()
+        [mine] = await Job.filter(kind=PROCORE_SYNC).exclude(id=held.id)
+        assert mine.status == JobStatus.SUCCEEDED and mine.lease_owner is None
+        assert mine.idempotency_key.startswith("procore-sync-cli:")
+        assert mine.error == line  # the job's note: the line per project
+        assert await Project.filter(id=1001).exists()
+    finally:
+        await close_database()

@@ -222,3 +222,31 @@ async def test_home_shows_sync_times_and_unreachable_projects_to_admins_only(
 
 async def sync_to_unreachable(fake: FakeProcore) -> None:
     fake.world.projects[DEMO_PROJECT].forbidden = True
+
+
+async def test_a_sync_started_running_and_the_queued_syncs_never_overlap(database: str) -> None:
+    """`storage.jobs.start_running` (the command line's sync) and a worker's exclusive claim
+    obey one rule: never two sync jobs running at once."""
+    queued = await jobs.enqueue("procore-sync-now:q", {"project_ids": None}, kind=PROCORE_SYNC)
+    worker = await jobs.claim_next("w1", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,))
+    assert worker is not None and worker.id == queued.job.id
+    assert (
+        await jobs.start_running("cli:1", {}, kind=PROCORE_SYNC, owner="cli", lease_seconds=30)
+        is None
+    )
+    assert not await Job.filter(idempotency_key="cli:1").exists()  # nothing left behind
+    await jobs.finish(worker, "w1", JobStatus.SUCCEEDED)
+
+    await jobs.enqueue("procore-sync-now:r", {"project_ids": None}, kind=PROCORE_SYNC)
+    started = await asyncio.gather(
+        *(
+            jobs.start_running(f"cli:{n}", {}, kind=PROCORE_SYNC, owner=f"cli{n}", lease_seconds=30)
+            for n in range(2, 8)
+        )
+    )
+    [mine] = [job for job in started if job is not None]
+    assert mine.status == JobStatus.RUNNING and mine.lease_owner is not None
+    # While the command line's job runs, no worker claims the queued sync.
+    assert await jobs.claim_next("w2", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,)) is None
+    await jobs.finish(mine, str(mine.lease_owner), JobStatus.SUCCEEDED)
+    assert await jobs.claim_next("w2", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,))
