@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,10 +44,15 @@ async def fake(tmp_path: Path) -> AsyncIterator[FakeProcore]:
 
 
 async def start(
-    data_dir: Path, *args: str, procore: FakeProcore | None = None, **extra: str
+    data_dir: Path,
+    *args: str,
+    procore: FakeProcore | None = None,
+    stderr: int = asyncio.subprocess.PIPE,
+    **extra: str,
 ) -> asyncio.subprocess.Process:
     """The command line ``invoice-backups ARGS`` started as a user starts it (pipes for its
-    output), on the SQLite database of ``data_dir``."""
+    output, or ``stderr`` a terminal's file descriptor), on the SQLite database of
+    ``data_dir``."""
     env = {**os.environ, "BACKUPS_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **extra}
     env.pop("DATABASE_URL", None)
     for name in list(env):
@@ -62,7 +68,7 @@ async def start(
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=stderr,
     )
 
 
@@ -70,7 +76,7 @@ async def finished(process: asyncio.subprocess.Process) -> tuple[int, str, str]:
     """Its exit status and output, once it ends."""
     out, err = await asyncio.wait_for(process.communicate(), 300)
     assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return process.returncode, out.decode(), (err or b"").decode()
 
 
 async def run(
@@ -180,3 +186,29 @@ async def test_a_cli_sync_waits_while_a_bot_sync_job_runs_and_runs_as_one_itself
         assert await Project.filter(id=1001).exists()
     finally:
         await close_database()
+
+
+async def test_sync_on_a_terminal_draws_a_progress_bar(tmp_path: Path, fake: FakeProcore) -> None:
+    data = tmp_path / "data"
+    assert (await run(data, "migrate"))[0] == 0
+    terminal, side = pty.openpty()  # stderr is a terminal: the bar is drawn there
+    try:
+        process = await start(data, "procore", "sync", procore=fake, stderr=side)
+        os.close(side)
+        code, out, _ = await finished(process)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # EIO: the command's end of the terminal is closed, all read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(terminal)
+    assert code == 3
+    assert len(out.strip().splitlines()) == 2  # one line per project, on stdout as always
+    screen = drawn.decode()
+    assert "\r[" in screen and "] 0/1 listing projects" in screen
+    assert "] 2/2 " in screen and "#" * 24 in screen  # the bar full at the end
