@@ -36,7 +36,7 @@ async def fake(tmp_path: Path) -> AsyncIterator[FakeProcore]:
     world = world_from_bundle(write_demo_bundle(tmp_path / "demo"))
     world.add_project(FakeProject(id=77, name="Locked", project_number="L-7", forbidden=True))
     world.my_tools = [
-        {"name": "commitments", "user_access_level": {"id": 3, "name": "Read Only"}},
+        {"name": "commitments", "user_access_level": {"id": 2, "name": "Read Only"}},
         {"name": "directory", "user_access_level": {"id": 0, "name": "None"}},
     ]
     async with FakeProcore(world) as server:

@@ -265,7 +265,7 @@ async def test_self_check_reads_the_accounts_own_permissions(
         {
             "name": "commitments",
             "friendly_name": "Commitments",
-            "user_access_level": {"id": 3, "name": "Read Only"},
+            "user_access_level": {"id": 2, "name": "Read Only"},
             "permitted_actions": [],
         }
     ]
