@@ -301,9 +301,9 @@ def signed_pdf_of(requisition: dict[str, Any]) -> tuple[FileRecord | None, list[
     ``electronic_signature_id`` only on a payment application, erp_events_dictionary.md):
     when ``electronic_signature_id`` is set, the signed copy is the last PDF attachment whose
     file name contains one of `SIGNED_FILENAME_HINTS` (DocuSign names completed documents
-    so); it is taken out of the
-    attachments. No such attachment (or no signature id) → no signed PDF. Change only this
-    function when a live account shows where the signed copy really is.
+    so); it is taken out of the attachments. No such attachment (or no signature id) → no
+    signed PDF. Change only this function when a live account shows where the signed copy
+    really is.
     """
     attachments = [
         entry for entry in requisition.get("attachments") or [] if isinstance(entry, dict)
