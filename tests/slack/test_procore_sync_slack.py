@@ -250,3 +250,24 @@ async def test_a_sync_started_running_and_the_queued_syncs_never_overlap(databas
     assert await jobs.claim_next("w2", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,)) is None
     await jobs.finish(mine, str(mine.lease_owner), JobStatus.SUCCEEDED)
     assert await jobs.claim_next("w2", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,))
+
+
+async def test_a_bot_takes_over_a_dead_command_line_sync_and_syncs_only_its_projects(
+    procore_bot: BotServer, fake_procore: FakeProcore
+) -> None:
+    fake_procore.world.add_project(FakeProject(id=4242, name="Other", project_number="O-1"))
+    # A command-line sync that died at once: its lease has already run out.
+    job = await jobs.start_running(
+        "procore-sync-cli:dead",
+        {"project_ids": None, "project_numbers": ["2026-014"], "full": False},
+        kind=PROCORE_SYNC,
+        owner="cli:gone",
+        lease_seconds=0,
+    )
+    assert job is not None
+    [done] = await finished_jobs(1)
+    assert done.id == job.id and done.status == JobStatus.SUCCEEDED, done.error
+    assert done.lease_owner is None and done.attempts == 2
+    assert "(2026-014): synced" in str(done.error) and "O-1" not in str(done.error)
+    assert (await Project.get(id=DEMO_PROJECT)).source == "procore"
+    assert not await Project.filter(id=4242).exists()
