@@ -18,9 +18,11 @@ Ctrl-C (SIGINT) or SIGTERM stops a subcommand within a second: a compile ends it
 Procore: with the PROCORE_* settings (`bot.settings.procore_settings_from_env`; a bad or partial
 set exits 2 before anything runs) the command builds one `ProcoreClient`; ``compile`` then
 re-reads the selected invoices from Procore first. ``procore check`` and ``procore sync`` need
-the settings (exit 2 without). Exit status of both: 0 all well; 1 the token does not work or
-Procore cannot be reached; 3 some project is not reachable, lacks a tool permission, or did not
-sync (one line each says why).
+the settings (exit 2 without). ``procore sync`` runs as a sync job of its own
+(`bot.procore_sync_job.sync_in_this_process`), so it never overlaps a bot process's sync: it
+waits for a running one, saying so on stderr. Exit status of both: 0 all well; 1 the token
+does not work or Procore cannot be reached; 3 some project is not reachable, lacks a tool
+permission, or did not sync (one line each says why).
 """
 
 from __future__ import annotations
