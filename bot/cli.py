@@ -18,9 +18,11 @@ Ctrl-C (SIGINT) or SIGTERM stops a subcommand within a second: a compile ends it
 Procore: with the PROCORE_* settings (`bot.settings.procore_settings_from_env`; a bad or partial
 set exits 2 before anything runs) the command builds one `ProcoreClient`; ``compile`` then
 re-reads the selected invoices from Procore first. ``procore check`` and ``procore sync`` need
-the settings (exit 2 without). Exit status of both: 0 all well; 1 the token does not work or
-Procore cannot be reached; 3 some project is not reachable, lacks a tool permission, or did not
-sync (one line each says why).
+the settings (exit 2 without). ``procore sync`` runs as a sync job of its own
+(`bot.procore_sync_job.sync_in_this_process`), so it never overlaps a bot process's sync: it
+waits for a running one, saying so on stderr. Exit status of both: 0 all well; 1 the token
+does not work or Procore cannot be reached; 3 some project is not reachable, lacks a tool
+permission, or did not sync (one line each says why).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -313,9 +316,12 @@ class _ProgressBar:
 
 
 async def _procore(args: argparse.Namespace) -> int:
+    from bot.procore_sync_job import SyncTakenOver, sync_in_this_process
+    from bot.worker import DEFAULT_LEASE_SECONDS
     from commands.procore_check import check_procore
     from commands.procore_webhooks import delivery_health
-    from commands.sync_procore import ProjectSyncLine, sync_company
+    from commands.sync_procore import ProjectSyncLine
+    from storage.jobs import Job
 
     if args.action == "webhooks":
         return await run_webhooks(args)
@@ -334,8 +340,23 @@ async def _procore(args: argparse.Namespace) -> int:
             print(line.render(), flush=True)
             bar.draw(done, total, line.label)
 
-        report = await sync_company(
-            client, project_numbers=args.project or (), full=args.full, progress=progress
+        async def waiting(running: Job) -> None:
+            bar.clear()
+            print(
+                f"Waiting for the Procore sync already running (job {running.id}) to end…",
+                file=sys.stderr,
+                flush=True,
+            )
+            bar.draw(0, 1, "waiting for the running sync")
+
+        report = await sync_in_this_process(
+            client,
+            owner=f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            lease_seconds=DEFAULT_LEASE_SECONDS,
+            project_numbers=args.project or (),
+            full=args.full,
+            progress=progress,
+            waiting=waiting,
         )
         bar.clear()
         if not report.lines:
@@ -343,6 +364,8 @@ async def _procore(args: argparse.Namespace) -> int:
         return 0 if report.all_synced else 3
     except ProcoreError as error:
         raise CliError(f"Procore: {' '.join(str(error).split())}") from error
+    except SyncTakenOver as error:
+        raise CliError(f"Procore sync stopped: {error}") from error
 
 
 async def _demo(args: argparse.Namespace) -> int:

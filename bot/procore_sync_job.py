@@ -11,14 +11,25 @@ every PROCORE_SYNC_MINUTES and the ``/compile-backups sync`` request.
   one job), naming the projects; the result is posted where it was asked (by DM when the bot can't
   post there).
 
+- From the command line (``invoice-backups procore sync``, `sync_in_this_process`): a job of
+  this kind too, created already running for the command (`storage.jobs.start_running`), which
+  runs it itself (its progress on its terminal) while renewing the lease; it waits while
+  another sync job runs, and no sync job starts while it runs. Should the command die, the job
+  is taken over when its lease expires and finished by a bot process.
+
 ``Job.payload``: ``{"project_ids": [...], "full": bool, "channel_id", "user_id"}`` (the last two
-only when someone asked); ``Job.state["posted"]`` records the result message, so a resumed job
-never posts it twice.
+only when someone asked); ``project_ids`` None: every project the service account lists, or
+those of ``project_numbers`` (command line). ``Job.state["posted"]`` records the result
+message, so a resumed job never posts it twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,17 +39,19 @@ from bot.blocks.common import Message, section
 from bot.blocks.messages import Failure
 from bot.delivery import post_with_dm_fallback
 from bot.job_kinds import JobFailure, JobHandler, JobRun
-from commands.sync_procore import SyncReport, sync_company, sync_project
+from commands.sync_procore import SyncProgress, SyncReport, sync_company, sync_project
 from procore.client import ProcoreClient
 from procore.errors import ProcoreError
 from storage import jobs
-from storage.jobs import Enqueued
+from storage.jobs import Enqueued, Job, JobStatus, LeaseLost
 from storage.models import Project
 
 log = logging.getLogger(__name__)
 
 PROCORE_SYNC = "procore_sync"
 SCHEDULED_KEY_PREFIX = "procore-sync:"
+COMMAND_LINE_KEY_PREFIX = "procore-sync-cli:"
+WAIT_POLL_SECONDS = 2.0  # how often a command-line sync looks whether the running one ended
 
 
 def slot_key(now: datetime, minutes: int) -> str:
@@ -95,7 +108,11 @@ class ProcoreSyncHandler(JobHandler[None]):
         full = bool(payload.get("full"))
         try:
             if project_ids is None:
-                report = await sync_company(self._procore, full=full)
+                report = await sync_company(
+                    self._procore,
+                    project_numbers=payload.get("project_numbers") or (),
+                    full=full,
+                )
             else:
                 lines = []
                 for project_id in project_ids:
@@ -142,3 +159,90 @@ class ProcoreSyncHandler(JobHandler[None]):
             )
         except Exception as error:  # best effort: the job row keeps the error
             log.warning("could not tell that the Procore sync failed: %s", error)
+
+
+class SyncTakenOver(Exception):
+    """A command-line sync lost its job's lease (it could not renew it in time) and stopped, so
+    that it never overlaps the worker that took the job over."""
+
+
+async def sync_in_this_process(
+    procore: ProcoreClient,
+    *,
+    owner: str,
+    lease_seconds: float,
+    project_numbers: Sequence[str] = (),
+    full: bool = False,
+    progress: SyncProgress | None = None,
+    waiting: Callable[[Job], Awaitable[None]] | None = None,
+    poll_seconds: float = WAIT_POLL_SECONDS,
+) -> SyncReport:
+    """`commands.sync_procore.sync_company` run here, as a ``procore_sync`` job of its own (see
+    the module docstring): never at the same time as another sync job, in any process.
+
+    ``waiting(job)`` is told once, with the running job, when this sync has to wait for it.
+    The job ends succeeded (its note: one line per project) or failed (the error, or
+    "interrupted" when cancelled). Raises what `sync_company` raises, and `SyncTakenOver`."""
+    payload = {"project_ids": None, "project_numbers": list(project_numbers), "full": full}
+    told = False
+    while True:
+        job = await jobs.start_running(
+            f"{COMMAND_LINE_KEY_PREFIX}{uuid.uuid4().hex}",
+            payload,
+            kind=PROCORE_SYNC,
+            owner=owner,
+            lease_seconds=lease_seconds,
+        )
+        if job is not None:
+            break
+        running = await Job.filter(kind=PROCORE_SYNC, status=JobStatus.RUNNING).first()
+        if waiting is not None and running is not None and not told:
+            told = True
+            await waiting(running)
+        await asyncio.sleep(poll_seconds)
+    sync = asyncio.ensure_future(
+        sync_company(procore, project_numbers=project_numbers, full=full, progress=progress)
+    )
+    renewer = asyncio.create_task(_keep_lease(job, owner, lease_seconds, sync))
+    try:
+        report = await sync
+    except asyncio.CancelledError:
+        if renewer.done() and not renewer.cancelled() and renewer.result():
+            raise SyncTakenOver(f"job {job.id} was taken over by another process") from None
+        await _end(job, owner, JobStatus.FAILED, "interrupted")
+        raise
+    except BaseException as error:
+        await _end(job, owner, JobStatus.FAILED, " ".join(str(error).split())[:1000])
+        raise
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+    summary = "; ".join(line.render() for line in report.lines) or report.render()
+    await _end(job, owner, JobStatus.SUCCEEDED, summary[:1000])
+    return report
+
+
+async def _keep_lease(
+    job: Job, owner: str, lease_seconds: float, sync: asyncio.Future[SyncReport]
+) -> bool:
+    """Renew ``job``'s lease every third of it until cancelled; True (after cancelling
+    ``sync``) when it was lost."""
+    while True:
+        await asyncio.sleep(lease_seconds / 3)
+        try:
+            await jobs.renew_lease(job, owner, lease_seconds)
+        except LeaseLost:
+            log.warning("command-line Procore sync: lost the lease of job %s; stopping", job.id)
+            sync.cancel()
+            return True
+        except Exception as error:  # a database hiccup: the lease has two more chances
+            log.warning("command-line Procore sync: cannot renew job %s: %s", job.id, error)
+
+
+async def _end(job: Job, owner: str, status: JobStatus, note: str) -> None:
+    """End the command line's job (best effort: a lost lease means another process has it)."""
+    try:
+        await asyncio.shield(jobs.finish(job, owner, status, note))
+    except LeaseLost:
+        log.warning("command-line Procore sync: job %s was taken over", job.id)

@@ -8,7 +8,8 @@ Right before a compile, for the selected invoices of a project synced from Proco
 3. applied as a partial snapshot (`commands.apply_snapshot`); an invoice Procore no longer has
    is deleted, so the compile leaves it out. The project's ``synced_at`` is kept, so the next
    incremental sync still asks for everything changed since the last sync;
-4. the attachments and signed PDFs whose bytes are not in the blob store are downloaded, stored
+4. the attachments and signed PDFs not stored yet (per the database: a row's ``sha256`` and
+   ``byte_size`` under the same file name; the store is not asked) are downloaded, stored
    (`storage.blobs.BlobStore.put_file`) and their sha256 recorded. A file that cannot be fetched
    (too large, too many redirects, URL expired twice) stays "not downloaded" and the compile
    names it on the cover; one too large says so, with its size and the cap
@@ -49,7 +50,10 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a larger attachment is left out ("not downloaded")
 
-_Blob = tuple[str, int] | None  # a stored file: (sha256, byte size); None: not stored
+# A stored file: (sha256, byte size; None for a signed PDF, whose size is not kept); None: not
+# stored.
+_Blob = tuple[str, int | None] | None
+_Stored = tuple[str | None, str | None, int | None]  # a row's (file name, sha256, byte size)
 
 
 class ProcoreFreshness:
@@ -137,27 +141,30 @@ class ProcoreFreshness:
         returns them and how many files were downloaded. A file too large is named in
         ``problems`` (``("a", attachment id)`` or ``("s", invoice id)`` → reason)."""
         attachment_ids = [a.id for invoice in invoices for a in invoice.attachments]
-        known = {
-            row["id"]: (row["filename"], row["sha256"])
+        known: dict[int, _Stored] = {
+            row["id"]: (row["filename"], row["sha256"], row["byte_size"])
             for row in await Attachment.filter(id__in=attachment_ids).values(
-                "id", "filename", "sha256"
+                "id", "filename", "sha256", "byte_size"
             )
         }
-        signed_known = {
-            row["id"]: (row["signed_pdf_filename"], row["signed_pdf_sha256"])
+        signed_known: dict[int, _Stored] = {
+            row["id"]: (row["signed_pdf_filename"], row["signed_pdf_sha256"], None)
             for row in await Invoice.filter(id__in=[i.id for i in invoices]).values(
                 "id", "signed_pdf_filename", "signed_pdf_sha256"
             )
         }
-
+        # Only an attachment row stored without its size (none written by this version) costs
+        # a store lookup; the others' sizes are the database's (no HEAD per file per compile).
         sizes = await self._stored_sizes(
-            {entry[1] for entry in [*known.values(), *signed_known.values()] if entry[1]}
+            {sha256 for _, sha256, size in known.values() if sha256 and size is None}
         )
 
-        def stored_blob(entry: tuple[str | None, str | None] | None, file: FileRecord) -> _Blob:
+        def stored_blob(entry: _Stored | None, file: FileRecord, *, signed: bool) -> _Blob:
             if entry is None or entry[0] != file.filename or not entry[1]:
                 return None
-            size = sizes.get(entry[1])
+            if signed:  # no size column: the writer keeps only the signed PDF's sha256
+                return entry[1], None
+            size = entry[2] if entry[2] is not None else sizes.get(entry[1])
             return None if size is None else (entry[1], size)
 
         with tempfile.TemporaryDirectory(prefix="procore-files-") as scratch:
@@ -166,8 +173,11 @@ class ProcoreFreshness:
                     self._invoice_files(
                         project_id,
                         invoice,
-                        {a.id: stored_blob(known.get(a.id), a.file) for a in invoice.attachments},
-                        stored_blob(signed_known.get(invoice.id), invoice.signed_pdf)
+                        {
+                            a.id: stored_blob(known.get(a.id), a.file, signed=False)
+                            for a in invoice.attachments
+                        },
+                        stored_blob(signed_known.get(invoice.id), invoice.signed_pdf, signed=True)
                         if invoice.signed_pdf is not None
                         else None,
                         Path(scratch),
@@ -214,7 +224,8 @@ class ProcoreFreshness:
         return replace(invoice, attachments=tuple(attachments), signed_pdf=signed), downloaded
 
     async def _stored_sizes(self, hashes: set[str]) -> dict[str, int]:
-        """The size of each of these blobs the store holds (a few at a time)."""
+        """The size of each of these blobs the store holds (a few at a time): only for rows
+        that lack their ``byte_size``."""
         slots = asyncio.Semaphore(8)
 
         async def size(sha256: str) -> int | None:

@@ -82,9 +82,11 @@ async def list_commitments(
 
     CONFIRMED DOC tutorials/filtering_on_list_actions.md: ``GET /rest/v1.0/work_order_contracts
     ?project_id=`` (and ``/purchase_order_contracts``) with ``filters[updated_at]`` ranges.
-    Read with ``view=extended`` (OAS: ``compact|extended``). GUESS (DOC says nothing; the OAS
-    list schema is empty): the extended list carries ``private`` and ``invoice_contacts`` as
-    the show does, so no per-contract show is needed.
+    Read with ``view=extended`` (OAS: ``compact|extended``). GUESS (DOC says nothing of the
+    list's fields; the OAS list schema is empty): the extended list carries ``private`` and
+    ``invoice_contacts`` as the show does, so no per-contract show is needed. DOC
+    erp_integration/erp_events_dictionary.md (``create_commitment``) shows Procore's own
+    commitment JSON with ``private`` and ``vendor{id, company}``, but no ``invoice_contacts``.
     """
     if kind not in ("work_order_contracts", "purchase_order_contracts"):
         raise ValueError(f"unknown commitment kind {kind!r}")
@@ -177,9 +179,10 @@ def commitments_access_level(template: dict[str, Any]) -> str | None:
 
     CONFIRMED DOC tutorials/tutorial_user_permissions.md: four levels, None, Read-only,
     Standard and Admin; OAS: ``user_access_levels`` is an object, "user access levels for
-    active tools". GUESS (notes §6): it is keyed by tool name; the Commitments entry is a level
-    name (``"admin"``, ``"Read Only"``) or an object with ``name``. Keys are compared
-    case-insensitively.
+    active tools". GUESS (notes §6; DOC says nothing of the templates endpoints): it is keyed
+    by tool name; the Commitments entry is a level name (``"admin"``, ``"Read Only"``) or an
+    object with ``name``, as DOC tutorials/tutorial_correspondence.md writes a tool's level
+    (``{"id": 2, "name": "Read Only"}``). Keys are compared case-insensitively.
     """
     levels = template.get("user_access_levels")
     if not isinstance(levels, dict):
@@ -239,8 +242,9 @@ async def requisition_detail(
     client: ProcoreClient, project_id: int, requisition_id: int
 ) -> list[dict[str, Any]]:
     """A requisition's G703 lines (``GET /rest/v1.0/requisitions/{id}/detail``: DOC
-    tutorials/tutorial_requisitions.md lists "Show Detail for Subcontractor Invoice"; its shape
-    is the notes' PYSDK one)."""
+    tutorials/tutorial_requisitions.md lists "Show Detail for Subcontractor Invoice" but not its
+    answer). GUESS: the notes' PYSDK shape, a list of lines (or one inside ``{"data": …}``);
+    the line fields are those DOC shows for contract items."""
     body = await client.get(
         f"/rest/v1.0/requisitions/{requisition_id}/detail",
         endpoint="GET /rest/v1.0/requisitions/{id}/detail",

@@ -297,11 +297,13 @@ def signed_pdf_of(requisition: dict[str, Any]) -> tuple[FileRecord | None, list[
     """The DocuSign-signed PDF of a requisition and the attachments that remain.
 
     GUESS (notes §3: the API gives only ``electronic_signature_id``; whether the signed file
-    shows up in ``attachments[]`` is unconfirmed): when ``electronic_signature_id`` is set, the
-    signed copy is the last PDF attachment whose file name contains one of
-    `SIGNED_FILENAME_HINTS` (DocuSign names completed documents so); it is taken out of the
-    attachments. No such attachment (or no signature id) → no signed PDF. Change only this
-    function when a live account shows where the signed copy really is.
+    shows up in ``attachments[]`` is unconfirmed; DOC never mentions DocuSign and shows
+    ``electronic_signature_id`` only on a payment application, erp_events_dictionary.md):
+    when ``electronic_signature_id`` is set, the signed copy is the last PDF attachment whose
+    file name contains one of `SIGNED_FILENAME_HINTS` (DocuSign names completed documents
+    so); it is taken out of the attachments. No such attachment (or no signature id) → no
+    signed PDF. Change only this function when a live account shows where the signed copy
+    really is.
     """
     attachments = [
         entry for entry in requisition.get("attachments") or [] if isinstance(entry, dict)

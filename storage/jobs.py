@@ -20,6 +20,9 @@ Contract:
   a long Procore sync, never overlaps the next one; the next one waits). On PostgreSQL such
   claims are serialised by a transaction-level advisory lock, so two processes cannot both see
   "none running"; SQLite serialises every write.
+- `start_running` creates a job of a one-at-a-time kind already running for a caller that runs
+  it itself (``invoice-backups procore sync``), under the same rule: never while another job of
+  that kind runs.
 - Writes on behalf of a running job (`record_state`, `finish`, the Slack delivery's steps) go
   through only while the caller still holds the lease, and raise `LeaseLost` otherwise, so a worker
   that lost its job stops before doing anything twice.
@@ -223,6 +226,57 @@ async def claim_next(
                 connection, owner, now, expires, kinds, exclusive
             )
     return None if job_id is None else await Job.get(id=job_id)
+
+
+class _KindBusy(Exception):
+    """Rolls back `start_running`: a job of the kind is running already."""
+
+
+async def start_running(
+    idempotency_key: str,
+    payload: dict[str, Any],
+    *,
+    kind: str,
+    owner: str,
+    lease_seconds: float,
+) -> Job | None:
+    """A new job of a one-at-a-time ``kind``, created already running for ``owner`` (a process
+    that runs it itself rather than queueing it, e.g. the command line), unless a job of
+    ``kind`` is running: then None and nothing is created (try again later).
+
+    The same rule as `claim_next` with ``exclusive``: the row is inserted and the check made
+    in one transaction, under `EXCLUSIVE_CLAIM_LOCK` on PostgreSQL (which every exclusive claim
+    takes) and under SQLite's write lock (the insert takes it), so a worker's claim of another
+    job of ``kind`` and this start never both see "none running". The owner renews the lease
+    (`renew_lease`) and ends the job (`finish`); should it die, the job is claimable again
+    when its lease expires, like any running job, and its kind's handler resumes it."""
+    now = timezone.now()
+    try:
+        async with in_transaction() as connection:
+            if connection.capabilities.dialect == "postgres":
+                await connection.execute_query(
+                    "SELECT pg_advisory_xact_lock($1)", [EXCLUSIVE_CLAIM_LOCK]
+                )
+            job = await Job.create(
+                idempotency_key=idempotency_key,
+                payload=payload,
+                kind=kind,
+                status=JobStatus.RUNNING,
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                attempts=1,
+                using_db=connection,
+            )
+            if (
+                await Job.filter(kind=kind, status=JobStatus.RUNNING)
+                .exclude(id=job.id)
+                .using_db(connection)
+                .exists()
+            ):
+                raise _KindBusy
+    except _KindBusy:
+        return None
+    return job
 
 
 def _claimable(now: datetime, kinds: tuple[str, ...], exclusive: tuple[str, ...] = ()) -> Q:

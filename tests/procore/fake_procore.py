@@ -24,6 +24,7 @@ Procore's shapes; `synthetic_world` builds a large project for request-count che
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import itertools
@@ -165,10 +166,11 @@ class RateLimit:
 class Fault:
     """An injected answer for the next ``times`` calls whose path contains ``path_contains``."""
 
-    kind: str  # "429", "503", "500", "502", "reset"
+    kind: str  # "429", "503", "500", "502", "reset", "slow"
     times: int
     path_contains: str | None
     retry_after: float
+    delay: float = 0.0  # "slow": seconds before the (otherwise normal) answer
 
 
 @dataclass
@@ -237,12 +239,19 @@ class FakeProcore:
             self.spike = RateLimit(*spike)
 
     def inject(
-        self, kind: str, *, times: int = 1, path_contains: str | None = None, retry_after: float = 1
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        path_contains: str | None = None,
+        retry_after: float = 1,
+        delay: float = 5,
     ) -> None:
         """The next ``times`` matching API calls answer ``kind``: ``"429"`` (Reset in
-        ``retry_after`` s), ``"503"`` (with ``Retry-After``), ``"500"``, ``"502"`` or
-        ``"reset"`` (connection dropped without an answer)."""
-        self.faults.append(Fault(kind, times, path_contains, retry_after))
+        ``retry_after`` s), ``"503"`` (with ``Retry-After``), ``"500"``, ``"502"``,
+        ``"reset"`` (connection dropped without an answer) or ``"slow"`` (the normal answer,
+        ``delay`` seconds late: past a client's request timeout)."""
+        self.faults.append(Fault(kind, times, path_contains, retry_after, delay))
 
     def expire_tokens(self) -> None:
         """Every token issued so far is now rejected with 401."""
@@ -361,6 +370,9 @@ class FakeProcore:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=599)  # never sent: the connection is gone
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.delay)  # the server being slow, not a test waiting
+            fault = None
         if not self._authorized(request):
             return _error(401, "invalid or expired access token")
         if request.headers.get("Procore-Company-Id") != str(self.world.company_id):

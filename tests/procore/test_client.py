@@ -194,6 +194,16 @@ async def test_5xx_and_resets_are_retried(
         assert procore_client.stats.retries == 2
 
 
+async def test_a_call_that_times_out_is_retried(fake_procore: FakeProcore) -> None:
+    fake_procore.inject("slow", times=1, delay=3)
+    config = client_config(fake_procore, request_timeout_seconds=0.5)
+    async with ProcoreClient(config) as client:
+        assert len(await read_requisitions(client)) == 3
+        assert client.stats.retries == 1
+        outcomes = [outcome for (_, outcome), n in client.stats.requests.items() for _ in range(n)]
+    assert "timeout" in outcomes and fake_procore.faults[0].times == 0
+
+
 async def test_retries_are_bounded(
     procore_client: ProcoreClient, fake_procore: FakeProcore
 ) -> None:
@@ -255,7 +265,7 @@ async def test_self_check_reads_the_accounts_own_permissions(
         {
             "name": "commitments",
             "friendly_name": "Commitments",
-            "user_access_level": {"id": 3, "name": "Read Only"},
+            "user_access_level": {"id": 2, "name": "Read Only"},
             "permitted_actions": [],
         }
     ]

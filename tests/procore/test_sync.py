@@ -23,7 +23,7 @@ from commands.import_bundle import import_bundle
 from commands.procore_freshness import ProcoreFreshness
 from commands.sync_procore import SYNCED, UNREACHABLE, ProjectSyncLine, sync_company, sync_project
 from procore.client import ProcoreClient
-from storage.blobs import LocalBlobStore
+from storage.blobs import LocalBlobStore, StoredObject
 from storage.models import Attachment, Backup, Commitment, Invoice, Project, ProjectUser
 from tests.procore.fake_procore import (
     SIGNED_ATTACHMENT_ID_BASE,
@@ -320,3 +320,50 @@ async def test_a_file_over_the_size_cap_gives_the_real_reason(
     assert expected in " ".join(pdf_pages(result)[0].split())
     assert expected in json.dumps(success_reply(result).blocks)
     assert not await Attachment.filter(id=big["id"], sha256__isnull=False).exists()
+
+
+class HeadCountingStore(LocalBlobStore):
+    """The local store, counting the object lookups (``HEAD``s on S3) made through it."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.heads: list[str] = []
+
+    async def _head(self, key: str) -> StoredObject | None:
+        self.heads.append(key)
+        return await super()._head(key)
+
+
+async def test_the_freshness_step_asks_the_store_nothing_about_files_already_stored(
+    database: str, data_dir: Path, fake: FakeProcore, client: ProcoreClient
+) -> None:
+    await sync_company(client)
+    store = HeadCountingStore(data_dir)
+    freshness = ProcoreFreshness(client, store)
+    ids = [
+        int(i)
+        for i in await Invoice.filter(project_id=PROJECT_ID)
+        .order_by("id")
+        .values_list("id", flat=True)
+    ]
+    first = await freshness.refresh(PROJECT_ID, ids)
+    assert first.downloaded > 0 and store.heads  # storing a new blob looks it up first
+    stored = await Attachment.filter(invoice__project_id=PROJECT_ID).values("sha256", "byte_size")
+    assert stored and all(row["sha256"] and row["byte_size"] for row in stored)
+    signed = await Invoice.filter(project_id=PROJECT_ID, signed_pdf_sha256__isnull=False).count()
+
+    store.heads.clear()
+    requisition = next(iter(fake.world.projects[PROJECT_ID].requisitions.values()))
+    requisition["invoice_number"] = "FRESH-7"
+    touch(requisition, offset_seconds=2)
+    again = await freshness.refresh(PROJECT_ID, ids)
+    assert again.refreshed == 1 and again.downloaded == 0
+    assert store.heads == []  # sizes come from Attachment.byte_size, not one HEAD per file
+    after = await Attachment.filter(invoice__project_id=PROJECT_ID).values("sha256", "byte_size")
+    assert sorted(map(repr, after)) == sorted(map(repr, stored))
+    assert (
+        await Invoice.filter(project_id=PROJECT_ID, signed_pdf_sha256__isnull=False).count()
+        == signed
+    )
+    result = await compile_all(data_dir, freshness)
+    assert result.status == "succeeded" and "FRESH-7" in "\n".join(pdf_pages(result))

@@ -222,3 +222,52 @@ async def test_home_shows_sync_times_and_unreachable_projects_to_admins_only(
 
 async def sync_to_unreachable(fake: FakeProcore) -> None:
     fake.world.projects[DEMO_PROJECT].forbidden = True
+
+
+async def test_a_sync_started_running_and_the_queued_syncs_never_overlap(database: str) -> None:
+    """`storage.jobs.start_running` (the command line's sync) and a worker's exclusive claim
+    obey one rule: never two sync jobs running at once."""
+    queued = await jobs.enqueue("procore-sync-now:q", {"project_ids": None}, kind=PROCORE_SYNC)
+    worker = await jobs.claim_next("w1", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,))
+    assert worker is not None and worker.id == queued.job.id
+    assert (
+        await jobs.start_running("cli:1", {}, kind=PROCORE_SYNC, owner="cli", lease_seconds=30)
+        is None
+    )
+    assert not await Job.filter(idempotency_key="cli:1").exists()  # nothing left behind
+    await jobs.finish(worker, "w1", JobStatus.SUCCEEDED)
+
+    await jobs.enqueue("procore-sync-now:r", {"project_ids": None}, kind=PROCORE_SYNC)
+    started = await asyncio.gather(
+        *(
+            jobs.start_running(f"cli:{n}", {}, kind=PROCORE_SYNC, owner=f"cli{n}", lease_seconds=30)
+            for n in range(2, 8)
+        )
+    )
+    [mine] = [job for job in started if job is not None]
+    assert mine.status == JobStatus.RUNNING and mine.lease_owner is not None
+    # While the command line's job runs, no worker claims the queued sync.
+    assert await jobs.claim_next("w2", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,)) is None
+    await jobs.finish(mine, str(mine.lease_owner), JobStatus.SUCCEEDED)
+    assert await jobs.claim_next("w2", 30, kinds=(PROCORE_SYNC,), exclusive=(PROCORE_SYNC,))
+
+
+async def test_a_bot_takes_over_a_dead_command_line_sync_and_syncs_only_its_projects(
+    procore_bot: BotServer, fake_procore: FakeProcore
+) -> None:
+    fake_procore.world.add_project(FakeProject(id=4242, name="Other", project_number="O-1"))
+    # A command-line sync that died at once: its lease has already run out.
+    job = await jobs.start_running(
+        "procore-sync-cli:dead",
+        {"project_ids": None, "project_numbers": ["2026-014"], "full": False},
+        kind=PROCORE_SYNC,
+        owner="cli:gone",
+        lease_seconds=0,
+    )
+    assert job is not None
+    [done] = await finished_jobs(1)
+    assert done.id == job.id and done.status == JobStatus.SUCCEEDED, done.error
+    assert done.lease_owner is None and done.attempts == 2
+    assert "(2026-014): synced" in str(done.error) and "O-1" not in str(done.error)
+    assert (await Project.get(id=DEMO_PROJECT)).source == "procore"
+    assert not await Project.filter(id=4242).exists()

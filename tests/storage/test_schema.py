@@ -4,6 +4,7 @@ database that is behind is refused."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,25 @@ async def test_later_migrations_keep_the_rows_of_a_populated_database(database_u
         ]
     finally:
         await close_database()
+
+
+def test_migrations_are_frozen_and_import_nothing_of_the_project() -> None:
+    """A migration spells out what it creates: importing a live constant (from ``storage/`` or
+    elsewhere in the project) would let a later change silently rewrite history (issue 9)."""
+    project_packages = {"storage", "commands", "sources", "bot", "pdf", "procore"}
+    migrations = sorted((Path(__file__).resolve().parents[2] / "migrations").glob("0*.py"))
+    assert migrations
+    for migration in migrations:
+        tree = ast.parse(migration.read_text(), filename=str(migration))
+        imported = {
+            name.split(".")[0]
+            for node in ast.walk(tree)
+            for name in (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+        }
+        assert not imported & project_packages, (migration.name, imported & project_packages)
