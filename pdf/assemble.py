@@ -259,7 +259,7 @@ class _Inputs:
         self._work = work
         self._guard = guard
         self._kept_open: list[pikepdf.Pdf] = []
-        self._budget = _open_file_budget()
+        self._budget: int | None = None  # set on the first open (in the guarded child)
 
     def __enter__(self) -> _Inputs:
         return self
@@ -281,6 +281,8 @@ class _Inputs:
             yield prechecked
             return
         job = self._work.jobs[index]
+        if self._budget is None:
+            self._budget = _open_file_budget()
         lazily = len(self._kept_open) < self._budget
         with self._guard.file(index):
             result = open_for_merge(job.path, job.content_type, lazily=lazily)
