@@ -789,13 +789,13 @@ def compare_stores(arguments: argparse.Namespace) -> None:
                     "--child-store-compile",
                     json.dumps({**settings, "store": kind}),
                 ]
-                run = run_measured(command)
-                result = json.loads(run.stdout.strip().splitlines()[-1])
+                measured = run_measured(command)
+                result = json.loads(measured.stdout.strip().splitlines()[-1])
                 phases[kind].append(
                     " ".join(f"{p} {result[p]:.2f} s" for p in ("stage", "assemble", "publish"))
                 )
                 measures[kind].append(
-                    to_measure(run, result["seconds"], result["cpu"], result["output_bytes"])
+                    to_measure(measured, result["seconds"], result["cpu"], result["output_bytes"])
                 )
             print(
                 f"run {run}: local {measures['local'][-1].wall_seconds:.2f} s "
