@@ -17,17 +17,21 @@ reported. The PDF holds, in order:
 Design: each input is parsed once, by qpdf (pikepdf), and triaged as it is opened for the merge
 (`pdf.attachments.open_for_merge`: qpdf's recovery repairs damaged files, a Flate limit catches
 decompression bombs). Everything that touches the inputs (triage, merge, cover, outline, stamps,
-write) runs in one child process under `pdf.inspection`: a memory cap and a deadline per input
-file, and a child that dies on a file is replaced by one that leaves that file out ("could not
-be read safely"). The child is forked from the calling process when it can be (no interpreter
-start, no imports). Stream data is copied as it is, never decoded or recompressed. pikepdf
-copies a source's stream data into memory when its pages are appended (qpdf's "immediate copy",
-which pikepdf turns on for every file it opens), so each source is closed straight away and peak
-memory is about the backup's size plus a constant; it is the child's memory, returned to the
-system when the child ends. `Pdf.add_pages_from` keeps form fields (colliding names renamed,
-values kept), named destinations (renamed on collision) and each source's own outline; it is
-used for the sources that have any of those. Invoices are rendered in forked workers while the
-attachments are triaged and merged (`pdf.rendering`).
+write) runs in one child process under `pdf.inspection`: a memory cap and a deadline per input file,
+and a child that dies on a file is replaced by one that leaves that file out ("could not be read
+safely"). The child is forked from the calling process when it can be (no interpreter start, no
+imports). Stream data is copied as it is, never decoded or recompressed, and it goes from the input
+files to the output file when the backup is written, without all of it in memory: the inputs are
+opened so that appending their pages does not copy their stream data (`pdf.attachments.open_lazily`;
+pikepdf's own `open` turns on qpdf's "immediate copy") and stay open until the write. Each open
+input holds a file descriptor; past `_open_file_budget` inputs (the open-file limit, raised to its
+hard limit in the child, less a reserve) the rest are opened the copying way and closed straight
+after, so only their stream data sits in memory. Peak memory is then about constant (qpdf's objects,
+Python, the rendered invoices and cover; `bench/compile.py` measures it at 250 MB and 1 GB).
+`Pdf.add_pages_from` keeps form fields (colliding names renamed, values kept), named destinations
+(renamed on collision) and each source's own outline; it is used for the sources that have any of
+those. Invoices are rendered in forked workers while the attachments are triaged and merged
+(`pdf.rendering`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import contextlib
 import io
 import os
 import re
+import resource
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -131,8 +136,11 @@ def _assemble_guarded(work: _Work, guard: FileGuard) -> BackupReport:
     sheets_to_render = [
         entry.sheet if entry.signed_pdf_path is None else None for entry in request.invoices
     ]
-    inputs = _Inputs(work, guard)
-    with InvoiceRenderer(sheets_to_render) as renderer, pikepdf.new() as backup:
+    with (
+        _Inputs(work, guard) as inputs,
+        InvoiceRenderer(sheets_to_render) as renderer,
+        pikepdf.new() as backup,
+    ):
         body = _merge_body(backup, work.plans, inputs, renderer, request.progress_path)
         renderer.close()  # every invoice is in: free the workers before the memory peak
         _note_progress(request.progress_path, "adding the cover page and bookmarks")
@@ -241,15 +249,30 @@ class _Body:
 
 
 class _Inputs:
-    """Opens the input files for the merge, each inside its guard (deadline, memory cap)."""
+    """Opens the input files for the merge, each inside its guard (deadline, memory cap).
+
+    Used as a context manager: the inputs opened lazily stay open until it exits (after the
+    backup is written: their stream data is read then).
+    """
 
     def __init__(self, work: _Work, guard: FileGuard) -> None:
         self._work = work
         self._guard = guard
+        self._kept_open: list[pikepdf.Pdf] = []
+        self._budget: int | None = None  # set on the first open (in the guarded child)
+
+    def __enter__(self) -> _Inputs:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        while self._kept_open:
+            self._kept_open.pop().close()
 
     @contextlib.contextmanager
     def opened(self, index: int) -> Iterator[Opened | Rejected]:
-        """Input `index` open for the merge (closed after the block), or why it is left out."""
+        """Input `index` open for the merge, or why it is left out. An input opened lazily
+        stays open until this object exits; one opened past the budget is closed after the
+        block (appending it copied its stream data)."""
         if index in self._guard.condemned:
             yield Rejected(UNSAFE)
             return
@@ -258,13 +281,35 @@ class _Inputs:
             yield prechecked
             return
         job = self._work.jobs[index]
+        if self._budget is None:
+            self._budget = _open_file_budget()
+        lazily = len(self._kept_open) < self._budget
         with self._guard.file(index):
-            result = open_for_merge(job.path, job.content_type)
+            result = open_for_merge(job.path, job.content_type, lazily=lazily)
             try:
                 yield result
             finally:
                 if isinstance(result, Opened):
-                    result.pdf.close()
+                    if lazily:
+                        self._kept_open.append(result.pdf)
+                    else:
+                        result.pdf.close()
+
+
+_RESERVED_FILE_DESCRIPTORS = 64  # for the output, the render workers, pipes, imports
+
+
+def _open_file_budget() -> int:
+    """How many inputs may stay open until the write: the open-file limit (the soft limit is
+    raised to the hard one, in this process only) less a reserve."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 16
+    return max(0, soft - _RESERVED_FILE_DESCRIPTORS)
 
 
 def _merge_body(
@@ -369,9 +414,10 @@ def _append_attachment(
 def _append_pdf(backup: pikepdf.Pdf, pdf: pikepdf.Pdf, *, carry_outline: bool) -> int:
     """Append every page of the open `pdf` to `backup`.
 
-    pikepdf copies the pages' objects and stream data into `backup` at once (stream data raw,
-    nothing decoded), so the source can be closed straight after. Returns how many top-level
-    outline items of the source were appended to `backup`'s outline (to be nested later). On
+    The pages' objects are copied into `backup` at once; their stream data (raw, nothing decoded)
+    too if `pdf` was opened by `pikepdf.open`, else it is read from `pdf` when `backup` is written
+    (`pdf.attachments.open_lazily`: keep `pdf` open until then). Returns how many top-level outline
+    items of the source were appended to `backup`'s outline (to be nested later). On
     failure the pages and outline items appended so far are removed again.
     """
     first_page = len(backup.pages)

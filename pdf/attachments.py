@@ -13,14 +13,19 @@ merge, whether qpdf had to repair it) or a `Rejected` (a short reason for the co
   bomb: qpdf's own Flate limit trips), or memory runs out (qpdf turns that into damage; its
   warnings tell), or the file overruns its deadline (`pdf.inspection`).
 
-The file is parsed once, by qpdf (pikepdf), and the same open document is merged: there is no
-second parser. qpdf parses in C++ and its only decompression limit is the one set here, so
+The file is parsed once, by qpdf (pikepdf), and the same open document is merged: there is no second
+parser. It is opened through a qpdf job (`open_lazily`), not `pikepdf.open`: pikepdf turns on qpdf's
+"immediate copy" for every file it opens, which copies a source's stream data into memory as soon as
+its pages are appended to another document; a document a job opened leaves it off, so the stream
+data stays in the file until the backup is written (the caller keeps the `Opened` document open
+until then). qpdf parses in C++ and its only decompression limit is the one set here, so
 `pdf.inspection` runs the whole assembly in a child process with a memory cap per file and a
 per-file deadline. `precheck_file` holds the checks that need no parser (the parent runs them).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -82,8 +87,14 @@ class Opened:
     repaired: bool
 
 
-def open_for_merge(path: str | None, content_type: str) -> Opened | Rejected:
+def open_for_merge(
+    path: str | None, content_type: str, *, lazily: bool = True
+) -> Opened | Rejected:
     """Open the file at `path` for the merge, or say why it is left out.
+
+    `lazily` (`open_lazily`): appending the pages leaves their stream data in the file, which
+    stays open until the caller closes the document; else it is opened with `pikepdf.open` and
+    appending copies the stream data into memory (the document can be closed straight after).
 
     `MemoryError` is let through: after it the process may be in a bad state, and the caller
     (`pdf.inspection`) treats it as the file's death.
@@ -93,7 +104,7 @@ def open_for_merge(path: str | None, content_type: str) -> Opened | Rejected:
         return rejected or Rejected(MISSING_FILE)
     with _qpdf_warnings() as warnings:
         try:
-            pdf = pikepdf.open(path, suppress_warnings=False)
+            pdf = open_lazily(path) if lazily else pikepdf.open(path, suppress_warnings=False)
         except pikepdf.PasswordError:
             return Rejected(PASSWORD_PROTECTED)
         except FileNotFoundError:
@@ -123,6 +134,15 @@ def open_for_merge(path: str | None, content_type: str) -> Opened | Rejected:
         pdf.close()
         return Rejected(reason)
     return Opened(pdf, page_count, repaired=bool(warnings))
+
+
+def open_lazily(path: str) -> pikepdf.Pdf:
+    """Open the PDF at `path` like `pikepdf.open` (qpdf's recovery on, an empty user password
+    tried, warnings to pikepdf's logger) but so that appending its pages to another document
+    does not copy their stream data into memory: it is read from this file when the other
+    document is written, so this one must stay open until then.
+    """
+    return pikepdf.Job(json.dumps({"inputFile": path, "outputFile": "-"})).create_pdf()
 
 
 @contextmanager

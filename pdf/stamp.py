@@ -6,11 +6,12 @@ placement (`calc_form_xobject_placement`, the code behind pikepdf's `add_overlay
 the page's crop box and undoes the page's /Rotate (and /UserUnit), so the label is upright and at
 the displayed bottom right on rotated pages too.
 
-The stamp only adds content streams (`q` before, `Q` + the stamp after): the page's own streams
-are neither decoded nor rewritten, so pages that share one content stream each get only their own
-stamp, and a hostile content stream is never decompressed here. (`Page.add_overlay` itself would
-also coalesce, i.e. decode and rewrite, every page's content.) The label uses the standard
-Helvetica font, which is never embedded.
+The stamp only adds content streams (`q` before, one stream all pages share; `Q` + the stamp
+after): the page's own streams are neither decoded nor rewritten, so pages that share one content
+stream each get only their own stamp, and a hostile content stream is never decompressed here.
+(`Page.add_overlay` itself would also coalesce, i.e. decode and rewrite, every page's content.)
+The label uses the standard Helvetica font, which is never embedded; the forms share one
+resource dictionary naming it (fewer objects per page: qpdf keeps each in memory until the write).
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def stamp_page_numbers(pdf: pikepdf.Pdf) -> None:
             Encoding=Name.WinAnsiEncoding,
         )
     )
+    resources = pdf.make_indirect(pikepdf.Dictionary(Font=pikepdf.Dictionary(StampFont=font)))
+    save_state = pdf.make_stream(b"q\n")  # one stream in front of every page's content
     total = len(pdf.pages)
     for number, page in enumerate(pdf.pages, start=1):
         box = _visible_box(page)
-        form = _stamp_form(pdf, font, page_label(number, total), _displayed_size(page, box))
-        _place(page, form, box)
+        form = _stamp_form(pdf, resources, page_label(number, total), _displayed_size(page, box))
+        _place(page, form, box, save_state)
 
 
 def _visible_box(page: pikepdf.Page) -> Rectangle:
@@ -72,7 +75,7 @@ def _displayed_size(page: pikepdf.Page, box: Rectangle) -> tuple[float, float]:
 
 
 def _stamp_form(
-    pdf: pikepdf.Pdf, font: pikepdf.Object, label: str, size: tuple[float, float]
+    pdf: pikepdf.Pdf, resources: pikepdf.Object, label: str, size: tuple[float, float]
 ) -> pikepdf.Stream:
     """A Form XObject of the displayed page size drawing `label` at the bottom right."""
     width, height = size
@@ -93,15 +96,18 @@ def _stamp_form(
     form.Type = Name.XObject
     form.Subtype = Name.Form
     form.BBox = pikepdf.Array([0, 0, width, height])
-    form.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(StampFont=font))
+    form.Resources = resources
     return form
 
 
-def _place(page: pikepdf.Page, form: pikepdf.Stream, box: Rectangle) -> None:
-    """Draw `form` over `page`'s visible box, upright whatever the page's rotation."""
+def _place(
+    page: pikepdf.Page, form: pikepdf.Stream, box: Rectangle, save_state: pikepdf.Stream
+) -> None:
+    """Draw `form` over `page`'s visible box, upright whatever the page's rotation.
+    `save_state` is the shared ``q`` stream put in front of the page's own content."""
     name = page.add_resource(form, Name.XObject, prefix="BackupStamp")
     placement = page.calc_form_xobject_placement(
         form, name, box, invert_transformations=True, allow_shrink=True, allow_expand=True
     )
-    page.contents_add(b"q\n", prepend=True)
+    page.contents_add(save_state, prepend=True)
     page.contents_add(b"Q\n" + placement)

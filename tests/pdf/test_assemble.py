@@ -11,6 +11,7 @@ import io
 import pickle
 import re
 import subprocess
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ import pikepdf
 import pytest
 from pypdf import PdfReader
 
-from pdf import attachments, inspection
+from pdf import assemble, attachments, inspection
 from pdf.assemble import assemble_backup, backup_file_name
 from pdf.documents import (
     AttachmentSource,
@@ -729,3 +730,46 @@ def test_runs_from_a_threaded_caller(tmp_path: Path, pdfs: PdfFactory) -> None:
 
     assert report.left_out == (LeftOutAttachment(1, "bad.pdf", "damaged"),)
     assert pdfs.text(1, 1) in reader.pages[-1].extract_text()
+
+
+def test_inputs_past_the_open_file_budget_are_merged_too(tmp_path: Path, pdfs: PdfFactory) -> None:
+    """Inputs stay open until the write, within the open-file limit; past it they are copied
+    into memory and closed. With room for 3 open inputs, all 71 (more than the whole limit
+    allows open at once) are merged in order."""
+    room_for_inputs = 3
+    limit = assemble._RESERVED_FILE_DESCRIPTORS + room_for_inputs
+    count = limit + 3
+    attachments = [pdfs.attachment(number, pages=2) for number in range(1, count + 1)]
+    entry = pdfs.entry(1, attachments, signed_pdf_path=pdfs.write("signed.pdf", pdfs.form("7")))
+    request = BackupRequest(
+        project_name="Harbor Tower",
+        project_number="HT-100",
+        generated_at=GENERATED_AT,
+        invoices=(entry,),
+        output_path=str(tmp_path / "out" / "backup.pdf"),
+    )
+    request_path = tmp_path / "request.pickle"
+    request_path.write_bytes(pickle.dumps(request))
+    script = (
+        "import pickle, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
+        "from pdf.assemble import assemble_backup; "
+        "report = assemble_backup(pickle.loads(open(sys.argv[1], 'rb').read())); "
+        "sys.stdout.buffer.write(pickle.dumps(report))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(request_path)],
+        cwd=Path(assemble.__file__).parents[1],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    report = pickle.loads(completed.stdout)
+
+    reader = PdfReader(report.output_path)
+    texts = page_texts(reader)
+    expected = [pdfs.text(n, k) for n in range(1, count + 1) for k in (1, 2)]
+    assert_pages_match(texts[-len(expected) :], expected)
+    assert "FORM 7" in texts[-len(expected) - 1]
+    assert report.left_out == () and report.page_count == len(reader.pages)
+    assert [b.title for b in outline_tree(reader)[1].children] == [a.filename for a in attachments]
