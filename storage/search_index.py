@@ -29,6 +29,8 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from storage.db import refresh_planner_statistics
+
 SEARCH_TABLE = "invoice_search"
 SEARCH_FTS_TABLE = "invoice_search_fts"  # SQLite only
 # Beyond every character: `key >= word AND key < word + PREFIX_END` is "key starts with word".
@@ -123,6 +125,9 @@ async def replace_project_entries(
         # Fresh statistics, so the planner knows when walking the menu order beats the
         # trigram index (without them it estimates every LIKE as rare).
         await connection.execute_query(f"ANALYZE {SEARCH_TABLE}")
+    else:
+        # The project's invoices were (re)loaded: SQLite has no statistics of its own.
+        await refresh_planner_statistics(connection)
 
 
 async def update_entries(
