@@ -219,7 +219,13 @@ async def run(args: argparse.Namespace) -> int:
     try:
         if args.reuse:
             big_ids = list(range(FIRST_INVOICE_ID, FIRST_INVOICE_ID + 2 * BIG_BACKUP))
-            print(f"Reusing the imported project in {work} ({database_url.split(':')[0]})")
+            counted = work / "invoices"
+            if counted.is_file():  # as imported, whatever --invoices says now
+                args.invoices = int(counted.read_text())
+            print(
+                f"Reusing the {args.invoices:,} imported invoices in {work} "
+                f"({database_url.split(':')[0]})"
+            )
         else:
             started = time.perf_counter()
             big_ids = generate_bundle(work, args.invoices)
@@ -229,6 +235,7 @@ async def run(args: argparse.Namespace) -> int:
             finally:
                 await close_database()
             (work / "database_url").write_text(database_url)
+            (work / "invoices").write_text(str(args.invoices))
             print(
                 f"Imported {args.invoices:,} invoices ({CONTRACTS} contracts, {PERIODS} billing "
                 f"periods) in {time.perf_counter() - started:.1f} s into "
