@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
+from tortoise import connections  # noqa: E402
 
 from bench.postgres import create_database, drop_database  # noqa: E402
 from bench.serve_process import SECRET, start_serve, stop_serve  # noqa: E402
@@ -219,7 +220,14 @@ async def run(args: argparse.Namespace) -> int:
     try:
         if args.reuse:
             big_ids = list(range(FIRST_INVOICE_ID, FIRST_INVOICE_ID + 2 * BIG_BACKUP))
-            print(f"Reusing the imported project in {work} ({database_url.split(':')[0]})")
+            counted = work / "invoices"
+            if counted.is_file():  # as imported, whatever --invoices says now
+                args.invoices = int(counted.read_text())
+            print(
+                f"Reusing the {args.invoices:,} imported invoices in {work} "
+                f"({database_url.split(':')[0]})"
+            )
+            await forget_jobs(database_url)
         else:
             started = time.perf_counter()
             big_ids = generate_bundle(work, args.invoices)
@@ -229,6 +237,7 @@ async def run(args: argparse.Namespace) -> int:
             finally:
                 await close_database()
             (work / "database_url").write_text(database_url)
+            (work / "invoices").write_text(str(args.invoices))
             print(
                 f"Imported {args.invoices:,} invoices ({CONTRACTS} contracts, {PERIODS} billing "
                 f"periods) in {time.perf_counter() - started:.1f} s into "
@@ -256,6 +265,18 @@ async def run(args: argparse.Namespace) -> int:
             if postgres_name is not None:
                 await drop_database(args.postgres, postgres_name)
             shutil.rmtree(work, ignore_errors=True)
+
+
+async def forget_jobs(database_url: str) -> None:
+    """Drop the jobs an earlier run left queued (the submissions sent while measuring): their
+    fake Slack is gone, and the bot would work through them before this run's backups."""
+    await open_database(database_url)
+    try:
+        connection = connections.get("default")
+        await connection.execute_query("DELETE FROM slack_deliveries")
+        await connection.execute_query("DELETE FROM jobs")
+    finally:
+        await close_database()
 
 
 async def measure(

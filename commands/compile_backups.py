@@ -814,8 +814,7 @@ async def _run_assembly(
     if executor is None:
         work = asyncio.ensure_future(asyncio.to_thread(assemble_backup, request))
     else:
-        loop = asyncio.get_running_loop()
-        work = asyncio.ensure_future(loop.run_in_executor(executor, assemble_backup, request))
+        work = asyncio.ensure_future(_in_executor(executor, request))
     progress_file = Path(request.progress_path) if request.progress_path else None
     last_note = ""
     try:
@@ -832,6 +831,16 @@ async def _run_assembly(
     finally:
         if progress_file is not None:
             progress_file.unlink(missing_ok=True)
+
+
+async def _in_executor(
+    executor: concurrent.futures.Executor, request: BackupRequest
+) -> BackupReport:
+    """`assemble_backup` in ``executor``, submitted from a worker thread: a process pool starts
+    a worker process (and, the first time, its fork server) inside ``submit``, which blocks for
+    as long as that takes (over a second on a busy machine), and the event loop must not."""
+    submitted = await asyncio.to_thread(executor.submit, assemble_backup, request)
+    return await asyncio.wrap_future(submitted)
 
 
 def _read_note(progress_file: Path | None) -> str:

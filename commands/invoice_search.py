@@ -25,7 +25,6 @@ from commands.labels import natural_key, status_label
 from commands.text_search import normalize_search_text, query_words, search_pattern
 from pdf.formatting import format_money
 from storage.search_index import (
-    Candidate,
     IndexedInvoice,
     IndexedPeriod,
     SearchEntry,
@@ -66,12 +65,9 @@ async def search_invoices(
         chosen = await menu_invoice_ids(project_id, commitment_ids, limit)
         total = None
     else:
-        indexed = await candidates(project_id, commitment_ids, terms.patterns, COUNT_CAP)
-        if indexed.found is not None:  # few matches: rank them here
-            ranked = sorted(
-                indexed.found, key=lambda match: (_rank(match, words), match.menu_order)
-            )
-            return _matches([match.invoice_id for match in ranked], limit)
+        indexed = await candidates(project_id, commitment_ids, terms, COUNT_CAP, limit)
+        if indexed.ranked is not None:  # few matches: ranked and counted by the index
+            return _matches(indexed.ranked, indexed.total, limit)
         chosen = await ranked_matches(project_id, commitment_ids, terms, limit)
         total = COUNT_CAP if indexed.more_than_cap else None
     if len(chosen) < limit or limit < 2:
@@ -84,20 +80,10 @@ async def search_invoices(
     return InvoiceMatches(shown, more=total - len(shown), more_at_least=total >= COUNT_CAP)
 
 
-def _rank(candidate: Candidate, words: list[str]) -> int:
-    """0: a word is the invoice or contract number; 1: a word begins one; 2: the rest."""
-    keys = (candidate.invoice_key, candidate.contract_key)
-    if any(key == word for key in keys for word in words):
-        return 0
-    if any(key.startswith(word) for key in keys for word in words):
-        return 1
-    return 2
-
-
-def _matches(ranked_ids: list[int], limit: int) -> InvoiceMatches:
-    """The first ``limit`` of every match (ranked), as `search_invoices` answers."""
+def _matches(ranked_ids: list[int], matched: int, limit: int) -> InvoiceMatches:
+    """The first ``limit`` matches (ranked) out of ``matched``, as `search_invoices` answers."""
     chosen = ranked_ids[:limit]
-    total = min(len(ranked_ids), COUNT_CAP)
+    total = min(matched, COUNT_CAP)
     if len(chosen) < limit or limit < 2 or total <= limit:
         return InvoiceMatches(chosen)
     shown = chosen[: limit - 1]

@@ -29,6 +29,8 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from storage.db import refresh_planner_statistics
+
 SEARCH_TABLE = "invoice_search"
 SEARCH_FTS_TABLE = "invoice_search_fts"  # SQLite only
 # Beyond every character: `key >= word AND key < word + PREFIX_END` is "key starts with word".
@@ -123,6 +125,9 @@ async def replace_project_entries(
         # Fresh statistics, so the planner knows when walking the menu order beats the
         # trigram index (without them it estimates every LIKE as rare).
         await connection.execute_query(f"ANALYZE {SEARCH_TABLE}")
+    else:
+        # The project's invoices were (re)loaded: SQLite has no statistics of its own.
+        await refresh_planner_statistics(connection)
 
 
 async def update_entries(
@@ -387,40 +392,37 @@ async def ranked_matches(
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """An invoice matching every word, with what ranks it (`candidates`)."""
-
-    invoice_id: int
-    menu_order: int
-    invoice_key: str
-    contract_key: str
-
-
-@dataclass(frozen=True)
 class Candidates:
-    """`candidates`' answer: ``found`` (every match), or None with ``more_than_cap`` (more
-    matched) or without it (the text index cannot serve these patterns)."""
+    """`candidates`' answer: ``ranked`` (the first matches, ranked) and ``total`` (how many
+    matched), or ``ranked`` None with ``more_than_cap`` (more matched) or without it (the text
+    index cannot serve these patterns)."""
 
-    found: list[Candidate] | None
+    ranked: list[int] | None
+    total: int = 0
     more_than_cap: bool = False
 
 
-# How many matches `candidates` reads at most, per dialect (at least what the caller counts).
+# How many matches `candidates` ranks at most, per dialect (at least what the caller counts).
 # PostgreSQL's trigram index answers in no order, and its menu-order walk reads every row
-# before the first match: better to rank a few thousand here. SQLite's FTS5 walks the matches
-# in menu order (rowid), skipping the rest: past the count, the walk is as fast.
+# before the first match: better to rank a few thousand in the statement. SQLite's FTS5 walks
+# the matches in menu order (rowid), skipping the rest: past the count, the walk is as fast.
 CANDIDATE_CAP = {"postgres": 5000, "sqlite": 0}
 
 
 async def candidates(
-    project_id: int, commitment_ids: Collection[int], patterns: Sequence[str], at_least: int
+    project_id: int,
+    commitment_ids: Collection[int],
+    terms: SearchTerms,
+    at_least: int,
+    limit: int,
 ) -> Candidates:
-    """Every invoice among ``commitment_ids`` matching every pattern, in no set order, looked
-    up through the text index (PostgreSQL: the trigram GIN index; SQLite: FTS5), when at most
-    a cap (``at_least`` or the dialect's `CANDIDATE_CAP`) match; else the menu-order walk finds
-    the first ones sooner. SQLite cannot look up patterns shorter than a trigram: when all
-    are, nothing is read."""
-    if not commitment_ids or not patterns:
+    """The first ``limit`` invoices among ``commitment_ids`` matching every pattern, ranked
+    (see the module contract), and how many match, looked up through the text index
+    (PostgreSQL: the trigram GIN index; SQLite: FTS5) when at most a cap (``at_least`` or the
+    dialect's `CANDIDATE_CAP`) match; else the menu-order walk finds the first ones sooner.
+    The matches are ranked and counted in the statement: only ``limit`` ids come back. SQLite
+    cannot look up patterns shorter than a trigram: when all are, nothing is read."""
+    if not commitment_ids or not terms.patterns or limit <= 0:
         return Candidates([])
     query = _Query(search_connection())
     cap = max(at_least, CANDIDATE_CAP.get(query.connection.capabilities.dialect, 0))
@@ -428,29 +430,33 @@ async def candidates(
     if query.postgres:
         # No ORDER BY: the planner then reads the trigram index (or, for a very common word,
         # the table until cap + 1 matches) instead of walking the whole menu order.
-        sql = (
+        found = (
             f"SELECT {columns} FROM {SEARCH_TABLE} AS s WHERE s.project_id = "
             f"{query.param(project_id)} AND s.commitment_id {query.among(commitment_ids)} "
-            f"AND {_like_all(query, patterns)} LIMIT {query.param(cap + 1)}"
+            f"AND {_like_all(query, terms.patterns)} LIMIT {query.param(cap + 1)}"
         )
-    elif any(len(pattern) >= TRIGRAM for pattern in patterns):
-        sql = _walk_sql(query, project_id, commitment_ids, patterns, None, cap + 1, columns)
+    elif any(len(pattern) >= TRIGRAM for pattern in terms.patterns):
+        found = _walk_sql(query, project_id, commitment_ids, terms.patterns, None, cap + 1, columns)
     else:
         return Candidates(None)
-    _, rows = await query.connection.execute_query(sql, query.values)
-    if len(rows) > cap:
-        return Candidates(None, more_than_cap=True)
-    return Candidates(
-        [
-            Candidate(
-                int(row["invoice_id"]),
-                int(row["menu_order"]),
-                str(row["invoice_key"]),
-                str(row["contract_key"]),
-            )
-            for row in rows
-        ]
+    # The rank of each match: 0 when a word is its invoice or contract number, 1 when a word
+    # begins one of them, else 2 (`substr(...) = word`: whatever the collation).
+    exact = " OR ".join(f"m.{key} = {query.param(word)}" for word in terms.keys for key in KEYS)
+    begins = " OR ".join(
+        f"substr(m.{key}, 1, {query.param(len(word))}) = {query.param(word)}"
+        for word in terms.keys
+        for key in KEYS
     )
+    sql = (
+        f"SELECT m.invoice_id, COUNT(*) OVER () AS total FROM ({found}) AS m "
+        f"ORDER BY CASE WHEN {exact} THEN 0 WHEN {begins} THEN 1 ELSE 2 END, m.menu_order "
+        f"LIMIT {query.param(limit)}"
+    )
+    _, rows = await query.connection.execute_query(sql, query.values)
+    total = int(rows[0]["total"]) if rows else 0
+    if total > cap:
+        return Candidates(None, more_than_cap=True)
+    return Candidates([int(row["invoice_id"]) for row in rows], total)
 
 
 async def count_matches(
