@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli_webhooks import WebhooksCliError, add_webhooks_parser, run_webhooks
-from bot.pool import with_process_pool
+from bot.pool import start_fork_server, with_process_pool
 from bot.settings import (
     SettingsError,
     procore_settings_from_env,
@@ -50,7 +50,7 @@ from bot.settings import (
 )
 from commands.access import AccessDenied, Requester
 from pdf.processes import STOP_SIGNALS
-from procore import ProcoreClient, ProcoreError
+from procore import ProcoreError
 from storage.blobs import BlobStore, StoreError, open_blob_store
 from storage.db import close_database, data_dir, open_database
 from storage.queries import get_project_by_id_or_number
@@ -59,6 +59,7 @@ from storage.schema import SchemaConflict, SchemaOutdated
 if TYPE_CHECKING:
     from commands.compile_backups import CompileResult
     from commands.procore_freshness import ProcoreFreshness
+    from procore import ProcoreClient
 
 MAX_LISTED_INVOICES = 1000
 EXIT_INTERRUPTED = 128  # + the signal number, as a shell reports it: 130 for Ctrl-C (SIGINT)
@@ -275,9 +276,11 @@ async def _compile(args: argparse.Namespace) -> int:
 
 def _freshness(client: ProcoreClient | None, blobs: BlobStore) -> ProcoreFreshness | None:
     """Fresh at compile time, when Procore is configured."""
+    if client is None:
+        return None
     from commands.procore_freshness import ProcoreFreshness
 
-    return ProcoreFreshness(client, blobs) if client is not None else None
+    return ProcoreFreshness(client, blobs)
 
 
 def _need_procore(args: argparse.Namespace) -> ProcoreClient:
@@ -657,17 +660,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "makemigrations":
         return _makemigrations(args)
+    if args.command == "compile" and not args.list:
+        start_fork_server()  # boots while this process opens the database and reads the invoices
     try:
         procore_settings = procore_settings_from_env()
         store_config = store_config_from_env(data_dir())
     except SettingsError as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 2
-    args.procore = (
-        ProcoreClient(procore_settings.client_config())
-        if procore_settings is not None and args.command != "store"
-        else None
-    )
+    args.procore = None
+    if procore_settings is not None and args.command != "store":
+        from procore import ProcoreClient  # loads aiohttp: only when Procore is configured
+
+        args.procore = ProcoreClient(procore_settings.client_config())
     try:
         args.blobs = open_blob_store(store_config)
         if args.command == "store":

@@ -15,6 +15,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -40,10 +41,18 @@ def start_pdf_worker() -> None:
     lower_priority()
 
 
+def start_fork_server() -> None:
+    """Start the pools' fork server now, ahead of `new_process_pool` (it boots a new interpreter
+    and imports the PDF modules, which can then overlap other start-up work). Call it from the
+    main thread; without fork servers (not POSIX) it does nothing."""
+    if _start_method() == "forkserver":
+        _ensure_fork_server()
+
+
 def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """A pool of ``workers`` processes at a lower priority. They come from a fork server (never
     forked from the bot, whose event loop, sockets and threads must not leak into children)."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    method = _start_method()
     if method == "forkserver":
         _ensure_fork_server()
     return concurrent.futures.ProcessPoolExecutor(
@@ -53,12 +62,18 @@ def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     )
 
 
+def _start_method() -> str:
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def _ensure_fork_server() -> None:
     """Start the fork server with SIGTERM and SIGINT ignored, which it and every worker it forks
     inherit (a signal mask would not be: the server is a new interpreter). The dispositions of
     this process are put back; a signal that comes meanwhile waits, blocked, until then. Only
     the main thread may change them: from another thread the server starts as it is."""
-    multiprocessing.forkserver.set_forkserver_preload(["__main__", *PRELOADED_MODULES])
+    multiprocessing.forkserver.set_forkserver_preload(
+        ["__main__", *_main_module_by_name(), *PRELOADED_MODULES]
+    )
     if threading.current_thread() is not threading.main_thread():
         multiprocessing.forkserver.ensure_running()
         return
@@ -70,6 +85,21 @@ def _ensure_fork_server() -> None:
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+
+
+def _main_module_by_name() -> list[str]:
+    """The main module's name when it was run as ``python -m NAME`` (else nothing).
+
+    The fork server preloads ``"__main__"`` only when it is a file; each worker imports the main
+    module again before its first task (multiprocessing re-runs it as ``__mp_main__``), which for
+    ``python -m bot.cli`` means importing the whole CLI in every new worker, on the critical
+    path. Preloaded by name, its imports are already loaded when the worker re-runs it.
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = getattr(spec, "name", None)
+    if not name or name == "__main__" or name.endswith(".__main__"):
+        return []
+    return [name]
 
 
 def end_process_pool(executor: concurrent.futures.Executor) -> None:

@@ -42,10 +42,9 @@ from commands.freshness import Freshness, InvoiceFreshness
 from commands.invoice_sheets import build_invoice_sheet
 from commands.labels import billing_period_label, invoice_reference, natural_key, status_label
 from commands.tie_out import check_invoice, tie_out_reason
-from pdf.assemble import assemble_backup, backup_file_name
-from pdf.cover import generated_label
 from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNote, InvoiceEntry
-from pdf.formatting import format_money, format_period
+from pdf.formatting import backup_file_name, format_money, format_period, generated_label
+from pdf.jobs import run_assemble_backup
 from storage.blobs import BACKUPS_PREFIX, BlobStore
 from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
 
@@ -812,10 +811,10 @@ async def _run_assembly(
 ) -> BackupReport:
     """Run `assemble_backup` off the event loop, relaying its progress notes to `report`."""
     if executor is None:
-        work = asyncio.ensure_future(asyncio.to_thread(assemble_backup, request))
+        work = asyncio.ensure_future(asyncio.to_thread(run_assemble_backup, request))
     else:
         loop = asyncio.get_running_loop()
-        work = asyncio.ensure_future(loop.run_in_executor(executor, assemble_backup, request))
+        work = asyncio.ensure_future(loop.run_in_executor(executor, run_assemble_backup, request))
     progress_file = Path(request.progress_path) if request.progress_path else None
     last_note = ""
     try:

@@ -33,7 +33,7 @@ from reportlab.platypus import (
 )
 
 from pdf.documents import CoverNote, InvoiceEntry, LeftOutAttachment
-from pdf.formatting import format_date, format_money
+from pdf.formatting import format_money, generated_label
 
 FONT = "Helvetica"
 FONT_BOLD = "Helvetica-Bold"
@@ -157,12 +157,6 @@ def _estimated_page_count(content: CoverContent) -> int:
 def page_range_label(first: int, last: int) -> str:
     """``(5, 9)`` → ``"5–9"``; a single page → ``"5"``."""
     return str(first) if first == last else f"{first}–{last}"
-
-
-def generated_label(when: datetime) -> str:
-    """``"Oct 31, 2026 at 14:05 PDT"``; the zone is left out for a naive datetime."""
-    zone = when.tzname() or ""
-    return f"{format_date(when.date())} at {when:%H:%M} {zone}".rstrip()
 
 
 def _render(
