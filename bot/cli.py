@@ -48,15 +48,14 @@ from bot.settings import (
     retention_days_from_env,
     store_config_from_env,
 )
-from commands.access import AccessDenied, Requester
 from pdf.processes import STOP_SIGNALS
 from procore import ProcoreError
 from storage.blobs import BlobStore, StoreError, open_blob_store
 from storage.db import close_database, data_dir, open_database
-from storage.queries import get_project_by_id_or_number
-from storage.schema import SchemaConflict, SchemaOutdated
+from storage.schema_errors import SchemaOutdated
 
 if TYPE_CHECKING:
+    from commands.access import Requester
     from commands.compile_backups import CompileResult
     from commands.procore_freshness import ProcoreFreshness
     from procore import ProcoreClient
@@ -71,6 +70,8 @@ class CliError(Exception):
 
 
 def _requester(email: str | None) -> Requester:
+    from commands.access import Requester
+
     address = email or os.environ.get("BACKUPS_CLI_EMAIL")
     if not address:
         raise CliError("say who asks: --as EMAIL (a project user's e-mail) or BACKUPS_CLI_EMAIL")
@@ -244,6 +245,7 @@ async def _list_invoices(requester: Requester, project_id: int, project_label: s
 
 async def _compile(args: argparse.Namespace) -> int:
     from commands.compile_backups import compile_backup
+    from storage.queries import get_project_by_id_or_number
 
     project = await get_project_by_id_or_number(args.project)
     if project is None:
@@ -349,6 +351,7 @@ async def _procore(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    from commands.access import Requester
     from commands.compile_backups import compile_backup
     from commands.demo import ADMIN_EMAIL, PROJECT_ID, write_demo_bundle
     from commands.import_bundle import import_bundle
@@ -398,6 +401,8 @@ def _owners() -> frozenset[str]:
 
 
 async def _project_id(value: str) -> int:
+    from storage.queries import get_project_by_id_or_number
+
     project = await get_project_by_id_or_number(value)
     if project is None:
         raise CliError(f"no project with id or number {value!r}")
@@ -647,8 +652,10 @@ MIGRATING_COMMANDS = frozenset({"migrate", "demo"})
 def _user_errors() -> tuple[type[Exception], ...]:
     """The failures printed as one line with exit status 1 (imported only when one happens:
     each subcommand imports only the modules it needs, for a quick start)."""
+    from commands.access import AccessDenied
     from commands.import_bundle import BundleError
     from commands.manage_access import InvalidChange
+    from storage.schema_errors import SchemaConflict
 
     return (CliError, BundleError, AccessDenied, InvalidChange, SchemaConflict, WebhooksCliError)
 

@@ -1,7 +1,8 @@
 """Database lifecycle: which database (``DATABASE_URL``), opening and closing it.
 
 SQLite under ``BACKUPS_DATA_DIR`` is the embedded default; ``postgres://…`` works the same.
-Tables come from the migrations (`storage.schema`), never from the models directly.
+Tables come from the migrations (`storage.schema`), never from the models directly. The ORM is
+imported when a database is opened, not with this module (`data_dir` needs none of it).
 """
 
 from __future__ import annotations
@@ -9,12 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
-
-from storage.schema import MODEL_MODULES, apply_migrations, ensure_current_schema, tortoise_config
-
-__all__ = ["MODEL_MODULES", "close_database", "data_dir", "database_url", "open_database"]
+__all__ = ["close_database", "data_dir", "database_url", "open_database"]
 
 
 def data_dir() -> Path:
@@ -43,6 +39,11 @@ async def open_database(
     ``check_schema`` is False, raise `storage.schema.SchemaOutdated` (connection closed) while a
     migration is pending. Never creates tables any other way.
     """
+    from tortoise import Tortoise
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+    from storage.schema import apply_migrations, ensure_current_schema, tortoise_config
+
     # Tortoise caches built SQL per connection name ("default"), not per dialect: clear it so a
     # process that switches databases (tests: SQLite then PostgreSQL) never reuses the wrong SQL.
     EXECUTOR_CACHE.clear()
@@ -60,5 +61,8 @@ async def open_database(
 
 async def close_database() -> None:
     """Close every connection opened by `open_database`."""
+    from tortoise import Tortoise
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
     await Tortoise.close_connections()
     EXECUTOR_CACHE.clear()
