@@ -15,7 +15,6 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
-import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -71,9 +70,7 @@ def _ensure_fork_server() -> None:
     inherit (a signal mask would not be: the server is a new interpreter). The dispositions of
     this process are put back; a signal that comes meanwhile waits, blocked, until then. Only
     the main thread may change them: from another thread the server starts as it is."""
-    multiprocessing.forkserver.set_forkserver_preload(
-        ["__main__", *_main_module_by_name(), *PRELOADED_MODULES]
-    )
+    multiprocessing.forkserver.set_forkserver_preload(["__main__", *PRELOADED_MODULES])
     if threading.current_thread() is not threading.main_thread():
         multiprocessing.forkserver.ensure_running()
         return
@@ -85,21 +82,6 @@ def _ensure_fork_server() -> None:
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-
-
-def _main_module_by_name() -> list[str]:
-    """The main module's name when it was run as ``python -m NAME`` (else nothing).
-
-    The fork server preloads ``"__main__"`` only when it is a file; each worker imports the main
-    module again before its first task (multiprocessing re-runs it as ``__mp_main__``), which for
-    ``python -m bot.cli`` means importing the whole CLI in every new worker, on the critical
-    path. Preloaded by name, its imports are already loaded when the worker re-runs it.
-    """
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    name = getattr(spec, "name", None)
-    if not name or name == "__main__" or name.endswith(".__main__"):
-        return []
-    return [name]
 
 
 def end_process_pool(executor: concurrent.futures.Executor) -> None:
