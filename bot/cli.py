@@ -44,24 +44,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli_webhooks import WebhooksCliError, add_webhooks_parser, run_webhooks
-from bot.pool import with_process_pool
+from bot.pool import start_fork_server, with_process_pool
 from bot.settings import (
     SettingsError,
     procore_settings_from_env,
     retention_days_from_env,
     store_config_from_env,
 )
-from commands.access import AccessDenied, Requester
 from pdf.processes import STOP_SIGNALS
-from procore import ProcoreClient, ProcoreError
+from procore import ProcoreError
 from storage.blobs import BlobStore, StoreError, open_blob_store
 from storage.db import close_database, data_dir, open_database
-from storage.queries import get_project_by_id_or_number
-from storage.schema import SchemaConflict, SchemaOutdated
+from storage.schema_errors import SchemaOutdated
 
 if TYPE_CHECKING:
+    from commands.access import Requester
     from commands.compile_backups import CompileResult
     from commands.procore_freshness import ProcoreFreshness
+    from procore import ProcoreClient
 
 MAX_LISTED_INVOICES = 1000
 EXIT_INTERRUPTED = 128  # + the signal number, as a shell reports it: 130 for Ctrl-C (SIGINT)
@@ -73,6 +73,8 @@ class CliError(Exception):
 
 
 def _requester(email: str | None) -> Requester:
+    from commands.access import Requester
+
     address = email or os.environ.get("BACKUPS_CLI_EMAIL")
     if not address:
         raise CliError("say who asks: --as EMAIL (a project user's e-mail) or BACKUPS_CLI_EMAIL")
@@ -246,6 +248,7 @@ async def _list_invoices(requester: Requester, project_id: int, project_label: s
 
 async def _compile(args: argparse.Namespace) -> int:
     from commands.compile_backups import compile_backup
+    from storage.queries import get_project_by_id_or_number
 
     project = await get_project_by_id_or_number(args.project)
     if project is None:
@@ -278,9 +281,11 @@ async def _compile(args: argparse.Namespace) -> int:
 
 def _freshness(client: ProcoreClient | None, blobs: BlobStore) -> ProcoreFreshness | None:
     """Fresh at compile time, when Procore is configured."""
+    if client is None:
+        return None
     from commands.procore_freshness import ProcoreFreshness
 
-    return ProcoreFreshness(client, blobs) if client is not None else None
+    return ProcoreFreshness(client, blobs)
 
 
 def _need_procore(args: argparse.Namespace) -> ProcoreClient:
@@ -369,6 +374,7 @@ async def _procore(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    from commands.access import Requester
     from commands.compile_backups import compile_backup
     from commands.demo import ADMIN_EMAIL, PROJECT_ID, write_demo_bundle
     from commands.import_bundle import import_bundle
@@ -418,6 +424,8 @@ def _owners() -> frozenset[str]:
 
 
 async def _project_id(value: str) -> int:
+    from storage.queries import get_project_by_id_or_number
+
     project = await get_project_by_id_or_number(value)
     if project is None:
         raise CliError(f"no project with id or number {value!r}")
@@ -667,8 +675,10 @@ MIGRATING_COMMANDS = frozenset({"migrate", "demo"})
 def _user_errors() -> tuple[type[Exception], ...]:
     """The failures printed as one line with exit status 1 (imported only when one happens:
     each subcommand imports only the modules it needs, for a quick start)."""
+    from commands.access import AccessDenied
     from commands.import_bundle import BundleError
     from commands.manage_access import InvalidChange
+    from storage.schema_errors import SchemaConflict
 
     return (CliError, BundleError, AccessDenied, InvalidChange, SchemaConflict, WebhooksCliError)
 
@@ -680,17 +690,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "makemigrations":
         return _makemigrations(args)
+    if args.command == "compile" and not args.list:
+        start_fork_server()  # boots while this process opens the database and reads the invoices
     try:
         procore_settings = procore_settings_from_env()
         store_config = store_config_from_env(data_dir())
     except SettingsError as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 2
-    args.procore = (
-        ProcoreClient(procore_settings.client_config())
-        if procore_settings is not None and args.command != "store"
-        else None
-    )
+    args.procore = None
+    if procore_settings is not None and args.command != "store":
+        from procore import ProcoreClient  # loads aiohttp: only when Procore is configured
+
+        args.procore = ProcoreClient(procore_settings.client_config())
     try:
         args.blobs = open_blob_store(store_config)
         if args.command == "store":

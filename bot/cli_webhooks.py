@@ -6,11 +6,14 @@ printed."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bot.settings import SettingsError, webhook_secret_from_env
-from procore import ProcoreClient, ProcoreError
+from procore import ProcoreError
+
+if TYPE_CHECKING:
+    from procore import ProcoreClient
 
 
 class WebhooksCliError(Exception):

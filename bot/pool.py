@@ -40,10 +40,18 @@ def start_pdf_worker() -> None:
     lower_priority()
 
 
+def start_fork_server() -> None:
+    """Start the pools' fork server now, ahead of `new_process_pool` (it boots a new interpreter
+    and imports the PDF modules, which can then overlap other start-up work). Call it from the
+    main thread; without fork servers (not POSIX) it does nothing."""
+    if _start_method() == "forkserver":
+        _ensure_fork_server()
+
+
 def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """A pool of ``workers`` processes at a lower priority. They come from a fork server (never
     forked from the bot, whose event loop, sockets and threads must not leak into children)."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    method = _start_method()
     if method == "forkserver":
         _ensure_fork_server()
     return concurrent.futures.ProcessPoolExecutor(
@@ -51,6 +59,10 @@ def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
         mp_context=multiprocessing.get_context(method),
         initializer=start_pdf_worker,
     )
+
+
+def _start_method() -> str:
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def _ensure_fork_server() -> None:

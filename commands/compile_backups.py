@@ -42,10 +42,9 @@ from commands.freshness import Freshness, InvoiceFreshness
 from commands.invoice_sheets import build_invoice_sheet
 from commands.labels import billing_period_label, invoice_reference, natural_key, status_label
 from commands.tie_out import check_invoice, tie_out_reason
-from pdf.assemble import assemble_backup, backup_file_name
-from pdf.cover import generated_label
 from pdf.documents import AttachmentSource, BackupReport, BackupRequest, CoverNote, InvoiceEntry
-from pdf.formatting import format_money, format_period
+from pdf.formatting import backup_file_name, format_money, format_period, generated_label
+from pdf.jobs import run_assemble_backup
 from storage.blobs import BACKUPS_PREFIX, BlobStore
 from storage.models import Attachment, Backup, BillingPeriod, Invoice, Project
 
@@ -812,7 +811,7 @@ async def _run_assembly(
 ) -> BackupReport:
     """Run `assemble_backup` off the event loop, relaying its progress notes to `report`."""
     if executor is None:
-        work = asyncio.ensure_future(asyncio.to_thread(assemble_backup, request))
+        work = asyncio.ensure_future(asyncio.to_thread(run_assemble_backup, request))
     else:
         work = asyncio.ensure_future(_in_executor(executor, request))
     progress_file = Path(request.progress_path) if request.progress_path else None
@@ -839,7 +838,7 @@ async def _in_executor(
     """`assemble_backup` in ``executor``, submitted from a worker thread: a process pool starts
     a worker process (and, the first time, its fork server) inside ``submit``, which blocks for
     as long as that takes (over a second on a busy machine), and the event loop must not."""
-    submitted = await asyncio.to_thread(executor.submit, assemble_backup, request)
+    submitted = await asyncio.to_thread(executor.submit, run_assemble_backup, request)
     return await asyncio.wrap_future(submitted)
 
 

@@ -39,12 +39,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import resource
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
 import pikepdf
@@ -78,20 +76,6 @@ OUTLINE_MAX_DEPTH = 80
 REPAIRED_NOTE = "damaged file repaired"
 SIGNED_REPAIRED_NOTE = "signed PDF repaired"
 _DOCUMENT_LEVEL_KEYS = (Name.AcroForm, Name.Names, Name.Dests, Name.Outlines, Name.OCProperties)
-_ILLEGAL_FILE_NAME_CHARACTERS = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
-
-
-def backup_file_name(project_name: str, project_number: str, when: datetime) -> str:
-    """`Subcontractor invoice backup - {name} - {number} - {YYYY-MM-DD} - {HHMM}.pdf`.
-
-    `when` is already in the requester's time zone. Characters not allowed in file names
-    (``/ \\ : * ? " < > |`` and control characters) become ``-``.
-    """
-    name = (
-        f"Subcontractor invoice backup - {project_name} - {project_number} - "
-        f"{when:%Y-%m-%d} - {when:%H%M}.pdf"
-    )
-    return _ILLEGAL_FILE_NAME_CHARACTERS.sub("-", name)
 
 
 def assemble_backup(request: BackupRequest) -> BackupReport:

@@ -21,6 +21,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
+from reportlab.lib.utils import simpleSplit
 from reportlab.platypus import (
     Flowable,
     KeepTogether,
@@ -33,7 +34,7 @@ from reportlab.platypus import (
 )
 
 from pdf.documents import CoverNote, InvoiceEntry, LeftOutAttachment
-from pdf.formatting import format_date, format_money
+from pdf.formatting import format_money, generated_label
 
 FONT = "Helvetica"
 FONT_BOLD = "Helvetica-Bold"
@@ -48,8 +49,9 @@ TOP_MARGIN = 0.6 * inch
 BOTTOM_MARGIN = 0.85 * inch  # keeps clear of the "Backup page N of M" stamp
 CONTENT_WIDTH = PAGE_SIZE[0] - 2 * SIDE_MARGIN
 MAX_RENDER_PASSES = 5
-FIRST_PAGE_ROWS = 16  # for the first guess of the cover's length only
-ROWS_PER_PAGE = 20
+FRAME_PADDING = 6.0  # platypus frames' default padding on each side
+CELL_PADDING_X = 4.0  # table cells (`_table_style`)
+CELL_PADDING_Y = 3.0
 BLANK_PAGE_NOTE = "This page is intentionally left blank."
 ALL_TIE_OUT = (
     "Every invoice's numbers tie out: the G702 lines, the G702 against its G703 continuation "
@@ -128,18 +130,24 @@ class CoverContent:
 def render_cover(content: CoverContent) -> tuple[bytes, int]:
     """Render the cover; return its PDF bytes and its page count (page ranges account for it).
 
-    The assumed length only grows from pass to pass; should a pass come out shorter than
-    assumed (it would take page numbers that change the wrapping), the cover is padded with
-    blank pages to the assumed length, so the page ranges it shows stay true.
+    The first guess (`_estimated_page_count`) measures the rows, so most covers take one pass;
+    a guess that was too long is replaced by the real length. From then on the assumed length
+    only grows from pass to pass; should a pass come out shorter than assumed (it would take
+    page numbers that change the wrapping), the cover is padded with blank pages to the assumed
+    length, so the page ranges it shows stay true.
     """
     assumed_pages = _estimated_page_count(content)
-    for _ in range(MAX_RENDER_PASSES):
+    pdf_bytes, page_count = _render(content, assumed_pages)
+    if page_count < assumed_pages:  # the first guess was too long: start from the real length
+        assumed_pages = page_count
         pdf_bytes, page_count = _render(content, assumed_pages)
+    for _ in range(MAX_RENDER_PASSES):
         if page_count == assumed_pages:
             return pdf_bytes, page_count
         if page_count < assumed_pages:
             break
         assumed_pages = page_count
+        pdf_bytes, page_count = _render(content, assumed_pages)
     pdf_bytes, page_count = _render(content, assumed_pages, pad_to=assumed_pages)
     if page_count != assumed_pages:
         raise RuntimeError(f"the cover took {page_count} pages, {assumed_pages} expected")
@@ -147,22 +155,128 @@ def render_cover(content: CoverContent) -> tuple[bytes, int]:
 
 
 def _estimated_page_count(content: CoverContent) -> int:
-    """A first guess, so that most covers are rendered once: 16 rows, then 20 rows a page."""
-    rows = len(content.invoices) + len(content.not_included) + len(content.left_out)
-    rows += len(content.repaired) + sum(len(row.entry.findings) for row in content.invoices)
-    more_rows = max(0, rows - FIRST_PAGE_ROWS)
-    return 1 + -(-more_rows // ROWS_PER_PAGE)
+    """A first guess at the cover's length, so that most covers are rendered once.
+
+    The invoice table is measured row by row (each cell's text wrapped to its column as its
+    paragraph will be) and put on pages under its repeated header; the sections below it are
+    estimated from their line counts. `render_cover` checks the guess against the real layout.
+    """
+    frame_height = PAGE_SIZE[1] - TOP_MARGIN - BOTTOM_MARGIN - 2 * FRAME_PADDING
+    widths = [CONTENT_WIDTH * share - 2 * CELL_PADDING_X for _, share in INVOICE_COLUMNS]
+    header = _row_height(
+        [
+            _lines(title, FONT_BOLD, 7.5, width)
+            for (title, _), width in zip(INVOICE_COLUMNS, widths, strict=True)
+        ],
+        leading=9,
+    )
+    pages = 1
+    room = frame_height - _top_block_height(content) - header
+    for row in content.invoices:
+        height = _row_height(_invoice_row_lines(row, widths), leading=10)
+        if height > room:
+            pages += 1
+            room = frame_height - header
+        room -= height
+    room -= _row_height([1], leading=10)  # the total row
+    rest = _sections_height(content)
+    while rest > room:
+        rest -= max(room, 0)
+        pages += 1
+        room = frame_height
+    return pages
+
+
+def _lines(text: str, font: str, size: float, width: float) -> int:
+    """How many lines `text` takes in a paragraph `width` wide (an empty text shows "—")."""
+    return max(1, len(simpleSplit(text, font, size, width)))
+
+
+def _row_height(cell_lines: Sequence[int], leading: float) -> float:
+    return max(cell_lines) * leading + 2 * CELL_PADDING_Y
+
+
+def _invoice_row_lines(row: CoverInvoiceRow, widths: Sequence[float]) -> list[int]:
+    """Lines of each cell of an invoice row (see `_invoice_cells`), money and pages one each."""
+    entry = row.entry
+    contract = _lines(entry.contract_number, FONT_BOLD, 8, widths[0])
+    if entry.contract_title:
+        contract += _lines(entry.contract_title, FONT, 8, widths[0])
+    application = _lines(f"#{entry.application_number}", FONT, 8, widths[2])
+    if entry.invoice_number:
+        application += _lines(f"Invoice {entry.invoice_number}", FONT, 8, widths[2])
+    status = _lines(entry.status_label, FONT, 8, widths[4]) + row.used_signed_pdf
+    status += bool(entry.findings)
+    return [
+        contract,
+        _lines(entry.vendor_name, FONT, 8, widths[1]),
+        application,
+        _lines(entry.period_label, FONT, 8, widths[3]),
+        status,
+    ]
+
+
+def _top_block_height(content: CoverContent) -> float:
+    """Title, project, generated, counts and the "Invoices" heading (see `_flowables`)."""
+    project = f"{content.project_name} · Project {content.project_number}"
+    height = 21 + 4 + _lines(project, FONT_BOLD, 11, CONTENT_WIDTH) * 14 + 2 * 11 + 14 + 14 + 4
+    if content.data_note:
+        height += _lines(content.data_note, FONT, 8.5, CONTENT_WIDTH) * 11
+    return height
+
+
+def _sections_height(content: CoverContent) -> float:
+    """Checks, not included and repaired (see `_checks_section` and the others), roughly."""
+    height = 16 + 14 + 4
+    flagged = [row.entry for row in content.invoices if row.entry.findings]
+    if flagged:
+        findings = [
+            (entry.bookmark_title, f"{finding.where}: {finding.rule}", "", "", "")
+            for entry in flagged
+            for finding in entry.findings
+        ]
+        shares = [share for _, share in CHECK_COLUMNS]
+        height += 2 * 11 + 4 + _table_height(findings, shares)
+    else:
+        height += _lines(ALL_TIE_OUT, FONT, 8.5, CONTENT_WIDTH) * 11
+    height += 16 + 14
+    if not content.not_included and not content.left_out:
+        height += 4 + 11
+    labels = _invoice_labels(content)
+    if content.not_included:
+        rows = [(note.subject, note.reason) for note in content.not_included]
+        height += 4 + _table_height(rows, (0.45, 0.55))
+    if content.left_out:
+        rows = [
+            (labels.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason)
+            for item in content.left_out
+        ]
+        height += 8 + _table_height(rows, (0.36, 0.34, 0.30))
+    if content.repaired:
+        rows = [
+            (labels.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason)
+            for item in content.repaired
+        ]
+        height += 16 + 14 + 4 + _table_height(rows, (0.36, 0.34, 0.30))
+    return height
+
+
+def _table_height(rows: Sequence[Sequence[str]], shares: Sequence[float]) -> float:
+    """A one-line header and `rows` of plain cells, each wrapped to its column."""
+    widths = [CONTENT_WIDTH * share - 2 * CELL_PADDING_X for share in shares]
+    body = sum(
+        _row_height(
+            [_lines(text, FONT, 8, width) for text, width in zip(row, widths, strict=True)],
+            leading=10,
+        )
+        for row in rows
+    )
+    return _row_height([1], leading=9) + body
 
 
 def page_range_label(first: int, last: int) -> str:
     """``(5, 9)`` → ``"5–9"``; a single page → ``"5"``."""
     return str(first) if first == last else f"{first}–{last}"
-
-
-def generated_label(when: datetime) -> str:
-    """``"Oct 31, 2026 at 14:05 PDT"``; the zone is left out for a naive datetime."""
-    zone = when.tzname() or ""
-    return f"{format_date(when.date())} at {when:%H:%M} {zone}".rstrip()
 
 
 def _render(
@@ -371,10 +485,10 @@ def _table_style(body_rows: int, *, with_total: bool) -> TableStyle:
         ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
         ("LINEBELOW", (0, 0), (-1, 0), 0.75, GRID_GREY),
         ("LINEBELOW", (0, 1), (-1, -1), 0.25, GRID_GREY),
-        ("TOPPADDING", (0, 0), (-1, -1), 3),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-        ("LEFTPADDING", (0, 0), (-1, -1), 4),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+        ("TOPPADDING", (0, 0), (-1, -1), CELL_PADDING_Y),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), CELL_PADDING_Y),
+        ("LEFTPADDING", (0, 0), (-1, -1), CELL_PADDING_X),
+        ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING_X),
     ]
     commands += [
         ("BACKGROUND", (0, row), (-1, row), STRIPE_FILL) for row in range(2, body_rows + 1, 2)

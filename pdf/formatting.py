@@ -1,11 +1,14 @@
-"""Formatting of money, percentages, dates and periods, shared by the PDFs and the messages."""
+"""Formatting of money, percentages, dates and periods, shared by the PDFs and the messages, and
+the backup's file name (`backup_file_name`)."""
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
+_ILLEGAL_FILE_NAME_CHARACTERS = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
 
 
 def format_money(amount: Decimal) -> str:
@@ -36,3 +39,22 @@ def format_period(start: date | None, end: date | None) -> str:
     if start.year == end.year:
         return f"{start:%b} {start.day} – {end:%b} {end.day}, {end.year}"
     return f"{format_date(start)} – {format_date(end)}"
+
+
+def generated_label(when: datetime) -> str:
+    """``"Oct 31, 2026 at 14:05 PDT"``; the zone is left out for a naive datetime."""
+    zone = when.tzname() or ""
+    return f"{format_date(when.date())} at {when:%H:%M} {zone}".rstrip()
+
+
+def backup_file_name(project_name: str, project_number: str, when: datetime) -> str:
+    """`Subcontractor invoice backup - {name} - {number} - {YYYY-MM-DD} - {HHMM}.pdf`.
+
+    `when` is already in the requester's time zone. Characters not allowed in file names
+    (``/ \\ : * ? " < > |`` and control characters) become ``-``.
+    """
+    name = (
+        f"Subcontractor invoice backup - {project_name} - {project_number} - "
+        f"{when:%Y-%m-%d} - {when:%H%M}.pdf"
+    )
+    return _ILLEGAL_FILE_NAME_CHARACTERS.sub("-", name)

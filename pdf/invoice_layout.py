@@ -4,7 +4,8 @@ wrapping, the `Page` drawing helper, the document's canvas and the page footer.
 Imported by `pdf.g702` (page 1), `pdf.g703` (continuation sheet) and `pdf.render_invoice`,
 which composes them. No I/O: the helpers measure text or draw on the canvas they are given. The
 only global state is `rl_config.useA85`, set once when this module is imported (it is the first
-one the others import), and the wrap cache of `fixed_lines`.
+one the others import), and the memos of pure results: the wrap cache of `fixed_lines`, text
+widths (`text_width`) and the PDF operators of plain texts (`_TextObject`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from reportlab.lib.pagesizes import landscape, letter
 from reportlab.lib.textsplit import wordSplit
 from reportlab.lib.units import inch
 from reportlab.lib.utils import simpleSplit
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.pdfmetrics import standardFonts, stringWidth
 from reportlab.pdfgen.canvas import Canvas
+from reportlab.pdfgen.textobject import PDFTextObject
 
 from pdf.documents import InvoiceSheet
 
@@ -47,6 +49,7 @@ FOOTER_BAND = 0.25 * inch  # space kept free at the bottom of each page for the 
 BODY_BOTTOM = MARGIN + FOOTER_BAND  # lowest point of the page body
 NO_VALUE = "—"
 ELLIPSIS = "…"
+TEXT_MEMO_SIZE = 8192  # texts whose width and text operators are remembered, per process
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,13 @@ FOOTER_STYLE = Style(FONT, 7.5, 9, FOOTER_GREY)
 
 def text_width(text: str, style: Style) -> float:
     """Width of `text` in `style`, in points."""
-    return stringWidth(text, style.font, style.size)
+    return _string_width(text, style.font, style.size)
+
+
+@functools.lru_cache(maxsize=TEXT_MEMO_SIZE)
+def _string_width(text: str, font: str, size: float) -> float:
+    """`stringWidth`, remembered: labels, amounts and dates recur on every page and invoice."""
+    return stringWidth(text, font, size)
 
 
 def wrap(text: str, style: Style, width: float) -> list[str]:
@@ -139,13 +148,38 @@ Rect = tuple[float, float, float, float]  # x, y, width, height
 Rule = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 
+class _TextObject(PDFTextObject):
+    """reportlab's text object, remembering the operators of each text drawn in a single font.
+
+    Encoding a string for a standard font and escaping it (`_formatText`) is most of what a
+    text line costs, and the form's labels, amounts and dates recur on every page and invoice.
+    Only results in one of the 14 standard fonts without a font change are remembered
+    (``(…) Tj``, the same bytes in any document); a text that needs reportlab's substitute
+    fonts (which registers them with the document) is formatted afresh each time.
+    """
+
+    def _formatText(self, text: str) -> str:  # noqa: N802 - reportlab's name
+        key = (self._fontname, text)
+        operators = _PLAIN_TEXT_OPERATORS.get(key)
+        if operators is None:
+            operators = super()._formatText(text)
+            if self._fontname in standardFonts and " Tf " not in operators:
+                if len(_PLAIN_TEXT_OPERATORS) >= TEXT_MEMO_SIZE:
+                    _PLAIN_TEXT_OPERATORS.clear()
+                _PLAIN_TEXT_OPERATORS[key] = operators
+        return operators
+
+
+_PLAIN_TEXT_OPERATORS: dict[tuple[str, str], str] = {}
+
+
 class Page:
     """One page being drawn. Fills and rules go straight to the canvas; text is collected in
     one text object (far cheaper than a canvas call per string) that `finish` draws on top."""
 
     def __init__(self, canvas: Canvas) -> None:
         self.canvas = canvas
-        self._text = canvas.beginText()
+        self._text = _TextObject(canvas)
         self._style: Style | None = None
 
     def fill(self, color: Color, rects: Sequence[Rect]) -> None:
@@ -183,7 +217,7 @@ class Page:
         current = self._style
         if current is None or current.font_key != style.font_key:
             self._text.setFont(style.font, style.size, style.leading)
-        if current is None or current.color != style.color:
+        if current is None or (current.color is not style.color and current.color != style.color):
             self._text.setFillColor(style.color)
         self._style = style
 

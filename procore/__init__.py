@@ -9,9 +9,17 @@ and errors (`procore.errors`). aiohttp only: no ORM, no Slack, no environment re
     client.stats.total_requests  # counters for benches and metrics
 
 The mapping to snapshot records lives in `sources.procore`.
+
+The client's names (`ProcoreClient`, `DownloadedFile`, `RequestStats`) load `procore.client`, and
+with it aiohttp, on first use: a command that never calls Procore (``invoice-backups compile``
+without Procore settings) imports only the settings and the errors.
 """
 
-from procore.client import DownloadedFile, ProcoreClient, ProcoreConfig, RequestStats
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from procore.config import ProcoreConfig
 from procore.errors import (
     FileTooLarge,
     FileUrlExpired,
@@ -41,3 +49,17 @@ __all__ = [
     "RequestStats",
     "TooManyRedirects",
 ]
+
+_CLIENT_NAMES = frozenset({"DownloadedFile", "ProcoreClient", "RequestStats"})
+
+if TYPE_CHECKING:
+    from procore.client import DownloadedFile, ProcoreClient, RequestStats
+
+
+def __getattr__(name: str) -> Any:
+    """The client's names, imported from `procore.client` when first asked for."""
+    if name in _CLIENT_NAMES:
+        from procore import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,28 +1,20 @@
 """Database lifecycle: which database (``DATABASE_URL``), opening and closing it.
 
 SQLite under ``BACKUPS_DATA_DIR`` is the embedded default; ``postgres://…`` works the same.
-Tables come from the migrations (`storage.schema`), never from the models directly.
+Tables come from the migrations (`storage.schema`), never from the models directly. The ORM is
+imported when a database is opened, not with this module (`data_dir` needs none of it).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tortoise import Tortoise, connections
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.backends.base.executor import EXECUTOR_CACHE
-
-from storage.schema import (
-    CONNECTION,
-    MODEL_MODULES,
-    apply_migrations,
-    ensure_current_schema,
-    tortoise_config,
-)
+if TYPE_CHECKING:
+    from tortoise.backends.base.client import BaseDBAsyncClient
 
 __all__ = [
-    "MODEL_MODULES",
     "close_database",
     "data_dir",
     "database_url",
@@ -62,6 +54,16 @@ async def open_database(
     migration is pending. Never creates tables any other way. A SQLite database without
     planner statistics gets them (`refresh_planner_statistics`).
     """
+    from tortoise import Tortoise, connections
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+    from storage.schema import (
+        CONNECTION,
+        apply_migrations,
+        ensure_current_schema,
+        tortoise_config,
+    )
+
     # Tortoise caches built SQL per connection name ("default"), not per dialect: clear it so a
     # process that switches databases (tests: SQLite then PostgreSQL) never reuses the wrong SQL.
     EXECUTOR_CACHE.clear()
@@ -101,5 +103,8 @@ async def _has_statistics(connection: BaseDBAsyncClient) -> bool:
 
 async def close_database() -> None:
     """Close every connection opened by `open_database`."""
+    from tortoise import Tortoise
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
     await Tortoise.close_connections()
     EXECUTOR_CACHE.clear()

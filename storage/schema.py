@@ -35,6 +35,8 @@ from tortoise.migrations.operations import CreateModel
 from tortoise.migrations.schema_editor import BaseSchemaEditor, SqliteSchemaEditor
 from tortoise.migrations.writer import format_migration_name
 
+from storage.schema_errors import SchemaConflict, SchemaOutdated
+
 APP_LABEL = "models"
 MIGRATIONS_PACKAGE = "migrations"
 CONNECTION = "default"
@@ -50,14 +52,6 @@ MODEL_MODULES: list[str] = [
 MIGRATE_COMMAND = "invoice-backups migrate"
 # Any constant shared by every process of the app: the key of the PostgreSQL advisory lock.
 PG_MIGRATION_LOCK = 0x1B_AC_0F_5C
-
-
-class SchemaOutdated(Exception):
-    """The database schema is behind the code; ``str(exc)`` is one line saying what to run."""
-
-
-class SchemaConflict(Exception):
-    """The database holds tables the migrations did not make and cannot adopt."""
 
 
 def apps_config() -> dict[str, dict[str, Any]]:

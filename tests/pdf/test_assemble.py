@@ -26,7 +26,7 @@ import pytest
 from pypdf import PdfReader
 
 from pdf import assemble, attachments, inspection
-from pdf.assemble import assemble_backup, backup_file_name
+from pdf.assemble import assemble_backup
 from pdf.documents import (
     AttachmentSource,
     BackupReport,
@@ -35,7 +35,7 @@ from pdf.documents import (
     InvoiceEntry,
     LeftOutAttachment,
 )
-from pdf.formatting import format_money
+from pdf.formatting import backup_file_name, format_money
 from pdf.render_invoice import render_invoice
 from pdf.rendering import InvoiceRenderer
 
