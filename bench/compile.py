@@ -748,14 +748,14 @@ def main() -> None:
         child_pypdf(arguments.child_pypdf)
         return
     print(f"load average before the runs: {os.getloadavg()[0]:.2f}", flush=True)
+    global WORK
+    WORK = WORK / f"{arguments.invoices}x{arguments.target_mb:g}MB"
     if arguments.store:
         compare_stores(arguments)
         return
     if shutil.which("qpdf") is None:
         print("qpdf is missing: apt-get install qpdf", file=sys.stderr)
         raise SystemExit(2)
-    global WORK
-    WORK = WORK / f"{arguments.invoices}x{arguments.target_mb:g}MB"
     workload = generate_workload(arguments.invoices, arguments.target_mb)
     (WORK / "out").mkdir(parents=True, exist_ok=True)
     cli_data_dir = prepare_cli(workload) if arguments.cli else None
