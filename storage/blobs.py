@@ -46,8 +46,8 @@ from obstore.store import LocalStore, S3Store
 
 CHUNK_SIZE = 1024 * 1024
 UPLOAD_PART_SIZE = 8 * 1024 * 1024  # multipart part size (S3 wants at least 5 MB)
-UPLOAD_CONCURRENCY = 2
-STAGE_CONCURRENCY = 4  # blobs downloaded at once while staging
+UPLOAD_CONCURRENCY = 4  # parts in flight: 8 MB x2 4.83 s, x4 3.72 s for 249 MB (bench, load 8)
+STAGE_CONCURRENCY = 8  # blobs downloaded at once while staging (150 blobs: 4 → 1.2 s, 8 → 1.08 s)
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 BLOBS_PREFIX = "blobs"
 BACKUPS_PREFIX = "backups"
