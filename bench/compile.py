@@ -650,8 +650,19 @@ def child_store_compile(arguments_json: str) -> None:
     output_bytes = asyncio.run(compile_once())
     seconds = time.perf_counter() - started
     cpu = cpu_seconds() - cpu_before
+    sent_while_written = getattr(store, "published_while_written", 0)
     store = None  # drops obstore's client before the interpreter ends (see bot.cli.main)
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "output_bytes": output_bytes, **phases}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu": cpu,
+                "output_bytes": output_bytes,
+                "sent_while_written": sent_while_written,
+                **phases,
+            }
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -753,6 +764,7 @@ def compare_stores(arguments: argparse.Namespace) -> None:
                 phases[kind].append(
                     " ".join(f"{p} {result[p]:.2f} s" for p in ("stage", "assemble", "publish"))
                     + f", S3 server CPU {result['server_cpu']:.2f} s"
+                    + (", sent while written" if result["sent_while_written"] else "")
                 )
                 measures[kind].append(
                     Measure(

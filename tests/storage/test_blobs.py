@@ -155,6 +155,8 @@ async def test_a_backup_is_published_while_written_and_only_once_whole(
 
     assert await blob_store.object_size(key) == len(expected)
     assert b"".join([c async for c in blob_store.read_chunks(key)]) == expected
+    if isinstance(blob_store, S3BlobStore):  # sent while written unless rewritten
+        assert blob_store.published_while_written == (0 if rewrite else 1)
 
 
 async def test_a_backup_whose_writing_fails_is_not_published(blob_store: BlobStore) -> None:
