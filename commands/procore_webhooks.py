@@ -13,7 +13,9 @@ Receiving (`parse_delivery`, `receive_delivery`; never calls Procore):
   Procore project) and queues the project's next re-read pass (job kind ``procore_webhook``).
 
 Re-reading (`run_pass`, the job's work): reads each resource asked for once it had no delivery
-for ``debounce`` seconds (all that are due after ``max_wait``), however many deliveries asked,
+for ``debounce`` seconds (or ``max_wait`` seconds after its oldest unread delivery), however
+many deliveries asked; a delivery whose event came before a read began asks nothing more
+(`storage.webhooks.CLOCK_SKEW`), so one change is read once however late its deliveries come,
 through the shared client (its pacing and 429 handling), and applies them as one partial
 snapshot; until nothing is due. Each due re-read is claimed by one pass (passes of the same
 project may overlap). What Procore answers now wins, whatever order the deliveries came in. A
@@ -221,14 +223,14 @@ async def receive_delivery(
             target_id=target_id,
             detail=detail,
         )
-        round_number = await webhooks.store_delivery(stored)
-        if round_number is None:
+        outcome = await webhooks.store_delivery(stored)
+        if not outcome.stored:
             if index == 0:
                 return Received(duplicate=True)
             continue
-        if project_id is None:
+        if project_id is None or not outcome.requested:
             continue
-        key = pass_job_key(project_id, round_number)
+        key = pass_job_key(project_id, outcome.round)
         if key in known:
             passes[project_id] = known[key]
             continue
@@ -267,23 +269,36 @@ class PassReport:
         )
 
 
-async def _due_reads(project_id: int, debounce: float, give_up_at: float) -> list[DueRead]:
-    """The project's re-reads once their resources had no delivery for ``debounce`` s (after
-    ``give_up_at``, loop time: all the due ones); [] when none is due."""
-    loop = asyncio.get_running_loop()
+async def _due_reads(project_id: int, debounce: float, max_wait: float) -> list[DueRead]:
+    """Claim the project's re-reads once their resource had no delivery for ``debounce`` s, or
+    its oldest unclaimed delivery came ``max_wait`` s ago; [] when none waits (the pass ends:
+    the round moves on first, so a delivery after this last look queues the next pass)."""
     while True:
-        waiting = await webhooks.due_since(project_id)
-        if not waiting:
-            return await webhooks.start_pass(project_id, quiet_since=None)
         now = timezone.now()
-        if loop.time() >= give_up_at:
-            return await webhooks.start_pass(project_id, quiet_since=None)
-        quiet_in = min((moment - now).total_seconds() for moment in waiting) + debounce
-        if quiet_in <= 0:
-            return await webhooks.start_pass(
-                project_id, quiet_since=now - timedelta(seconds=debounce)
+        due = await webhooks.claim_reads(
+            project_id,
+            quiet_since=now - timedelta(seconds=debounce),
+            pending_before=now - timedelta(seconds=max_wait),
+        )
+        if due:
+            return due
+        waiting = await webhooks.waiting_reads(project_id)
+        if not waiting:
+            await webhooks.next_round(project_id)
+            # A delivery stored before the round moved joined this pass: look once more.
+            if not await webhooks.waiting_reads(project_id):
+                return []
+            continue
+        now = timezone.now()
+        ready_in = min(
+            min(
+                (read.last_delivery_at - now).total_seconds() + debounce,
+                (read.pending_since - now).total_seconds() + max_wait,
             )
-        await asyncio.sleep(min(quiet_in, give_up_at - loop.time()))
+            for read in waiting
+        )
+        if ready_in > 0:
+            await asyncio.sleep(ready_in)
 
 
 @dataclass
@@ -305,12 +320,12 @@ async def run_pass(
     max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
 ) -> PassReport:
     """Re-read the project's due resources, each once it had no delivery for ``debounce`` s
-    (or ``max_wait`` s after the pass began), until none is due (see the module contract).
-    Procore errors propagate (the re-reads stay due: the next delivery's pass retries them)."""
-    give_up_at = asyncio.get_running_loop().time() + max_wait
+    (or ``max_wait`` s after its oldest unclaimed one), until none waits (see the module
+    contract). Procore errors propagate (the re-reads stay due: the next delivery's pass
+    retries them)."""
     total = PassReport(project_id, 0, 0, None)
     while True:
-        due = await _due_reads(project_id, debounce, give_up_at)
+        due = await _due_reads(project_id, debounce, max_wait)
         if not due:
             return total
         try:
