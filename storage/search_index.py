@@ -191,7 +191,7 @@ async def place_entries(
             low = before if before is not None else after - MENU_ORDER_GAP * (len(run) + 1)
             high = after if after is not None else before + MENU_ORDER_GAP * (len(run) + 1)
             step = (high - low) // (len(run) + 1)
-            if step < 1 or low + step * len(run) <= 0:
+            if step < 1:
                 return False
             values.update({moved: low + step * (n + 1) for n, moved in enumerate(run)})
             run = []
