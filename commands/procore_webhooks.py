@@ -194,7 +194,9 @@ class Received:
 async def receive_delivery(
     delivery: Delivery, queued_passes: dict[str, int] | None = None
 ) -> Received:
-    """Store the delivery and queue the re-read passes it asks for (no Procore call).
+    """Store the delivery and queue the re-read passes it asks for (no Procore call; on
+    PostgreSQL one statement per project, `storage.webhooks.store_delivery`); ``passes``: the
+    passes it queued or joined (it wakes the worker).
 
     ``queued_passes`` (pass job key → job id), kept by the caller for one database, remembers
     the passes already queued, so a delivery joining one skips the queue lookup (a project's
@@ -229,6 +231,10 @@ async def receive_delivery(
                 return Received(duplicate=True)
             continue
         if project_id is None or not outcome.requested:
+            continue
+        if outcome.pass_job_checked:  # PostgreSQL: the same statement queued it when missing
+            if outcome.pass_job_id is not None:
+                passes[project_id] = outcome.pass_job_id
             continue
         key = pass_job_key(project_id, outcome.round)
         if key in known:

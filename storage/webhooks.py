@@ -22,6 +22,7 @@ Ids are Procore ids (64-bit).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,7 @@ from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from storage.jobs import NOTIFY_CHANNEL
 from storage.schema import CONNECTION
 
 PROCORE_WEBHOOK = "procore_webhook"  # the job kind of a re-read pass
@@ -111,7 +113,11 @@ class StoredDelivery:
 
 def pass_job_key(project_id: int, round_number: int) -> str:
     """The job key of a project's next re-read pass."""
-    return f"{PROCORE_WEBHOOK}:{project_id}:{round_number}"
+    return f"{_pass_job_prefix(project_id)}{round_number}"
+
+
+def _pass_job_prefix(project_id: int | None) -> str:
+    return f"{PROCORE_WEBHOOK}:{project_id}:"
 
 
 @dataclass(frozen=True)
@@ -123,12 +129,18 @@ class Stored:
     stored: bool
     requested: bool
     round: int
+    # PostgreSQL: the statement also queued the pass job when it was missing (``pass_job_id``:
+    # the job it created; None: it existed already, or nothing was asked).
+    pass_job_checked: bool = False
+    pass_job_id: int | None = None
 
 
 # PostgreSQL: the whole of `store_delivery` in one statement (the hot path of the endpoint).
 # The read request and the project row are written only when the delivery row was new; the
 # request only when no claim's read already shows the event ($13: the event's time plus
-# `CLOCK_SKEW`); the round comes back from the project row as this statement left it.
+# `CLOCK_SKEW`); the round comes back from the project row as this statement left it, and the
+# pass job of that round is queued when missing (the row `storage.jobs.enqueue` would write,
+# with its NOTIFY, sent when the statement commits).
 _PG_STORE = """
 WITH delivery AS (
     INSERT INTO webhook_deliveries (dedupe_key, ulid, company_id, project_id, resource_name,
@@ -153,9 +165,17 @@ WITH delivery AS (
     SELECT $4, 0, $9 FROM delivery WHERE $4::bigint IS NOT NULL
     ON CONFLICT (project_id) DO UPDATE SET last_delivery_at = EXCLUDED.last_delivery_at
     RETURNING round
+), job AS (
+    INSERT INTO jobs (kind, idempotency_key, status, payload, attempts, state, created_at,
+                      updated_at)
+    SELECT $14, $15 || project.round::text, 'queued', $16::jsonb, 0, '{}'::jsonb, $9, $9
+    FROM project, request
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
 )
 SELECT (SELECT count(*) FROM delivery) AS stored, (SELECT count(*) FROM request) AS requested,
-       (SELECT max(round) FROM project) AS round
+       (SELECT max(round) FROM project) AS round, (SELECT max(id) FROM job) AS job_id,
+       (SELECT count(pg_notify($17, $14)) FROM job) AS notified
 """
 
 
@@ -182,10 +202,20 @@ async def store_delivery(delivery: StoredDelivery) -> Stored:
                 delivery.target_id,
                 delivery.detail,
                 shown_after,
+                PROCORE_WEBHOOK,
+                _pass_job_prefix(delivery.project_id),
+                json.dumps({"project_id": delivery.project_id}),
+                NOTIFY_CHANNEL,
             ],
         )
         row = rows[0]
-        return Stored(bool(row["stored"]), bool(row["requested"]), int(row["round"] or 0))
+        return Stored(
+            bool(row["stored"]),
+            bool(row["requested"]),
+            int(row["round"] or 0),
+            pass_job_checked=True,
+            pass_job_id=int(row["job_id"]) if row["job_id"] is not None else None,
+        )
     for attempt in range(3):
         try:
             async with in_transaction():
