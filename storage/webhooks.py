@@ -10,6 +10,9 @@ Contract:
   (``claimed``, at ``claimed_at``) so that an overlapping pass does not read it too; a claim
   older than `STALE_CLAIM` (its process died) no longer counts. ``pending_since``: when the
   oldest request no pass has claimed came (the coalescing window's cap counts from it).
+- PostgreSQL: `store_delivery` is one statement, committed without waiting for the WAL flush
+  (see `_PG_STORE`: a database crash may lose the last fraction of a second of deliveries; the
+  periodic sync is the safety net).
 - A delivery whose event (its ``timestamp``) happened at least `CLOCK_SKEW` before the
   resource's last claim asks nothing (``requested=False``): the read of that claim started
   after the change, so it already shows it (a burst's late deliveries, Procore's delayed
@@ -140,9 +143,14 @@ class Stored:
 # request only when no claim's read already shows the event ($13: the event's time plus
 # `CLOCK_SKEW`); the round comes back from the project row as this statement left it, and the
 # pass job of that round is queued when missing (the row `storage.jobs.enqueue` would write,
-# with its NOTIFY, sent when the statement commits).
+# with its NOTIFY, sent when the statement commits). It commits asynchronously (no wait for the
+# WAL flush, 3/4 of its time): a PostgreSQL crash may lose the deliveries of its last fraction
+# of a second (3 × wal_writer_delay); the periodic sync catches those changes up, as it does
+# for deliveries that never come.
 _PG_STORE = """
-WITH delivery AS (
+WITH durability AS (
+    SELECT set_config('synchronous_commit', 'off', true) AS setting
+), delivery AS (
     INSERT INTO webhook_deliveries (dedupe_key, ulid, company_id, project_id, resource_name,
                                     resource_id, event_type, sent_at, received_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -175,7 +183,8 @@ WITH delivery AS (
 )
 SELECT (SELECT count(*) FROM delivery) AS stored, (SELECT count(*) FROM request) AS requested,
        (SELECT max(round) FROM project) AS round, (SELECT max(id) FROM job) AS job_id,
-       (SELECT count(pg_notify($17, $14)) FROM job) AS notified
+       (SELECT count(pg_notify($17, $14)) FROM job) AS notified,
+       (SELECT max(setting) FROM durability) AS synchronous_commit
 """
 
 
