@@ -83,6 +83,7 @@ RETIRED_TRIGGERS = frozenset({("Project Users", "update"), ("Project Vendors", "
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_DEBOUNCE_SECONDS = 0.5
 DEFAULT_MAX_WAIT_SECONDS = 5.0
+MIN_WAIT_SECONDS = 0.01
 
 
 QUEUED_PASSES_REMEMBERED = 10_000
@@ -303,8 +304,7 @@ async def _due_reads(project_id: int, debounce: float, max_wait: float) -> list[
             )
             for read in waiting
         )
-        if ready_in > 0:
-            await asyncio.sleep(ready_in)
+        await asyncio.sleep(max(ready_in, MIN_WAIT_SECONDS))  # never a busy loop
 
 
 @dataclass
