@@ -338,6 +338,7 @@ async def run_pass(
             done = await _apply_reads(client, project_id, due)
         except BaseException:
             await webhooks.release(due)
+            await webhooks.next_round(project_id)  # this job is over: the next delivery queues one
             raise
         total = PassReport(
             project_id, total.reads + done.reads, total.deleted + done.deleted, done.report
