@@ -469,6 +469,26 @@ async def test_a_delivery_while_procore_answers_429_is_processed_later(
     assert "Procore webhooks" not in json.dumps(await open_home(slack, VIEWER))
 
 
+async def test_after_a_failed_pass_the_next_delivery_queues_a_new_one(
+    bot: BotServer, installed: str, fake_procore: FakeProcore, procore_world: ProcoreWorld
+) -> None:
+    fake_procore.inject("500", times=5, path_contains="/requisitions/9012")  # every attempt
+    requisition(procore_world, 9012)["status"] = "revise_and_resubmit"
+    touch(requisition(procore_world, 9012))
+    await fake_procore.deliver(DRAW_REQUESTS, 9012, "update", project_id=DEMO_PROJECT)
+
+    async def pass_failed() -> bool:
+        return await Job.filter(kind=PROCORE_WEBHOOK, status="failed").exists()
+
+    await until(pass_failed)
+    assert await invoice_status(9012) != "revise_and_resubmit"
+    requisition(procore_world, 9012)["status"] = "approved"
+    touch(requisition(procore_world, 9012))
+    await fake_procore.deliver(DRAW_REQUESTS, 9012, "update", project_id=DEMO_PROJECT)
+    await until(lambda: _status_is(9012, "approved"))
+    assert await Job.filter(kind=PROCORE_WEBHOOK).count() == 2
+
+
 async def test_an_update_in_procore_shows_in_the_next_options_load(
     bot: BotServer,
     installed: str,
