@@ -177,6 +177,8 @@ async def place_entries(
     kept_orders = [current[invoice_id] for invoice_id in kept]
     if any(a >= b for a, b in zip(kept_orders, kept_orders[1:], strict=False)):
         return False
+    if not placed:
+        return True
     values: dict[int, int] = {}
     run: list[int] = []
     before: int | None = None
