@@ -143,14 +143,10 @@ class Stored:
 # request only when no claim's read already shows the event ($13: the event's time plus
 # `CLOCK_SKEW`); the round comes back from the project row as this statement left it, and the
 # pass job of that round is queued when missing (the row `storage.jobs.enqueue` would write,
-# with its NOTIFY, sent when the statement commits). It commits asynchronously (no wait for the
-# WAL flush, 3/4 of its time): a PostgreSQL crash may lose the deliveries of its last fraction
-# of a second (3 × wal_writer_delay); the periodic sync catches those changes up, as it does
-# for deliveries that never come.
+# with its NOTIFY, sent when the statement commits). It commits durably before Procore is
+# answered: a delivery acknowledged is never lost, even to a database crash.
 _PG_STORE = """
-WITH durability AS (
-    SELECT set_config('synchronous_commit', 'off', true) AS setting
-), delivery AS (
+WITH delivery AS (
     INSERT INTO webhook_deliveries (dedupe_key, ulid, company_id, project_id, resource_name,
                                     resource_id, event_type, sent_at, received_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -183,8 +179,7 @@ WITH durability AS (
 )
 SELECT (SELECT count(*) FROM delivery) AS stored, (SELECT count(*) FROM request) AS requested,
        (SELECT max(round) FROM project) AS round, (SELECT max(id) FROM job) AS job_id,
-       (SELECT count(pg_notify($17, $14)) FROM job) AS notified,
-       (SELECT max(setting) FROM durability) AS synchronous_commit
+       (SELECT count(pg_notify($17, $14)) FROM job) AS notified
 """
 
 
