@@ -64,7 +64,7 @@ async def test_forged_or_stale_requests_get_401_and_nothing_happens(
     # The same command, signed: once its modal is open, whatever a forged request had started
     # would have shown up too. Only the signed one did anything (Bolt's first auth.test is its).
     assert (await slack.send(body)).status == 200
-    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"), 10)
+    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"))
     assert [call.method for call in fake_slack.calls] == [
         "auth.test",
         "users.info",
@@ -86,7 +86,7 @@ async def test_a_user_who_may_not_compile_is_told_which_permission_and_whom_to_a
 ) -> None:
     answer = await slack.command(user_id)
     assert answer.status == 200 and answer.text == ""
-    [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals, 10)
+    [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals)
     assert ephemeral["response_type"] == "ephemeral"
     text = ephemeral["text"] + json.dumps(ephemeral.get("blocks"))
     assert "Admin" in text and "Commitments" in text and "Ask" in text

@@ -11,6 +11,7 @@ from bot.blocks.messages import JobHeadline, Phase
 from bot.identity import IdentityResolver, IdentityUnavailable, identity_from_user
 from bot.parent import ParentMessage
 from bot.settings import Settings, SettingsError
+from tests.waiting import JOB_PATIENCE
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
 
@@ -34,6 +35,7 @@ def test_socket_mode_needs_no_signing_secret_and_api_url_gets_a_slash() -> None:
         ({}, "SLACK_BOT_TOKEN"),
         ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
         ({**BASE, "PORT": "70000"}, "PORT"),
+        ({**BASE, "PORT": "-1"}, "PORT"),
         ({**BASE, "BACKUPS_WORKERS": "two"}, "BACKUPS_WORKERS"),
         ({**BASE, "BACKUPS_MAX_INVOICES": "500"}, "BACKUPS_MAX_INVOICES"),
         ({**BASE, "BACKUPS_SHUTDOWN_GRACE_SECONDS": "-1"}, "BACKUPS_SHUTDOWN_GRACE_SECONDS"),
@@ -108,7 +110,7 @@ async def test_progress_is_throttled_latest_wins_and_phases_are_immediate() -> N
     for step in range(1, 6):
         await parent.progress(f"invoice {step} of 5: SC-00{step} Vendor")
     assert len(chat.updates) == 1  # progress never waits for Slack
-    await asyncio.wait_for(chat.second_update.wait(), 5)
+    await asyncio.wait_for(chat.second_update.wait(), JOB_PATIENCE)
     await parent.show(Phase.UPLOADING)
     await parent.close()
     assert len(chat.updates) == 3
