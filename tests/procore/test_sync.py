@@ -18,7 +18,7 @@ from bot.blocks.messages import success_reply
 from commands import manage_access
 from commands.access import AccessDenied, Requester, compile_access
 from commands.compile_backups import CompileResult, compile_backup, format_size
-from commands.demo import ADMIN_EMAIL, PROJECT_ID, write_demo_bundle
+from commands.demo import ADMIN_EMAIL, PROJECT_ID
 from commands.import_bundle import import_bundle
 from commands.procore_freshness import ProcoreFreshness
 from commands.sync_procore import SYNCED, UNREACHABLE, ProjectSyncLine, sync_company, sync_project
@@ -50,8 +50,8 @@ VOLATILE = {
 
 
 @pytest.fixture
-def demo_folder(tmp_path: Path) -> Path:
-    return write_demo_bundle(tmp_path / "demo")
+def demo_folder(demo_bundle: Path) -> Path:
+    return demo_bundle
 
 
 @pytest.fixture

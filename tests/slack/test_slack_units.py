@@ -9,8 +9,11 @@ import pytest
 
 from bot.blocks.messages import JobHeadline, Phase
 from bot.identity import IdentityResolver, IdentityUnavailable, identity_from_user
+from bot.listeners.guard import signature_problem
 from bot.parent import ParentMessage
 from bot.settings import Settings, SettingsError
+from tests.slack.conftest import SIGNING_SECRET
+from tests.slack.slack_driver import slack_signature
 from tests.waiting import JOB_PATIENCE
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
@@ -151,3 +154,16 @@ def test_bad_store_settings_name_the_variable(environment: dict[str, str], varia
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(environment)
     assert str(raised.value).startswith(variable)
+
+
+def test_the_signature_window_is_five_minutes_each_way() -> None:
+    body = b"command=%2Fbackup&text=help"
+    sent = 1_800_000_000
+
+    def problem(now: float) -> str | None:
+        signature = slack_signature(SIGNING_SECRET, str(sent), body.decode())
+        return signature_problem(SIGNING_SECRET, body, str(sent), signature, now)
+
+    assert problem(sent) is None
+    assert problem(sent + 300) is None and problem(sent - 300) is None
+    assert problem(sent + 301) == "stale" and problem(sent - 301) == "stale"
