@@ -160,6 +160,7 @@ class BotServer:
                 f"cannot listen on HOST={settings.host} PORT={settings.port}: {error.strerror}"
             ) from error
         self.port = int(self._runner.addresses[0][1])
+        log.info("invoice-backups bot listening on %s", self.url)  # the port PORT=0 was given
         if settings.app_token is not None:
             self._socket_mode = AsyncSocketModeHandler(self.app, settings.app_token)
             await self._socket_mode.connect_async()

@@ -4,8 +4,8 @@
 group logging to a file, and the fixtures that clean up after them (a pytest plugin, listed in
 ``tests/conftest.py``).
 
-A serve process listens on ``PORT=0``: the OS gives it a free port, which it names in its start-up
-line (`serving_port`). Choosing a free port here and passing it on would race: another process
+A serve process listens on ``PORT=0``: the OS gives it a free port, which it names in a log line
+once bound (`serving_port`). Choosing a free port here and passing it on would race: another process
 can take the port between the choice and the bind."""
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from tests.waiting import eventually
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
 PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
-SERVING_LINE = re.compile(r"invoice-backups bot serving on http://\S+:(\d+) ")
+LISTENING_LINE = re.compile(r"invoice-backups bot listening on http://\S+:(\d+)\b")
 
 
 def serving_port(log: str) -> int | None:
-    """The port a serve process listens on, from its INFO start-up line in ``log``; None before
-    that line."""
-    found = SERVING_LINE.search(log)
+    """The port a serve process listens on, from its INFO line ``invoice-backups bot listening on
+    http://HOST:PORT`` in ``log`` (logged once bound); None before that line."""
+    found = LISTENING_LINE.search(log)
     return int(found[1]) if found else None
 
 
@@ -123,13 +123,13 @@ class ServeProcess:
             except aiohttp.ClientConnectionError:
                 return False  # not listening yet
 
-        await eventually(healthy, within, every=0.1, what=f"{self.url} healthy")
+        await eventually(healthy, within, every=0.1, what=f"serve healthy (log: {self.log_path})")
 
 
 async def start_serve(env: dict[str, str], log_path: Path) -> ServeProcess:
     """Start ``serve`` with ``env`` on a port the OS chooses, in a new session; its output to
     ``log_path``. ``env`` keeps LOG_LEVEL at INFO or below: `wait_healthy` reads the port from the
-    start-up line."""
+    line it logs once bound."""
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable,

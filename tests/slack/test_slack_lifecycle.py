@@ -192,8 +192,8 @@ async def test_a_bad_setting_stops_start_up_with_one_line_naming_it(
 
 
 async def _read_until_serving(process: asyncio.subprocess.Process) -> tuple[int, str]:
-    """Read the process's stderr up to its start-up line; return the port it names (PORT=0: the
-    OS chose it) and the text read."""
+    """Read the process's stderr up to the line naming its port (PORT=0: the OS chose it); return
+    the port and the text read."""
     assert process.stderr is not None
     head = ""
     while (port := serving_port(head)) is None:
