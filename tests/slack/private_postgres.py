@@ -1,8 +1,7 @@
 """A private PostgreSQL server for tests that stop and start it (never the shared one on 5432).
 
-`PrivatePostgres` runs ``initdb`` into a fresh temp dir and ``pg_ctl`` listening on a Unix socket in
-that dir only (no TCP port, so no other process can take its place while it is stopped), with
-trust auth. When the tests run as root (CI), the server runs as the ``postgres``
+`PrivatePostgres` runs ``initdb`` into a fresh temp dir and ``pg_ctl`` on a free port, listening
+on 127.0.0.1 with trust auth. When the tests run as root (CI), the server runs as the ``postgres``
 OS user through ``runuser`` (PostgreSQL refuses to run as root). `available` says whether the
 machine can do it.
 """
@@ -13,12 +12,12 @@ import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 SERVER_USER = "postgres"
-SOCKET_PORT = 5432  # names the socket file (.s.PGSQL.5432) in the server's own folder
 
 
 def _bin_dir() -> Path | None:
@@ -48,6 +47,12 @@ def available() -> str | None:
     return None
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class PrivatePostgres:
     """One throw-away server: `start`, `stop`, `start` again, `destroy`."""
 
@@ -58,19 +63,21 @@ class PrivatePostgres:
         self.root = Path(tempfile.mkdtemp(prefix="ib-private-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
+        self.port = _free_port()
         if os.geteuid() == 0:
             entry = pwd.getpwnam(SERVER_USER)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
 
-    def url(self, database: str) -> str:
-        """The URL of ``database`` on this server (through its socket)."""
-        return f"postgres://postgres@:{SOCKET_PORT}/{database}?host={self.root}"
+    @property
+    def url(self) -> str:
+        """Server URL without a database (append ``/name``)."""
+        return f"postgres://postgres@127.0.0.1:{self.port}"
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         options = (
-            f"-p {SOCKET_PORT} -k {self.root} -c listen_addresses='' "
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")

@@ -60,7 +60,7 @@ async def private_pg(data_dir: Path) -> AsyncIterator[PrivatePostgres]:
         await asyncio.to_thread(server.start)
         import asyncpg
 
-        connection = await asyncpg.connect(server.url("postgres"))
+        connection = await asyncpg.connect(f"{server.url}/postgres")
         await connection.execute("CREATE DATABASE invoice_backups")
         await connection.close()
         yield server
@@ -252,7 +252,7 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
     tmp_path: Path,
     serves: list[ServeProcess],
 ) -> None:
-    database_url = private_pg.url("invoice_backups")
+    database_url = f"{private_pg.url}/invoice_backups"
     await prepare_database(database_url, data_dir, tmp_path)
     # Leases longer than the outage: the jobs stay with their processes and resume there.
     env = serve_environment(database_url, data_dir, fake_slack, lease=30)
