@@ -1,55 +1,48 @@
 """Start and stop a real `invoice-backups serve` process for the benchmarks (HTTP mode, pointed
-at a fake Slack), and wait until it answers its health check."""
+at a fake Slack), and wait until it answers its health check. The process is the tests' one
+(`tests.slack.serve_process.start_serve`): a port the OS chooses, its log in the data dir."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import sys
+import uuid
 from pathlib import Path
 
 import aiohttp
 
-from tests.slack.serve_process import REPO, free_port, process_environment
+from tests.slack.serve_process import process_environment
+from tests.slack.serve_process import start_serve as start_serve_process
 
 BOT_TOKEN = "xoxb-bench"
 SECRET = "bench-signing-secret"
+HEALTHY_WITHIN = 120.0  # seconds for a process to answer /healthz (a loaded machine included)
 
 
 async def start_serve(
     slack_api_url: str, database_url: str, data_dir: Path, workers: int, **settings: str
 ) -> tuple[asyncio.subprocess.Process, str]:
-    """Run ``invoice-backups serve`` on a free port; return the process and its base URL once
-    ``/healthz`` answers 200. `settings` are extra environment variables."""
-    port = free_port()
+    """Run ``invoice-backups serve`` on a port the OS chooses, logging to a ``serve-*.log`` file
+    in ``data_dir``; return the process and its base URL once ``/healthz`` answers 200.
+    `settings` are extra environment variables."""
     env = process_environment(
         slack_api_url,
         database_url,
         data_dir,
         bot_token=BOT_TOKEN,
         signing_secret=SECRET,
-        **{
-            "BACKUPS_WORKERS": str(workers),
-            "PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-            **settings,
-        },
+        **{"BACKUPS_WORKERS": str(workers), "LOG_LEVEL": "INFO", **settings},
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from bot.cli import main; main(['serve'])", cwd=REPO, env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return process, url
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    process.kill()
-    raise SystemExit("a bot process did not become healthy")
+    serve = await start_serve_process(env, data_dir / f"serve-{uuid.uuid4().hex[:8]}.log")
+    try:
+        async with aiohttp.ClientSession() as session:
+            await serve.wait_healthy(session, within=HEALTHY_WITHIN)
+    except AssertionError as error:
+        if serve.process.returncode is None:
+            serve.process.kill()
+            await serve.process.wait()
+        raise SystemExit(f"a bot process did not become healthy: {error}") from error
+    return serve.process, serve.url
 
 
 async def stop_serve(process: asyncio.subprocess.Process) -> None:

@@ -87,8 +87,12 @@ class BotServer:
         scheduler_options: dict[str, Any] | None = None,
         webhook_options: dict[str, float] | None = None,
         blob_store: BlobStore | None = None,
+        start_worker: bool = True,
     ) -> None:
+        """``start_worker=False``: `start` leaves the job worker stopped (jobs wait in the queue)
+        until the caller starts it with ``worker.start()``: tests that decide when jobs run."""
         self.settings = settings
+        self._start_worker = start_worker
         self._webhook_options = webhook_options or {}
         self.blob_store = blob_store or open_blob_store(settings.store or StoreConfig(data_dir()))
         self._executor_factory = executor_factory
@@ -156,10 +160,12 @@ class BotServer:
                 f"cannot listen on HOST={settings.host} PORT={settings.port}: {error.strerror}"
             ) from error
         self.port = int(self._runner.addresses[0][1])
+        log.info("invoice-backups bot listening on %s", self.url)  # the port PORT=0 was given
         if settings.app_token is not None:
             self._socket_mode = AsyncSocketModeHandler(self.app, settings.app_token)
             await self._socket_mode.connect_async()
-        await self.worker.start()
+        if self._start_worker:
+            await self.worker.start()
         await self.scheduler.start()
         log.info(
             "invoice-backups bot serving on %s (%s mode, %d PDF workers, files in %s)",

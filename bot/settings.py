@@ -102,7 +102,7 @@ class Settings:
             app_token=app_token,
             api_url=_api_url(env.optional("SLACK_API_URL")),
             host=env.optional("HOST") or "0.0.0.0",
-            port=env.integer("PORT", DEFAULT_PORT, 1, 65535),
+            port=env.integer("PORT", DEFAULT_PORT, 0, 65535),
             workers=env.integer("BACKUPS_WORKERS", DEFAULT_WORKERS, 1, MAX_WORKERS),
             max_invoices=env.integer("BACKUPS_MAX_INVOICES", DEFAULT_MAX_INVOICES, 1, 100),
             shutdown_grace_seconds=env.number(

@@ -54,7 +54,7 @@ import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -293,8 +293,12 @@ class ProcoreClient:
     ``stats`` holds the request counters (`RequestStats`).
     """
 
-    def __init__(self, config: ProcoreConfig) -> None:
+    def __init__(
+        self, config: ProcoreConfig, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """``clock``: the seconds that decide when the token is renewed (tests move it)."""
         self.config = config
+        self._clock = clock
         self.stats = RequestStats()
         self._api = urlsplit(config.api_url.rstrip("/"))
         self._session: aiohttp.ClientSession | None = None
@@ -339,10 +343,10 @@ class ProcoreClient:
 
     async def _access_token(self) -> str:
         token = self._token
-        if token is not None and time.monotonic() < self._token_refresh_at:
+        if token is not None and self._clock() < self._token_refresh_at:
             return token
         async with self._token_lock:
-            if self._token is None or time.monotonic() >= self._token_refresh_at:
+            if self._token is None or self._clock() >= self._token_refresh_at:
                 await self._mint_token()
             assert self._token is not None
             return self._token
@@ -397,7 +401,7 @@ class ProcoreClient:
             lifetime = 5400.0
         margin = min(config.token_refresh_margin_seconds, lifetime / 10)
         self._token = token
-        self._token_refresh_at = time.monotonic() + lifetime - margin
+        self._token_refresh_at = self._clock() + lifetime - margin
         self.stats.token_mints += 1
         logger.info("Procore token minted for company %s", config.company_id)
 

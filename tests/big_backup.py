@@ -4,6 +4,7 @@ process, merged and page-stamped: real work, nothing mocked)."""
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 
@@ -16,8 +17,9 @@ BIG_ATTACHMENT_PAGES = 400
 FIRST_ATTACHMENT_ID = 880_000
 
 
+@functools.cache
 def many_page_pdf(pages: int) -> bytes:
-    """A valid PDF of ``pages`` pages, each with a little text."""
+    """A valid PDF of ``pages`` pages, each with a little text (made once per session)."""
     with pikepdf.new() as pdf:
         font = pdf.make_indirect(
             pikepdf.Dictionary(

@@ -3,20 +3,30 @@ object stores (the local folder, and a bucket on a real S3 server started once p
 
 PostgreSQL is the server on 127.0.0.1:5432 (trust auth); each test gets its own database,
 created from ``test`` and dropped afterwards. ``BACKUPS_TEST_PG`` overrides the server URL.
+A migrated database (`database`) is a copy of a template the real migrations built once per
+session and kind (`sqlite_template`, `postgres_template`): migrating each test's database anew
+took most of a database test's time. The tests of the migrations themselves start from an
+empty database (`database_url` without `database`).
 Hypothesis runs under the ``dev`` or ``ci`` profile below (``HYPOTHESIS_PROFILE`` chooses).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
 from hypothesis import settings
 
+from commands.demo import write_demo_bundle
 from storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from storage.db import close_database, open_database
 from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, new_bucket_name
@@ -44,12 +54,21 @@ def pytest_terminal_summary(
         terminalreporter.write_line(f"test order: --randomly-seed={seed}")
 
 
+T = TypeVar("T")
+
 PG_SERVER = os.environ.get("BACKUPS_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 
 DATABASE_KINDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo bundle's folder, written once per session: read-only (a test that wants another
+    bundle writes or copies its own)."""
+    return write_demo_bundle(tmp_path_factory.mktemp("bundle") / "demo")
 
 
 @pytest.fixture
@@ -62,12 +81,13 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-async def create_postgres_database() -> str:
-    """Create an empty database on the test server and return its name."""
+async def create_postgres_database(template: str | None = None) -> str:
+    """Create a database on the test server, empty or a copy of ``template``; return its name."""
     name = f"ib_{uuid.uuid4().hex[:16]}"
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     connection = await asyncpg.connect(f"{PG_SERVER}/test")
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        await connection.execute(f'CREATE DATABASE "{name}"{copy_of}')
     finally:
         await connection.close()
     return name
@@ -82,29 +102,134 @@ async def drop_postgres_database(name: str) -> None:
         await connection.close()
 
 
+def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to the end in a thread with an event loop of its own: a session fixture
+    must not share (or need) the loop of the test that first asks for it."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+async def migrated(url: str) -> None:
+    """Apply every migration to the empty database at ``url`` (as `invoice-backups migrate`)."""
+    await open_database(url, migrate=True)
+    await close_database()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session (read-only: `database_url` copies it)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    in_own_loop(migrated(f"sqlite://{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once per session (`database_url` creates copies of it;
+    nothing connects to it after the migrations); dropped at the end of the session."""
+    name = in_own_loop(create_postgres_database())
+    try:
+        in_own_loop(migrated(f"{PG_SERVER}/{name}"))
+        yield name
+    finally:
+        in_own_loop(drop_postgres_database(name))
+
+
+class BackgroundDrops:
+    """Drops test databases in a thread of its own, those queued meanwhile side by side: a DROP
+    DATABASE waits for a PostgreSQL checkpoint (a second or more on a busy machine), drops sent
+    together share one, and no test needs to wait for any. `finish` waits for every drop and
+    raises if one failed."""
+
+    AT_ONCE = 8  # connections one batch uses at most (the server is shared)
+
+    def __init__(self) -> None:
+        self._queued: list[str] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._finishing = False
+        self._failures: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="drop-test-databases", daemon=True)
+        self._thread.start()
+
+    def drop(self, name: str) -> None:
+        """Queue the drop of database ``name`` (its connections are closed or forced off)."""
+        with self._lock:
+            self._queued.append(name)
+        self._wake.set()
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finishing = True
+        self._wake.set()
+        self._thread.join()
+        if self._failures:
+            failures = self._failures
+            raise RuntimeError(f"{len(failures)} test database(s) not dropped: {failures[0]!r}")
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                batch, self._queued = self._queued, []
+                finishing = self._finishing
+            if batch:
+                asyncio.run(self._drop_together(batch))
+            if finishing:
+                return
+
+    async def _drop_together(self, names: list[str]) -> None:
+        slots = asyncio.Semaphore(self.AT_ONCE)
+
+        async def drop(name: str) -> None:
+            async with slots:
+                await drop_postgres_database(name)
+
+        results = await asyncio.gather(*(drop(name) for name in names), return_exceptions=True)
+        self._failures += [result for result in results if isinstance(result, BaseException)]
+
+
+@pytest.fixture(scope="session")
+def background_drops() -> Iterator[BackgroundDrops]:
+    """Where `database_url` drops its PostgreSQL databases (all dropped by the session's end)."""
+    drops = BackgroundDrops()
+    try:
+        yield drops
+    finally:
+        drops.finish()
+
+
 @pytest.fixture(params=DATABASE_KINDS)
 async def database_url(
     request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[str]:
-    """The URL of an empty database (SQLite file or PostgreSQL database), set as DATABASE_URL."""
+    """The URL of a database (SQLite file or PostgreSQL database), set as DATABASE_URL: empty,
+    or, when the test uses `database`, a copy of the session's migrated template."""
+    wants_schema = "database" in request.fixturenames
     if request.param == "sqlite":
-        url = f"sqlite://{data_dir / 'test.sqlite3'}"
+        path = data_dir / "test.sqlite3"
+        if wants_schema:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite://{path}"
         monkeypatch.setenv("DATABASE_URL", url)
         yield url
         return
-    name = await create_postgres_database()
+    template = request.getfixturevalue("postgres_template") if wants_schema else None
+    drops: BackgroundDrops = request.getfixturevalue("background_drops")
+    name = await create_postgres_database(template)
     url = f"{PG_SERVER}/{name}"
     monkeypatch.setenv("DATABASE_URL", url)
     try:
         yield url
     finally:
-        await drop_postgres_database(name)
+        drops.drop(name)
 
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[str]:
-    """An open, empty database, its schema built by the migrations as in production; closed
-    after the test."""
+    """An open, empty database, its schema built by the migrations as in production (once per
+    session: a copy of the template, `database_url`); closed after the test."""
     await open_database(database_url, migrate=True)
     try:
         yield database_url

@@ -1,4 +1,5 @@
-"""Fixtures of the use-case tests: the demo bundle imported into a fresh database."""
+"""Fixtures of the use-case tests: the demo bundle (`demo_bundle`, tests/conftest.py) imported into
+a fresh database."""
 
 from __future__ import annotations
 
@@ -6,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from commands.demo import PROJECT_ID, write_demo_bundle
+from commands.demo import PROJECT_ID
 from commands.import_bundle import import_bundle
 from storage.blobs import LocalBlobStore
-
-
-@pytest.fixture(scope="session")
-def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_demo_bundle(tmp_path_factory.mktemp("bundle") / "demo")
 
 
 @pytest.fixture

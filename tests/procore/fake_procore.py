@@ -31,7 +31,6 @@ import itertools
 import json
 import math
 import secrets
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,12 +194,6 @@ class StorageHit:
     at: float
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class FakeProcore:
     """The two servers. ``url`` is the API (and login) host, ``storage_url`` the file host."""
 
@@ -315,14 +308,18 @@ class FakeProcore:
         api.router.add_get("/storage/files/{key:.+}", self._storage_redirect)
         storage = web.Application()
         storage.router.add_get("/s3/{key:.+}", self._storage_file)
-        api_port, storage_port = _free_port(), _free_port()
-        for app, port in ((api, api_port), (storage, storage_port)):
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            self._runners.append(runner)
+        api_port, storage_port = [await self._listen(app) for app in (api, storage)]
         self.url = f"http://127.0.0.1:{api_port}"
         self.storage_url = f"http://localhost:{storage_port}"
+
+    async def _listen(self, app: web.Application) -> int:
+        """Serve ``app`` on 127.0.0.1, on a port the OS chooses (bound at once: no other process
+        can take it in between); return the port."""
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runners.append(runner)
+        return int(runner.addresses[0][1])
 
     async def close(self) -> None:
         for runner in self._runners:

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from bot.settings import ProcoreSettings
-from commands.demo import write_demo_bundle
 from procore.client import ProcoreClient, ProcoreConfig
 from tests.procore.fake_procore import (
     CLIENT_ID,
@@ -68,9 +67,9 @@ def procore_environment(fake: FakeProcore) -> dict[str, str]:
 
 
 @pytest.fixture
-def procore_world(tmp_path: Path) -> ProcoreWorld:
-    """The demo project as a Procore world."""
-    return world_from_bundle(write_demo_bundle(tmp_path / "procore-bundle"))
+def procore_world(demo_bundle: Path) -> ProcoreWorld:
+    """The demo project as a Procore world (the test's own: it may change it)."""
+    return world_from_bundle(demo_bundle)
 
 
 @pytest.fixture

@@ -71,10 +71,14 @@ async def test_token_expiring_mid_run_is_reminted_once_and_the_call_retried(
 
 
 async def test_token_is_renewed_before_expires_in(fake_procore: FakeProcore) -> None:
-    fake_procore.world.token_expires_in = 1  # refreshed 0.1 s early (a tenth of the lifetime)
-    async with ProcoreClient(client_config(fake_procore)) as client:
+    fake_procore.world.token_expires_in = 1000  # renewed 100 s early (a tenth of the lifetime)
+    now = [0.0]  # the client's clock, moved by the test (the fake's tokens stay valid)
+    async with ProcoreClient(client_config(fake_procore), clock=lambda: now[0]) as client:
         await read_requisitions(client)
-        await asyncio.sleep(1.0)
+        now[0] = 899.0
+        await read_requisitions(client)
+        assert len(fake_procore.issued_tokens) == 1  # not yet
+        now[0] = 900.0
         await read_requisitions(client)
     assert len(fake_procore.issued_tokens) == 2
     assert all(call.status == 200 for call in fake_procore.api_requests())

@@ -18,7 +18,7 @@ from bot.blocks.messages import success_reply
 from commands import manage_access
 from commands.access import AccessDenied, Requester, compile_access
 from commands.compile_backups import CompileResult, compile_backup, format_size
-from commands.demo import ADMIN_EMAIL, PROJECT_ID, write_demo_bundle
+from commands.demo import ADMIN_EMAIL, PROJECT_ID
 from commands.import_bundle import import_bundle
 from commands.procore_freshness import ProcoreFreshness
 from commands.sync_procore import SYNCED, UNREACHABLE, ProjectSyncLine, sync_company, sync_project
@@ -33,6 +33,7 @@ from tests.procore.fake_procore import (
     touch,
     world_from_bundle,
 )
+from tests.procore.fixtures import client_config
 from tests.storage.bundles import dump_database
 
 ADMIN = Requester(key="test:admin", email=ADMIN_EMAIL, display_name="PM")
@@ -50,8 +51,8 @@ VOLATILE = {
 
 
 @pytest.fixture
-def demo_folder(tmp_path: Path) -> Path:
-    return write_demo_bundle(tmp_path / "demo")
+def demo_folder(demo_bundle: Path) -> Path:
+    return demo_bundle
 
 
 @pytest.fixture
@@ -234,15 +235,17 @@ async def test_the_freshness_re_read_changes_what_is_compiled(
 
 
 async def test_procore_down_at_compile_time_compiles_from_the_last_sync(
-    database: str, data_dir: Path, fake: FakeProcore, client: ProcoreClient
+    database: str, data_dir: Path, fake: FakeProcore
 ) -> None:
-    await sync_company(client)
-    freshness = ProcoreFreshness(client, LocalBlobStore(data_dir))
-    await compile_all(data_dir, freshness)  # details and files read once
-    synced_at = (await Project.get(id=PROJECT_ID)).synced_at
-    assert synced_at is not None
-    fake.inject("503", times=1000, retry_after=0.05)
-    result = await compile_all(data_dir, freshness)
+    # A client that gives up on 503s after a second (the fixture's waits 30 s per request).
+    async with ProcoreClient(client_config(fake, max_slowdown_seconds=1.0)) as client:
+        await sync_company(client)
+        freshness = ProcoreFreshness(client, LocalBlobStore(data_dir))
+        await compile_all(data_dir, freshness)  # details and files read once
+        synced_at = (await Project.get(id=PROJECT_ID)).synced_at
+        assert synced_at is not None
+        fake.inject("503", times=1000, retry_after=0.05)
+        result = await compile_all(data_dir, freshness)
     assert result.status == "succeeded" and result.data_as_of is not None
     assert abs((result.data_as_of - synced_at).total_seconds()) < 1
     assert result.data_note and result.data_note.startswith("Procore data as of ")

@@ -19,7 +19,7 @@ import pytest
 
 from bot.server import BotServer
 from bot.settings import Settings
-from commands.demo import PROJECT_ID, USERS, write_demo_bundle
+from commands.demo import PROJECT_ID, USERS
 from commands.import_bundle import import_bundle
 from sources.bundle_writer import BundleData, write_bundle_folder
 from storage.blobs import LocalBlobStore
@@ -84,10 +84,9 @@ def bot_log(request: pytest.FixtureRequest) -> Iterator[_BotLog]:
 
 
 @pytest.fixture
-async def demo_project(database: str, data_dir: Path, tmp_path: Path) -> int:
+async def demo_project(database: str, data_dir: Path, demo_bundle: Path) -> int:
     """The demo bundle imported into the test database; returns the project id."""
-    bundle = write_demo_bundle(tmp_path / "bundle")
-    await import_bundle(bundle, LocalBlobStore(data_dir))
+    await import_bundle(demo_bundle, LocalBlobStore(data_dir))
     return DEMO_PROJECT
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.waiting import JOB_PATIENCE
+
 BOT_USER_ID = "UBOT"
 TEAM_ID = "T0001"
 
@@ -366,8 +368,10 @@ class FakeSlack:
             if share[:2] == (channel, thread_ts)
         ]
 
-    async def wait_for(self, condition: Callable[[], Any], within: float = 60.0) -> Any:
-        """Wait until ``condition()`` is truthy (re-checked on every call) and return it."""
+    async def wait_for(self, condition: Callable[[], Any], within: float = JOB_PATIENCE) -> Any:
+        """Wait until ``condition()`` is truthy (re-checked on every change `_notify` announces)
+        and return it; TimeoutError after ``within`` seconds (a deadline for a lost event, far
+        above what a busy machine takes)."""
 
         async def check() -> Any:
             async with self._changed:
@@ -380,7 +384,7 @@ class FakeSlack:
     async def send_envelope(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Push a Socket Mode request (``slash_commands``, ``interactive``, ``events_api``) to
         the connected app and wait for its acknowledgement (``{"envelope_id", "payload"?}``)."""
-        await self.wait_for(lambda: self.sockets, 30)
+        await self.wait_for(lambda: self.sockets)
         envelope_id = f"env-{next(self._ids)}"
         await self.sockets[-1].send_json(
             {
@@ -392,7 +396,7 @@ class FakeSlack:
                 "retry_reason": "",
             }
         )
-        return await self.wait_for(lambda: self.socket_acks.get(envelope_id), 30)
+        return await self.wait_for(lambda: self.socket_acks.get(envelope_id))
 
     # --- HTTP handlers ---------------------------------------------------------------------
 
@@ -405,11 +409,13 @@ class FakeSlack:
             return await handler(request)
         finally:
             self.answering -= 1
+            await self._notify()
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(autoping=True)
         await socket.prepare(request)
         self.sockets.append(socket)
+        await self._notify()
         await socket.send_json({"type": "hello", "num_connections": 1})
         try:
             async for message in socket:
@@ -418,10 +424,16 @@ class FakeSlack:
                 await self._record(Call("(socket ack)", ack, 200, True))
         finally:
             self.sockets.remove(socket)
+            await self._notify()
         return socket
 
     async def _record(self, call: Call) -> None:
         self.calls.append(call)
+        await self._notify()
+
+    async def _notify(self) -> None:
+        """Wake every `wait_for`: call after each change of what a condition can observe
+        (recorded calls and what they stored, Socket Mode connections and acks, `answering`)."""
         async with self._changed:
             self._changed.notify_all()
 

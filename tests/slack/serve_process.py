@@ -1,16 +1,20 @@
 """Real ``invoice-backups serve`` processes for the tests that stop, kill or scale them
 (`tests/slack/test_multiprocess.py`, `tests/slack/test_stop_signals.py`) and for the benches
-(`bench/serve_process.py`): a free port, the process environment, one serve subprocess in its own
-process group logging to a file, and the fixtures that clean up after them (a pytest plugin,
-listed in ``tests/conftest.py``)."""
+(`bench/serve_process.py`): the process environment, one serve subprocess in its own process
+group logging to a file, and the fixtures that clean up after them (a pytest plugin, listed in
+``tests/conftest.py``).
+
+A serve process listens on ``PORT=0``: the OS gives it a free port, which it names in a log line
+once bound (`serving_port`). Choosing a free port here and passing it on would race: another process
+can take the port between the choice and the bind."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,13 +35,14 @@ from tests.waiting import eventually
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
 PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
+LISTENING_LINE = re.compile(r"invoice-backups bot listening on http://\S+:(\d+)\b")
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def serving_port(log: str) -> int | None:
+    """The port a serve process listens on, from its INFO line ``invoice-backups bot listening on
+    http://HOST:PORT`` in ``log`` (logged once bound); None before that line."""
+    found = LISTENING_LINE.search(log)
+    return int(found[1]) if found else None
 
 
 def process_environment(
@@ -83,14 +88,16 @@ def serve_environment(database_url: str, data_dir: Path, fake: FakeSlack, lease:
 
 @dataclass
 class ServeProcess:
-    """One ``invoice-backups serve`` subprocess, in its own process group, logging to a file."""
+    """One ``invoice-backups serve`` subprocess, in its own process group, logging to a file;
+    its ``port`` is known once `wait_healthy` returned."""
 
     process: asyncio.subprocess.Process
-    port: int
     log_path: Path
+    port: int | None = None
 
     @property
     def url(self) -> str:
+        assert self.port is not None, "the port is known once wait_healthy returned"
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -101,33 +108,40 @@ class ServeProcess:
         os.killpg(self.process.pid, signum)
 
     async def wait_healthy(self, session: aiohttp.ClientSession, within: float = 60) -> None:
+        """Wait until the process named its port and answers ``/healthz`` with 200."""
+
         async def healthy() -> bool:
             if self.process.returncode is not None:
                 raise AssertionError(f"serve exited early:\n{self.log}")
+            if self.port is None:
+                self.port = serving_port(self.log)
+                if self.port is None:
+                    return False  # not listening yet
             try:
                 async with session.get(f"{self.url}/healthz") as response:
                     return response.status == 200
             except aiohttp.ClientConnectionError:
                 return False  # not listening yet
 
-        await eventually(healthy, within, every=0.1, what=f"{self.url} healthy")
+        await eventually(healthy, within, every=0.1, what=f"serve healthy (log: {self.log_path})")
 
 
 async def start_serve(env: dict[str, str], log_path: Path) -> ServeProcess:
-    """Start ``serve`` with ``env`` on a free port, in a new session; its output to ``log_path``."""
-    port = free_port()
+    """Start ``serve`` with ``env`` on a port the OS chooses, in a new session; its output to
+    ``log_path``. ``env`` keeps LOG_LEVEL at INFO or below: `wait_healthy` reads the port from the
+    line it logs once bound."""
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             RUN_SERVE,
             cwd=REPO,
-            env={**env, "PORT": str(port)},
+            env={**env, "PORT": "0"},
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
-    return ServeProcess(process, port, log_path)
+    return ServeProcess(process, log_path)
 
 
 async def prepare_database(url: str, data_dir: Path, tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ class SlackDriver:
         before = len(self.fake.calls_to("views.open"))
         answer = await self.command(user_id, text, channel_id)
         assert answer.status == 200, answer
-        await self.fake.wait_for(lambda: len(self.fake.calls_to("views.open")) > before, 10)
+        await self.fake.wait_for(lambda: len(self.fake.calls_to("views.open")) > before)
         view_id = list(self.fake.views)[-1]
         stored = self.fake.views[view_id]
         return {**stored.view, "id": stored.id, "hash": stored.hash, "state": {"values": {}}}

@@ -259,7 +259,7 @@ async def test_every_subcommand_refuses_outsiders_and_malformed_commands(
     for name, raw in cases.items():
         outcome = await probe.raw(name, raw)
         assert outcome.answer.status in (200, 400), outcome
-    await fake_slack.wait_for(lambda: len(fake_slack.ephemerals) >= 11, 10)  # 10 + "huge text"
+    await fake_slack.wait_for(lambda: len(fake_slack.ephemerals) >= 11)  # 10 + "huge text"
     check(probe, caplog)
     await nothing_changed()
 
@@ -490,7 +490,7 @@ async def test_schedule_buttons_refuse_outsiders_and_malformed_ids(
             payload["response_url"] = fake_slack.response_url(f"hostile-{action_id}-{name}")
             outcome = await probe.interaction(f"{action_id}: {name}", payload)
             assert outcome.answer.status == 200, outcome
-    await fake_slack.wait_for(lambda: len(fake_slack.ephemerals) >= before + 16, 10)
+    await fake_slack.wait_for(lambda: len(fake_slack.ephemerals) >= before + 16)
     texts = [e["text"] for e in fake_slack.ephemerals[before:]]
     assert not any("temporary problem" in text for text in texts), texts
     check(probe, caplog)
@@ -520,7 +520,7 @@ async def test_the_home_tab_event_without_a_user_is_ignored(
     )
     sent = await probe.raw("a sound event", body, member=True, content_type="application/json")
     assert sent.answer.status == 200
-    await fake_slack.wait_for(lambda: [v for v in fake_slack.published if v["user_id"] == PM], 30)
+    await fake_slack.wait_for(lambda: [v for v in fake_slack.published if v["user_id"] == PM])
     check(probe, caplog)
     assert [view["user_id"] for view in fake_slack.published] == [PM]
 

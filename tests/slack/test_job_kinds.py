@@ -19,7 +19,7 @@ from bot.worker import JobWorker
 from storage import jobs
 from storage.job_presence import WorkerPresence
 from storage.jobs import Job, JobStatus, owner_lock_key
-from tests.waiting import eventually
+from tests.waiting import JOB_PATIENCE, eventually
 
 ECHO = "echo"
 
@@ -133,7 +133,7 @@ async def test_enqueue_notifies_the_listening_workers(database: str) -> None:
         woken.clear()  # (connecting wakes it once: notifications may have been missed)
         # Queued through the pool (another connection): only its NOTIFY reaches the presence.
         await jobs.enqueue("elsewhere", {"text": "z"}, kind=ECHO)
-        await asyncio.wait_for(woken.wait(), 10)
+        await asyncio.wait_for(woken.wait(), JOB_PATIENCE)
     finally:
         await presence.close()
     assert presence.lock_key is None

@@ -269,7 +269,7 @@ async def test_a_database_restart_pauses_the_jobs_and_they_go_on(
         # Both processes keep working against a database that is gone, until each has met it.
         await eventually(
             lambda: all(noticed_the_outage(serve.log) for serve in serves),
-            60,
+            JOB_PATIENCE,
             what="both processes noticed the outage",
         )
         assert all(serve.process.returncode is None for serve in serves)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -11,7 +12,6 @@ import aiohttp
 import pytest
 
 from bot.server import BotServer
-from commands.demo import write_demo_bundle
 from commands.import_bundle import import_bundle
 from storage.blobs import LocalBlobStore
 from storage.jobs import Job
@@ -64,7 +64,7 @@ async def test_forged_or_stale_requests_get_401_and_nothing_happens(
     # The same command, signed: once its modal is open, whatever a forged request had started
     # would have shown up too. Only the signed one did anything (Bolt's first auth.test is its).
     assert (await slack.send(body)).status == 200
-    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"), 10)
+    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"))
     assert [call.method for call in fake_slack.calls] == [
         "auth.test",
         "users.info",
@@ -73,10 +73,12 @@ async def test_forged_or_stale_requests_get_401_and_nothing_happens(
     ]
 
 
-async def test_a_signed_request_five_minutes_old_is_still_accepted(
+async def test_a_signed_request_minutes_old_is_still_accepted(
     bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
 ) -> None:
-    answer = await slack.send(slack.command_body(PM, "help"), timestamp=int(time.time()) - 290)
+    # Four minutes old when sent: accepted however long a busy machine takes to check it, up to a
+    # minute (the five-minute edge itself: test_the_signature_window_is_five_minutes_each_way).
+    answer = await slack.send(slack.command_body(PM, "help"), timestamp=int(time.time()) - 240)
     assert answer.status == 200
 
 
@@ -86,7 +88,7 @@ async def test_a_user_who_may_not_compile_is_told_which_permission_and_whom_to_a
 ) -> None:
     answer = await slack.command(user_id)
     assert answer.status == 200 and answer.text == ""
-    [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals, 10)
+    [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals)
     assert ephemeral["response_type"] == "ephemeral"
     text = ephemeral["text"] + json.dumps(ephemeral.get("blocks"))
     assert "Admin" in text and "Commitments" in text and "Ask" in text
@@ -115,9 +117,11 @@ async def test_a_crafted_submission_from_a_user_without_permission_is_refused(
 
 
 @pytest.fixture
-async def contacts_may_compile(database: str, data_dir: Path, tmp_path: Path) -> int:
+async def contacts_may_compile(
+    database: str, data_dir: Path, tmp_path: Path, demo_bundle: Path
+) -> int:
     """The demo project with "invoice contacts may compile" switched on."""
-    bundle = write_demo_bundle(tmp_path / "bundle")
+    bundle = shutil.copytree(demo_bundle, tmp_path / "bundle")
     project = json.loads((bundle / "project.json").read_text())
     project["settings"]["invoice_contacts_may_compile"] = True
     (bundle / "project.json").write_text(json.dumps(project))

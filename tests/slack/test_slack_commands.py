@@ -41,7 +41,7 @@ async def test_an_unmatched_argument_gets_the_closest_projects_not_the_whole_hel
 ) -> None:
     answer = await slack.command(PM, typed)
     assert answer.status == 200
-    [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals, 10)
+    [ephemeral] = await fake_slack.wait_for(lambda: fake_slack.ephemerals)
     assert ephemeral["text"] == (
         f":grey_question: {typed} is not a project where you may compile backups.\n"
         f"{suggested}"
@@ -73,7 +73,7 @@ async def test_changing_project_updates_the_modal_and_the_options_follow(
     assert await offered_options(slack, PM, view, HARBOR) == {}  # no invoices there
     answer = await slack.choose_project(PM, view, DEMO_PROJECT)
     assert answer.status == 200
-    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.update"), 10)
+    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.update"))
     updated = slack.current_view(view["id"])
     assert invoice_block_id(updated) == f"invoices-{DEMO_PROJECT}" != invoice_block_id(view)
     sealed = json.loads(updated["private_metadata"])  # bot.seal: {"m": metadata, "s": hmac}
@@ -137,5 +137,5 @@ async def test_app_home_shows_how_to_use_the_bot(
     }
     answer = await slack.send(json.dumps(event), content_type="application/json")
     assert answer.status == 200
-    [published] = await fake_slack.wait_for(lambda: fake_slack.published, 10)
+    [published] = await fake_slack.wait_for(lambda: fake_slack.published)
     assert published["user_id"] == PM and "/compile-backups" in json.dumps(published["view"])

@@ -447,7 +447,7 @@ async def test_the_schedules_list_and_its_buttons(
 ) -> None:
     schedule = await pm_schedule(bot)
     assert (await slack.command(PM, "schedules")).status == 200
-    [listed] = await fake_slack.wait_for(lambda: posted_to(fake_slack, "cmd1"), 10)
+    [listed] = await fake_slack.wait_for(lambda: posted_to(fake_slack, "cmd1"))
     assert "Riverside Medical Office Building" in str(listed["blocks"])
     assert buttons(listed) == ["schedule_run_now", "schedule_pause", "schedule_delete"]
     assert bot.scheduler is not None
@@ -455,7 +455,7 @@ async def test_the_schedules_list_and_its_buttons(
     async def press(user_id: str, action_id: str, key: str) -> dict[str, Any]:
         answer = await slack.interaction(click(fake_slack, user_id, action_id, schedule.id, key))
         assert answer.status == 200
-        [message] = await fake_slack.wait_for(lambda: posted_to(fake_slack, key), 10)
+        [message] = await fake_slack.wait_for(lambda: posted_to(fake_slack, key))
         return message
 
     refused = await press(VIEWER, "schedule_pause", "viewer")
@@ -495,7 +495,7 @@ async def test_a_button_in_the_home_tab_republishes_it(
     payload["view"] = {"id": "VHOME", "type": "home", "blocks": []}
     del payload["response_url"], payload["channel"]
     assert (await slack.interaction(payload)).status == 200
-    [published] = await fake_slack.wait_for(lambda: fake_slack.published, 10)
+    [published] = await fake_slack.wait_for(lambda: fake_slack.published)
     assert published["user_id"] == PM
     home_buttons = [
         element["action_id"]

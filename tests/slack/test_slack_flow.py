@@ -46,7 +46,7 @@ async def test_happy_path_from_command_to_pdf_in_the_thread(
 ) -> None:
     command = await slack.command(PM)
     assert command.status == 200 and command.text == ""  # acked at once, nothing shown
-    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"), 10)
+    await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"))
     view = slack.current_view(list(fake_slack.views)[-1])
     assert view["callback_id"] == "compile_backups"
 
@@ -362,7 +362,7 @@ async def test_the_home_buttons_modal_sends_the_pdf_by_dm(
     before = len(fake_slack.calls_to("views.open"))
     answer = await slack.interaction(home_button_click("trigger.home"))
     assert answer.status == 200
-    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("views.open")) > before, 10)
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("views.open")) > before)
     view = slack.current_view(list(fake_slack.views)[-1])
     assert view["callback_id"] == "compile_backups"
     assert modal_context(view) == (

@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -34,8 +33,9 @@ from tests.slack.conftest import (
     request_backup,
 )
 from tests.slack.fake_slack import FakeSlack
+from tests.slack.serve_process import serving_port
 from tests.slack.slack_driver import SlackDriver
-from tests.waiting import eventually
+from tests.waiting import JOB_PATIENCE, eventually
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.server import run_serve; sys.exit(run_serve())"
@@ -88,7 +88,7 @@ async def test_a_job_whose_worker_died_after_posting_resumes_without_posting_twi
         await SlackDelivery.filter(job_id=done.id).update(final_reply_ts=None)
         await expire_lease(done.id)
         server.worker.wake()  # type: ignore[union-attr]
-        await fake_slack.wait_for(lambda: fake_slack.replies(parent.channel, parent.ts), 30)
+        await fake_slack.wait_for(lambda: fake_slack.replies(parent.channel, parent.ts))
         [again] = await finished_jobs(1)
         assert again.status == JobStatus.SUCCEEDED
         assert len(fake_slack.calls_to("files.getUploadURLExternal")) == 1  # no second upload
@@ -118,7 +118,7 @@ async def test_shutdown_puts_a_running_job_back_and_the_next_start_finishes_it(
         await request_backup(
             SlackDriver(session, first.url, SIGNING_SECRET, fake_slack), PM, [9001]
         )
-    await asyncio.wait_for(started.wait(), 30)
+    await asyncio.wait_for(started.wait(), JOB_PATIENCE)
     await first.stop()
     [job] = await Job.all()
     assert job.status == JobStatus.QUEUED and job.lease_owner is None
@@ -191,16 +191,22 @@ async def test_a_bad_setting_stops_start_up_with_one_line_naming_it(
     assert len(lines) == 1 and variable in lines[0] and "Traceback" not in lines[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+async def _read_until_serving(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    """Read the process's stderr up to the line naming its port (PORT=0: the OS chose it); return
+    the port and the text read."""
+    assert process.stderr is not None
+    head = ""
+    while (port := serving_port(head)) is None:
+        line = await process.stderr.readline()
+        if not line:
+            raise AssertionError(f"serve ended before serving:\n{head}")
+        head += line.decode()
+    return port, head
 
 
 async def test_serve_runs_until_sigterm_then_shuts_down_cleanly(
     fake_slack: FakeSlack, database: str, data_dir: Path
 ) -> None:
-    port = _free_port()
     process = await _run_serve(
         _environment(
             SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -209,12 +215,13 @@ async def test_serve_runs_until_sigterm_then_shuts_down_cleanly(
             DATABASE_URL=database,
             BACKUPS_DATA_DIR=str(data_dir),
             HOST="127.0.0.1",
-            PORT=str(port),
+            PORT="0",
             PYTHONWARNINGS="always",
             PYTHONASYNCIODEBUG="1",
         )
     )
     try:
+        port, head = await asyncio.wait_for(_read_until_serving(process), 60)
         async with aiohttp.ClientSession() as session:
             health = await _wait_healthy(session, f"http://127.0.0.1:{port}/healthz")
             assert health["status"] == "ok" and health["mode"] == "http"
@@ -226,7 +233,7 @@ async def test_serve_runs_until_sigterm_then_shuts_down_cleanly(
         if process.returncode is None:
             process.kill()
             await process.wait()
-    log = stderr.decode()
+    log = head + stderr.decode()
     assert process.returncode == 0, log
     assert "invoice-backups bot stopped" in log
     assert "Unclosed" not in log and "Traceback" not in log and "was never awaited" not in log
@@ -294,10 +301,11 @@ async def test_socket_mode_feeds_the_same_listeners(
                 "response_url": fake_slack.response_url("socket"),
             },
         )
-        await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"), 10)
+        await fake_slack.wait_for(lambda: fake_slack.calls_to("views.open"))
     finally:
         await server.stop()
-    assert not fake_slack.sockets  # the connection was closed on shutdown
+    # The connection was closed on shutdown (the fake drops it once it has seen the close).
+    await fake_slack.wait_for(lambda: not fake_slack.sockets)
 
 
 async def test_a_job_that_keeps_crashing_is_given_up_with_a_message(

@@ -80,7 +80,7 @@ async def open_access_form(slack: SlackDriver, user_id: str, text: str = "access
     before = len(fake.calls_to("views.open"))
     answer = await slack.command(user_id, text)
     assert answer.status == 200 and answer.text == ""
-    await fake.wait_for(lambda: len(fake.calls_to("views.open")) > before, 10)
+    await fake.wait_for(lambda: len(fake.calls_to("views.open")) > before)
     return slack.current_view(list(fake.views)[-1])
 
 
@@ -90,7 +90,7 @@ async def ephemeral_for(slack: SlackDriver, user_id: str, text: str = "") -> str
     before = len(fake.ephemerals)
     answer = await slack.command(user_id, text)
     assert answer.status == 200
-    await fake.wait_for(lambda: len(fake.ephemerals) > before, 10)
+    await fake.wait_for(lambda: len(fake.ephemerals) > before)
     ephemeral = fake.ephemerals[before]
     assert ephemeral["response_type"] == "ephemeral"
     return ephemeral["text"] + "\n" + json.dumps(ephemeral.get("blocks"), ensure_ascii=False)
@@ -166,7 +166,7 @@ async def switch_project(slack: SlackDriver, user_id: str, view: dict, project_i
         }
     )
     assert answer.status == 200
-    await fake.wait_for(lambda: fake.views[view["id"]].updates > before, 10)
+    await fake.wait_for(lambda: fake.views[view["id"]].updates > before)
     return slack.current_view(view["id"])
 
 
@@ -511,7 +511,7 @@ async def open_home(slack: SlackDriver, user_id: str) -> dict:
     }
     answer = await slack.send(json.dumps(event), content_type="application/json")
     assert answer.status == 200
-    await fake.wait_for(lambda: len(fake.published) > before, 10)
+    await fake.wait_for(lambda: len(fake.published) > before)
     published = fake.published[before]
     assert published["user_id"] == user_id and published["view"]["type"] == "home"
     return published["view"]

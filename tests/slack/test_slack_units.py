@@ -9,8 +9,12 @@ import pytest
 
 from bot.blocks.messages import JobHeadline, Phase
 from bot.identity import IdentityResolver, IdentityUnavailable, identity_from_user
+from bot.listeners.guard import signature_problem
 from bot.parent import ParentMessage
 from bot.settings import Settings, SettingsError
+from tests.slack.conftest import SIGNING_SECRET
+from tests.slack.slack_driver import slack_signature
+from tests.waiting import JOB_PATIENCE
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
 
@@ -34,6 +38,7 @@ def test_socket_mode_needs_no_signing_secret_and_api_url_gets_a_slash() -> None:
         ({}, "SLACK_BOT_TOKEN"),
         ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
         ({**BASE, "PORT": "70000"}, "PORT"),
+        ({**BASE, "PORT": "-1"}, "PORT"),
         ({**BASE, "BACKUPS_WORKERS": "two"}, "BACKUPS_WORKERS"),
         ({**BASE, "BACKUPS_MAX_INVOICES": "500"}, "BACKUPS_MAX_INVOICES"),
         ({**BASE, "BACKUPS_SHUTDOWN_GRACE_SECONDS": "-1"}, "BACKUPS_SHUTDOWN_GRACE_SECONDS"),
@@ -108,7 +113,7 @@ async def test_progress_is_throttled_latest_wins_and_phases_are_immediate() -> N
     for step in range(1, 6):
         await parent.progress(f"invoice {step} of 5: SC-00{step} Vendor")
     assert len(chat.updates) == 1  # progress never waits for Slack
-    await asyncio.wait_for(chat.second_update.wait(), 5)
+    await asyncio.wait_for(chat.second_update.wait(), JOB_PATIENCE)
     await parent.show(Phase.UPLOADING)
     await parent.close()
     assert len(chat.updates) == 3
@@ -149,3 +154,16 @@ def test_bad_store_settings_name_the_variable(environment: dict[str, str], varia
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(environment)
     assert str(raised.value).startswith(variable)
+
+
+def test_the_signature_window_is_five_minutes_each_way() -> None:
+    body = b"command=%2Fbackup&text=help"
+    sent = 1_800_000_000
+
+    def problem(now: float) -> str | None:
+        signature = slack_signature(SIGNING_SECRET, str(sent), body.decode())
+        return signature_problem(SIGNING_SECRET, body, str(sent), signature, now)
+
+    assert problem(sent) is None
+    assert problem(sent + 300) is None and problem(sent - 300) is None
+    assert problem(sent + 301) == "stale" and problem(sent - 301) == "stale"

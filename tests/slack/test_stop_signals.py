@@ -34,6 +34,7 @@ from tests.slack.serve_process import (
     start_serve,
 )
 from tests.slack.test_slack_lifecycle import pm_payload
+from tests.waiting import JOB_PATIENCE, eventually
 
 BIG_INVOICES = (9001, 9002)  # one job each, compiled at the same time by two PDF workers
 LONG_GRACE_SECONDS = 300  # far longer than a compile: only the second signal can end it early
@@ -69,7 +70,7 @@ async def stopped_cleanly(serve: ServeProcess) -> None:
     assert "Traceback" not in log and " ERROR " not in log, log
     assert "invoice-backups bot stopped" in log
     await wait_until(
-        lambda: not session_processes(serve.process.pid), 10, "the serve session to end"
+        lambda: not session_processes(serve.process.pid), JOB_PATIENCE, "the serve session to end"
     )
 
 
@@ -93,14 +94,12 @@ async def completed_exactly_once_by_a_new_process(
     env.update(BACKUPS_WORKERS="2")
     serves.append(await start_serve(env, tmp_path / "next.log"))
 
-    async def all_done() -> list[Job]:
-        while True:
-            done = [await Job.get(id=job.id) for job in queued]
-            if all(job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED) for job in done):
-                return done
-            await asyncio.sleep(0.2)
+    async def all_done() -> list[Job] | None:
+        done = [await Job.get(id=job.id) for job in queued]
+        ended = all(job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED) for job in done)
+        return done if ended else None
 
-    done = await asyncio.wait_for(all_done(), 300)
+    done = await eventually(all_done, 300, every=0.2, what="the requeued jobs ended")
     assert all(job.status == JobStatus.SUCCEEDED for job in done), [j.error for j in done]
     parents = fake.top_level_messages()
     deliveries = [await delivery_of(job) for job in done]

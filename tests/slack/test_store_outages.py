@@ -98,7 +98,7 @@ async def test_the_store_going_away_mid_compile_pauses_the_job_until_it_is_back(
         await request_backup(
             SlackDriver(session, server.url, SIGNING_SECRET, fake_slack), PM, [9001, 9002]
         )
-        await asyncio.wait_for(store_down.wait(), 60)
+        await asyncio.wait_for(store_down.wait(), JOB_PATIENCE)
         try:
             status, body = await health(session, server)
             assert status == 503 and body["store"] == "unavailable" and body["database"] == "ok"
