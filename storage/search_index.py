@@ -691,6 +691,17 @@ _SQLITE_INDEXES = {
 }
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _literal_int(value: int) -> str:
+    """An integer as PostgreSQL statement text (ids, limits). Not a parameter: after five runs
+    of one prepared statement the server may switch to a generic plan, made without knowing
+    the LIMIT or the ids; for the trigram candidates it read 5× longer (10 → 50 ms)."""
+    return str(int(value))
+
+
 class _Query:
     """Builds one statement's parameters in the connection's placeholder style."""
 
@@ -706,6 +717,9 @@ class _Query:
         return f"{SEARCH_TABLE} AS s INDEXED BY {_SQLITE_INDEXES[column]}"
 
     def param(self, value: Any) -> str:
+        """A value; on PostgreSQL an integer is written into the statement (`_literal_int`)."""
+        if self.postgres and _is_int(value):
+            return _literal_int(value)
         self.values.append(value)
         return f"${len(self.values)}" if self.postgres else "?"
 
@@ -721,6 +735,8 @@ class _Query:
     def among(self, values: Collection[Any]) -> str:
         """``IN (…)`` for the given values (an array parameter on PostgreSQL)."""
         listed = sorted(values)
+        if self.postgres and listed and all(_is_int(value) for value in listed):
+            return f"= ANY(ARRAY[{', '.join(_literal_int(value) for value in listed)}]::bigint[])"
         if self.postgres:
             return f"= ANY({self.param(listed)})"
         return f"IN ({', '.join(self.param(value) for value in listed)})"
