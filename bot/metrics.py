@@ -11,7 +11,9 @@ For the Procore client and the webhook endpoint (to be wired by their owners):
   ``outcome`` one of `OUTCOMES` (``ok``, ``client_error``, ``server_error``, ``ratelimited``,
   ``connection_error``, ``retried``).
 - ``WEBHOOK_DELIVERIES.labels(resource="Commitments", outcome="accepted").inc()`` once per
-  delivery received; ``outcome`` one of ``accepted``, ``duplicate``, ``rejected``, ``failed``.
+  delivery received; ``outcome`` one of ``accepted``, ``duplicate``, ``rejected``, ``failed``
+  (``resource`` is ``unknown`` when the delivery was refused before its resource was known).
+- ``WEBHOOK_SECONDS.labels("answer").observe(seconds)`` (and ``"database"``) per delivery.
 """
 
 from __future__ import annotations
@@ -84,6 +86,14 @@ WEBHOOK_DELIVERIES = Counter(
     "invoice_backups_webhook_deliveries_total",
     "Procore webhook deliveries received, by resource and outcome.",
     ["resource", "outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_SECONDS = Histogram(
+    "invoice_backups_webhook_seconds",
+    "Procore webhook endpoint, in process: 'answer' from the request's arrival to the answer; "
+    "'database' the part spent storing the delivery and queueing its pass.",
+    ["part"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
 

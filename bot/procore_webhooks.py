@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Callable
 
 from aiohttp import web
 
+from bot import metrics
 from bot.blocks.messages import Failure
 from bot.errors import is_database_error
 from bot.job_kinds import JobFailure, JobHandler, JobRun
@@ -51,28 +53,41 @@ class WebhookEndpoint:
         self._queued_passes: dict[str, int] = {}  # see `receive_delivery`
 
     async def handle(self, request: web.Request) -> web.Response:
-        """Check, store and queue one delivery (see the module contract)."""
+        """Check, store and queue one delivery (see the module contract); timed and counted
+        (`bot.metrics.WEBHOOK_SECONDS`, `bot.metrics.WEBHOOK_DELIVERIES`)."""
+        started = time.perf_counter()
+        resource, outcome = "unknown", "rejected"
+        try:
+            response, resource, outcome = await self._handle(request)
+        finally:
+            metrics.WEBHOOK_SECONDS.labels("answer").observe(time.perf_counter() - started)
+            metrics.WEBHOOK_DELIVERIES.labels(resource, outcome).inc()
+        return response
+
+    async def _handle(self, request: web.Request) -> tuple[web.Response, str, str]:
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, self._secret):
             log.warning("Procore webhook refused: wrong or missing Authorization")
-            return web.json_response({"error": "unauthorized"}, status=401)
+            return web.json_response({"error": "unauthorized"}, status=401), "unknown", "rejected"
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             log.warning("Procore webhook refused: body of %d bytes", request.content_length)
-            return web.json_response({"error": "body too large"}, status=413)
+            return _too_large(), "unknown", "rejected"
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.content.iter_chunked(16 * 1024):
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 log.warning("Procore webhook refused: body over %d bytes", MAX_BODY_BYTES)
-                return web.json_response({"error": "body too large"}, status=413)
+                return _too_large(), "unknown", "rejected"
             chunks.append(chunk)
         raw = b"".join(chunks)
         try:
             delivery = parse_delivery(raw)
         except DeliveryRejected as error:
             log.warning("Procore webhook refused: %s", error)
-            return web.json_response({"error": str(error)}, status=400)
+            return web.json_response({"error": str(error)}, status=400), "unknown", "rejected"
+        resource = delivery.resource_name  # one of `RESOURCES`: bounded
+        stored_at = time.perf_counter()
         try:
             received = await receive_delivery(delivery, self._queued_passes)
         except Exception as error:
@@ -80,10 +95,17 @@ class WebhookEndpoint:
                 log.error("Procore webhook not stored: %s", _one_line(error))
             else:
                 log.warning("Procore webhook not stored (database): %s", _one_line(error))
-            return web.json_response({"error": "try again later"}, status=503)
+            return web.json_response({"error": "try again later"}, status=503), resource, "failed"
+        finally:
+            metrics.WEBHOOK_SECONDS.labels("database").observe(time.perf_counter() - stored_at)
         if received.passes:
             self._wake()
-        return web.json_response({"ok": True, "duplicate": received.duplicate})
+        outcome = "duplicate" if received.duplicate else "accepted"
+        return web.json_response({"ok": True, "duplicate": received.duplicate}), resource, outcome
+
+
+def _too_large() -> web.Response:
+    return web.json_response({"error": "body too large"}, status=413)
 
 
 class WebhookPassHandler(JobHandler[None]):

@@ -206,7 +206,10 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
         await _record_sync(snapshot, stored_project, changed, synced_at)
         if changed:  # in the same transaction: the search never sees rows its index lacks
             touched = await _touched_invoices(snapshot, tallies)
-            await refresh_invoice_search(project_id, connection, touched)
+            if touched is None:
+                await refresh_invoice_search(project_id, connection)
+            else:
+                await refresh_invoice_search(project_id, connection, *touched)
     project = snapshot.project
     return SnapshotReport(
         project_id=project_id,
@@ -233,32 +236,39 @@ _TEXT_FIELDS = {
 
 async def _touched_invoices(
     snapshot: ProjectSnapshot, tallies: dict[str, _Tally]
-) -> set[int] | None:
-    """The invoices whose search entry the applied changes may alter, for a partial snapshot
-    whose changes keep the menu's order; None (the whole project) for a complete snapshot or
-    when an invoice was created or may have moved (its entry needs a new place)."""
-    if snapshot.complete or tallies["invoices"].created_keys:
+) -> tuple[set[int], set[int]] | None:
+    """For a partial snapshot, the invoices whose search entry the applied changes may alter,
+    and those of them that are new or may have moved in the menu's order (they need a new
+    place); None (the whole project) for a complete snapshot."""
+    if snapshot.complete:
         return None
-    if tallies["billing_periods"].created_keys or tallies["billing_periods"].deleted_keys:
-        return None  # an invoice's period may have appeared or gone
-    for kind, names in _ORDER_FIELDS.items():
-        if any(names & set(fields) for fields in tallies[kind].updated_fields.values()):
-            return None
-    touched = set(tallies["invoices"].updated_fields)
+    invoices = tallies["invoices"]
+    placed = set(invoices.created_keys) | {
+        key
+        for key, fields in invoices.updated_fields.items()
+        if _ORDER_FIELDS["invoices"] & set(fields)
+    }
+    touched = set(invoices.updated_fields) | placed
     project_id = snapshot.project.id
     for kind, column in (("commitments", "commitment_id"), ("billing_periods", "period_id")):
-        owners = [
-            key
-            for key, fields in tallies[kind].updated_fields.items()
-            if _TEXT_FIELDS[kind] & set(fields)
-        ]
-        for ids in _chunks(sorted(owners)):
-            touched.update(
-                await Invoice.filter(project_id=project_id, **{f"{column}__in": ids}).values_list(
-                    "id", flat=True
-                )
-            )
-    return touched
+        tally = tallies[kind]
+        moving = {
+            key for key, fields in tally.updated_fields.items() if _ORDER_FIELDS[kind] & set(fields)
+        }
+        # A period that appeared or went moves its invoices (from or to "missing").
+        moving |= set(tally.created_keys) | set(tally.deleted_keys)
+        texts = {
+            key for key, fields in tally.updated_fields.items() if _TEXT_FIELDS[kind] & set(fields)
+        }
+        for owners, moved in ((sorted(moving), True), (sorted(texts - moving), False)):
+            for ids in _chunks(owners):
+                found = await Invoice.filter(
+                    project_id=project_id, **{f"{column}__in": ids}
+                ).values_list("id", flat=True)
+                touched.update(found)
+                if moved:
+                    placed.update(found)
+    return touched, placed
 
 
 def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[list[Any]]:

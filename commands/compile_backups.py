@@ -729,9 +729,10 @@ async def compile_backup(
                 data_as_of_note(data_source, data_as_of) if data_as_of is not None else None,
             )
             await report(_starting_note(len(entries), len(wanted)))
-            pdf_report = await _run_assembly(request, executor, report)
-        await report("storing the PDF")
-        await blobs.publish_backup(output_path, file_key)
+            # The store may start taking the PDF while it is written; it is stored on exit.
+            async with blobs.publishing_backup(file_key):
+                pdf_report = await _run_assembly(request, executor, report)
+                await report("storing the PDF")
     except asyncio.CancelledError:
         await _discard_interrupted(backup, output_path.parent)
         raise

@@ -32,7 +32,9 @@ from storage.search_index import (
     candidates,
     count_matches,
     menu_invoice_ids,
+    place_entries,
     project_invoice_facts,
+    project_menu_orders,
     ranked_matches,
     replace_project_entries,
     update_entries,
@@ -97,23 +99,29 @@ async def refresh_invoice_search(
     project_id: int,
     connection: BaseDBAsyncClient | None = None,
     invoice_ids: Collection[int] | None = None,
+    placed: Collection[int] = (),
 ) -> int:
     """Bring the project's search index up to date with its invoices, commitments and billing
     periods (on ``connection``, e.g. the writer's open transaction; else in a transaction of its
-    own). ``invoice_ids``: only these invoices changed, and none of them moved in the menu's
-    order (`menu_sort_key`) or is new; their entries are rewritten where they differ, the rest
-    of the index is not read. None: the whole project is rebuilt. Returns the number of
-    invoices indexed (those refreshed, for ``invoice_ids``)."""
+    own). ``invoice_ids``: only these invoices changed; ``placed``: those of them that are new or
+    may have moved in the menu's order (`menu_sort_key`). Their entries are rewritten where they
+    differ and the new or moved ones are put at their place between the others (which keep
+    theirs; the project's facts are read to find it); no other entry is written. None: the
+    whole project is rewritten (also the fallback when no place is free). Returns the number
+    of invoices indexed (those refreshed, for ``invoice_ids``)."""
     if connection is not None:
-        return await _refresh(connection, project_id, invoice_ids)
+        return await _refresh(connection, project_id, invoice_ids, placed)
     async with in_transaction() as transaction:
-        return await _refresh(transaction, project_id, invoice_ids)
+        return await _refresh(transaction, project_id, invoice_ids, placed)
 
 
 async def _refresh(
-    connection: BaseDBAsyncClient, project_id: int, invoice_ids: Collection[int] | None
+    connection: BaseDBAsyncClient,
+    project_id: int,
+    invoice_ids: Collection[int] | None,
+    placed: Collection[int],
 ) -> int:
-    if invoice_ids is not None:
+    if invoice_ids is not None and not placed:
         if not invoice_ids:
             return 0
         invoices, periods = await project_invoice_facts(connection, project_id, invoice_ids)
@@ -121,12 +129,30 @@ async def _refresh(
         if await update_entries(connection, project_id, [_entry(i, texts) for i in invoices]):
             return len(invoices)
         # An invoice had no entry yet: it needs a place in the menu's order.
+        placed = {invoice.invoice_id for invoice in invoices}
     invoices, periods = await project_invoice_facts(connection, project_id)
     ordered = sorted(invoices, key=lambda invoice: menu_sort_key(invoice, periods))
     texts = _SearchTexts(periods)
-    entries = [_entry(invoice, texts) for invoice in ordered]
-    await replace_project_entries(connection, project_id, entries)
-    return len(entries)
+    if invoice_ids is not None:
+        changed = set(invoice_ids)
+        current = await project_menu_orders(connection, project_id)
+        moving = (set(placed) | {i.invoice_id for i in ordered if i.invoice_id not in current}) & {
+            i.invoice_id for i in ordered
+        }
+        entries = {i.invoice_id: _entry(i, texts) for i in ordered if i.invoice_id in changed}
+        if await place_entries(
+            connection,
+            project_id,
+            [invoice.invoice_id for invoice in ordered],
+            current,
+            [_entry(invoice, texts) for invoice in ordered if invoice.invoice_id in moving],
+        ):
+            rest = [entry for invoice_id, entry in entries.items() if invoice_id not in moving]
+            await update_entries(connection, project_id, rest)
+            return len(entries.keys() | moving)
+    entries_in_order = [_entry(invoice, texts) for invoice in ordered]
+    await replace_project_entries(connection, project_id, entries_in_order)
+    return len(entries_in_order)
 
 
 def _entry(invoice: IndexedInvoice, texts: _SearchTexts) -> SearchEntry:

@@ -13,7 +13,9 @@ Receiving (`parse_delivery`, `receive_delivery`; never calls Procore):
   Procore project) and queues the project's next re-read pass (job kind ``procore_webhook``).
 
 Re-reading (`run_pass`, the job's work): reads each resource asked for once it had no delivery
-for ``debounce`` seconds (all that are due after ``max_wait``), however many deliveries asked,
+for ``debounce`` seconds (or ``max_wait`` seconds after its oldest unread delivery), however
+many deliveries asked; a delivery whose event came before a read began asks nothing more
+(`storage.webhooks.CLOCK_SKEW`), so one change is read once however late its deliveries come,
 through the shared client (its pacing and 429 handling), and applies them as one partial
 snapshot; until nothing is due. Each due re-read is claimed by one pass (passes of the same
 project may overlap). What Procore answers now wins, whatever order the deliveries came in. A
@@ -81,6 +83,7 @@ RETIRED_TRIGGERS = frozenset({("Project Users", "update"), ("Project Vendors", "
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_DEBOUNCE_SECONDS = 0.5
 DEFAULT_MAX_WAIT_SECONDS = 5.0
+MIN_WAIT_SECONDS = 0.01
 
 
 QUEUED_PASSES_REMEMBERED = 10_000
@@ -192,7 +195,9 @@ class Received:
 async def receive_delivery(
     delivery: Delivery, queued_passes: dict[str, int] | None = None
 ) -> Received:
-    """Store the delivery and queue the re-read passes it asks for (no Procore call).
+    """Store the delivery and queue the re-read passes it asks for (no Procore call; on
+    PostgreSQL one statement per project, `storage.webhooks.store_delivery`); ``passes``: the
+    passes it queued or joined (it wakes the worker).
 
     ``queued_passes`` (pass job key → job id), kept by the caller for one database, remembers
     the passes already queued, so a delivery joining one skips the queue lookup (a project's
@@ -221,14 +226,18 @@ async def receive_delivery(
             target_id=target_id,
             detail=detail,
         )
-        round_number = await webhooks.store_delivery(stored)
-        if round_number is None:
+        outcome = await webhooks.store_delivery(stored)
+        if not outcome.stored:
             if index == 0:
                 return Received(duplicate=True)
             continue
-        if project_id is None:
+        if project_id is None or not outcome.requested:
             continue
-        key = pass_job_key(project_id, round_number)
+        if outcome.pass_job_checked:  # PostgreSQL: the same statement queued it when missing
+            if outcome.pass_job_id is not None:
+                passes[project_id] = outcome.pass_job_id
+            continue
+        key = pass_job_key(project_id, outcome.round)
         if key in known:
             passes[project_id] = known[key]
             continue
@@ -267,23 +276,35 @@ class PassReport:
         )
 
 
-async def _due_reads(project_id: int, debounce: float, give_up_at: float) -> list[DueRead]:
-    """The project's re-reads once their resources had no delivery for ``debounce`` s (after
-    ``give_up_at``, loop time: all the due ones); [] when none is due."""
-    loop = asyncio.get_running_loop()
+async def _due_reads(project_id: int, debounce: float, max_wait: float) -> list[DueRead]:
+    """Claim the project's re-reads once their resource had no delivery for ``debounce`` s, or
+    its oldest unclaimed delivery came ``max_wait`` s ago; [] when none waits (the pass ends:
+    the round moves on first, so a delivery after this last look queues the next pass)."""
     while True:
-        waiting = await webhooks.due_since(project_id)
-        if not waiting:
-            return await webhooks.start_pass(project_id, quiet_since=None)
         now = timezone.now()
-        if loop.time() >= give_up_at:
-            return await webhooks.start_pass(project_id, quiet_since=None)
-        quiet_in = min((moment - now).total_seconds() for moment in waiting) + debounce
-        if quiet_in <= 0:
-            return await webhooks.start_pass(
-                project_id, quiet_since=now - timedelta(seconds=debounce)
+        due = await webhooks.claim_reads(
+            project_id,
+            quiet_since=now - timedelta(seconds=debounce),
+            pending_before=now - timedelta(seconds=max_wait),
+        )
+        if due:
+            return due
+        waiting = await webhooks.waiting_reads(project_id)
+        if not waiting:
+            await webhooks.next_round(project_id)
+            # A delivery stored before the round moved joined this pass: look once more.
+            if not await webhooks.waiting_reads(project_id):
+                return []
+            continue
+        now = timezone.now()
+        ready_in = min(
+            min(
+                (read.last_delivery_at - now).total_seconds() + debounce,
+                (read.pending_since - now).total_seconds() + max_wait,
             )
-        await asyncio.sleep(min(quiet_in, give_up_at - loop.time()))
+            for read in waiting
+        )
+        await asyncio.sleep(max(ready_in, MIN_WAIT_SECONDS))  # never a busy loop
 
 
 @dataclass
@@ -305,18 +326,19 @@ async def run_pass(
     max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
 ) -> PassReport:
     """Re-read the project's due resources, each once it had no delivery for ``debounce`` s
-    (or ``max_wait`` s after the pass began), until none is due (see the module contract).
-    Procore errors propagate (the re-reads stay due: the next delivery's pass retries them)."""
-    give_up_at = asyncio.get_running_loop().time() + max_wait
+    (or ``max_wait`` s after its oldest unclaimed one), until none waits (see the module
+    contract). Procore errors propagate (the re-reads stay due: the next delivery's pass
+    retries them)."""
     total = PassReport(project_id, 0, 0, None)
     while True:
-        due = await _due_reads(project_id, debounce, give_up_at)
+        due = await _due_reads(project_id, debounce, max_wait)
         if not due:
             return total
         try:
             done = await _apply_reads(client, project_id, due)
         except BaseException:
             await webhooks.release(due)
+            await webhooks.next_round(project_id)  # this job is over: the next delivery queues one
             raise
         total = PassReport(
             project_id, total.reads + done.reads, total.deleted + done.deleted, done.report

@@ -46,8 +46,8 @@ from obstore.store import LocalStore, S3Store
 
 CHUNK_SIZE = 1024 * 1024
 UPLOAD_PART_SIZE = 8 * 1024 * 1024  # multipart part size (S3 wants at least 5 MB)
-UPLOAD_CONCURRENCY = 2
-STAGE_CONCURRENCY = 4  # blobs downloaded at once while staging
+UPLOAD_CONCURRENCY = 4  # parts in flight: 8 MB x2 4.83 s, x4 3.72 s for 249 MB (bench, load 8)
+STAGE_CONCURRENCY = 8  # blobs downloaded at once while staging (150 blobs: 4 → 1.2 s, 8 → 1.08 s)
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 BLOBS_PREFIX = "blobs"
 BACKUPS_PREFIX = "backups"
@@ -212,6 +212,16 @@ class BlobStore:
     async def publish_backup(self, path: Path, key: str) -> None:
         """Store the PDF written at ``backup_workspace(key)`` as ``key``."""
         raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def publishing_backup(self, key: str) -> AsyncIterator[Path]:
+        """Yield ``backup_workspace(key)``; the block writes the PDF there (directly, or next
+        to it and renamed). On a normal exit the PDF is stored as ``key``; when the block raises,
+        nothing is stored (the caller discards the workspace). The S3 store starts sending
+        the PDF while it is being written (see `S3BlobStore.publishing_backup`)."""
+        path = self.backup_workspace(key)
+        yield path
+        await self.publish_backup(path, key)
 
     async def discard_workspace(self, key: str) -> None:
         """Remove what a compile left in the workspace of ``key`` (interrupted or failed)."""
@@ -419,6 +429,9 @@ class S3BlobStore(BlobStore):
         super().__init__(store, f"S3 bucket {bucket}{where}")
         self.bucket = bucket
         self.cache = BlobCache(cache_dir, cache_bytes)
+        # How many `publishing_backup` uploads were completed from the bytes sent while the PDF
+        # was written (the others were sent again whole): for tests and benchmarks.
+        self.published_while_written = 0
 
     @contextlib.asynccontextmanager
     async def staged(self, hashes: Iterable[str]) -> AsyncIterator[dict[str, Path | None]]:
@@ -468,6 +481,123 @@ class S3BlobStore(BlobStore):
         """Stream the PDF up (multipart), then remove the local copy."""
         await self._put_path(key, path)
         await self.discard_workspace(key)
+
+    @contextlib.asynccontextmanager
+    async def publishing_backup(self, key: str) -> AsyncIterator[Path]:
+        """Upload the PDF while the block writes it: the parts of a multipart upload go up as
+        the file grows, and the upload is completed (the object appears) only after the block
+        ended normally and the bytes sent proved to be the final file (same file, same size,
+        same sha256). Otherwise nothing is completed: when the block raises, the upload is
+        dropped; when the file was not written front to back (or not found), the whole file is
+        uploaded again once written. Relies on the PDF being the only ``.pdf`` file in the
+        compile's workspace folder while it is written."""
+        path = self.backup_workspace(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = asyncio.Event()
+        early = asyncio.create_task(self._put_growing_file(key, path, written))
+        try:
+            yield path
+        except BaseException:
+            early.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await early
+            raise
+        written.set()
+        try:
+            await early
+            self.published_while_written += 1
+        except _NotStreamed:
+            await self._put_path(key, path)
+        await self.discard_workspace(key)
+
+    async def _put_growing_file(self, key: str, final: Path, written: asyncio.Event) -> None:
+        """Raises `_NotStreamed` (the object was not completed) or a `StoreError`."""
+        not_streamed: list[_NotStreamed] = []
+        try:
+            await self._call(
+                obstore.put_async(
+                    self._store,
+                    key,
+                    _growing_file_chunks(final, written, not_streamed),
+                    chunk_size=UPLOAD_PART_SIZE,
+                    max_concurrency=UPLOAD_CONCURRENCY,
+                ),
+                key,
+            )
+        except Exception:
+            if not_streamed:  # obstore reports the iterator's error as its own
+                raise not_streamed[0] from None
+            raise
+
+
+class _NotStreamed(Exception):
+    """The PDF could not be sent while written (not found, or not written front to back)."""
+
+
+GROWING_FILE_POLL_SECONDS = 0.05
+
+
+async def _growing_file_chunks(
+    final: Path, written: asyncio.Event, not_streamed: list[_NotStreamed]
+) -> AsyncIterator[bytes]:
+    """The bytes of the PDF being written in the folder of ``final`` (its only ``.pdf`` file,
+    at any depth), as they are written, until ``written`` is set and the file is read to its
+    end. Raises `_NotStreamed` (before the last chunk is taken, and adds it to
+    ``not_streamed``) unless the bytes given are those of ``final`` once written."""
+    source = None
+    while source is None:
+        is_written = written.is_set()
+        source = await asyncio.to_thread(_open_pdf_in, final.parent)
+        if source is None:
+            if is_written:
+                not_streamed.append(_NotStreamed(f"no PDF written in {final.parent}"))
+                raise not_streamed[-1]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(written.wait(), GROWING_FILE_POLL_SECONDS)
+    digest = hashlib.sha256()
+    try:
+        while True:
+            is_written = written.is_set()  # before the read: once set, a read to EOF is all
+            chunk = await asyncio.to_thread(_read_and_hash, source, digest)
+            if chunk:
+                yield chunk
+            elif is_written:
+                break
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(written.wait(), GROWING_FILE_POLL_SECONDS)
+        if not await asyncio.to_thread(_is_same_file, source, final, digest.hexdigest()):
+            not_streamed.append(_NotStreamed(f"{final} was not written front to back"))
+            raise not_streamed[-1]
+    finally:
+        source.close()
+
+
+def _open_pdf_in(folder: Path) -> BinaryIO | None:
+    for path in folder.rglob("*.pdf"):
+        with contextlib.suppress(FileNotFoundError):
+            return path.open("rb")
+    return None
+
+
+def _read_and_hash(source: BinaryIO, digest: Any) -> bytes:
+    chunk = source.read(CHUNK_SIZE)
+    digest.update(chunk)
+    return chunk
+
+
+def _is_same_file(source: BinaryIO, final: Path, sha256: str) -> bool:
+    """True if ``source`` (read to its end) is the file now at ``final`` with this hash."""
+    try:
+        at_final = final.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(source.fileno())
+    return (
+        (opened.st_dev, opened.st_ino) == (at_final.st_dev, at_final.st_ino)
+        and source.tell() == at_final.st_size
+        and file_sha256(final) == sha256
+    )
 
 
 def _hash_and_write(digest: Any, writer: BinaryIO, chunk: Any) -> None:

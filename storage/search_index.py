@@ -41,6 +41,9 @@ TRIGRAM = 3
 # from their own indexes; more than that, the menu-order walk finds the first ones sooner.
 PREFIX_INDEX_LIMIT = 2000
 WRITE_CHUNK = 1000
+# A full write spaces the project's ``menu_order`` values this far apart, so an invoice that is
+# new or moved later gets a value between its neighbours' (`place_entries`) without renumbering.
+MENU_ORDER_GAP = 1024
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,9 @@ def search_connection() -> BaseDBAsyncClient:
 async def replace_project_entries(
     connection: BaseDBAsyncClient, project_id: int, entries_in_menu_order: Sequence[SearchEntry]
 ) -> None:
-    """Make ``entries_in_menu_order`` the project's whole index (its menu order is theirs);
-    when the project's invoices and their order are unchanged, only changed entries are written.
+    """Make ``entries_in_menu_order`` the project's whole index (its menu order is theirs,
+    `MENU_ORDER_GAP` apart); when the project's invoices and their order are unchanged, only
+    changed entries are written.
 
     Runs on ``connection``, which should be inside a transaction so readers never see the
     project half-written."""
@@ -104,23 +108,14 @@ async def replace_project_entries(
             f"SELECT COALESCE(MAX(menu_order), 0) AS top FROM {SEARCH_TABLE}"
         )
         first = int(rows[0]["top"]) + 1
-    columns = "invoice_id, project_id, commitment_id, menu_order, invoice_key, contract_key, "
-    marks = ", ".join(f"${n}" if postgres else "?" for n in range(1, 8))
-    statement = f"INSERT INTO {SEARCH_TABLE} ({columns}search_text) VALUES ({marks})"
-    values = [
+    await _insert(
+        connection,
+        project_id,
         [
-            entry.invoice_id,
-            project_id,
-            entry.commitment_id,
-            first + position,
-            entry.invoice_key,
-            entry.contract_key,
-            entry.search_text,
-        ]
-        for position, entry in enumerate(entries_in_menu_order)
-    ]
-    for start in range(0, len(values), WRITE_CHUNK):
-        await connection.execute_many(statement, values[start : start + WRITE_CHUNK])
+            (first + position * MENU_ORDER_GAP, entry)
+            for position, entry in enumerate(entries_in_menu_order)
+        ],
+    )
     if postgres:
         # Fresh statistics, so the planner knows when walking the menu order beats the
         # trigram index (without them it estimates every LIKE as rare).
@@ -153,6 +148,99 @@ async def update_entries(
         return False
     await _rewrite(connection, [entry for entry in entries if entry != current[entry.invoice_id]])
     return True
+
+
+async def project_menu_orders(connection: BaseDBAsyncClient, project_id: int) -> dict[int, int]:
+    """The project's indexed invoices: invoice id → ``menu_order``."""
+    query = _Query(connection)
+    _, rows = await connection.execute_query(
+        f"SELECT invoice_id, menu_order FROM {SEARCH_TABLE} "
+        f"WHERE project_id = {query.param(project_id)}",
+        query.values,
+    )
+    return {int(row["invoice_id"]): int(row["menu_order"]) for row in rows}
+
+
+async def place_entries(
+    connection: BaseDBAsyncClient,
+    project_id: int,
+    ids_in_menu_order: Sequence[int],
+    current: dict[int, int],
+    placed: Sequence[SearchEntry],
+) -> bool:
+    """Write the ``placed`` entries (new, or moved in the menu's order) at their place in
+    ``ids_in_menu_order`` (the project's whole order; ``current``: its `project_menu_orders`),
+    each between its neighbours that keep theirs; nothing else is written. False (nothing
+    written) when that cannot be done: the kept entries are not in that order any more, or
+    there is no free ``menu_order`` between two neighbours (then rewrite the project)."""
+    if len(placed) > WRITE_CHUNK:
+        return False  # that many: rewriting the project is as cheap
+    moving = {entry.invoice_id for entry in placed}
+    kept = [invoice_id for invoice_id in ids_in_menu_order if invoice_id not in moving]
+    if any(invoice_id not in current for invoice_id in kept):
+        return False
+    kept_orders = [current[invoice_id] for invoice_id in kept]
+    if any(a >= b for a, b in zip(kept_orders, kept_orders[1:], strict=False)):
+        return False
+    if not placed:
+        return True
+    values: dict[int, int] = {}
+    run: list[int] = []
+    before: int | None = None
+    for invoice_id in [*ids_in_menu_order, None]:
+        if invoice_id is not None and invoice_id in moving:
+            run.append(invoice_id)
+            continue
+        after = current[invoice_id] if invoice_id is not None else None
+        if run:
+            if before is None and after is None:
+                return False  # nothing kept to place them by
+            low = before if before is not None else after - MENU_ORDER_GAP * (len(run) + 1)
+            high = after if after is not None else before + MENU_ORDER_GAP * (len(run) + 1)
+            step = (high - low) // (len(run) + 1)
+            if step < 1:
+                return False
+            values.update({moved: low + step * (n + 1) for n, moved in enumerate(run)})
+            run = []
+        before = after
+    query = _Query(connection)
+    _, taken = await connection.execute_query(
+        f"SELECT menu_order FROM {SEARCH_TABLE} WHERE menu_order "
+        f"{query.among(sorted(values.values()))} AND NOT (project_id = "
+        f"{query.param(project_id)} AND invoice_id {query.among(sorted(moving))})",
+        query.values,
+    )
+    if taken:  # another project's entry (SQLite: ``menu_order`` is unique across projects)
+        return False
+    query = _Query(connection)
+    await connection.execute_query(
+        f"DELETE FROM {SEARCH_TABLE} WHERE invoice_id {query.among(moving)}", query.values
+    )
+    await _insert(connection, project_id, [(values[entry.invoice_id], entry) for entry in placed])
+    return True
+
+
+async def _insert(
+    connection: BaseDBAsyncClient, project_id: int, placed: Sequence[tuple[int, SearchEntry]]
+) -> None:
+    """Insert entries of the project at their ``menu_order``."""
+    columns = "invoice_id, project_id, commitment_id, menu_order, invoice_key, contract_key, "
+    marks = ", ".join(f"${n}" if _is_postgres(connection) else "?" for n in range(1, 8))
+    statement = f"INSERT INTO {SEARCH_TABLE} ({columns}search_text) VALUES ({marks})"
+    values = [
+        [
+            entry.invoice_id,
+            project_id,
+            entry.commitment_id,
+            menu_order,
+            entry.invoice_key,
+            entry.contract_key,
+            entry.search_text,
+        ]
+        for menu_order, entry in placed
+    ]
+    for start in range(0, len(values), WRITE_CHUNK):
+        await connection.execute_many(statement, values[start : start + WRITE_CHUNK])
 
 
 def _entry_of(row: Any) -> SearchEntry:

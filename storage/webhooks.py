@@ -2,21 +2,30 @@
 
 Contract:
 - `WebhookDelivery`: one row per delivery received, unique on ``dedupe_key`` (the ``ulid``, or
-  resource + event + timestamp when Procore sent none). `store_delivery` returns False for a
-  key already stored: a duplicate, acknowledged and ignored.
+  resource + event + timestamp when Procore sent none). `store_delivery` says ``stored=False``
+  for a key already stored: a duplicate, acknowledged and ignored.
 - `WebhookResource`: one row per (project, kind, resource id) that deliveries asked to re-read.
-  ``requested`` counts the deliveries; ``applied`` is the ``requested`` value the last applied
-  re-read covered. A re-read is due while ``requested > applied``; a pass claims it
-  (``claimed``) so that an overlapping pass does not read it too; a claim older than
-  `STALE_CLAIM` (its process died) no longer counts.
-- `WebhookProject`: per project, ``round`` counts the re-read passes started; the job of the
-  next pass is keyed by it (`pass_job_key`), so every delivery before a pass starts joins that
-  one job, and a delivery arriving while a pass runs queues exactly one more.
+  ``requested`` counts the deliveries that asked; ``applied`` is the ``requested`` value the last
+  applied re-read covered. A re-read is due while ``requested > applied``; a pass claims it
+  (``claimed``, at ``claimed_at``) so that an overlapping pass does not read it too; a claim
+  older than `STALE_CLAIM` (its process died) no longer counts. ``pending_since``: when the
+  oldest request no pass has claimed came (the coalescing window's cap counts from it).
+- PostgreSQL: `store_delivery` is one statement, committed without waiting for the WAL flush
+  (see `_PG_STORE`: a database crash may lose the last fraction of a second of deliveries; the
+  periodic sync is the safety net).
+- A delivery whose event (its ``timestamp``) happened at least `CLOCK_SKEW` before the
+  resource's last claim asks nothing (``requested=False``): the read of that claim started
+  after the change, so it already shows it (a burst's late deliveries, Procore's delayed
+  ones). Its row is stored all the same (dedupe, last delivery).
+- `WebhookProject`: per project, ``round`` counts the re-read passes that ended (`next_round`);
+  the job of the next pass is keyed by it (`pass_job_key`), so every delivery before a pass's
+  last look joins that one job, and a delivery arriving after it queues exactly one more.
 Ids are Procore ids (64-bit).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,10 +35,14 @@ from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from storage.jobs import NOTIFY_CHANNEL
 from storage.schema import CONNECTION
 
 PROCORE_WEBHOOK = "procore_webhook"  # the job kind of a re-read pass
 STALE_CLAIM = timedelta(minutes=10)
+# How far Procore's clock (a delivery's ``timestamp``) may be ahead of ours: a delivery counts
+# as shown by a read only when its event came at least this long before the read's claim.
+CLOCK_SKEW = timedelta(milliseconds=250)
 
 
 class WebhookDelivery(Model):
@@ -66,6 +79,7 @@ class WebhookResource(Model):
     claimed_at = fields.DatetimeField(null=True)
     applied = fields.IntField(default=0)
     last_delivery_at = fields.DatetimeField(null=True)
+    pending_since = fields.DatetimeField(null=True)  # the oldest unclaimed request's time
 
     class Meta:
         table = "webhook_resources"
@@ -102,12 +116,35 @@ class StoredDelivery:
 
 def pass_job_key(project_id: int, round_number: int) -> str:
     """The job key of a project's next re-read pass."""
-    return f"{PROCORE_WEBHOOK}:{project_id}:{round_number}"
+    return f"{_pass_job_prefix(project_id)}{round_number}"
+
+
+def _pass_job_prefix(project_id: int | None) -> str:
+    return f"{PROCORE_WEBHOOK}:{project_id}:"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What `store_delivery` did: ``stored`` (False: a duplicate, nothing changed);
+    ``requested``: a re-read was asked (False: none is needed, see the module contract);
+    ``round``: the project's current round (the pass the request joins)."""
+
+    stored: bool
+    requested: bool
+    round: int
+    # PostgreSQL: the statement also queued the pass job when it was missing (``pass_job_id``:
+    # the job it created; None: it existed already, or nothing was asked).
+    pass_job_checked: bool = False
+    pass_job_id: int | None = None
 
 
 # PostgreSQL: the whole of `store_delivery` in one statement (the hot path of the endpoint).
 # The read request and the project row are written only when the delivery row was new; the
-# round comes back from the project row as this statement left it.
+# request only when no claim's read already shows the event ($13: the event's time plus
+# `CLOCK_SKEW`); the round comes back from the project row as this statement left it, and the
+# pass job of that round is queued when missing (the row `storage.jobs.enqueue` would write,
+# with its NOTIFY, sent when the statement commits). It commits durably before Procore is
+# answered: a delivery acknowledged is never lost, even to a database crash.
 _PG_STORE = """
 WITH delivery AS (
     INSERT INTO webhook_deliveries (dedupe_key, ulid, company_id, project_id, resource_name,
@@ -116,27 +153,42 @@ WITH delivery AS (
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id
 ), request AS (
-    INSERT INTO webhook_resources (project_id, kind, resource_id, detail, last_event, requested,
-                                   claimed, applied, last_delivery_at)
-    SELECT $4, $10, $11, $12, $7, 1, 0, 0, $9 FROM delivery WHERE $4::bigint IS NOT NULL
+    INSERT INTO webhook_resources AS r (project_id, kind, resource_id, detail, last_event,
+                                        requested, claimed, applied, last_delivery_at,
+                                        pending_since)
+    SELECT $4, $10, $11, $12, $7, 1, 0, 0, $9, $9 FROM delivery WHERE $4::bigint IS NOT NULL
     ON CONFLICT (project_id, kind, resource_id) DO UPDATE
-        SET requested = webhook_resources.requested + 1, last_event = EXCLUDED.last_event,
-            detail = EXCLUDED.detail, last_delivery_at = EXCLUDED.last_delivery_at
+        SET requested = r.requested + 1, last_event = EXCLUDED.last_event,
+            detail = EXCLUDED.detail, last_delivery_at = EXCLUDED.last_delivery_at,
+            pending_since = CASE WHEN r.requested > r.claimed AND r.requested > r.applied
+                                 THEN r.pending_since ELSE EXCLUDED.pending_since END
+        WHERE $13::timestamptz IS NULL OR r.claimed_at IS NULL OR $13::timestamptz > r.claimed_at
     RETURNING 1
 ), project AS (
     INSERT INTO webhook_projects (project_id, round, last_delivery_at)
-    SELECT $4, 0, $9 FROM request
+    SELECT $4, 0, $9 FROM delivery WHERE $4::bigint IS NOT NULL
     ON CONFLICT (project_id) DO UPDATE SET last_delivery_at = EXCLUDED.last_delivery_at
     RETURNING round
+), job AS (
+    INSERT INTO jobs (kind, idempotency_key, status, payload, attempts, state, created_at,
+                      updated_at)
+    SELECT $14, $15 || project.round::text, 'queued', $16::jsonb, 0, '{}'::jsonb, $9, $9
+    FROM project, request
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
 )
-SELECT (SELECT count(*) FROM delivery) AS stored, (SELECT max(round) FROM project) AS round
+SELECT (SELECT count(*) FROM delivery) AS stored, (SELECT count(*) FROM request) AS requested,
+       (SELECT max(round) FROM project) AS round, (SELECT max(id) FROM job) AS job_id,
+       (SELECT count(pg_notify($17, $14)) FROM job) AS notified
 """
 
 
-async def store_delivery(delivery: StoredDelivery) -> int | None:
-    """Record the delivery and its re-read request; the project's current round (the pass the
-    request joins), or None for a duplicate (nothing changed)."""
+async def store_delivery(delivery: StoredDelivery) -> Stored:
+    """Record the delivery and, unless a claimed read already shows its event, its re-read
+    request (one statement on PostgreSQL)."""
     connection = connections.get(CONNECTION)
+    now = timezone.now()
+    shown_after = delivery.sent_at + CLOCK_SKEW if delivery.sent_at is not None else None
     if connection.capabilities.dialect == "postgres":
         _, rows = await connection.execute_query(
             _PG_STORE,
@@ -149,15 +201,25 @@ async def store_delivery(delivery: StoredDelivery) -> int | None:
                 delivery.resource_id,
                 delivery.event_type,
                 delivery.sent_at,
-                timezone.now(),
+                now,
                 delivery.kind,
                 delivery.target_id,
                 delivery.detail,
+                shown_after,
+                PROCORE_WEBHOOK,
+                _pass_job_prefix(delivery.project_id),
+                json.dumps({"project_id": delivery.project_id}),
+                NOTIFY_CHANNEL,
             ],
         )
-        if not rows[0]["stored"]:
-            return None
-        return 0 if delivery.project_id is None else int(rows[0]["round"])
+        row = rows[0]
+        return Stored(
+            bool(row["stored"]),
+            bool(row["requested"]),
+            int(row["round"] or 0),
+            pass_job_checked=True,
+            pass_job_id=int(row["job_id"]) if row["job_id"] is not None else None,
+        )
     for attempt in range(3):
         try:
             async with in_transaction():
@@ -171,46 +233,57 @@ async def store_delivery(delivery: StoredDelivery) -> int | None:
                     event_type=delivery.event_type,
                     sent_at=delivery.sent_at,
                 )
+                requested = False
                 if delivery.project_id is not None:
-                    await _request_read(delivery, delivery.project_id, timezone.now())
+                    requested = await _request_read(delivery, delivery.project_id, now, shown_after)
             break
         except IntegrityError:
             if await WebhookDelivery.exists(dedupe_key=delivery.dedupe_key):
-                return None
+                return Stored(stored=False, requested=False, round=0)
             if attempt == 2:
                 raise
             # A concurrent first delivery for the same resource created its row: again, now
             # as an update.
     if delivery.project_id is None:
-        return 0
-    # Read after the request is counted: a pass that started before sees the request, or this
+        return Stored(stored=True, requested=False, round=0)
+    # Read after the request is counted: a pass that ended before sees the request, or this
     # reads its new round (then one more pass runs).
     project = await WebhookProject.get(project_id=delivery.project_id)
-    return project.round
+    return Stored(stored=True, requested=requested, round=project.round)
 
 
-async def _request_read(delivery: StoredDelivery, project_id: int, now: datetime) -> None:
-    key = {
-        "project_id": project_id,
-        "kind": delivery.kind,
-        "resource_id": delivery.target_id,
-    }
-    changed = await WebhookResource.filter(**key).update(
-        requested=F("requested") + 1,
-        last_event=delivery.event_type,
-        detail=delivery.detail,
-        last_delivery_at=now,
+async def _request_read(
+    delivery: StoredDelivery, project_id: int, now: datetime, shown_after: datetime | None
+) -> bool:
+    """SQLite: `_PG_STORE`'s request and project rows; whether a re-read was asked."""
+    if not await WebhookProject.filter(project_id=project_id).update(last_delivery_at=now):
+        await WebhookProject.create(project_id=project_id, last_delivery_at=now)
+    row = await WebhookResource.get_or_none(
+        project_id=project_id, kind=delivery.kind, resource_id=delivery.target_id
     )
-    if not changed:
+    if row is None:
         await WebhookResource.create(
-            **key,
+            project_id=project_id,
+            kind=delivery.kind,
+            resource_id=delivery.target_id,
             detail=delivery.detail,
             last_event=delivery.event_type,
             requested=1,
             last_delivery_at=now,
+            pending_since=now,
         )
-    if not await WebhookProject.filter(project_id=project_id).update(last_delivery_at=now):
-        await WebhookProject.create(project_id=project_id, last_delivery_at=now)
+        return True
+    if shown_after is not None and row.claimed_at is not None and shown_after <= row.claimed_at:
+        return False
+    waiting = row.requested > row.claimed and row.requested > row.applied
+    await WebhookResource.filter(id=row.id).update(
+        requested=F("requested") + 1,
+        last_event=delivery.event_type,
+        detail=delivery.detail,
+        last_delivery_at=now,
+        pending_since=row.pending_since if waiting else now,
+    )
+    return True
 
 
 @dataclass(frozen=True)
@@ -237,24 +310,39 @@ def _claimable(project_id: int, now: datetime) -> Q:
     )
 
 
-async def due_since(project_id: int) -> list[datetime]:
-    """The last delivery time of each of the project's resources waiting for a re-read that
-    no pass has claimed."""
+@dataclass(frozen=True)
+class Waiting:
+    """A re-read no pass holds: its resource's last delivery, and its oldest unclaimed one."""
+
+    last_delivery_at: datetime
+    pending_since: datetime
+
+
+async def waiting_reads(project_id: int) -> list[Waiting]:
+    """The project's re-reads that no pass has claimed."""
     rows = await WebhookResource.filter(_claimable(project_id, timezone.now())).values_list(
-        "last_delivery_at", flat=True
+        "last_delivery_at", "pending_since"
     )
-    return [moment for moment in rows if moment is not None]
+    return [
+        Waiting(last, pending or last)
+        for last, pending in rows
+        if last is not None  # always set by `store_delivery`
+    ]
 
 
-async def start_pass(project_id: int, *, quiet_since: datetime | None) -> list[DueRead]:
-    """Start a re-read pass of the project (its round goes up by one, so later deliveries queue
-    another pass) and claim the re-reads due now: those no other pass holds whose last delivery
-    came before ``quiet_since`` (None: all of them)."""
-    await WebhookProject.filter(project_id=project_id).update(round=F("round") + 1)
+async def claim_reads(
+    project_id: int, *, quiet_since: datetime | None, pending_before: datetime | None = None
+) -> list[DueRead]:
+    """Claim the project's re-reads no other pass holds whose last delivery came before
+    ``quiet_since`` or whose oldest unclaimed one came before ``pending_before`` (None for
+    both: all of them)."""
     now = timezone.now()
     due = _claimable(project_id, now)
     if quiet_since is not None:
-        due &= Q(last_delivery_at__lte=quiet_since)
+        timely = Q(last_delivery_at__lte=quiet_since)
+        if pending_before is not None:
+            timely |= Q(pending_since__lte=pending_before)
+        due &= timely
     ids = await WebhookResource.filter(due).values_list("id", flat=True)
     if not ids:
         return []
@@ -267,6 +355,11 @@ async def start_pass(project_id: int, *, quiet_since: datetime | None) -> list[D
         DueRead(row.id, row.kind, row.resource_id, row.detail, row.last_event, row.claimed)
         for row in rows
     ]
+
+
+async def next_round(project_id: int) -> None:
+    """A pass is about to end: later deliveries queue the next pass (`pass_job_key`)."""
+    await WebhookProject.filter(project_id=project_id).update(round=F("round") + 1)
 
 
 async def release(reads: list[DueRead]) -> None:

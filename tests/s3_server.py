@@ -173,6 +173,12 @@ class S3Server:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (benchmarks)."""
+        assert self._process is not None
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def environment(self, bucket: str) -> dict[str, str]:
         """The settings of a ``serve`` or CLI process using ``bucket`` on this server."""
         return {

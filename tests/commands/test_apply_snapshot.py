@@ -4,7 +4,7 @@ None keeps what is stored, nothing changes twice, foreign ids refused, fail-clos
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from snapshots import (
@@ -31,7 +31,7 @@ from commands.access import (
     visible_invoice_ids,
 )
 from commands.apply_snapshot import KINDS, SnapshotRefused, apply_snapshot
-from sources.snapshot import SOURCE_PROCORE, Deletions, ProjectRecord
+from sources.snapshot import SOURCE_PROCORE, BillingPeriodRecord, Deletions, ProjectRecord
 from storage.models import Attachment, BillingPeriod, Commitment, Invoice, Project, ProjectUser
 from tests.storage.bundles import dump_database
 
@@ -403,13 +403,61 @@ async def test_a_partial_snapshot_refreshes_only_the_search_entries_it_touched(
 
 
 async def test_a_partial_snapshot_with_a_new_invoice_places_it_in_the_menu(database: str) -> None:
+    """New and moved invoices get their place between the others; no other entry is written
+    (a spoiled entry stays spoiled: the project was not rewritten)."""
     await apply_snapshot(base_snapshot())
+    await _spoil_index_of(7002)
     newest = replace(invoice(7003, 501), number=2, invoice_number="INV-7003")
     older = replace(invoice(7004, 501), period_id=801, invoice_number="INV-7004")
     await apply_snapshot(partial_snapshot(invoices=(newest, older)))
     menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
     assert [option.invoice_id for option in menu.options] == [7003, 7001, 7002, 7004]
+    assert (await _index_texts())[7002] == "stale"
+    found = await search_invoice_options(ADMIN, PROJECT_ID, "INV-7003")
+    assert [option.invoice_id for option in found.options] == [7003]
+
     moved = replace(newest, period_id=801)  # its place in the menu changes
     await apply_snapshot(partial_snapshot(invoices=(moved,)))
     menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
     assert [option.invoice_id for option in menu.options] == [7001, 7002, 7003, 7004]
+    texts = await _index_texts()
+    assert texts[7002] == "stale"
+    # It left its old period's search and is found in the new one's.
+    march = await search_invoice_options(ADMIN, PROJECT_ID, "march 2026")
+    assert 7003 not in [option.invoice_id for option in march.options]
+    february = await search_invoice_options(ADMIN, PROJECT_ID, "february 2026")
+    assert 7003 in [option.invoice_id for option in february.options]
+
+
+async def test_a_new_period_moves_its_invoices_without_rewriting_the_project(
+    database: str,
+) -> None:
+    """An invoice whose period was missing moves when the period appears; when no
+    ``menu_order`` is free between two neighbours, the project is rewritten (and right)."""
+    await apply_snapshot(base_snapshot())
+    orphan = replace(invoice(7003, 501), period_id=803, invoice_number="INV-7003")
+    await apply_snapshot(partial_snapshot(invoices=(orphan,)))
+    menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
+    assert [option.invoice_id for option in menu.options][-1] == 7003  # missing period: last
+    await _spoil_index_of(7002)
+    april = BillingPeriodRecord(803, 3, date(2026, 4, 1), date(2026, 4, 30), None, "open")
+    await apply_snapshot(partial_snapshot(billing_periods=(april,)))
+    menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
+    assert [option.invoice_id for option in menu.options][0] == 7003  # newest period first
+    assert (await _index_texts())[7002] == "stale"
+    found = await search_invoice_options(ADMIN, PROJECT_ID, "april")
+    assert [option.invoice_id for option in found.options] == [7003]
+
+    # No room left between two neighbours (consecutive values, as before spacing): the whole
+    # project is rewritten, in order.
+    connection = connections.get("default")
+    for place, option in enumerate(menu.options, start=10_000_001):
+        await connection.execute_query(
+            f"UPDATE invoice_search SET menu_order = {place} WHERE invoice_id = {option.invoice_id}"
+        )
+    wedged = replace(invoice(7005, 501), number=2, invoice_number="INV-7005")
+    await apply_snapshot(partial_snapshot(invoices=(wedged,)))
+    menu = await search_invoice_options(ADMIN, PROJECT_ID, "")
+    ids_in_menu = [option.invoice_id for option in menu.options]
+    assert ids_in_menu.index(7005) < ids_in_menu.index(7001)
+    assert "stale" not in (await _index_texts()).values()

@@ -337,6 +337,55 @@ async def test_a_burst_of_200_deliveries_for_50_invoices_is_coalesced(
     assert len(set(reads)) == 50
 
 
+async def test_deliveries_that_come_after_the_read_of_their_change_read_nothing_more(
+    bot: BotServer, installed: str, fake_procore: FakeProcore, procore_world: ProcoreWorld
+) -> None:
+    """A burst whose deliveries come late (Procore's queue, a slow answer): one read per
+    changed invoice; a delivery of a change made after that read reads again."""
+    url, headers = installed, {"Authorization": SECRET}
+    company = procore_world.company_id
+    project = procore_world.projects[DEMO_PROJECT]
+    changed = sorted(project.requisitions)[:6]
+    bursts = {}
+    for invoice_id in changed:
+        requisition(procore_world, invoice_id)["status"] = "revise_and_resubmit"
+        touch(requisition(procore_world, invoice_id))
+        bursts[invoice_id] = [  # stamped now, at the change
+            webhook_payload(company, DEMO_PROJECT, DRAW_REQUESTS, invoice_id, event)
+            for event in ("create", "update", "update", "update")
+        ]
+    fake_procore.clear_logs()
+    async with aiohttp.ClientSession() as session:
+        for invoice_id in changed:
+            assert await post_delivery(url, bursts[invoice_id][0], headers, session=session) == 200
+
+        async def all_read() -> bool:
+            statuses = await Invoice.filter(id__in=changed).values_list("status", flat=True)
+            return set(statuses) == {"revise_and_resubmit"} and await no_pending_reads()
+
+        await until(all_read)
+        assert len(show_reads(fake_procore)) == len(changed)
+        for invoice_id in changed:  # the rest of each burst, after its read
+            for body in bursts[invoice_id][1:]:
+                assert await post_delivery(url, body, headers, session=session) == 200
+        # Stored (the answer came after the write), and nothing asked: no pass, no read.
+        assert await WebhookDelivery.filter(resource_id__in=changed).count() == 4 * len(changed)
+        assert await no_pending_reads()
+        requisition(procore_world, changed[0])["status"] = "approved"
+        touch(requisition(procore_world, changed[0]))
+        await fake_procore.deliver(
+            DRAW_REQUESTS, changed[0], "update", project_id=DEMO_PROJECT, session=session
+        )
+    await until(lambda: _status_is(changed[0], "approved"))
+    await until(no_pending_reads)
+    reads = show_reads(fake_procore)
+    assert len(reads) == len(changed) + 1, reads
+
+
+async def _status_is(invoice_id: int, status: str) -> bool:
+    return await invoice_status(invoice_id) == status
+
+
 async def test_a_deleted_invoice_leaves_the_search_at_once(
     bot: BotServer,
     installed: str,
@@ -418,6 +467,26 @@ async def test_a_delivery_while_procore_answers_429_is_processed_later(
     home = json.dumps(await open_home(slack, PM))
     assert "Procore webhooks: last delivery" in home
     assert "Procore webhooks" not in json.dumps(await open_home(slack, VIEWER))
+
+
+async def test_after_a_failed_pass_the_next_delivery_queues_a_new_one(
+    bot: BotServer, installed: str, fake_procore: FakeProcore, procore_world: ProcoreWorld
+) -> None:
+    fake_procore.inject("500", times=5, path_contains="/requisitions/9012")  # every attempt
+    requisition(procore_world, 9012)["status"] = "revise_and_resubmit"
+    touch(requisition(procore_world, 9012))
+    await fake_procore.deliver(DRAW_REQUESTS, 9012, "update", project_id=DEMO_PROJECT)
+
+    async def pass_failed() -> bool:
+        return await Job.filter(kind=PROCORE_WEBHOOK, status="failed").exists()
+
+    await until(pass_failed)
+    assert await invoice_status(9012) != "revise_and_resubmit"
+    requisition(procore_world, 9012)["status"] = "approved"
+    touch(requisition(procore_world, 9012))
+    await fake_procore.deliver(DRAW_REQUESTS, 9012, "update", project_id=DEMO_PROJECT)
+    await until(lambda: _status_is(9012, "approved"))
+    assert await Job.filter(kind=PROCORE_WEBHOOK).count() == 2
 
 
 async def test_an_update_in_procore_shows_in_the_next_options_load(

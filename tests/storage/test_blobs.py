@@ -3,6 +3,7 @@ a real SeaweedFS server), then what only the S3 store has: its LRU cache and its
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from datetime import UTC, datetime
@@ -112,6 +113,62 @@ async def test_backups_are_published_listed_read_and_deleted(
     await blob_store.delete(key)
     assert await blob_store.list_objects("backups") == []
     assert await blob_store.object_size(key) is None
+
+
+def write_in_steps(path: Path, steps: list[bytes], rewrite_start: bytes = b"") -> None:
+    """Write ``steps`` one after the other (flushed each time), then ``rewrite_start`` over the
+    first bytes: a writer that is not front to back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as writer:
+        for step in steps:
+            writer.write(step)
+            writer.flush()
+        writer.seek(0)
+        writer.write(rewrite_start)
+
+
+async def write_like_the_assembler(workspace: Path, steps: list[bytes], rewrite: bytes) -> None:
+    """Write the PDF next to its final name in steps, then rename it (as `assemble_backup`)."""
+    scratch = workspace.parent / ".backup-test" / "backup.pdf"
+    for count in range(1, len(steps) + 1):  # let the upload read each step as it comes
+        await asyncio.to_thread(write_in_steps, scratch, steps[:count])
+    await asyncio.to_thread(write_in_steps, scratch, steps, rewrite)
+    scratch.replace(workspace)
+    scratch.parent.rmdir()
+
+
+@pytest.mark.parametrize("rewrite", [b"", b"%PDF-2.0"], ids=["front-to-back", "rewritten"])
+async def test_a_backup_is_published_while_written_and_only_once_whole(
+    blob_store: BlobStore, rewrite: bytes
+) -> None:
+    key = "backups/8-abcdef01/Backup.pdf"
+    steps = [b"%PDF-1.7\n" + os.urandom(CHUNK_SIZE * 3)] + [
+        os.urandom(CHUNK_SIZE) for _ in range(9)
+    ]
+    whole = b"".join(steps)
+    expected = rewrite + whole[len(rewrite) :]
+
+    async with blob_store.publishing_backup(key) as workspace:
+        assert workspace == blob_store.backup_workspace(key)
+        await write_like_the_assembler(workspace, steps, rewrite)
+        assert await blob_store.object_size(key) is None or isinstance(blob_store, LocalBlobStore)
+
+    assert await blob_store.object_size(key) == len(expected)
+    assert b"".join([c async for c in blob_store.read_chunks(key)]) == expected
+    if isinstance(blob_store, S3BlobStore):  # sent while written unless rewritten
+        assert blob_store.published_while_written == (0 if rewrite else 1)
+
+
+async def test_a_backup_whose_writing_fails_is_not_published(blob_store: BlobStore) -> None:
+    key = "backups/9-abcdef01/Backup.pdf"
+    with pytest.raises(RuntimeError, match="the PDF work failed"):
+        async with blob_store.publishing_backup(key) as workspace:
+            scratch = workspace.parent / ".backup-test" / "backup.pdf"
+            await asyncio.to_thread(write_in_steps, scratch, [os.urandom(CHUNK_SIZE * 12)])
+            raise RuntimeError("the PDF work failed")
+    await blob_store.discard_workspace(key)
+    assert await blob_store.object_size(key) is None
+    assert await blob_store.list_objects("backups") == []
 
 
 async def test_check_writes_reads_and_deletes_a_probe(blob_store: BlobStore) -> None:
