@@ -70,8 +70,11 @@ async def search_invoices(
         indexed = await candidates(project_id, commitment_ids, terms, COUNT_CAP, limit)
         if indexed.ranked is not None:  # few matches: ranked and counted by the index
             return _matches(indexed.ranked, indexed.total, limit)
-        chosen = await ranked_matches(project_id, commitment_ids, terms, limit)
-        total = COUNT_CAP if indexed.more_than_cap else None
+        # Over the cap, the count is known; else the walk counts as it goes.
+        count_cap = 0 if indexed.more_than_cap else COUNT_CAP
+        ranked = await ranked_matches(project_id, commitment_ids, terms, limit, count_cap)
+        chosen = ranked.invoice_ids
+        total = COUNT_CAP if indexed.more_than_cap else ranked.counted
     if len(chosen) < limit or limit < 2:
         return InvoiceMatches(chosen)
     if total is None:

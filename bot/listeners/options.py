@@ -12,7 +12,7 @@ from bot.blocks.options import OPTIONS_LIMIT, invoice_option_groups
 from bot.listeners.forms import unsealed
 from bot.listeners.guard import settled, user_of
 from bot.services import Services
-from commands.access import search_invoice_options, whole_periods
+from commands.access import period_sizes, search_invoice_options
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ async def load_invoice_options(ack: AsyncAck, body: dict[str, Any], services: Se
         )
         period_ids = {option.period_id for option in menu.options if option.period_id is not None}
         wholes = (
-            await whole_periods(identity.requester, project_id, sorted(period_ids))
+            await period_sizes(identity.requester, project_id, sorted(period_ids))
             if menu.options and not query.strip()
             else []
         )

@@ -12,14 +12,19 @@ from pathlib import Path
 import pytest
 from tortoise import connections
 
-from commands.access import Requester, search_invoice_options
+from commands.access import Requester, compile_access, search_invoice_options
 from commands.import_bundle import import_bundle
 from commands.invoice_search import refresh_invoice_search
 from commands.labels import OPTION_LABEL_LIMIT, invoice_option_label
-from commands.text_search import matches_every_word, normalize_search_text, query_words
+from commands.text_search import (
+    matches_every_word,
+    normalize_search_text,
+    query_words,
+    search_pattern,
+)
 from storage.blobs import LocalBlobStore
 from storage.models import Invoice
-from storage.search_index import project_entry_count
+from storage.search_index import SearchTerms, project_entry_count, ranked_matches
 from tests.storage.bundles import BundleData, sample_bundle, write_bundle
 
 PROJECT = 562949953421312
@@ -170,6 +175,28 @@ async def test_a_full_menu_ends_with_how_many_more(project: int) -> None:
     exactly = await search_invoice_options(ADMIN, project, "sc-1", limit=5)
     assert [option.invoice_id for option in exactly.options] == [8006, 8007, 8004, 8005, 8003]
     assert exactly.more == 0
+
+
+@pytest.mark.parametrize(("query", "expected"), [s for s in SEARCHES if s.values[0].strip()])
+async def test_the_menu_order_walk_counts_the_matches_as_it_ranks(
+    project: int, query: str, expected: list
+) -> None:
+    """`ranked_matches` with a count cap (the walk reads up to the cap once): the same invoices
+    as without, and the count of all matches up to the cap, also when the cap stops the walk
+    before the last rank is full."""
+    commitment_ids = (await compile_access(ADMIN, project)).compilable_commitment_ids
+    words = query_words(query)
+    terms = SearchTerms(tuple(words), tuple(search_pattern(word) for word in words))
+    for limit in (1, 2, len(MENU)):
+        plain = await ranked_matches(project, commitment_ids, terms, limit)
+        assert plain.invoice_ids == expected[:limit] and plain.counted is None
+        for cap in (1, 2, 3, len(MENU) + 1):
+            counting = await ranked_matches(project, commitment_ids, terms, limit, cap)
+            assert counting.invoice_ids == expected[:limit]
+            if counting.counted is not None:
+                assert counting.counted == min(len(expected), cap)
+            else:  # the first ranks filled the list: nothing walked, nothing counted
+                assert len(counting.invoice_ids) == limit or cap <= limit
 
 
 async def test_search_offers_only_what_the_requester_may_compile(project: int) -> None:
