@@ -58,6 +58,8 @@ from storage.db import close_database, data_dir, open_database
 from storage.schema_errors import SchemaOutdated
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from commands.access import Requester
     from commands.compile_backups import CompileResult
     from commands.procore_freshness import ProcoreFreshness
@@ -247,6 +249,15 @@ async def _list_invoices(requester: Requester, project_id: int, project_label: s
 
 
 async def _compile(args: argparse.Namespace) -> int:
+    if args.list or not args.invoice:
+        return await _compile_in(args, None)
+    # The PDF worker starts (the fork server `main` started forks it) while this process reads
+    # the database: neither waits for the other.
+    return await with_process_pool(1, lambda pool: _compile_in(args, pool), start_now=True)
+
+
+async def _compile_in(args: argparse.Namespace, pool: concurrent.futures.Executor | None) -> int:
+    """``compile``: list the invoices, or compile them with ``pool`` (None with ``--list``)."""
     from commands.compile_backups import compile_backup
     from storage.queries import get_project_by_id_or_number
 
@@ -260,18 +271,14 @@ async def _compile(args: argparse.Namespace) -> int:
     if not args.invoice:
         raise CliError("say which invoices: --invoice ID or NUMBER (repeat), or --list to see them")
     invoice_ids = await _invoice_ids(project.id, args.invoice)
-    freshness = _freshness(args.procore, args.blobs)
-    result = await with_process_pool(
-        1,
-        lambda pool: compile_backup(
-            requester,
-            project.id,
-            invoice_ids,
-            timezone=args.timezone,
-            executor=pool,
-            freshness=freshness,
-            blobs=args.blobs,
-        ),
+    result = await compile_backup(
+        requester,
+        project.id,
+        invoice_ids,
+        timezone=args.timezone,
+        executor=pool,
+        freshness=_freshness(args.procore, args.blobs),
+        blobs=args.blobs,
     )
     if result.has_file:
         print(f"PDF: {await _deliver_result(result, args.blobs, args.output)}")

@@ -96,13 +96,28 @@ def end_process_pool(executor: concurrent.futures.Executor) -> None:
     executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _worker_started() -> None:
+    """Nothing: submitted to start a pool's worker ahead of its first real work."""
+
+
 async def with_process_pool(
-    workers: int, work: Callable[[concurrent.futures.Executor], Awaitable[T]]
+    workers: int,
+    work: Callable[[concurrent.futures.Executor], Awaitable[T]],
+    *,
+    start_now: bool = False,
 ) -> T:
     """``await work(pool)`` with a new pool of ``workers``, ended afterwards. Cancelled, it
     cancels ``work`` and ends the pool at the same time (so work that waits for its PDF work to
-    stop gets to clean up), waits for ``work`` to unwind, then lets the cancellation go on."""
+    stop gets to clean up), waits for ``work`` to unwind, then lets the cancellation go on.
+
+    ``start_now``: a worker starts at once (from a worker thread: the start waits for the fork
+    server), not at the first submit, so its start overlaps what ``work`` does before that."""
     pool = new_process_pool(workers)
+    starting = (
+        asyncio.ensure_future(asyncio.to_thread(pool.submit, _worker_started))
+        if start_now
+        else None
+    )
     running = asyncio.ensure_future(work(pool))
     try:
         return await asyncio.shield(running)
@@ -110,6 +125,9 @@ async def with_process_pool(
         running.cancel()
         raise
     finally:
+        if starting is not None:
+            await asyncio.wait({starting})  # the worker it starts is then ended with the others
+            starting.exception()  # retrieved: a failed start is the pool's to report, not its
         await asyncio.to_thread(end_process_pool, pool)
         if not running.done():
             with contextlib.suppress(asyncio.CancelledError):
