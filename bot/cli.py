@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
 import os
 import shlex
 import shutil
@@ -744,5 +745,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.collect()
 
 
+def console_main() -> None:
+    """The ``invoice-backups`` console script (and ``python -m bot.cli``): `main`, then exit
+    with its status.
+
+    A process that used the object store (obstore) ends without interpreter finalization, once
+    its output and logs are flushed: obstore's tokio threads hand each call's result back to
+    Python a moment after the awaited call returns, and a thread doing so while the interpreter
+    finalizes aborts the whole process (SIGABRT, exit -6, after the command had succeeded;
+    pyo3-async-runtimes issue 40 has no shutdown API yet). Everything the command owns (the
+    database, the process pool, the temporary files) is closed by `main` before it returns.
+    """
+    status = main()
+    if "obstore" in sys.modules:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

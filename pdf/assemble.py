@@ -51,8 +51,10 @@ from pikepdf import Name, ObjectStreamMode, OutlineItem, StreamDecodeLevel
 from pdf.attachments import (
     DAMAGED,
     UNSAFE,
+    InputLimits,
     Opened,
     Rejected,
+    current_limits,
     open_for_merge,
     precheck_file,
 )
@@ -86,14 +88,16 @@ def assemble_backup(request: BackupRequest) -> BackupReport:
     output_path = Path(request.output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     jobs, plans = _plan(request)
+    limits = current_limits()
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=output_path.parent) as scratch:
         temporary_output = Path(scratch) / "backup.pdf"
         work = _Work(
             request=request,
             jobs=tuple(jobs),
             plans=tuple(plans),
-            prechecked=tuple(precheck_file(job.path, job.content_type) for job in jobs),
+            prechecked=tuple(precheck_file(job.path, job.content_type, limits) for job in jobs),
             output_path=str(temporary_output),
+            limits=limits,
         )
         # Without an input to parse (none, or all left out by the checks that need no parser)
         # nothing untrusted is opened: no child needed.
@@ -112,6 +116,7 @@ class _Work:
     plans: tuple[_InvoicePlan, ...]
     prechecked: tuple[Rejected | None, ...]  # the checks that need no parser, per job
     output_path: str
+    limits: InputLimits  # read here, applied there: a fresh interpreter has its own settings
 
 
 def _assemble_guarded(work: _Work, guard: FileGuard) -> BackupReport:
@@ -269,7 +274,9 @@ class _Inputs:
             self._budget = _open_file_budget()
         lazily = len(self._kept_open) < self._budget
         with self._guard.file(index):
-            result = open_for_merge(job.path, job.content_type, lazily=lazily)
+            result = open_for_merge(
+                job.path, job.content_type, lazily=lazily, limits=self._work.limits
+            )
             try:
                 yield result
             finally:

@@ -37,6 +37,24 @@ import pikepdf
 MAX_INPUT_BYTES = 300 * 1024 * 1024
 MAX_INPUT_PAGES = 2_000
 MAX_INFLATED_BYTES = 75_000_000  # the most one Flate stream may inflate to while parsing
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """The limits one input file is held to. `current_limits` reads them where the work is
+    planned; the work carries them to the process that opens the files (`pdf.inspection`: a
+    fork or a fresh interpreter), so both apply the same ones."""
+
+    max_bytes: int
+    max_pages: int
+    max_inflated_bytes: int
+
+
+def current_limits() -> InputLimits:
+    """The limits as this process's module settings say now."""
+    return InputLimits(MAX_INPUT_BYTES, MAX_INPUT_PAGES, MAX_INFLATED_BYTES)
+
+
 _HEADER_WINDOW = 1024
 _QPDF_LOGGER = "pikepdf._core"
 _UNSAFE_WARNINGS = ("memory limit", "bad_alloc")  # qpdf's Flate limit, memory cap reached
@@ -88,7 +106,11 @@ class Opened:
 
 
 def open_for_merge(
-    path: str | None, content_type: str, *, lazily: bool = True
+    path: str | None,
+    content_type: str,
+    *,
+    lazily: bool = True,
+    limits: InputLimits | None = None,
 ) -> Opened | Rejected:
     """Open the file at `path` for the merge, or say why it is left out.
 
@@ -99,10 +121,11 @@ def open_for_merge(
     `MemoryError` is let through: after it the process may be in a bad state, and the caller
     (`pdf.inspection`) treats it as the file's death.
     """
-    rejected = precheck_file(path, content_type)
+    limits = limits or current_limits()
+    rejected = precheck_file(path, content_type, limits)
     if rejected is not None or path is None:
         return rejected or Rejected(MISSING_FILE)
-    with _qpdf_warnings() as warnings:
+    with _qpdf_warnings(limits.max_inflated_bytes) as warnings:
         try:
             pdf = open_lazily(path) if lazily else pikepdf.open(path, suppress_warnings=False)
         except pikepdf.PasswordError:
@@ -128,7 +151,7 @@ def open_for_merge(
         reason = UNSAFE
     elif page_count == 0:
         reason = NO_PAGES
-    elif page_count > MAX_INPUT_PAGES:
+    elif page_count > limits.max_pages:
         reason = TOO_LARGE
     if reason is not None:
         pdf.close()
@@ -146,9 +169,9 @@ def open_lazily(path: str) -> pikepdf.Pdf:
 
 
 @contextmanager
-def _qpdf_warnings() -> Iterator[list[str]]:
+def _qpdf_warnings(max_inflated_bytes: int) -> Iterator[list[str]]:
     """Collect what qpdf warns while a file is opened (kept out of the application's log),
-    with qpdf's Flate limit at `MAX_INFLATED_BYTES`."""
+    with qpdf's Flate limit at `max_inflated_bytes`."""
     collected: list[str] = []
 
     class _Collect(logging.Handler):
@@ -162,7 +185,7 @@ def _qpdf_warnings() -> Iterator[list[str]]:
     propagate = logger.propagate
     logger.addHandler(handler)
     logger.propagate = False
-    previous = pikepdf.settings.set_qpdf_limits(flate_max_memory=MAX_INFLATED_BYTES)
+    previous = pikepdf.settings.set_qpdf_limits(flate_max_memory=max_inflated_bytes)
     try:
         yield collected
     finally:
@@ -175,14 +198,16 @@ def _limit_tripped(warnings: list[str]) -> bool:
     return any(sign in warning for warning in warnings for sign in _UNSAFE_WARNINGS)
 
 
-def precheck_file(path: str | None, content_type: str) -> Rejected | None:
+def precheck_file(
+    path: str | None, content_type: str, limits: InputLimits | None = None
+) -> Rejected | None:
     """Checks that need no PDF parser: presence, size, and what the first bytes are."""
     if path is None or not os.path.isfile(path):
         return Rejected(MISSING_FILE)
     size = os.path.getsize(path)
     if size == 0:
         return Rejected(EMPTY_FILE)
-    if size > MAX_INPUT_BYTES:
+    if size > (limits or current_limits()).max_bytes:
         return Rejected(TOO_LARGE)
     with open(path, "rb") as handle:
         head = handle.read(_HEADER_WINDOW)

@@ -58,10 +58,16 @@ T = TypeVar("T")
 class FileGuard:
     """The child's side: announces each file to the parent and caps memory while on it."""
 
-    def __init__(self, out_fd: int | None, condemned: frozenset[int]) -> None:
+    def __init__(
+        self,
+        out_fd: int | None,
+        condemned: frozenset[int],
+        memory_limit_bytes: int = INSPECTION_MEMORY_LIMIT_BYTES,
+    ) -> None:
         """`out_fd` None: work in this process, unguarded (`run_inline`)."""
         self.condemned = condemned
         self._out_fd = out_fd
+        self._memory_limit_bytes = memory_limit_bytes
 
     @contextlib.contextmanager
     def file(self, index: int) -> Iterator[None]:
@@ -72,7 +78,7 @@ class FileGuard:
             return
         self.send(f"S {index}")
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        capped = _mapped_bytes() + INSPECTION_MEMORY_LIMIT_BYTES
+        capped = _mapped_bytes() + self._memory_limit_bytes
         if hard != resource.RLIM_INFINITY:
             capped = min(capped, hard)
         resource.setrlimit(resource.RLIMIT_AS, (capped, hard))
@@ -144,10 +150,14 @@ class _Returned:
 
 
 def _run_child(
-    out_fd: int, function: Callable[[Any, FileGuard], Any], argument: Any, condemned: frozenset[int]
+    out_fd: int,
+    function: Callable[[Any, FileGuard], Any],
+    argument: Any,
+    condemned: frozenset[int],
+    memory_limit_bytes: int,
 ) -> None:
     """In the child: run the work and send its outcome as the last line."""
-    guard = FileGuard(out_fd, condemned)
+    guard = FileGuard(out_fd, condemned, memory_limit_bytes)
     guard.send("ready")
     try:
         outcome: object = _Returned(function(argument, guard))
@@ -165,8 +175,10 @@ def interpreter_main(payload_path: str) -> None:
     """The fresh interpreter's entry: the work is pickled in ``payload_path``."""
     out_fd = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # what a library prints goes elsewhere
-    function, argument, condemned = pickle.loads(Path(payload_path).read_bytes())
-    _run_child(out_fd, function, argument, condemned)
+    function, argument, condemned, memory_limit_bytes = pickle.loads(
+        Path(payload_path).read_bytes()
+    )
+    _run_child(out_fd, function, argument, condemned, memory_limit_bytes)
 
 
 class _Child:
@@ -187,6 +199,8 @@ class _Child:
         cls, function: Callable[[Any, FileGuard], Any], argument: Any, condemned: frozenset[int]
     ) -> _Child:
         parent_pid = os.getpid()
+        # The cap as set here now, sent along: a fresh interpreter has the module's default.
+        memory_limit_bytes = INSPECTION_MEMORY_LIMIT_BYTES
         if hasattr(os, "fork") and threading.active_count() == 1:
             read_fd, write_fd = os.pipe()
             pid = os.fork()
@@ -194,13 +208,13 @@ class _Child:
                 try:
                     os.close(read_fd)
                     start_child_of(parent_pid, INPUTS_PROCESS_NAME)
-                    _run_child(write_fd, function, argument, condemned)
+                    _run_child(write_fd, function, argument, condemned, memory_limit_bytes)
                 finally:
                     os._exit(0)
             os.close(write_fd)
             return cls(pid, None, read_fd)
         with tempfile.NamedTemporaryFile(prefix="pdf-work-", suffix=".pickle", delete=False) as f:
-            f.write(pickle.dumps((function, argument, condemned)))
+            f.write(pickle.dumps((function, argument, condemned, memory_limit_bytes)))
         try:
             process = subprocess.Popen(
                 [sys.executable, "-I", "-c", _CHILD_BOOT, _PROJECT_ROOT, str(parent_pid), f.name],

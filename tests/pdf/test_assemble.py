@@ -7,12 +7,14 @@ compared with the text of `render_invoice(sheet)` itself.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pickle
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -524,8 +526,23 @@ def test_file_that_overruns_the_inspection_deadline_is_left_out(
     assert pdfs.text(1, 1) in reader.pages[-1].extract_text()
 
 
+@contextlib.contextmanager
+def another_thread_running() -> Iterator[None]:
+    """A second thread alive in this process: the guarded child is then a fresh interpreter,
+    not a fork (`pdf.inspection`), and sees none of this process's module settings."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, name="held-for-the-test")
+    thread.start()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["as-it-comes", "fresh-interpreter"])
 def test_inspection_memory_cap_leaves_a_bomb_out(
-    tmp_path: Path, pdfs: PdfFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, pdfs: PdfFactory, monkeypatch: pytest.MonkeyPatch, threaded: bool
 ) -> None:
     bomb = pdfs.source("bomb.pdf", pdfs.object_stream_bomb(300_000_000))
     entry = pdfs.entry(1, [pdfs.attachment(1), bomb, pdfs.attachment(2)])
@@ -533,7 +550,8 @@ def test_inspection_memory_cap_leaves_a_bomb_out(
     # process it kills is replaced and the files after it are still merged.
     monkeypatch.setattr(attachments, "MAX_INFLATED_BYTES", 0)  # 0: no limit
     monkeypatch.setattr(inspection, "INSPECTION_MEMORY_LIMIT_BYTES", 100 * 1024 * 1024)
-    report, reader = compile_backup(tmp_path, [entry])
+    with another_thread_running() if threaded else contextlib.nullcontext():
+        report, reader = compile_backup(tmp_path, [entry])
 
     assert report.left_out == (LeftOutAttachment(1, "bomb.pdf", "could not be read safely"),)
     assert report.invoices[0].merged_attachments == ("attachment-1.pdf", "attachment-2.pdf")
@@ -542,16 +560,19 @@ def test_inspection_memory_cap_leaves_a_bomb_out(
     assert not list((tmp_path / "out").glob(".backup-*"))
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["as-it-comes", "fresh-interpreter"])
 def test_too_many_pages_or_bytes_is_too_large(
-    tmp_path: Path, pdfs: PdfFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, pdfs: PdfFactory, monkeypatch: pytest.MonkeyPatch, threaded: bool
 ) -> None:
+    """The limits set in the calling process apply in the guarded child however it starts."""
     monkeypatch.setattr(attachments, "MAX_INPUT_PAGES", 2)
     many_pages = pdfs.attachment(1, pages=3)
     small = pdfs.attachment(2, pages=2)
     big = pdfs.source("big.pdf", pdfs.text_pdf(["BIG"] * 40))
     monkeypatch.setattr(attachments, "MAX_INPUT_BYTES", Path(big.path).stat().st_size - 1)
     entry = pdfs.entry(1, [many_pages, small, big])
-    report, reader = compile_backup(tmp_path, [entry])
+    with another_thread_running() if threaded else contextlib.nullcontext():
+        report, reader = compile_backup(tmp_path, [entry])
 
     assert report.left_out == (
         LeftOutAttachment(1, "attachment-1.pdf", "too large"),
