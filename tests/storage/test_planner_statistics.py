@@ -5,6 +5,8 @@ every other statement waits on the one connection. The database keeps them (issu
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tortoise import connections
@@ -29,29 +31,31 @@ async def _plan() -> str:
     return " / ".join(str(row["detail"]) for row in rows)
 
 
-async def test_sqlite_looks_invoices_up_by_key_after_an_import(
-    data_dir: Path, tmp_path: Path
-) -> None:
+@asynccontextmanager
+async def demo_imported(data_dir: Path, bundle_dir: Path) -> AsyncIterator[str]:
+    """A new SQLite database in ``data_dir`` holding the demo bundle, open; yields its URL."""
     url = f"sqlite://{data_dir / 'plans.sqlite3'}"
     await open_database(url, migrate=True)
     try:
-        await import_bundle(write_demo_bundle(tmp_path / "bundle"), LocalBlobStore(data_dir))
-        plan = await _plan()
-        assert "(id=?)" in plan, plan
+        await import_bundle(write_demo_bundle(bundle_dir), LocalBlobStore(data_dir))
+        yield url
     finally:
         await close_database()
+
+
+async def test_sqlite_looks_invoices_up_by_key_after_an_import(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    async with demo_imported(data_dir, tmp_path / "bundle"):
+        plan = await _plan()
+        assert "(id=?)" in plan, plan
 
 
 async def test_a_sqlite_database_without_statistics_gets_them_when_opened(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    url = f"sqlite://{data_dir / 'plans.sqlite3'}"
-    await open_database(url, migrate=True)
-    try:
-        await import_bundle(write_demo_bundle(tmp_path / "bundle"), LocalBlobStore(data_dir))
+    async with demo_imported(data_dir, tmp_path / "bundle") as url:
         await connections.get("default").execute_query("DROP TABLE sqlite_stat1")
-    finally:
-        await close_database()
     with sqlite3.connect(data_dir / "plans.sqlite3") as plain:  # as before this change
         rows = plain.execute(SOME_INVOICES, [PROJECT_ID, 301, 302, 303, 9001, 9011, 9021])
         assert "(id=?)" not in " / ".join(str(row[3]) for row in rows)
