@@ -34,7 +34,7 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -432,6 +432,8 @@ class S3BlobStore(BlobStore):
         # How many `publishing_backup` uploads were completed from the bytes sent while the PDF
         # was written (the others were sent again whole): for tests and benchmarks.
         self.published_while_written = 0
+        # Bytes of PDFs sent while they were being written (`publishing_backup`), so far.
+        self.bytes_sent_while_written = 0
 
     @contextlib.asynccontextmanager
     async def staged(self, hashes: Iterable[str]) -> AsyncIterator[dict[str, Path | None]]:
@@ -518,7 +520,7 @@ class S3BlobStore(BlobStore):
                 obstore.put_async(
                     self._store,
                     key,
-                    _growing_file_chunks(final, written, not_streamed),
+                    _growing_file_chunks(final, written, not_streamed, self._count_sent),
                     chunk_size=UPLOAD_PART_SIZE,
                     max_concurrency=UPLOAD_CONCURRENCY,
                 ),
@@ -529,6 +531,9 @@ class S3BlobStore(BlobStore):
                 raise not_streamed[0] from None
             raise
 
+    def _count_sent(self, byte_count: int) -> None:
+        self.bytes_sent_while_written += byte_count
+
 
 class _NotStreamed(Exception):
     """The PDF could not be sent while written (not found, or not written front to back)."""
@@ -538,12 +543,16 @@ GROWING_FILE_POLL_SECONDS = 0.05
 
 
 async def _growing_file_chunks(
-    final: Path, written: asyncio.Event, not_streamed: list[_NotStreamed]
+    final: Path,
+    written: asyncio.Event,
+    not_streamed: list[_NotStreamed],
+    sent: Callable[[int], None],
 ) -> AsyncIterator[bytes]:
     """The bytes of the PDF being written in the folder of ``final`` (its only ``.pdf`` file,
     at any depth), as they are written, until ``written`` is set and the file is read to its
-    end. Raises `_NotStreamed` (before the last chunk is taken, and adds it to
-    ``not_streamed``) unless the bytes given are those of ``final`` once written."""
+    end; ``sent`` is told the size of each chunk given. Raises `_NotStreamed` (before the last
+    chunk is taken, and adds it to ``not_streamed``) unless the bytes given are those of
+    ``final`` once written."""
     source = None
     while source is None:
         is_written = written.is_set()
@@ -560,6 +569,7 @@ async def _growing_file_chunks(
             is_written = written.is_set()  # before the read: once set, a read to EOF is all
             chunk = await asyncio.to_thread(_read_and_hash, source, digest)
             if chunk:
+                sent(len(chunk))
                 yield chunk
             elif is_written:
                 break

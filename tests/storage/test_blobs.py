@@ -25,6 +25,7 @@ from storage.blobs import (
 )
 from tests.conftest import s3_store
 from tests.s3_server import REGION, S3Server, new_bucket_name
+from tests.waiting import JOB_PATIENCE, eventually
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -127,11 +128,23 @@ def write_in_steps(path: Path, steps: list[bytes], rewrite_start: bytes = b"") -
         writer.write(rewrite_start)
 
 
-async def write_like_the_assembler(workspace: Path, steps: list[bytes], rewrite: bytes) -> None:
-    """Write the PDF next to its final name in steps, then rename it (as `assemble_backup`)."""
+async def write_like_the_assembler(
+    blob_store: BlobStore, workspace: Path, steps: list[bytes], rewrite: bytes
+) -> None:
+    """Write the PDF next to its final name in steps, then rename it (as `assemble_backup`).
+    On S3 each step is written once the upload has taken the one before: the rewrite of the
+    start then always comes after the start was sent."""
     scratch = workspace.parent / ".backup-test" / "backup.pdf"
-    for count in range(1, len(steps) + 1):  # let the upload read each step as it comes
+    sent_before = blob_store.bytes_sent_while_written if isinstance(blob_store, S3BlobStore) else 0
+    for count in range(1, len(steps) + 1):
         await asyncio.to_thread(write_in_steps, scratch, steps[:count])
+        if isinstance(blob_store, S3BlobStore):
+            size = sent_before + sum(len(step) for step in steps[:count])
+            await eventually(
+                lambda size=size: blob_store.bytes_sent_while_written >= size,
+                JOB_PATIENCE,
+                what=f"the upload to take the first {size} bytes",
+            )
     await asyncio.to_thread(write_in_steps, scratch, steps, rewrite)
     scratch.replace(workspace)
     scratch.parent.rmdir()
@@ -150,7 +163,7 @@ async def test_a_backup_is_published_while_written_and_only_once_whole(
 
     async with blob_store.publishing_backup(key) as workspace:
         assert workspace == blob_store.backup_workspace(key)
-        await write_like_the_assembler(workspace, steps, rewrite)
+        await write_like_the_assembler(blob_store, workspace, steps, rewrite)
         assert await blob_store.object_size(key) is None or isinstance(blob_store, LocalBlobStore)
 
     assert await blob_store.object_size(key) == len(expected)
