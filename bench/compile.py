@@ -843,7 +843,7 @@ def child_store_compile(arguments_json: str) -> None:
     seconds = time.perf_counter() - started
     cpu = cpu_seconds() - cpu_before
     sent_while_written = getattr(store, "published_while_written", 0)
-    store = None  # drops obstore's client before the interpreter ends (see bot.cli.main)
+    store = None  # drops obstore's client before the interpreter ends (see bot.cli.console_main)
     print(
         json.dumps(
             {

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import shlex
@@ -738,11 +737,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"invoice-backups: {error}", file=sys.stderr)
         return 1
-    finally:
-        # obstore's S3 client must be dropped while the interpreter still runs (dropped during
-        # interpreter shutdown, it may abort the process).
-        args.blobs = None
-        gc.collect()
 
 
 def console_main() -> None:
@@ -753,7 +747,8 @@ def console_main() -> None:
     its output and logs are flushed: obstore's tokio threads hand each call's result back to
     Python a moment after the awaited call returns, and a thread doing so while the interpreter
     finalizes aborts the whole process (SIGABRT, exit -6, after the command had succeeded;
-    pyo3-async-runtimes issue 40 has no shutdown API yet). Everything the command owns (the
+    pyo3-async-runtimes issue 40 has no shutdown API yet), and so may its S3 client dropped
+    during finalization: skipping finalization covers both. Everything the command owns (the
     database, the process pool, the temporary files) is closed by `main` before it returns.
     """
     status = main()

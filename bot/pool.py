@@ -51,12 +51,10 @@ def start_fork_server() -> None:
 def new_process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """A pool of ``workers`` processes at a lower priority. They come from a fork server (never
     forked from the bot, whose event loop, sockets and threads must not leak into children)."""
-    method = _start_method()
-    if method == "forkserver":
-        _ensure_fork_server()
+    start_fork_server()
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context(method),
+        mp_context=multiprocessing.get_context(_start_method()),
         initializer=start_pdf_worker,
     )
 

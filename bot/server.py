@@ -410,7 +410,7 @@ def run_serve() -> int:
         logging.getLogger("tortoise").setLevel(logging.WARNING)
     try:
         asyncio.run(_run(settings))
-        gc.collect()  # drops obstore's S3 client while the interpreter runs (see bot.cli.main)
+        gc.collect()  # drops obstore's S3 client while the interpreter runs (bot.cli.console_main)
     except SettingsError as error:
         print(f"invoice-backups serve: {error}", file=sys.stderr)
         return 2

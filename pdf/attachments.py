@@ -109,8 +109,8 @@ def open_for_merge(
     path: str | None,
     content_type: str,
     *,
-    lazily: bool = True,
-    limits: InputLimits | None = None,
+    lazily: bool,
+    limits: InputLimits,
 ) -> Opened | Rejected:
     """Open the file at `path` for the merge, or say why it is left out.
 
@@ -121,7 +121,6 @@ def open_for_merge(
     `MemoryError` is let through: after it the process may be in a bad state, and the caller
     (`pdf.inspection`) treats it as the file's death.
     """
-    limits = limits or current_limits()
     rejected = precheck_file(path, content_type, limits)
     if rejected is not None or path is None:
         return rejected or Rejected(MISSING_FILE)
@@ -198,16 +197,14 @@ def _limit_tripped(warnings: list[str]) -> bool:
     return any(sign in warning for warning in warnings for sign in _UNSAFE_WARNINGS)
 
 
-def precheck_file(
-    path: str | None, content_type: str, limits: InputLimits | None = None
-) -> Rejected | None:
+def precheck_file(path: str | None, content_type: str, limits: InputLimits) -> Rejected | None:
     """Checks that need no PDF parser: presence, size, and what the first bytes are."""
     if path is None or not os.path.isfile(path):
         return Rejected(MISSING_FILE)
     size = os.path.getsize(path)
     if size == 0:
         return Rejected(EMPTY_FILE)
-    if size > (limits or current_limits()).max_bytes:
+    if size > limits.max_bytes:
         return Rejected(TOO_LARGE)
     with open(path, "rb") as handle:
         head = handle.read(_HEADER_WINDOW)

@@ -22,6 +22,7 @@ from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
 from reportlab.lib.utils import simpleSplit
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
     KeepTogether,
@@ -50,6 +51,7 @@ BOTTOM_MARGIN = 0.85 * inch  # keeps clear of the "Backup page N of M" stamp
 CONTENT_WIDTH = PAGE_SIZE[0] - 2 * SIDE_MARGIN
 MAX_RENDER_PASSES = 5
 FRAME_PADDING = 6.0  # platypus frames' default padding on each side
+FRAME_WIDTH = CONTENT_WIDTH - 2 * FRAME_PADDING  # what the frame gives a flowable
 CELL_PADDING_X = 4.0  # table cells (`_table_style`)
 CELL_PADDING_Y = 3.0
 BLANK_PAGE_NOTE = "This page is intentionally left blank."
@@ -171,7 +173,8 @@ def _estimated_page_count(content: CoverContent) -> int:
         leading=9,
     )
     pages = 1
-    room = frame_height - _top_block_height(content) - header
+    # The top block's counts line is one line whatever the page count: measured with 1.
+    room = frame_height - _height(_top_block(content, 1)) - header
     for row in content.invoices:
         height = _row_height(_invoice_row_lines(row, widths), leading=10)
         if height > room:
@@ -179,7 +182,7 @@ def _estimated_page_count(content: CoverContent) -> int:
             room = frame_height - header
         room -= height
     room -= _row_height([1], leading=10)  # the total row
-    rest = _sections_height(content)
+    rest = _height(_sections(content))
     while rest > room:
         rest -= max(room, 0)
         pages += 1
@@ -216,62 +219,11 @@ def _invoice_row_lines(row: CoverInvoiceRow, widths: Sequence[float]) -> list[in
     ]
 
 
-def _top_block_height(content: CoverContent) -> float:
-    """Title, project, generated, counts and the "Invoices" heading (see `_flowables`)."""
-    project = f"{content.project_name} · Project {content.project_number}"
-    height = 21 + 4 + _lines(project, FONT_BOLD, 11, CONTENT_WIDTH) * 14 + 2 * 11 + 14 + 14 + 4
-    if content.data_note:
-        height += _lines(content.data_note, FONT, 8.5, CONTENT_WIDTH) * 11
-    return height
-
-
-def _sections_height(content: CoverContent) -> float:
-    """Checks, not included and repaired (see `_checks_section` and the others), roughly."""
-    height = 16 + 14 + 4
-    flagged = [row.entry for row in content.invoices if row.entry.findings]
-    if flagged:
-        findings = [
-            (entry.bookmark_title, f"{finding.where}: {finding.rule}", "", "", "")
-            for entry in flagged
-            for finding in entry.findings
-        ]
-        shares = [share for _, share in CHECK_COLUMNS]
-        height += 2 * 11 + 4 + _table_height(findings, shares)
-    else:
-        height += _lines(ALL_TIE_OUT, FONT, 8.5, CONTENT_WIDTH) * 11
-    height += 16 + 14
-    if not content.not_included and not content.left_out:
-        height += 4 + 11
-    labels = _invoice_labels(content)
-    if content.not_included:
-        rows = [(note.subject, note.reason) for note in content.not_included]
-        height += 4 + _table_height(rows, (0.45, 0.55))
-    if content.left_out:
-        rows = [
-            (labels.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason)
-            for item in content.left_out
-        ]
-        height += 8 + _table_height(rows, (0.36, 0.34, 0.30))
-    if content.repaired:
-        rows = [
-            (labels.get(item.invoice_id, str(item.invoice_id)), item.filename, item.reason)
-            for item in content.repaired
-        ]
-        height += 16 + 14 + 4 + _table_height(rows, (0.36, 0.34, 0.30))
-    return height
-
-
-def _table_height(rows: Sequence[Sequence[str]], shares: Sequence[float]) -> float:
-    """A one-line header and `rows` of plain cells, each wrapped to its column."""
-    widths = [CONTENT_WIDTH * share - 2 * CELL_PADDING_X for share in shares]
-    body = sum(
-        _row_height(
-            [_lines(text, FONT, 8, width) for text, width in zip(row, widths, strict=True)],
-            leading=10,
-        )
-        for row in rows
-    )
-    return _row_height([1], leading=9) + body
+def _height(flowables: Sequence[Flowable]) -> float:
+    """How tall `flowables` are, laid out one below the other in the frame's width (on a
+    scratch canvas: some flowables measure on one)."""
+    canvas = Canvas(io.BytesIO(), pagesize=PAGE_SIZE)
+    return sum(flowable.wrapOn(canvas, FRAME_WIDTH, PAGE_SIZE[1])[1] for flowable in flowables)
 
 
 def page_range_label(first: int, last: int) -> str:
@@ -306,8 +258,18 @@ def _render(
 
 
 def _flowables(content: CoverContent, cover_pages: int) -> list[Flowable]:
+    invoices: Flowable = (
+        _invoice_table(content.invoices, cover_pages)
+        if content.invoices
+        else Paragraph("No invoice could be included.", BODY_STYLE)
+    )
+    return [*_top_block(content, cover_pages), invoices, *_sections(content)]
+
+
+def _top_block(content: CoverContent, cover_pages: int) -> list[Flowable]:
+    """Title, project, generated, counts and the "Invoices" heading."""
     total_pages = cover_pages + content.body_page_count
-    flowables: list[Flowable] = [
+    return [
         Paragraph(f"{_text(content.subcontractor_word)} invoice backup", TITLE_STYLE),
         Spacer(0, 4),
         Paragraph(
@@ -321,14 +283,15 @@ def _flowables(content: CoverContent, cover_pages: int) -> list[Flowable]:
         Paragraph("Invoices", HEADING_STYLE),
         Spacer(0, 4),
     ]
-    if content.invoices:
-        flowables.append(_invoice_table(content.invoices, cover_pages))
-    else:
-        flowables.append(Paragraph("No invoice could be included.", BODY_STYLE))
-    flowables.extend(_checks_section(content))
-    flowables.extend(_not_included_section(content))
-    flowables.extend(_repaired_section(content))
-    return flowables
+
+
+def _sections(content: CoverContent) -> list[Flowable]:
+    """Checks, not included and repaired: below the invoice table (no page numbers in them)."""
+    return [
+        *_checks_section(content),
+        *_not_included_section(content),
+        *_repaired_section(content),
+    ]
 
 
 def _counts_line(invoice_count: int, total_pages: int) -> str:

@@ -62,9 +62,9 @@ class FileGuard:
         self,
         out_fd: int | None,
         condemned: frozenset[int],
-        memory_limit_bytes: int = INSPECTION_MEMORY_LIMIT_BYTES,
+        memory_limit_bytes: int,
     ) -> None:
-        """`out_fd` None: work in this process, unguarded (`run_inline`)."""
+        """`out_fd` None: work in this process, unguarded (`run_inline`; no cap applies)."""
         self.condemned = condemned
         self._out_fd = out_fd
         self._memory_limit_bytes = memory_limit_bytes
@@ -110,7 +110,7 @@ def _mapped_bytes() -> int:
 def run_inline(function: Callable[[Any, FileGuard], T], argument: Any) -> T:
     """``function(argument, guard)`` in this process, for work that opens no untrusted file
     (every ``guard.file`` block would be a mistake: it is not guarded)."""
-    return function(argument, FileGuard(None, frozenset()))
+    return function(argument, FileGuard(None, frozenset(), INSPECTION_MEMORY_LIMIT_BYTES))
 
 
 def run_guarded(function: Callable[[Any, FileGuard], T], argument: Any) -> T:
