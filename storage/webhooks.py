@@ -10,9 +10,8 @@ Contract:
   (``claimed``, at ``claimed_at``) so that an overlapping pass does not read it too; a claim
   older than `STALE_CLAIM` (its process died) no longer counts. ``pending_since``: when the
   oldest request no pass has claimed came (the coalescing window's cap counts from it).
-- PostgreSQL: `store_delivery` is one statement, committed without waiting for the WAL flush
-  (see `_PG_STORE`: a database crash may lose the last fraction of a second of deliveries; the
-  periodic sync is the safety net).
+- PostgreSQL: `store_delivery` is one statement (`_PG_STORE`), committed durably before the
+  delivery is acknowledged; it also queues the pass job when missing.
 - A delivery whose event (its ``timestamp``) happened at least `CLOCK_SKEW` before the
   resource's last claim asks nothing (``requested=False``): the read of that claim started
   after the change, so it already shows it (a burst's late deliveries, Procore's delayed
@@ -90,7 +89,7 @@ class WebhookProject(Model):
     """A project's re-read passes: ``round`` passes started; the last delivery's time."""
 
     project_id = fields.BigIntField(primary_key=True, generated=False)
-    round = fields.IntField(default=0)
+    round = fields.IntField(default=0)  # the passes that ended (`next_round`)
     last_delivery_at = fields.DatetimeField(null=True)
 
     class Meta:
