@@ -377,12 +377,6 @@ async def mark_applied(reads: list[DueRead]) -> None:
         )
 
 
-async def last_delivery_at(project_id: int) -> datetime | None:
-    """When the project's last delivery was received (None: never)."""
-    project = await WebhookProject.get_or_none(project_id=project_id)
-    return project.last_delivery_at if project is not None else None
-
-
 async def last_delivery() -> WebhookDelivery | None:
     """The last delivery received, from any project."""
     return await WebhookDelivery.all().order_by("-id").first()
