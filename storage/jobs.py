@@ -126,11 +126,31 @@ def _announce(kind: str) -> None:
             log.exception("a job enqueue listener failed")
 
 
+def pg_notify_new_job(kind: str) -> str:
+    """PostgreSQL: the SQL expression that wakes the workers of every process for a job of
+    ``kind`` (an SQL expression) queued by the statement (sent when its transaction commits)."""
+    return f"pg_notify('{NOTIFY_CHANNEL}', {kind})"
+
+
+def pg_insert_new_job(*, kind: str, key: str, payload: str, now: str, source: str) -> str:
+    """PostgreSQL: for a statement that queues a job itself (`storage.webhooks`), the
+    ``INSERT … SELECT … FROM source … RETURNING id, kind`` of the row `enqueue` writes, unless a
+    job has that key; each argument is an SQL expression (``payload``: JSON text). Send
+    `pg_notify_new_job` for each row it returns."""
+    return f"""INSERT INTO jobs (kind, idempotency_key, status, payload, attempts, state,
+                  created_at, updated_at)
+SELECT {kind}, {key}, '{JobStatus.QUEUED.value}', ({payload})::jsonb, 0, '{{}}'::jsonb,
+       {now}, {now}
+FROM {source}
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING id, kind"""
+
+
 async def _notify(connection: BaseDBAsyncClient, kind: str) -> None:
     """PostgreSQL: tell the listening workers of every process (sent when the transaction
     commits)."""
     if connection.capabilities.dialect == "postgres":
-        await connection.execute_query("SELECT pg_notify($1, $2)", [NOTIFY_CHANNEL, kind])
+        await connection.execute_query(f"SELECT {pg_notify_new_job('$1')}", [kind])
 
 
 async def enqueue(

@@ -10,9 +10,8 @@ Contract:
   (``claimed``, at ``claimed_at``) so that an overlapping pass does not read it too; a claim
   older than `STALE_CLAIM` (its process died) no longer counts. ``pending_since``: when the
   oldest request no pass has claimed came (the coalescing window's cap counts from it).
-- PostgreSQL: `store_delivery` is one statement, committed without waiting for the WAL flush
-  (see `_PG_STORE`: a database crash may lose the last fraction of a second of deliveries; the
-  periodic sync is the safety net).
+- PostgreSQL: `store_delivery` is one statement (`_PG_STORE`), committed durably before the
+  delivery is acknowledged; it also queues the pass job when missing.
 - A delivery whose event (its ``timestamp``) happened at least `CLOCK_SKEW` before the
   resource's last claim asks nothing (``requested=False``): the read of that claim started
   after the change, so it already shows it (a burst's late deliveries, Procore's delayed
@@ -35,7 +34,7 @@ from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from storage.jobs import NOTIFY_CHANNEL
+from storage.jobs import pg_insert_new_job, pg_notify_new_job
 from storage.schema import CONNECTION
 
 PROCORE_WEBHOOK = "procore_webhook"  # the job kind of a re-read pass
@@ -90,7 +89,7 @@ class WebhookProject(Model):
     """A project's re-read passes: ``round`` passes started; the last delivery's time."""
 
     project_id = fields.BigIntField(primary_key=True, generated=False)
-    round = fields.IntField(default=0)
+    round = fields.IntField(default=0)  # the passes that ended (`next_round`)
     last_delivery_at = fields.DatetimeField(null=True)
 
     class Meta:
@@ -138,14 +137,20 @@ class Stored:
     pass_job_id: int | None = None
 
 
+# PostgreSQL: the pass job of `_PG_STORE`, the row `storage.jobs.enqueue` writes (its key: the
+# prefix $15 and the project's round).
+_PG_QUEUE_PASS = pg_insert_new_job(
+    kind="$14", key="$15 || project.round::text", payload="$16", now="$9", source="project, request"
+)
+
 # PostgreSQL: the whole of `store_delivery` in one statement (the hot path of the endpoint).
 # The read request and the project row are written only when the delivery row was new; the
 # request only when no claim's read already shows the event ($13: the event's time plus
 # `CLOCK_SKEW`); the round comes back from the project row as this statement left it, and the
-# pass job of that round is queued when missing (the row `storage.jobs.enqueue` would write,
-# with its NOTIFY, sent when the statement commits). It commits durably before Procore is
-# answered: a delivery acknowledged is never lost, even to a database crash.
-_PG_STORE = """
+# pass job of that round is queued when missing (`_PG_QUEUE_PASS`, with the NOTIFY `enqueue`
+# sends, when the statement commits). It commits durably before Procore is answered: a
+# delivery acknowledged is never lost, even to a database crash.
+_PG_STORE = f"""
 WITH delivery AS (
     INSERT INTO webhook_deliveries (dedupe_key, ulid, company_id, project_id, resource_name,
                                     resource_id, event_type, sent_at, received_at)
@@ -170,16 +175,11 @@ WITH delivery AS (
     ON CONFLICT (project_id) DO UPDATE SET last_delivery_at = EXCLUDED.last_delivery_at
     RETURNING round
 ), job AS (
-    INSERT INTO jobs (kind, idempotency_key, status, payload, attempts, state, created_at,
-                      updated_at)
-    SELECT $14, $15 || project.round::text, 'queued', $16::jsonb, 0, '{}'::jsonb, $9, $9
-    FROM project, request
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id
+    {_PG_QUEUE_PASS}
 )
 SELECT (SELECT count(*) FROM delivery) AS stored, (SELECT count(*) FROM request) AS requested,
        (SELECT max(round) FROM project) AS round, (SELECT max(id) FROM job) AS job_id,
-       (SELECT count(pg_notify($17, $14)) FROM job) AS notified
+       (SELECT count({pg_notify_new_job("job.kind")}) FROM job) AS notified
 """
 
 
@@ -209,7 +209,6 @@ async def store_delivery(delivery: StoredDelivery) -> Stored:
                 PROCORE_WEBHOOK,
                 _pass_job_prefix(delivery.project_id),
                 json.dumps({"project_id": delivery.project_id}),
-                NOTIFY_CHANNEL,
             ],
         )
         row = rows[0]
@@ -376,12 +375,6 @@ async def mark_applied(reads: list[DueRead]) -> None:
         await WebhookResource.filter(id=read.row_id, applied__lt=read.covers).update(
             applied=read.covers
         )
-
-
-async def last_delivery_at(project_id: int) -> datetime | None:
-    """When the project's last delivery was received (None: never)."""
-    project = await WebhookProject.get_or_none(project_id=project_id)
-    return project.last_delivery_at if project is not None else None
 
 
 async def last_delivery() -> WebhookDelivery | None:

@@ -3,12 +3,15 @@ re-read is due (the coalescing window and its cap)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
+import asyncpg
+import pytest
 from tortoise import connections, timezone
 
-from storage import webhooks
-from storage.jobs import Job
+from storage import jobs, webhooks
+from storage.jobs import NOTIFY_CHANNEL, Job
 from storage.webhooks import CLOCK_SKEW, PROCORE_WEBHOOK, StoredDelivery, WebhookResource
 
 PROJECT = 562949953421312
@@ -85,3 +88,32 @@ async def test_on_postgres_one_statement_queues_the_pass_once_per_round(database
     await webhooks.next_round(PROJECT)
     after = await webhooks.store_delivery(delivery("d", timezone.now(), resource_id=9002))
     assert after.round == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_on_postgres_the_statement_queues_the_job_enqueue_would(database: str) -> None:
+    """The pass job `store_delivery` writes itself is the row `storage.jobs.enqueue` writes for
+    the same key and payload, with the same NOTIFY."""
+    notified: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    listener = await asyncpg.connect(database)
+    try:
+        await listener.add_listener(
+            NOTIFY_CHANNEL, lambda _c, _p, channel, payload: notified.put_nowait((channel, payload))
+        )
+        stored = await webhooks.store_delivery(delivery("a", timezone.now()))
+        by_statement = await Job.get(id=stored.pass_job_id)
+        assert await asyncio.wait_for(notified.get(), 10) == (NOTIFY_CHANNEL, PROCORE_WEBHOOK)
+        by_enqueue = (
+            await jobs.enqueue("by-enqueue", {"project_id": PROJECT}, kind=PROCORE_WEBHOOK)
+        ).job
+        assert await asyncio.wait_for(notified.get(), 10) == (NOTIFY_CHANNEL, PROCORE_WEBHOOK)
+    finally:
+        await listener.close()
+    by_enqueue = await Job.get(id=by_enqueue.id)  # as stored, not as created in Python
+    assert by_statement.idempotency_key == webhooks.pass_job_key(PROJECT, stored.round)
+    apart = {"id", "idempotency_key", "created_at", "updated_at"}
+    columns = sorted(Job._meta.db_fields - apart)
+    assert [getattr(by_statement, name) for name in columns] == [
+        getattr(by_enqueue, name) for name in columns
+    ]
+    assert by_statement.created_at == by_statement.updated_at
