@@ -69,27 +69,19 @@ async def search_invoices(
     else:
         indexed = await candidates(project_id, commitment_ids, terms, COUNT_CAP, limit)
         if indexed.ranked is not None:  # few matches: ranked and counted by the index
-            return _matches(indexed.ranked, indexed.total, limit)
-        # Over the cap, the count is known; else the walk counts as it goes.
-        count_cap = 0 if indexed.more_than_cap else COUNT_CAP
-        ranked = await ranked_matches(project_id, commitment_ids, terms, limit, count_cap)
-        chosen = ranked.invoice_ids
-        total = COUNT_CAP if indexed.more_than_cap else ranked.counted
+            chosen, total = indexed.ranked, indexed.total
+        else:
+            # Over the cap, the count is known; else the walk counts as it goes.
+            count_cap = 0 if indexed.more_than_cap else COUNT_CAP
+            ranked = await ranked_matches(project_id, commitment_ids, terms, limit, count_cap)
+            chosen = ranked.invoice_ids
+            total = COUNT_CAP if indexed.more_than_cap else ranked.counted
     if len(chosen) < limit or limit < 2:
         return InvoiceMatches(chosen)
     if total is None:
         total = await count_matches(project_id, commitment_ids, terms.patterns, COUNT_CAP)
+    total = min(total, COUNT_CAP)  # the index may count further (`CANDIDATE_CAP`)
     if total <= limit:
-        return InvoiceMatches(chosen)
-    shown = chosen[: limit - 1]
-    return InvoiceMatches(shown, more=total - len(shown), more_at_least=total >= COUNT_CAP)
-
-
-def _matches(ranked_ids: list[int], matched: int, limit: int) -> InvoiceMatches:
-    """The first ``limit`` matches (ranked) out of ``matched``, as `search_invoices` answers."""
-    chosen = ranked_ids[:limit]
-    total = min(matched, COUNT_CAP)
-    if len(chosen) < limit or limit < 2 or total <= limit:
         return InvoiceMatches(chosen)
     shown = chosen[: limit - 1]
     return InvoiceMatches(shown, more=total - len(shown), more_at_least=total >= COUNT_CAP)
