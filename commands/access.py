@@ -73,10 +73,6 @@ class WholePeriod:
     dates: str  # "Oct 1–31, 2026"
     invoice_ids: tuple[int, ...]
 
-    @property
-    def invoice_count(self) -> int:
-        return len(self.invoice_ids)
-
 
 @dataclass(frozen=True)
 class PeriodSize:
@@ -99,6 +95,8 @@ class InvoiceMenu:
     options: list[InvoiceOption]
     more: int = 0
     more_at_least: bool = False
+    # For a query without text: the periods of the options and their sizes ("All N invoices").
+    period_sizes: tuple[PeriodSize, ...] = ()
 
     @property
     def more_label(self) -> str | None:
@@ -358,24 +356,32 @@ async def visible_invoice_ids(
 
 
 async def search_invoice_options(
-    requester: Requester, project_id: int, query: str, limit: int = 100
+    requester: Requester, project_id: int, query: str, limit: int = 100, count_periods: bool = False
 ) -> InvoiceMenu:
     """Invoices the requester may compile that match ``query`` (`commands.invoice_search`: every
-    word, ranked), at most ``limit`` options counting the closing "type more" one."""
+    word, ranked), at most ``limit`` options counting the closing "type more" one. With
+    ``count_periods`` and a blank ``query``, also the `PeriodSize` of each period among the
+    options (under the same access check, the periods as the options read them)."""
     try:
         access = await compile_access(requester, project_id)
     except AccessDenied:
         return InvoiceMenu([])
     matches = await search_invoices(project_id, access.compilable_commitment_ids, query, limit)
-    return InvoiceMenu(
-        await _invoice_options(matches.invoice_ids), matches.more, matches.more_at_least
+    options, period_dates = await _invoice_options(matches.invoice_ids)
+    sizes = (
+        await _period_sizes(access, period_dates)
+        if count_periods and options and not query.strip()
+        else ()
     )
+    return InvoiceMenu(options, matches.more, matches.more_at_least, sizes)
 
 
-async def _invoice_options(invoice_ids: list[int]) -> list[InvoiceOption]:
-    """The options of these invoices, in this order, grouped by billing period label."""
+async def _invoice_options(invoice_ids: list[int]) -> tuple[list[InvoiceOption], dict[int, str]]:
+    """The options of these invoices, in this order, grouped by billing period label; and the
+    dates of their (existing) billing periods, by period id."""
     facts = await option_facts(invoice_ids)
     options: list[InvoiceOption] = []
+    period_dates: dict[int, str] = {}
     for invoice_id in invoice_ids:
         row = facts.get(invoice_id)
         if row is None:  # deleted since the search: nothing to offer
@@ -396,7 +402,29 @@ async def _invoice_options(invoice_ids: list[int]) -> list[InvoiceOption]:
             row.status,
         )
         options.append(InvoiceOption(invoice_id, label, group, row.period_id if period else None))
-    return options
+        if period:
+            period_dates[row.period_id] = format_period(period.start_date, period.end_date)
+    return options, period_dates
+
+
+async def _period_sizes(
+    access: ProjectAccess, period_dates: dict[int, str]
+) -> tuple[PeriodSize, ...]:
+    """Each of these periods with how many of its invoices the requester of ``access`` may
+    compile (counted, not listed: a period holds thousands at 100,000 invoices)."""
+    rows = await (
+        compilable_invoices(access)
+        .filter(period_id__in=list(period_dates))
+        .annotate(invoice_count=Count("id"))
+        .group_by("period_id")
+        .values_list("period_id", "invoice_count")
+    )
+    counts = {int(period_id): int(count) for period_id, count in rows}
+    return tuple(
+        PeriodSize(period_id, dates, counts[period_id])
+        for period_id, dates in period_dates.items()
+        if counts.get(period_id)
+    )
 
 
 async def whole_periods(
@@ -406,52 +434,23 @@ async def whole_periods(
     requester may compile (newest application first); `AccessDenied` when they may compile
     nothing on the project. The one place a "whole period" choice is expanded."""
     access = await compile_access(requester, project_id)
-    periods = await _periods_in_order(project_id, period_ids)
+    periods = await BillingPeriod.filter(project_id=project_id, id__in=list(period_ids))
     rows = await (
-        _period_invoices(access, periods).order_by("-number", "-id").values_list("id", "period_id")
+        compilable_invoices(access)
+        .filter(period_id__in=[period.id for period in periods])
+        .order_by("-number", "-id")
+        .values_list("id", "period_id")
     )
     by_period: dict[int, list[int]] = {}
     for invoice_id, period_id in rows:
         by_period.setdefault(int(period_id), []).append(int(invoice_id))
+    order = {period_id: index for index, period_id in enumerate(period_ids)}
     return [
         WholePeriod(
             period.id,
             format_period(period.start_date, period.end_date),
             tuple(by_period[period.id]),
         )
-        for period in periods
+        for period in sorted(periods, key=lambda period: order.get(period.id, 0))
         if period.id in by_period
     ]
-
-
-async def period_sizes(
-    requester: Requester, project_id: int, period_ids: list[int]
-) -> list[PeriodSize]:
-    """As `whole_periods`, counting the invoices instead of listing them (for the menu, where
-    a period holds thousands at 100,000 invoices)."""
-    access = await compile_access(requester, project_id)
-    periods = await _periods_in_order(project_id, period_ids)
-    rows = await (
-        _period_invoices(access, periods)
-        .annotate(invoice_count=Count("id"))
-        .group_by("period_id")
-        .values_list("period_id", "invoice_count")
-    )
-    counts = {int(period_id): int(count) for period_id, count in rows}
-    return [
-        PeriodSize(period.id, format_period(period.start_date, period.end_date), counts[period.id])
-        for period in periods
-        if counts.get(period.id)
-    ]
-
-
-async def _periods_in_order(project_id: int, period_ids: list[int]) -> list[BillingPeriod]:
-    """The project's existing billing periods among ``period_ids``, in their order."""
-    periods = await BillingPeriod.filter(project_id=project_id, id__in=list(period_ids))
-    order = {period_id: index for index, period_id in enumerate(period_ids)}
-    return sorted(periods, key=lambda period: order.get(period.id, 0))
-
-
-def _period_invoices(access: ProjectAccess, periods: list[BillingPeriod]) -> QuerySet[Invoice]:
-    """The invoices of ``periods`` the requester of ``access`` may compile."""
-    return compilable_invoices(access).filter(period_id__in=[period.id for period in periods])

@@ -205,11 +205,8 @@ async def apply_snapshot(snapshot: ProjectSnapshot) -> SnapshotReport:
         changed = any(tally.frozen().changed for tally in tallies.values())
         await _record_sync(snapshot, stored_project, changed, synced_at)
         if changed:  # in the same transaction: the search never sees rows its index lacks
-            touched = await _touched_invoices(snapshot, tallies)
-            if touched is None:
-                await refresh_invoice_search(project_id, connection)
-            else:
-                await refresh_invoice_search(project_id, connection, *touched)
+            touched, placed = await _touched_invoices(snapshot, tallies)
+            await refresh_invoice_search(project_id, connection, touched, placed)
     project = snapshot.project
     return SnapshotReport(
         project_id=project_id,
@@ -236,12 +233,12 @@ _TEXT_FIELDS = {
 
 async def _touched_invoices(
     snapshot: ProjectSnapshot, tallies: dict[str, _Tally]
-) -> tuple[set[int], set[int]] | None:
-    """For a partial snapshot, the invoices whose search entry the applied changes may alter,
-    and those of them that are new or may have moved in the menu's order (they need a new
-    place); None (the whole project) for a complete snapshot."""
+) -> tuple[set[int] | None, set[int]]:
+    """The invoices whose search entry the applied changes may alter, and those of them that
+    are new or may have moved in the menu's order (they need a new place): the arguments of
+    `refresh_invoice_search`. A complete snapshot: None (the whole project), none placed."""
     if snapshot.complete:
-        return None
+        return None, set()
     invoices = tallies["invoices"]
     placed = set(invoices.created_keys) | {
         key

@@ -69,27 +69,19 @@ async def search_invoices(
     else:
         indexed = await candidates(project_id, commitment_ids, terms, COUNT_CAP, limit)
         if indexed.ranked is not None:  # few matches: ranked and counted by the index
-            return _matches(indexed.ranked, indexed.total, limit)
-        # Over the cap, the count is known; else the walk counts as it goes.
-        count_cap = 0 if indexed.more_than_cap else COUNT_CAP
-        ranked = await ranked_matches(project_id, commitment_ids, terms, limit, count_cap)
-        chosen = ranked.invoice_ids
-        total = COUNT_CAP if indexed.more_than_cap else ranked.counted
+            chosen, total = indexed.ranked, indexed.total
+        else:
+            # Over the cap, the count is known; else the walk counts as it goes.
+            count_cap = 0 if indexed.more_than_cap else COUNT_CAP
+            ranked = await ranked_matches(project_id, commitment_ids, terms, limit, count_cap)
+            chosen = ranked.invoice_ids
+            total = COUNT_CAP if indexed.more_than_cap else ranked.counted
     if len(chosen) < limit or limit < 2:
         return InvoiceMatches(chosen)
     if total is None:
         total = await count_matches(project_id, commitment_ids, terms.patterns, COUNT_CAP)
+    total = min(total, COUNT_CAP)  # the index may count further (`CANDIDATE_CAP`)
     if total <= limit:
-        return InvoiceMatches(chosen)
-    shown = chosen[: limit - 1]
-    return InvoiceMatches(shown, more=total - len(shown), more_at_least=total >= COUNT_CAP)
-
-
-def _matches(ranked_ids: list[int], matched: int, limit: int) -> InvoiceMatches:
-    """The first ``limit`` matches (ranked) out of ``matched``, as `search_invoices` answers."""
-    chosen = ranked_ids[:limit]
-    total = min(matched, COUNT_CAP)
-    if len(chosen) < limit or limit < 2 or total <= limit:
         return InvoiceMatches(chosen)
     shown = chosen[: limit - 1]
     return InvoiceMatches(shown, more=total - len(shown), more_at_least=total >= COUNT_CAP)
@@ -134,22 +126,18 @@ async def _refresh(
     ordered = sorted(invoices, key=lambda invoice: menu_sort_key(invoice, periods))
     texts = _SearchTexts(periods)
     if invoice_ids is not None:
-        changed = set(invoice_ids)
         current = await project_menu_orders(connection, project_id)
-        moving = (set(placed) | {i.invoice_id for i in ordered if i.invoice_id not in current}) & {
-            i.invoice_id for i in ordered
-        }
-        entries = {i.invoice_id: _entry(i, texts) for i in ordered if i.invoice_id in changed}
-        if await place_entries(
-            connection,
-            project_id,
-            [invoice.invoice_id for invoice in ordered],
-            current,
-            [_entry(invoice, texts) for invoice in ordered if invoice.invoice_id in moving],
-        ):
-            rest = [entry for invoice_id, entry in entries.items() if invoice_id not in moving]
-            await update_entries(connection, project_id, rest)
-            return len(entries.keys() | moving)
+        ordered_ids = [invoice.invoice_id for invoice in ordered]
+        # Placed between the others: the new or moved ones, and any the index lacks.
+        placed = set(placed)
+        moving = {i for i in ordered_ids if i in placed or i not in current}
+        wanted = moving | set(invoice_ids)
+        entries = {i.invoice_id: _entry(i, texts) for i in ordered if i.invoice_id in wanted}
+        moved = [entry for invoice_id, entry in entries.items() if invoice_id in moving]
+        if await place_entries(connection, project_id, ordered_ids, current, moved):
+            kept = [entry for invoice_id, entry in entries.items() if invoice_id not in moving]
+            await update_entries(connection, project_id, kept)
+            return len(entries)
     entries_in_order = [_entry(invoice, texts) for invoice in ordered]
     await replace_project_entries(connection, project_id, entries_in_order)
     return len(entries_in_order)

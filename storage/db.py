@@ -81,14 +81,19 @@ async def open_database(
     return applied
 
 
-async def refresh_planner_statistics(connection: BaseDBAsyncClient) -> None:
-    """Give SQLite's query planner current statistics (``ANALYZE``, sampled). Without them it
-    guesses that ``project_id = ?`` picks a few rows and reads a whole project's invoices
-    through that index instead of looking 100 ids up by key: seconds at 100,000 invoices, while
-    every other statement (acks too) waits on the one connection. Call it after writing many
-    rows (a project's whole search index is rebuilt after each import and sync); `open_database`
-    calls it when a SQLite database has none yet. PostgreSQL keeps its own (autovacuum)."""
+async def refresh_planner_statistics(
+    connection: BaseDBAsyncClient, written_table: str | None = None
+) -> None:
+    """Give the query planner current statistics (``ANALYZE``). SQLite has none of its own:
+    without them it guesses that ``project_id = ?`` picks a few rows and reads a whole
+    project's invoices through that index instead of looking 100 ids up by key: seconds at
+    100,000 invoices, while every other statement (acks too) waits on the one connection; the
+    whole database is analysed (sampled). PostgreSQL keeps its own (autovacuum), but late:
+    ``written_table`` is analysed now. Call it after writing many rows (a project's whole
+    search index is rebuilt); `open_database` calls it when a SQLite database has none yet."""
     if connection.capabilities.dialect != "sqlite":
+        if written_table is not None:
+            await connection.execute_query(f"ANALYZE {written_table}")
         return
     await connection.execute_query(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
     await connection.execute_query("ANALYZE")

@@ -116,13 +116,10 @@ async def replace_project_entries(
             for position, entry in enumerate(entries_in_menu_order)
         ],
     )
-    if postgres:
-        # Fresh statistics, so the planner knows when walking the menu order beats the
-        # trigram index (without them it estimates every LIKE as rare).
-        await connection.execute_query(f"ANALYZE {SEARCH_TABLE}")
-    else:
-        # The project's invoices were (re)loaded: SQLite has no statistics of its own.
-        await refresh_planner_statistics(connection)
+    # The project's invoices were (re)loaded. PostgreSQL: fresh statistics of the index, so
+    # the planner knows when walking the menu order beats the trigram index (without them it
+    # estimates every LIKE as rare).
+    await refresh_planner_statistics(connection, SEARCH_TABLE)
 
 
 async def update_entries(

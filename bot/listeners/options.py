@@ -12,7 +12,7 @@ from bot.blocks.options import OPTIONS_LIMIT, invoice_option_groups
 from bot.listeners.forms import unsealed
 from bot.listeners.guard import settled, user_of
 from bot.services import Services
-from commands.access import period_sizes, search_invoice_options
+from commands.access import search_invoice_options
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,7 @@ async def load_invoice_options(ack: AsyncAck, body: dict[str, Any], services: Se
         identity = await services.identities.resolve(user_id)
         query = str(body.get("value") or "")
         menu = await search_invoice_options(
-            identity.requester, project_id, query, limit=OPTIONS_LIMIT
-        )
-        period_ids = {option.period_id for option in menu.options if option.period_id is not None}
-        wholes = (
-            await period_sizes(identity.requester, project_id, sorted(period_ids))
-            if menu.options and not query.strip()
-            else []
+            identity.requester, project_id, query, limit=OPTIONS_LIMIT, count_periods=True
         )
     except Exception:
         log.exception("invoice search failed")
@@ -45,7 +39,7 @@ async def load_invoice_options(ack: AsyncAck, body: dict[str, Any], services: Se
     if not menu.options:
         await ack(options=[])
         return
-    await ack(option_groups=invoice_option_groups(menu, wholes))
+    await ack(option_groups=invoice_option_groups(menu))
 
 
 def register(app: AsyncApp, services: Services) -> None:
