@@ -507,10 +507,11 @@ class S3BlobStore(BlobStore):
         written.set()
         try:
             await early
-            self.published_while_written += 1
         except _NotStreamed:
-            await self._put_path(key, path)
-        await self.discard_workspace(key)
+            await self.publish_backup(path, key)  # sent again, whole
+        else:
+            self.published_while_written += 1
+            await self.discard_workspace(key)
 
     async def _put_growing_file(self, key: str, final: Path, written: asyncio.Event) -> None:
         """Raises `_NotStreamed` (the object was not completed) or a `StoreError`."""
