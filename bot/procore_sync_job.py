@@ -96,6 +96,11 @@ def result_message(report: SyncReport, note: str | None = None) -> Message:
     return Message.of(text, [section(text)])
 
 
+def _summary(report: SyncReport) -> str:
+    """The job's note: one line per project (or the report's one line when none was synced)."""
+    return "; ".join(line.render() for line in report.lines) or report.render()
+
+
 class ProcoreSyncHandler(JobHandler[None]):
     """Runs ``procore_sync`` jobs with the one `ProcoreClient` of the process."""
 
@@ -129,7 +134,7 @@ class ProcoreSyncHandler(JobHandler[None]):
                 report = SyncReport(tuple(lines))
         except ProcoreError as error:
             raise JobFailure(Failure.UNEXPECTED, " ".join(str(error).split())) from error
-        summary = "; ".join(line.render() for line in report.lines) or report.render()
+        summary = _summary(report)
         log.info("Procore sync: %s", summary)
         if payload.get("channel_id") and not (run.job.state or {}).get("posted"):
             await run.fence()
@@ -219,8 +224,7 @@ async def sync_in_this_process(
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
-    summary = "; ".join(line.render() for line in report.lines) or report.render()
-    await _end(job, owner, JobStatus.SUCCEEDED, summary[:1000])
+    await _end(job, owner, JobStatus.SUCCEEDED, _summary(report)[:1000])
     return report
 
 
