@@ -39,6 +39,7 @@ from bot.blocks.common import Message, section
 from bot.blocks.messages import Failure
 from bot.delivery import post_with_dm_fallback
 from bot.job_kinds import JobFailure, JobHandler, JobRun
+from bot.worker import keep_lease
 from commands.sync_procore import SyncProgress, SyncReport, sync_company, sync_project
 from procore.client import ProcoreClient
 from procore.errors import ProcoreError
@@ -95,6 +96,11 @@ def result_message(report: SyncReport, note: str | None = None) -> Message:
     return Message.of(text, [section(text)])
 
 
+def _summary(report: SyncReport) -> str:
+    """The job's note: one line per project (or the report's one line when none was synced)."""
+    return "; ".join(line.render() for line in report.lines) or report.render()
+
+
 class ProcoreSyncHandler(JobHandler[None]):
     """Runs ``procore_sync`` jobs with the one `ProcoreClient` of the process."""
 
@@ -128,7 +134,7 @@ class ProcoreSyncHandler(JobHandler[None]):
                 report = SyncReport(tuple(lines))
         except ProcoreError as error:
             raise JobFailure(Failure.UNEXPECTED, " ".join(str(error).split())) from error
-        summary = "; ".join(line.render() for line in report.lines) or report.render()
+        summary = _summary(report)
         log.info("Procore sync: %s", summary)
         if payload.get("channel_id") and not (run.job.state or {}).get("posted"):
             await run.fence()
@@ -203,11 +209,11 @@ async def sync_in_this_process(
     sync = asyncio.ensure_future(
         sync_company(procore, project_numbers=project_numbers, full=full, progress=progress)
     )
-    renewer = asyncio.create_task(_keep_lease(job, owner, lease_seconds, sync))
+    renewer = asyncio.create_task(keep_lease(job, owner, lease_seconds, sync))
     try:
         report = await sync
     except asyncio.CancelledError:
-        if renewer.done() and not renewer.cancelled() and renewer.result():
+        if renewer.done() and not renewer.cancelled():  # it returns only when the lease is lost
             raise SyncTakenOver(f"job {job.id} was taken over by another process") from None
         await _end(job, owner, JobStatus.FAILED, "interrupted")
         raise
@@ -218,26 +224,8 @@ async def sync_in_this_process(
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
-    summary = "; ".join(line.render() for line in report.lines) or report.render()
-    await _end(job, owner, JobStatus.SUCCEEDED, summary[:1000])
+    await _end(job, owner, JobStatus.SUCCEEDED, _summary(report)[:1000])
     return report
-
-
-async def _keep_lease(
-    job: Job, owner: str, lease_seconds: float, sync: asyncio.Future[SyncReport]
-) -> bool:
-    """Renew ``job``'s lease every third of it until cancelled; True (after cancelling
-    ``sync``) when it was lost."""
-    while True:
-        await asyncio.sleep(lease_seconds / 3)
-        try:
-            await jobs.renew_lease(job, owner, lease_seconds)
-        except LeaseLost:
-            log.warning("command-line Procore sync: lost the lease of job %s; stopping", job.id)
-            sync.cancel()
-            return True
-        except Exception as error:  # a database hiccup: the lease has two more chances
-            log.warning("command-line Procore sync: cannot renew job %s: %s", job.id, error)
 
 
 async def _end(job: Job, owner: str, status: JobStatus, note: str) -> None:

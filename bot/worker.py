@@ -171,7 +171,7 @@ class JobWorker:
     async def _hold(self, job: Job) -> None:
         """Run ``job`` while renewing its lease; release it if interrupted."""
         runner = asyncio.current_task()
-        renewer = asyncio.create_task(self._renew_lease(job, runner))
+        renewer = asyncio.create_task(keep_lease(job, self.owner, self._lease_seconds, runner))
         try:
             with logs.bind(job_id=job.id, slack_user=_slack_user_of(job)):
                 await self._run_through_outages(job)
@@ -185,19 +185,6 @@ class JobWorker:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-
-    async def _renew_lease(self, job: Job, runner: asyncio.Task[None] | None) -> None:
-        while True:
-            await asyncio.sleep(self._lease_seconds / 3)
-            try:
-                await jobs.renew_lease(job, self.owner, self._lease_seconds)
-            except LeaseLost:
-                log.warning("lost the lease of job %s; stopping it", job.id)
-                if runner is not None:
-                    runner.cancel()
-                return
-            except Exception as error:
-                log.warning("cannot renew the lease of job %s: %s", job.id, error)
 
     async def _run_through_outages(self, job: Job) -> None:
         """Run ``job``; when the database fails under it, wait until it answers, reload the job
@@ -284,6 +271,26 @@ class JobWorker:
             await jobs.finish(run.job, self.owner, JobStatus.FAILED, f"{failure}: {detail}"[:2000])
         except Exception:
             log.exception("job %s: could not mark the job failed", run.job.id)
+
+
+async def keep_lease(
+    job: Job, owner: str, lease_seconds: float, runner: asyncio.Future[Any] | None
+) -> None:
+    """Renew ``job``'s lease for ``owner`` every third of ``lease_seconds`` until cancelled.
+    Returns only when the lease was lost (another process took the job over), after cancelling
+    ``runner``, the work done under it. A renewal that fails otherwise (a database hiccup) is
+    logged; the lease has two more chances."""
+    while True:
+        await asyncio.sleep(lease_seconds / 3)
+        try:
+            await jobs.renew_lease(job, owner, lease_seconds)
+        except LeaseLost:
+            log.warning("lost the lease of job %s; stopping it", job.id)
+            if runner is not None:
+                runner.cancel()
+            return
+        except Exception as error:
+            log.warning("cannot renew the lease of job %s: %s", job.id, error)
 
 
 class _DatabaseOutage(Exception):

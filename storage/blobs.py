@@ -165,7 +165,7 @@ class BlobStore:
         key = blob_key(sha256)
         stored = await self._head(key)
         if stored is None or stored.last_modified < datetime.now(UTC) - BLOB_GRACE / 2:
-            await self._put_path(key, path)
+            await self._put(key, path)
         return sha256
 
     async def put_bytes(self, data: bytes) -> str:
@@ -308,12 +308,13 @@ class BlobStore:
             return None
         return StoredObject(str(meta["path"]), int(meta["size"]), meta["last_modified"])
 
-    async def _put_path(self, key: str, path: Path) -> None:
+    async def _put(self, key: str, source: Path | AsyncIterator[bytes]) -> None:
+        """Store ``source`` (a file, or chunks as they come) as ``key``, in parts."""
         await self._call(
             obstore.put_async(
                 self._store,
                 key,
-                path,
+                source,
                 chunk_size=UPLOAD_PART_SIZE,
                 max_concurrency=UPLOAD_CONCURRENCY,
             ),
@@ -481,7 +482,7 @@ class S3BlobStore(BlobStore):
 
     async def publish_backup(self, path: Path, key: str) -> None:
         """Stream the PDF up (multipart), then remove the local copy."""
-        await self._put_path(key, path)
+        await self._put(key, path)
         await self.discard_workspace(key)
 
     @contextlib.asynccontextmanager
@@ -507,24 +508,18 @@ class S3BlobStore(BlobStore):
         written.set()
         try:
             await early
-            self.published_while_written += 1
         except _NotStreamed:
-            await self._put_path(key, path)
-        await self.discard_workspace(key)
+            await self.publish_backup(path, key)  # sent again, whole
+        else:
+            self.published_while_written += 1
+            await self.discard_workspace(key)
 
     async def _put_growing_file(self, key: str, final: Path, written: asyncio.Event) -> None:
         """Raises `_NotStreamed` (the object was not completed) or a `StoreError`."""
         not_streamed: list[_NotStreamed] = []
         try:
-            await self._call(
-                obstore.put_async(
-                    self._store,
-                    key,
-                    _growing_file_chunks(final, written, not_streamed, self._count_sent),
-                    chunk_size=UPLOAD_PART_SIZE,
-                    max_concurrency=UPLOAD_CONCURRENCY,
-                ),
-                key,
+            await self._put(
+                key, _growing_file_chunks(final, written, not_streamed, self._count_sent)
             )
         except Exception:
             if not_streamed:  # obstore reports the iterator's error as its own

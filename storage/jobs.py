@@ -233,11 +233,7 @@ async def claim_next(
         job_id = int(rows[0]["id"]) if rows else None
     elif client.capabilities.dialect == "postgres":
         async with in_transaction() as connection:
-            # Wait for any other claim of these kinds to commit; the claim statement then takes
-            # a fresh snapshot (READ COMMITTED) and sees every job that claim started.
-            await connection.execute_query(
-                "SELECT pg_advisory_xact_lock($1)", [EXCLUSIVE_CLAIM_LOCK]
-            )
+            await _lock_exclusive_claims(connection)
             _, rows = await connection.execute_query(_PG_CLAIM, params)
         job_id = int(rows[0]["id"]) if rows else None
     else:
@@ -246,6 +242,15 @@ async def claim_next(
                 connection, owner, now, expires, kinds, exclusive
             )
     return None if job_id is None else await Job.get(id=job_id)
+
+
+async def _lock_exclusive_claims(connection: BaseDBAsyncClient) -> None:
+    """PostgreSQL: take `EXCLUSIVE_CLAIM_LOCK` for the rest of ``connection``'s transaction,
+    waiting for any other claim or start of a one-at-a-time kind to commit; what the
+    transaction reads next (READ COMMITTED: a fresh snapshot) sees every job that one started.
+    SQLite serialises every write already: nothing to do."""
+    if connection.capabilities.dialect == "postgres":
+        await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [EXCLUSIVE_CLAIM_LOCK])
 
 
 class _KindBusy(Exception):
@@ -273,10 +278,7 @@ async def start_running(
     now = timezone.now()
     try:
         async with in_transaction() as connection:
-            if connection.capabilities.dialect == "postgres":
-                await connection.execute_query(
-                    "SELECT pg_advisory_xact_lock($1)", [EXCLUSIVE_CLAIM_LOCK]
-                )
+            await _lock_exclusive_claims(connection)
             job = await Job.create(
                 idempotency_key=idempotency_key,
                 payload=payload,

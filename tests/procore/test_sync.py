@@ -5,6 +5,7 @@ compile, Procore down at compile time, and fail-closed permissions end to end.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pypdf import PdfReader
 
 from bot.blocks.access import access_modal, roster_line
 from bot.blocks.messages import success_reply
+from bot.procore_sync_job import PROCORE_SYNC, SyncTakenOver, sync_in_this_process
 from commands import manage_access
 from commands.access import AccessDenied, Requester, compile_access
 from commands.compile_backups import CompileResult, compile_backup, format_size
@@ -24,6 +26,7 @@ from commands.procore_freshness import ProcoreFreshness
 from commands.sync_procore import SYNCED, UNREACHABLE, ProjectSyncLine, sync_company, sync_project
 from procore.client import ProcoreClient
 from storage.blobs import LocalBlobStore, StoredObject
+from storage.jobs import Job, JobStatus
 from storage.models import Attachment, Backup, Commitment, Invoice, Project, ProjectUser
 from tests.procore.fake_procore import (
     SIGNED_ATTACHMENT_ID_BASE,
@@ -35,6 +38,7 @@ from tests.procore.fake_procore import (
 )
 from tests.procore.fixtures import client_config
 from tests.storage.bundles import dump_database
+from tests.waiting import JOB_PATIENCE, eventually
 
 ADMIN = Requester(key="test:admin", email=ADMIN_EMAIL, display_name="PM")
 FIXED_NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -370,3 +374,24 @@ async def test_the_freshness_step_asks_the_store_nothing_about_files_already_sto
     )
     result = await compile_all(data_dir, freshness)
     assert result.status == "succeeded" and "FRESH-7" in "\n".join(pdf_pages(result))
+
+
+async def test_a_command_line_sync_stops_when_its_job_is_taken_over(
+    database: str, fake: FakeProcore, client: ProcoreClient
+) -> None:
+    """`bot.procore_sync_job.sync_in_this_process` renews its job's lease
+    (`bot.worker.keep_lease`); once another process holds the job, the sync stops
+    (`SyncTakenOver`) and leaves the job alone."""
+    fake.inject("slow", path_contains="/rest/v1.0/projects", delay=5)  # below the 10 s timeout
+    sync = asyncio.create_task(sync_in_this_process(client, owner="cli:test", lease_seconds=0.3))
+    job = await eventually(
+        lambda: Job.get_or_none(kind=PROCORE_SYNC, status=JobStatus.RUNNING),
+        JOB_PATIENCE,
+        what="the command line's sync job",
+    )
+    assert job.lease_owner == "cli:test"
+    await Job.filter(id=job.id).update(lease_owner="bot:other")  # another process took it over
+    with pytest.raises(SyncTakenOver):
+        await asyncio.wait_for(sync, JOB_PATIENCE)
+    taken = await Job.get(id=job.id)
+    assert (taken.status, taken.lease_owner) == (JobStatus.RUNNING, "bot:other")
