@@ -61,6 +61,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -580,7 +581,12 @@ async def _prepare_cli(data_dir: Path, paths: list[str]) -> None:
         await close_database()
 
 
-CLI_PACKAGES = ("bot", "commands", "pdf", "procore", "sources", "storage", "migrations")
+def project_packages() -> list[str]:
+    """The project's top-level packages, as pyproject.toml lists them for installation."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return [
+        name.rstrip("*") for name in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
 
 
 def install_cli_packages() -> Path:
@@ -591,7 +597,7 @@ def install_cli_packages() -> Path:
     standard library and the dependencies from source at each start.)"""
     installed = WORK / "cli-install"
     shutil.rmtree(installed, ignore_errors=True)
-    for package in CLI_PACKAGES:
+    for package in project_packages():
         shutil.copytree(
             ROOT / package, installed / package, ignore=shutil.ignore_patterns("__pycache__")
         )
