@@ -61,6 +61,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -580,7 +581,12 @@ async def _prepare_cli(data_dir: Path, paths: list[str]) -> None:
         await close_database()
 
 
-CLI_PACKAGES = ("bot", "commands", "pdf", "procore", "sources", "storage", "migrations")
+def project_packages() -> list[str]:
+    """The project's top-level packages, as pyproject.toml lists them for installation."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return [
+        name.rstrip("*") for name in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
 
 
 def install_cli_packages() -> Path:
@@ -591,7 +597,7 @@ def install_cli_packages() -> Path:
     standard library and the dependencies from source at each start.)"""
     installed = WORK / "cli-install"
     shutil.rmtree(installed, ignore_errors=True)
-    for package in CLI_PACKAGES:
+    for package in project_packages():
         shutil.copytree(
             ROOT / package, installed / package, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -740,21 +746,14 @@ def store_request(workload: Workload, store_dir: Path, settings: dict[str, str])
     attachment paths are their sha256 (the child stages them)."""
     import asyncio
 
-    from storage.blobs import LocalBlobStore, S3BlobStore
+    from storage.blobs import LocalBlobStore
+    from tests.s3_server import bucket_store
 
     request: BackupRequest = pickle.loads(workload.request_path.read_bytes())
 
     async def put_all() -> BackupRequest:
         local = LocalBlobStore(store_dir)
-        remote = S3BlobStore(
-            settings["bucket"],
-            endpoint=settings["endpoint"],
-            region=settings["region"],
-            access_key_id=settings["key"],
-            secret_access_key=settings["secret"],
-            cache_dir=WORK / "unused-cache",
-            cache_bytes=MB,
-        )
+        remote = bucket_store(settings["endpoint"], settings["bucket"], WORK / "unused-cache", MB)
         invoices = []
         for entry in request.invoices:
             attachments = []
@@ -778,7 +777,8 @@ def child_store_compile(arguments_json: str) -> None:
     import asyncio
 
     from pdf.assemble import assemble_backup
-    from storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
+    from storage.blobs import BlobStore, LocalBlobStore
+    from tests.s3_server import bucket_store
 
     settings = json.loads(arguments_json)
     request: BackupRequest = pickle.loads(Path(settings["request"]).read_bytes())
@@ -787,14 +787,8 @@ def child_store_compile(arguments_json: str) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
     if settings["store"] != "local":
-        store: Any = S3BlobStore(
-            settings["bucket"],
-            endpoint=settings["endpoint"],
-            region=settings["region"],
-            access_key_id=settings["key"],
-            secret_access_key=settings["secret"],
-            cache_dir=cache,
-            cache_bytes=settings["cache_mb"] * MB,
+        store: Any = bucket_store(
+            settings["endpoint"], settings["bucket"], cache, settings["cache_mb"] * MB
         )
     else:
         store = LocalBlobStore(Path(settings["local_dir"]))
@@ -871,24 +865,16 @@ def measure_store_floor(server: Any, settings: dict[str, Any], size: int) -> Sto
     """Put a file of ``size`` random bytes with obstore (the store's part size and concurrency),
     then read it back as a stream; time both and the server's CPU."""
     import obstore
-    from obstore.store import S3Store
 
     from storage.blobs import CHUNK_SIZE, UPLOAD_CONCURRENCY, UPLOAD_PART_SIZE
+    from tests.s3_server import raw_store
 
     source = WORK / "floor.bin"
     if not source.exists() or source.stat().st_size != size:
         with source.open("wb") as writer:
             for offset in range(0, size, MB):
                 writer.write(os.urandom(min(MB, size - offset)))
-    store = S3Store(
-        settings["bucket"],
-        endpoint=settings["endpoint"],
-        region=settings["region"],
-        access_key_id=settings["key"],
-        secret_access_key=settings["secret"],
-        virtual_hosted_style_request=False,
-        client_options={"allow_http": True},
-    )
+    store = raw_store(settings["endpoint"], settings["bucket"])
 
     async def put_and_get() -> StoreFloor:
         cpu, started = server.cpu_seconds(), time.perf_counter()
@@ -915,7 +901,7 @@ def measure_store_floor(server: Any, settings: dict[str, Any], size: int) -> Sto
 
 def compare_stores(arguments: argparse.Namespace) -> None:
     """The --store s3 benchmark: the same compile on the local store and on S3."""
-    from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+    from tests.s3_server import S3Server
 
     workload = generate_workload(arguments.invoices, arguments.target_mb)
     server = S3Server(WORK / "s3")
@@ -924,9 +910,6 @@ def compare_stores(arguments: argparse.Namespace) -> None:
         settings = {
             "bucket": f"bench-{os.getpid()}",
             "endpoint": server.endpoint,
-            "region": REGION,
-            "key": ACCESS_KEY,
-            "secret": SECRET_KEY,
             "cache": str(WORK / "cache"),
             "cache_mb": arguments.cache_mb,
             "local_dir": str(WORK / "local-store"),

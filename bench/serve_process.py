@@ -5,6 +5,8 @@ at a fake Slack), and wait until it answers its health check. The process is the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import uuid
 from pathlib import Path
@@ -38,19 +40,24 @@ async def start_serve(
         async with aiohttp.ClientSession() as session:
             await serve.wait_healthy(session, within=HEALTHY_WITHIN)
     except AssertionError as error:
-        if serve.process.returncode is None:
-            serve.process.kill()
-            await serve.process.wait()
+        await _kill_group(serve.process)
         raise SystemExit(f"a bot process did not become healthy: {error}") from error
     return serve.process, serve.url
 
 
 async def stop_serve(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM, then SIGKILL after a minute."""
+    """SIGTERM, then SIGKILL to its process group (its PDF workers too) after a minute."""
     if process.returncode is None:
         process.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), 60)
         except TimeoutError:
-            process.kill()
-            await process.wait()
+            await _kill_group(process)
+
+
+async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the process group ``process`` leads (`start_serve` starts it in a session of its
+    own, so neither a terminal's Ctrl-C nor killing the process alone reaches its children)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()

@@ -29,7 +29,7 @@ from hypothesis import settings
 from commands.demo import write_demo_bundle
 from storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from storage.db import close_database, open_database
-from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, new_bucket_name
+from tests.s3_server import S3Server, bucket_store, new_bucket_name
 
 # Fixtures shared by more than one test directory.
 pytest_plugins = ["tests.procore.fixtures", "tests.slack.serve_process"]
@@ -252,15 +252,7 @@ def s3_store(
     server: S3Server, cache_dir: Path, cache_bytes: int = 64 << 20, bucket: str | None = None
 ) -> S3BlobStore:
     """A store on ``bucket`` (default: a fresh one) of ``server``, caching in ``cache_dir``."""
-    return S3BlobStore(
-        bucket or new_bucket_name(),
-        endpoint=server.endpoint,
-        region=REGION,
-        access_key_id=ACCESS_KEY,
-        secret_access_key=SECRET_KEY,
-        cache_dir=cache_dir,
-        cache_bytes=cache_bytes,
-    )
+    return bucket_store(server.endpoint, bucket or new_bucket_name(), cache_dir, cache_bytes)
 
 
 @pytest.fixture(params=["local", "s3"])

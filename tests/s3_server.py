@@ -20,9 +20,12 @@ import urllib.request
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import obstore
 from obstore.store import S3Store
+
+from storage.blobs import S3BlobStore
 
 ACCESS_KEY = "invoice-backups-test"
 SECRET_KEY = "invoice-backups-test-secret"
@@ -144,14 +147,10 @@ class S3Server:
             pass  # 403 without credentials: it answers
         except OSError:
             return False
-        probe = S3Store(
+        probe = raw_store(
+            self.endpoint,
             "readiness",
-            endpoint=self.endpoint,
-            region=REGION,
-            access_key_id=ACCESS_KEY,
-            secret_access_key=SECRET_KEY,
-            virtual_hosted_style_request=False,
-            client_options={"allow_http": True, "timeout": timedelta(seconds=5)},
+            client_options={"timeout": timedelta(seconds=5)},
             retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=5)},
         )
         try:
@@ -188,6 +187,37 @@ class S3Server:
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         }
+
+
+def raw_store(
+    endpoint: str, bucket: str, client_options: dict[str, Any] | None = None, **options: Any
+) -> S3Store:
+    """obstore's own S3Store on ``bucket`` of the server at ``endpoint`` (plain HTTP, path-style,
+    the test key); ``client_options`` and ``options`` are S3Store's."""
+    return S3Store(
+        bucket,
+        endpoint=endpoint,
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        virtual_hosted_style_request=False,
+        client_options={"allow_http": True, **(client_options or {})},
+        **options,
+    )
+
+
+def bucket_store(endpoint: str, bucket: str, cache_dir: Path, cache_bytes: int) -> S3BlobStore:
+    """The project's store on ``bucket`` of the server at ``endpoint`` (the test key), caching in
+    ``cache_dir``: what the bot opens for that bucket."""
+    return S3BlobStore(
+        bucket,
+        endpoint=endpoint,
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        cache_dir=cache_dir,
+        cache_bytes=cache_bytes,
+    )
 
 
 def new_bucket_name() -> str:
