@@ -28,6 +28,7 @@ from typing import Any
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 from tortoise.migrations.migration import Migration
@@ -49,6 +50,8 @@ MODEL_MODULES: list[str] = [
     "storage.schedules",
     "storage.webhooks",
 ]
+TORTOISE_ASYNCPG_ENGINE = "tortoise.backends.asyncpg"
+ASYNCPG_ENGINE = "storage.asyncpg_client"  # tortoise's, with transactions that clean up
 MIGRATE_COMMAND = "invoice-backups migrate"
 # Any constant shared by every process of the app: the key of the PostgreSQL advisory lock.
 PG_MIGRATION_LOCK = 0x1B_AC_0F_5C
@@ -66,8 +69,13 @@ def apps_config() -> dict[str, dict[str, Any]]:
 
 
 def tortoise_config(url: str) -> dict[str, Any]:
-    """The whole tortoise configuration for the database at ``url``."""
-    return {"connections": {CONNECTION: url}, "apps": apps_config()}
+    """The whole tortoise configuration for the database at ``url`` (PostgreSQL through
+    `storage.asyncpg_client`)."""
+    connection: str | dict[str, Any] = url
+    expanded = expand_db_url(url)
+    if expanded["engine"] == TORTOISE_ASYNCPG_ENGINE:
+        connection = {**expanded, "engine": ASYNCPG_ENGINE}
+    return {"connections": {CONNECTION: connection}, "apps": apps_config()}
 
 
 async def pending_migrations() -> list[str]:

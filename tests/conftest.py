@@ -32,7 +32,11 @@ from storage.db import close_database, open_database
 from tests.s3_server import S3Server, bucket_store, new_bucket_name
 
 # Fixtures shared by more than one test directory.
-pytest_plugins = ["tests.procore.fixtures", "tests.slack.serve_process"]
+pytest_plugins = [
+    "tests.procore.fixtures",
+    "tests.slack.serve_process",
+    "tests.slack.private_postgres",
+]
 
 # Property tests check rules, not speed: no per-example deadline (a busy machine stalls any
 # example now and then). On CI (CI set, as .ci/run is run) the examples are derived from the test

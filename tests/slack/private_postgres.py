@@ -3,11 +3,13 @@
 `PrivatePostgres` runs ``initdb`` into a fresh temp dir and ``pg_ctl`` on a free port, listening
 on 127.0.0.1 with trust auth. When the tests run as root (CI), the server runs as the ``postgres``
 OS user through ``runuser`` (PostgreSQL refuses to run as root). `available` says whether the
-machine can do it.
+machine can do it. The `private_pg` fixture (a plugin of ``tests/conftest.py``) gives a test one
+such server, started, with a database ``invoice_backups``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import pwd
@@ -15,7 +17,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import asyncpg
+import pytest
+
+from storage.db import close_database
 
 SERVER_USER = "postgres"
 
@@ -109,3 +117,21 @@ class PrivatePostgres:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip()}")
+
+
+@pytest.fixture
+async def private_pg(data_dir: Path) -> AsyncIterator[PrivatePostgres]:
+    """A private server the test may restart, with a database ``invoice_backups``."""
+    reason = available()
+    if reason is not None:
+        pytest.fail(f"cannot run a private PostgreSQL server: {reason}")
+    server = await asyncio.to_thread(PrivatePostgres)
+    try:
+        await asyncio.to_thread(server.start)
+        connection = await asyncpg.connect(f"{server.url}/postgres")
+        await connection.execute("CREATE DATABASE invoice_backups")
+        await connection.close()
+        yield server
+    finally:
+        await close_database()
+        await asyncio.to_thread(server.destroy)

@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from storage.db import close_database
 from storage.jobs import Job, JobStatus
 from storage.slack_deliveries import SlackDelivery
-from tests.slack import private_postgres
 from tests.slack.conftest import DEMO_PROJECT, PM, SIGNING_SECRET
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.private_postgres import PrivatePostgres
@@ -47,26 +44,6 @@ SUBMISSIONS = 20
 # takeover test times the detection of a dead owner, not the queue behind it.
 TAKEOVER_SUBMISSIONS = 8
 INVOICES = [9001, 9002, 9011, 9012, 9021]  # small: a compile takes a fraction of a second
-
-
-@pytest.fixture
-async def private_pg(data_dir: Path) -> AsyncIterator[PrivatePostgres]:
-    """A private server the test may restart, with a database ``invoice_backups``."""
-    reason = private_postgres.available()
-    if reason is not None:
-        pytest.fail(f"cannot run a private PostgreSQL server: {reason}")
-    server = await asyncio.to_thread(PrivatePostgres)
-    try:
-        await asyncio.to_thread(server.start)
-        import asyncpg
-
-        connection = await asyncpg.connect(f"{server.url}/postgres")
-        await connection.execute("CREATE DATABASE invoice_backups")
-        await connection.close()
-        yield server
-    finally:
-        await close_database()
-        await asyncio.to_thread(server.destroy)
 
 
 async def submit(drivers: list[SlackDriver], number: int) -> None:
