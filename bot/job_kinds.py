@@ -26,6 +26,7 @@ the attempts cap, ending the job succeeded or failed. A handler owns what its ki
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -34,10 +35,13 @@ from bot.errors import is_database_error
 from storage import jobs
 from storage.jobs import Job, LeaseLost
 
+log = logging.getLogger(__name__)
+
 W = TypeVar("W")
 T = TypeVar("T")
 
 DATABASE_RETRY_SECONDS = (0.2, 2.0)  # first and longest wait between database retries
+STILL_WAITING_LOG_SECONDS = 30.0  # how often a wait for the database says it still waits
 
 
 class JobFailure(Exception):
@@ -84,8 +88,11 @@ async def when_database_answers(
     also: Callable[[BaseException], bool] | None = None,
 ) -> T:
     """``query()``, retried (waiting longer each time) until the database answers (and, with
-    ``also``, until ``query`` stops raising the errors ``also`` accepts: an object store outage)."""
+    ``also``, until ``query`` stops raising the errors ``also`` accepts: an object store outage).
+    While it waits it says so every `STILL_WAITING_LOG_SECONDS`, with the last error."""
+    loop = asyncio.get_running_loop()
     delay, longest = DATABASE_RETRY_SECONDS
+    started = said_at = loop.time()
     while True:
         await asyncio.sleep(delay)
         try:
@@ -93,6 +100,11 @@ async def when_database_answers(
         except Exception as error:
             if not (is_database_error(error) or (also is not None and also(error))):
                 raise
+            if loop.time() - said_at >= STILL_WAITING_LOG_SECONDS:
+                said_at = loop.time()
+                log.warning(
+                    "still waiting for the database after %.0f s: %s", said_at - started, error
+                )
         delay = min(delay * 2, longest)
 
 

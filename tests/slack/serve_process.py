@@ -35,6 +35,7 @@ from tests.waiting import eventually
 REPO = Path(__file__).resolve().parents[2]
 RUN_SERVE = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
 PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
+LOG_LINES_SHOWN = 60  # of each serve log, after a failing test
 LISTENING_LINE = re.compile(r"invoice-backups bot listening on http://\S+:(\d+)\b")
 
 
@@ -161,6 +162,9 @@ async def serves() -> AsyncIterator[list[ServeProcess]]:
             with contextlib.suppress(ProcessLookupError):
                 serve.signal_group(signum)
         await serve.process.wait()
+        # Captured, so shown with a failing test only: what each process did.
+        print(f"----- last lines of {serve.log_path.name} -----")
+        print("\n".join(serve.log.splitlines()[-LOG_LINES_SHOWN:]))
 
 
 @pytest.fixture

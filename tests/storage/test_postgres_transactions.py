@@ -11,8 +11,10 @@ one would ever commit, on a connection the pool never got back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from typing import Any
 
 import pytest
 from tortoise import connections
@@ -144,4 +146,38 @@ async def test_a_transaction_cancelled_in_begin_gives_its_connection_back(
     assert [job.idempotency_key for job in await jobs.jobs_with_key_prefix("")] == [
         "after-the-cancel"
     ]
+    await all_pool_connections_at_once()
+
+
+async def test_a_restart_while_the_connection_is_given_back_leaves_the_task_clean(
+    private_pg: PrivatePostgres,
+) -> None:
+    """The transaction ended, its connection's reset (as the pool takes it back) meets a server
+    restart: asyncpg raises from the give-back; the task must still come out unbound."""
+    await open_migrated(private_pg)
+
+    async def restart_under_give_back_then_query() -> int:
+        with contextlib.suppress(Exception):  # the give-back's error, if it reaches the caller
+            async with in_transaction() as connection:
+                await connection.execute_query("SELECT 1")
+                await connection.rollback()  # finalised: leaving only gives the connection back
+                protocols.append(connection._connection._con._protocol)
+                queries.append(protocols[0].queries_count)
+                os.kill(pids[0], signal.SIGSTOP)
+        return await count_when_the_database_answers()
+
+    protocols: list[Any] = []
+    queries: list[int] = []
+    _, rows = await pool_client().execute_query("SELECT pg_backend_pid() AS pid")
+    pids = [int(rows[0]["pid"])]
+    task = asyncio.create_task(restart_under_give_back_then_query())
+    # The reset is sent (the protocol counted it) to the frozen backend; then the server dies.
+    await eventually(
+        lambda: task.done() or (protocols and protocols[0].queries_count > queries[0]),
+        30,
+        what="the give-back's reset sent",
+    )
+    assert not task.done(), task
+    os.kill(pids[0], signal.SIGKILL)  # the server restarts (crash recovery)
+    assert await asyncio.wait_for(task, 90) == 0
     await all_pool_connections_at_once()
