@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -279,6 +280,45 @@ async def forget_jobs(database_url: str) -> None:
         await close_database()
 
 
+AckBuckets = dict[str, dict[float, float]]  # kind → bucket upper bound (s) → cumulative count
+
+
+async def bot_ack_buckets(slack: SlackDriver) -> AckBuckets:
+    """The bot's own answer times so far (`bot.metrics.ACK_SECONDS`, from its ``/metrics``)."""
+    metrics_url = slack.events_url.removesuffix("/slack/events") + "/metrics"
+    async with slack.session.get(metrics_url) as response:
+        text = await response.text()
+    buckets: AckBuckets = defaultdict(dict)
+    for labels, count in re.findall(
+        r"^invoice_backups_slack_ack_seconds_bucket\{(.*)\} (\S+)$", text, re.M
+    ):
+        label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        buckets[label["kind"]][float(label["le"])] = float(count)
+    return buckets
+
+
+def report_inside_the_bot(before: AckBuckets, after: AckBuckets) -> None:
+    """Per kind, the answers counted by the bot between the snapshots: how many, and the bucket
+    bound (ms) that holds the 95th and the 99th percentile."""
+    print("  inside the bot (its /metrics; time from the request's arrival to the answer):")
+    for kind, bounds in sorted(after.items()):
+        counts = sorted(
+            (bound, count - before.get(kind, {}).get(bound, 0.0)) for bound, count in bounds.items()
+        )
+        total = counts[-1][1]
+        if total:
+            p95, p99 = _bucket_holding(counts, 0.95), _bucket_holding(counts, 0.99)
+            print(f"    {kind:<16} n {int(total):>4}   p95 {p95:>9}   p99 {p99:>9}")
+
+
+def _bucket_holding(counts: list[tuple[float, float]], share: float) -> str:
+    """The upper bound of the first cumulative bucket holding ``share`` of the count."""
+    for bound, count in counts:
+        if count >= share * counts[-1][1]:
+            return "∞" if bound == float("inf") else f"≤ {bound * 1000:g} ms"
+    return "∞"
+
+
 async def measure(
     slack: SlackDriver, fake: FakeSlack, big_ids: list[int], args: argparse.Namespace
 ) -> int:
@@ -299,6 +339,7 @@ async def measure(
     def big_backups_done() -> int:
         return sum(1 for parent in big_parents if fake.replies(parent.channel, parent.ts))
 
+    inside_before = await bot_ack_buckets(slack)
     under_load: dict[str, list[float]] = defaultdict(list)
     unanswered: dict[str, int] = defaultdict(int)  # Bolt's 3 s ack deadline passed
     kinds = ("command", "options", "submission")
@@ -326,6 +367,7 @@ async def measure(
         sent += 1
         await asyncio.sleep(args.pause)
     loaded_for = time.perf_counter() - big_started
+    inside_after = await bot_ack_buckets(slack)
     done_while_measuring = big_backups_done()
     load_during = os.getloadavg()[0]
     await fake.wait_for(lambda: big_backups_done() == args.big_backups, 900)
@@ -347,6 +389,7 @@ async def measure(
         f"{os.cpu_count()} cores)",
         under_load,
     )
+    report_inside_the_bot(inside_before, inside_after)
     for kind, count in unanswered.items():
         print(f"  {kind}: {count} not acknowledged within Slack's 3 s (counted at their time)")
     report(

@@ -277,6 +277,9 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services) ->
         client=client,
         signing_secret=settings.signing_secret,
         logger=logging.getLogger("bot.bolt"),
+        # Bolt answers when the listener returns; `settled` returns at the ack and carries the
+        # rest on in a task, so acks wait neither for the work nor for Bolt's 10 ms ack polling.
+        process_before_response=True,
     )
     register_guard(app, wrap_client=instrumented)  # Bolt's per-request clients count too
     register_listeners(app, services)

@@ -67,7 +67,7 @@ ACK_SECONDS = Histogram(
     "invoice_backups_slack_ack_seconds",
     "Time from receiving a Slack request to answering it (the 3-second ack budget).",
     ["kind"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2, 3, 5),
     registry=REGISTRY,
 )
 REJECTED_REQUESTS = Counter(

@@ -12,6 +12,7 @@ into a 400 too, and any other failure into a quiet 200 after logging it as the b
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -301,23 +302,78 @@ def _log_failure(error: Exception, body: Mapping[str, Any]) -> None:
 
 
 def settled(listener: Listener) -> Listener:
-    """``listener``, except that a failure after it acknowledged the request (or in an event
-    listener, which Bolt acknowledges first) is logged here (`_on_error`'s words) instead of
-    being raised: Bolt would otherwise drop the acknowledgement already given and answer 404
-    after three seconds. Failures before the ack still reach `_on_error` (a 400, or a 200)."""
+    """``listener``, run so that Bolt can answer Slack the moment it acknowledges.
+
+    The app runs with ``process_before_response=True``: Bolt answers when this wrapper returns.
+    The wrapper runs ``listener`` in a task and returns as soon as it has called ``ack`` (or,
+    for an event, which Bolt acknowledges itself, at once); the rest of the listener goes on in
+    that task. So no acknowledgement waits for the work after it, and none waits for Bolt's
+    10 ms ack polling either. A failure before the ack reaches `_on_error` (a 400, or a 200); a
+    failure after it (or after Slack's 3 s) is logged here, in `_on_error`'s words: the answer
+    has gone already."""
 
     @functools.wraps(listener)
     async def run(**kwargs: Any) -> Any:
-        try:
-            return await listener(**kwargs)
-        except Exception as error:
-            ack = kwargs.get("ack")
-            if ack is not None and getattr(ack, "response", None) is None:
-                raise
-            _log_failure(error, kwargs.get("body") or {})
+        body: Mapping[str, Any] = kwargs.get("body") or {}
+        bolt_ack = kwargs.get("ack")
+        if bolt_ack is None:  # an event (Bolt acknowledges it) or a listener that never acks
+            _start_after_ack(listener(**kwargs), body)
             return None
+        acked = asyncio.Event()
+
+        async def ack(*args: Any, **ack_kwargs: Any) -> Any:
+            try:
+                return await bolt_ack(*args, **ack_kwargs)
+            finally:
+                acked.set()
+
+        failure_before_ack: asyncio.Future[BaseException] = asyncio.Future()
+
+        async def work() -> None:
+            try:
+                await listener(**{**kwargs, "ack": ack})
+            except Exception as error:
+                if bolt_ack.response is None and not failure_before_ack.done():
+                    failure_before_ack.set_result(error)  # Bolt's error handler answers it
+                else:
+                    _log_failure(error, body)
+            finally:
+                acked.set()
+
+        _start_after_ack(work(), body)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(acked.wait(), ACK_DEADLINE_SECONDS)
+        if failure_before_ack.done():
+            raise failure_before_ack.result()
+        failure_before_ack.cancel()  # from now on, every failure is logged
+        return None
 
     return run
+
+
+ACK_DEADLINE_SECONDS = 3.0  # Slack's own: past it, Bolt answers without the listener's ack
+_WORK_AFTER_ACK: set[asyncio.Task[Any]] = set()  # referenced until done (asyncio keeps weak refs)
+
+
+def _start_after_ack(work: Awaitable[Any], body: Mapping[str, Any]) -> None:
+    """Run ``work`` in a task held until it ends; what it raises is logged (`_on_error`'s
+    words)."""
+
+    async def logged() -> None:
+        try:
+            await work
+        except Exception as error:
+            _log_failure(error, body)
+
+    task = asyncio.ensure_future(logged())
+    _WORK_AFTER_ACK.add(task)
+    task.add_done_callback(_WORK_AFTER_ACK.discard)
+
+
+async def work_after_acks_done() -> None:
+    """Wait until the listeners' work after their acks has ended (for an orderly shutdown)."""
+    while _WORK_AFTER_ACK:
+        await asyncio.gather(*list(_WORK_AFTER_ACK), return_exceptions=True)
 
 
 def register_guard(

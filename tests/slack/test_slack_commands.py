@@ -12,6 +12,20 @@ from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver, invoice_block_id, with_state
 
 
+async def test_the_command_is_acknowledged_before_the_work_after_its_ack(
+    bot: BotServer, slack: SlackDriver, fake_slack: FakeSlack
+) -> None:
+    # Slack holds views.open back for 3 s (429): the answer to the command (its ack) does not
+    # wait for it; the modal opens once Slack lets it.
+    fake_slack.rate_limit("views.open", retry_after=3)
+    answer = await slack.command(PM)
+    assert answer.status == 200
+    assert fake_slack.views == {}
+    assert [call.status for call in fake_slack.calls_to("views.open")] in ([], [429])
+    await fake_slack.wait_for(lambda: fake_slack.views)
+    assert [call.status for call in fake_slack.calls_to("views.open")] == [429, 200]
+
+
 async def test_help_is_the_ack_itself(bot: BotServer, slack: SlackDriver) -> None:
     answer = await slack.command(PM, "help")
     assert answer.status == 200
