@@ -13,6 +13,9 @@ Run: ``.venv/bin/python bench/ack_latency.py`` (``--help`` for options). It
    time, timing each from request to HTTP answer;
 4. then times options loads alone (idle bot), per query.
 
+With ``--split`` (PostgreSQL) a second bot process runs the jobs and the one timed runs none
+(``BACKUPS_RUN_JOBS=false``), as a deployment that keeps compiles off the process answering Slack.
+
 The machine may be shared: the load average is printed with the figures.
 
 It prints p50/p95/p99/max per kind, and the verdict against the targets: p99 ≤ 50 ms for every
@@ -59,6 +62,7 @@ PM = "U0PM"
 CONTRACTS = 250
 PERIODS = 36
 BIG_BACKUP = 100
+QUICK_STOP = {"BACKUPS_SHUTDOWN_GRACE_SECONDS": "1"}
 FIRST_INVOICE_ID = 1_000_000
 # What people type: contract and invoice numbers, vendors, several words, amounts with and
 # without punctuation, period names, statuses, short numbers and a query nothing matches.
@@ -249,15 +253,28 @@ async def run(args: argparse.Namespace) -> int:
         fake = FakeSlack()
         fake.add_user(PM, "pm@example.com", "Dana Reyes")
         await fake.start()
-        process, url = await start_serve(
-            fake.api_url, database_url, data_dir, args.workers, BACKUPS_SHUTDOWN_GRACE_SECONDS="1"
-        )
+        processes: list[asyncio.subprocess.Process] = []
         try:
+            if args.split:  # the jobs run in a process of their own, not in the one timed
+                running, _ = await start_serve(
+                    fake.api_url, database_url, data_dir, args.workers, **QUICK_STOP
+                )
+                processes.append(running)
+            answering, url = await start_serve(
+                fake.api_url,
+                database_url,
+                data_dir,
+                args.workers,
+                **QUICK_STOP,
+                **({"BACKUPS_RUN_JOBS": "false"} if args.split else {}),
+            )
+            processes.append(answering)
             async with aiohttp.ClientSession() as session:
                 slack = SlackDriver(session, url, SECRET, fake)
                 return await measure(slack, fake, big_ids, args)
         finally:
-            await stop_serve(process)
+            for process in processes:
+                await stop_serve(process)
             await fake.close()
     finally:
         if args.keep or args.reuse:
@@ -384,7 +401,9 @@ async def measure(
     report(
         f"Under load: {sum(map(len, under_load.values()))} signed requests over "
         f"{loaded_for:.1f} s while {BIG_BACKUP}-invoice backups compiled, two at a time "
-        f"(BACKUPS_WORKERS={args.workers}; {done_while_measuring} of {args.big_backups} "
+        f"(BACKUPS_WORKERS={args.workers}"
+        f"{'; in another process: the one timed runs no jobs' if args.split else ''}; "
+        f"{done_while_measuring} of {args.big_backups} "
         f"finished by the end of sampling; 1-min load average {load_during:.2f} on "
         f"{os.cpu_count()} cores)",
         under_load,
@@ -436,6 +455,11 @@ def main() -> int:
         help="use a fresh database on this PostgreSQL server, e.g. "
         "postgres://postgres@127.0.0.1:5432, instead of a SQLite file (dropped afterwards)",
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="run the jobs in a second bot process and time one with BACKUPS_RUN_JOBS=false",
+    )
     parser.add_argument("--work-dir", default=str(REPO / "bench" / "_work"))
     parser.add_argument(
         "--keep", action="store_true", help="keep the generated data (and PostgreSQL database)"
@@ -456,6 +480,8 @@ def main() -> int:
     if args.reuse:
         args.reuse = str(Path(args.reuse).resolve())
         args.reuse_url = (Path(args.reuse) / "database_url").read_text().strip()
+    if args.split and not (args.postgres or str(args.reuse_url or "").startswith("postgres")):
+        parser.error("--split needs PostgreSQL (processes share the jobs through it)")
     return asyncio.run(run(args))
 
 

@@ -97,9 +97,11 @@ class BotServer:
         start_worker: bool = True,
     ) -> None:
         """``start_worker=False``: `start` leaves the job worker stopped (jobs wait in the queue)
-        until the caller starts it with ``worker.start()``: tests that decide when jobs run."""
+        until the caller starts it with ``worker.start()``: tests that decide when jobs run. So
+        does ``settings.run_jobs`` False (``BACKUPS_RUN_JOBS=false``): a process that only
+        answers Slack, the jobs it queues run in the others."""
         self.settings = settings
-        self._start_worker = start_worker
+        self._start_worker = start_worker and settings.run_jobs
         self._webhook_options = webhook_options or {}
         self.blob_store = blob_store or open_blob_store(settings.store or StoreConfig(data_dir()))
         self._executor_factory = executor_factory
@@ -175,10 +177,12 @@ class BotServer:
             await self.worker.start()
         await self.scheduler.start()
         log.info(
-            "invoice-backups bot serving on %s (%s mode, %d PDF workers, files in %s)",
+            "invoice-backups bot serving on %s (%s mode, %s, files in %s)",
             self.url,
             "Socket" if settings.socket_mode else "HTTP",
-            settings.workers,
+            f"{settings.workers} PDF workers"
+            if settings.run_jobs
+            else "jobs left to other processes (BACKUPS_RUN_JOBS=false)",
             self.blob_store.description,
         )
 

@@ -68,6 +68,8 @@ class Settings:
     # The Authorization value Procore's webhook deliveries carry (None: no webhook endpoint).
     procore_webhook_secret: str | None = field(default=None, repr=False)
     store: StoreConfig | None = None  # the object store; None: the local data folder
+    # False: this process answers Slack (and webhooks) and queues jobs; other processes run them
+    run_jobs: bool = True
 
     @property
     def socket_mode(self) -> bool:
@@ -125,6 +127,7 @@ class Settings:
             procore=procore_settings_from_env(env),
             procore_webhook_secret=webhook_secret_from_env(env),
             store=store_config_from_env(data_dir(), env.environ),
+            run_jobs=env.choice("BACKUPS_RUN_JOBS", "TRUE", ("TRUE", "FALSE")) == "TRUE",
         )
 
 

@@ -19,6 +19,7 @@ prevent (README: "Running several processes").
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from pathlib import Path
 
@@ -43,6 +44,7 @@ SUBMISSIONS = 20
 # Few enough that the survivor has a free slot (8 per process) for every job it takes over: the
 # takeover test times the detection of a dead owner, not the queue behind it.
 TAKEOVER_SUBMISSIONS = 8
+WEB_ONLY_SUBMISSIONS = 4
 INVOICES = [9001, 9002, 9011, 9012, 9021]  # small: a compile takes a fraction of a second
 
 
@@ -296,3 +298,37 @@ async def test_serve_refuses_an_unmigrated_database_with_one_line(
     assert serve.log.strip().splitlines() == [
         "invoice-backups serve: the database schema is empty: run `invoice-backups migrate`"
     ]
+
+
+async def compiles_counted(session: aiohttp.ClientSession, serve: ServeProcess) -> float:
+    """The compiles ``serve`` ran, from its ``/metrics`` (`bot.metrics.COMPILE_SECONDS`)."""
+    async with session.get(f"{serve.url}/metrics") as response:
+        text = await response.text()
+    counted = re.findall(r"^invoice_backups_compile_duration_seconds_count (\S+)$", text, re.M)
+    return sum(float(count) for count in counted)
+
+
+@pytest.mark.postgres
+async def test_a_process_that_runs_no_jobs_answers_slack_and_another_runs_its_jobs(
+    fake_slack: FakeSlack,
+    pg_database: str,
+    data_dir: Path,
+    tmp_path: Path,
+    serves: list[ServeProcess],
+) -> None:
+    await prepare_database(pg_database, data_dir, tmp_path)
+    env = serve_environment(pg_database, data_dir, fake_slack, lease=30)
+    serves.append(await start_serve({**env, "BACKUPS_RUN_JOBS": "false"}, tmp_path / "web.log"))
+    serves.append(await start_serve(env, tmp_path / "jobs.log"))
+    answering, running = serves
+    async with aiohttp.ClientSession() as session:
+        for serve in serves:
+            await serve.wait_healthy(session)
+        driver = SlackDriver(session, answering.url, SIGNING_SECRET, fake_slack)
+        for number in range(WEB_ONLY_SUBMISSIONS):
+            await submit([driver, driver], number)
+        jobs = await wait_for_jobs(WEB_ONLY_SUBMISSIONS, within=JOB_PATIENCE)
+        assert await compiles_counted(session, answering) == 0
+        assert await compiles_counted(session, running) == WEB_ONLY_SUBMISSIONS
+    await assert_exactly_once(fake_slack, jobs, WEB_ONLY_SUBMISSIONS)
+    assert "jobs left to other processes (BACKUPS_RUN_JOBS=false)" in answering.log

@@ -228,3 +228,12 @@ def test_the_log_format_and_the_seal_secret_are_settings() -> None:
     assert Settings.from_env({**base, "BACKUPS_SECRET": "s3"}).backups_secret == "s3"
     with pytest.raises(SettingsError, match="BACKUPS_LOG_FORMAT"):
         Settings.from_env({**base, "BACKUPS_LOG_FORMAT": "xml"})
+
+
+def test_whether_a_process_runs_jobs_is_a_setting() -> None:
+    base = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    assert Settings.from_env(base).run_jobs is True
+    assert Settings.from_env({**base, "BACKUPS_RUN_JOBS": "false"}).run_jobs is False
+    assert Settings.from_env({**base, "BACKUPS_RUN_JOBS": "True"}).run_jobs is True
+    with pytest.raises(SettingsError, match="BACKUPS_RUN_JOBS must be one of TRUE, FALSE"):
+        Settings.from_env({**base, "BACKUPS_RUN_JOBS": "maybe"})
