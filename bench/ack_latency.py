@@ -389,6 +389,10 @@ async def measure(
     load_during = os.getloadavg()[0]
     await fake.wait_for(lambda: big_backups_done() == args.big_backups, 900)
     big_seconds = time.perf_counter() - big_started
+    # Idle means idle: the backups submitted while measuring end first (each gets its reply).
+    await fake.wait_for(
+        lambda: all(fake.replies(p.channel, p.ts) for p in fake.top_level_messages()), 900
+    )
 
     idle: dict[str, list[float]] = {"options": []}
     by_query: dict[str, list[float]] = defaultdict(list)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise import connections
-from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from commands.invoice_search import search_invoices
@@ -412,14 +411,27 @@ async def _period_sizes(
 ) -> tuple[PeriodSize, ...]:
     """Each of these periods with how many of its invoices the requester of ``access`` may
     compile (counted, not listed: a period holds thousands at 100,000 invoices)."""
-    rows = await (
-        compilable_invoices(access)
-        .filter(period_id__in=list(period_dates))
-        .annotate(invoice_count=Count("id"))
-        .group_by("period_id")
-        .values_list("period_id", "invoice_count")
+    periods = list(period_dates)
+    commitments = sorted(access.compilable_commitment_ids)
+    if not periods or not commitments:
+        return ()
+    connection = connections.get("default")
+    values = [access.project.id, *periods, *commitments]
+    if connection.capabilities.dialect == "postgres":
+        marks = [f"${number}" for number in range(1, len(values) + 1)]
+    else:
+        marks = ["?"] * len(values)
+    period_marks = ", ".join(marks[1 : 1 + len(periods)])
+    commitment_marks = ", ".join(marks[1 + len(periods) :])
+    # The unary plus keeps SQLite off its (project, commitment) index, which would read every
+    # invoice of the project (260 ms at 100,000) instead of the periods' own (6 ms).
+    _, rows = await connection.execute_query(
+        f"SELECT period_id, COUNT(*) AS invoice_count FROM invoices WHERE project_id = {marks[0]}"
+        f" AND period_id IN ({period_marks}) AND +commitment_id IN ({commitment_marks})"
+        " GROUP BY period_id",
+        values,
     )
-    counts = {int(period_id): int(count) for period_id, count in rows}
+    counts = {int(row["period_id"]): int(row["invoice_count"]) for row in rows}
     return tuple(
         PeriodSize(period_id, dates, counts[period_id])
         for period_id, dates in period_dates.items()

@@ -4,6 +4,7 @@ a compile would take is one the pure rules allow, and every one they allow is of
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
@@ -89,10 +90,16 @@ async def check(url: str, assignment: dict) -> None:
         )
         every_id = list(await Invoice.filter(project_id=PROJECT_ID).values_list("id", flat=True))
 
-        offered = {
-            o.invoice_id for o in (await search_invoice_options(requester, PROJECT_ID, "")).options
-        }
+        menu = await search_invoice_options(requester, PROJECT_ID, "", count_periods=True)
+        offered = {o.invoice_id for o in menu.options}
         assert offered == allowed
+        # "All N invoices of …": N counts the allowed invoices of each period offered, no more.
+        periods_offered = {o.period_id for o in menu.options if o.period_id is not None}
+        allowed_periods = await Invoice.filter(id__in=list(allowed)).values_list(
+            "period_id", flat=True
+        )
+        counted = Counter(period for period in allowed_periods if period in periods_offered)
+        assert {size.period_id: size.invoice_count for size in menu.period_sizes} == counted
         try:
             compilable = await visible_invoice_ids(requester, PROJECT_ID, every_id)
         except AccessDenied:
