@@ -38,6 +38,7 @@ from tests.slack.serve_process import (
     start_serve,
 )
 from tests.slack.slack_driver import SlackDriver, invoice_options
+from tests.slack.test_stop_signals import stopped_cleanly
 from tests.waiting import JOB_PATIENCE, eventually
 
 SUBMISSIONS = 20
@@ -332,6 +333,5 @@ async def test_a_process_that_runs_no_jobs_answers_slack_and_another_runs_its_jo
         assert await compiles_counted(session, running) == WEB_ONLY_SUBMISSIONS
     await assert_exactly_once(fake_slack, jobs, WEB_ONLY_SUBMISSIONS)
     assert "jobs left to other processes (BACKUPS_RUN_JOBS=false)" in answering.log
-    answering.process.send_signal(signal.SIGTERM)  # its never-started worker stops cleanly
-    assert await asyncio.wait_for(answering.process.wait(), JOB_PATIENCE) == 0
-    assert "Traceback" not in answering.log
+    answering.signal_group(signal.SIGTERM)  # its never-started worker stops cleanly
+    await stopped_cleanly(answering)
