@@ -27,7 +27,7 @@ from commands.permissions import (
 from pdf.formatting import format_period
 from storage.links import SlackLink
 from storage.models import BillingPeriod, Invoice, Project, ProjectUser
-from storage.search_index import option_facts
+from storage.search_index import invoices_per_period, option_facts
 
 
 @dataclass(frozen=True)
@@ -411,27 +411,9 @@ async def _period_sizes(
 ) -> tuple[PeriodSize, ...]:
     """Each of these periods with how many of its invoices the requester of ``access`` may
     compile (counted, not listed: a period holds thousands at 100,000 invoices)."""
-    periods = list(period_dates)
-    commitments = sorted(access.compilable_commitment_ids)
-    if not periods or not commitments:
-        return ()
-    connection = connections.get("default")
-    values = [access.project.id, *periods, *commitments]
-    if connection.capabilities.dialect == "postgres":
-        marks = [f"${number}" for number in range(1, len(values) + 1)]
-    else:
-        marks = ["?"] * len(values)
-    period_marks = ", ".join(marks[1 : 1 + len(periods)])
-    commitment_marks = ", ".join(marks[1 + len(periods) :])
-    # The unary plus keeps SQLite off its (project, commitment) index, which would read every
-    # invoice of the project (260 ms at 100,000) instead of the periods' own (6 ms).
-    _, rows = await connection.execute_query(
-        f"SELECT period_id, COUNT(*) AS invoice_count FROM invoices WHERE project_id = {marks[0]}"
-        f" AND period_id IN ({period_marks}) AND +commitment_id IN ({commitment_marks})"
-        " GROUP BY period_id",
-        values,
+    counts = await invoices_per_period(
+        access.project.id, list(period_dates), access.compilable_commitment_ids
     )
-    counts = {int(row["period_id"]): int(row["invoice_count"]) for row in rows}
     return tuple(
         PeriodSize(period_id, dates, counts[period_id])
         for period_id, dates in period_dates.items()

@@ -419,6 +419,25 @@ async def option_facts(invoice_ids: Collection[int]) -> dict[int, OptionFacts]:
     }
 
 
+async def invoices_per_period(
+    project_id: int, period_ids: Collection[int], commitment_ids: Collection[int]
+) -> dict[int, int]:
+    """How many invoices of the project each of these periods holds among these commitments
+    (periods with none are left out): one statement."""
+    if not period_ids or not commitment_ids:
+        return {}
+    query = _Query(search_connection())
+    # The unary plus keeps SQLite off its (project, commitment) index, which would read every
+    # invoice of the project (260 ms at 100,000) instead of the periods' own (6 ms).
+    sql = (
+        "SELECT period_id, COUNT(*) AS invoice_count FROM invoices "
+        f"WHERE project_id = {query.param(project_id)} AND period_id {query.among(period_ids)} "
+        f"AND +commitment_id {query.among(commitment_ids)} GROUP BY period_id"
+    )
+    _, rows = await query.connection.execute_query(sql, query.values)
+    return {int(row["period_id"]): int(row["invoice_count"]) for row in rows}
+
+
 async def project_entry_count(project_id: int) -> int:
     """How many invoices of the project the index holds."""
     connection = search_connection()
