@@ -319,33 +319,32 @@ def settled(listener: Listener) -> Listener:
         if bolt_ack is None:  # an event (Bolt acknowledges it) or a listener that never acks
             _start_after_ack(listener(**kwargs), body)
             return None
-        acked = asyncio.Event()
+        # Done once the listener acked or ended; failed when it failed before acking.
+        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def ack(*args: Any, **ack_kwargs: Any) -> Any:
-            try:
-                return await bolt_ack(*args, **ack_kwargs)
-            finally:
-                acked.set()
-
-        failure_before_ack: asyncio.Future[BaseException] = asyncio.Future()
+            answer = await bolt_ack(*args, **ack_kwargs)
+            if not answered.done():
+                answered.set_result(None)
+            return answer
 
         async def work() -> None:
             try:
                 await listener(**{**kwargs, "ack": ack})
             except Exception as error:
-                if bolt_ack.response is None and not failure_before_ack.done():
-                    failure_before_ack.set_result(error)  # Bolt's error handler answers it
-                else:
-                    _log_failure(error, body)
+                if answered.done():
+                    raise  # after the ack (or Slack's 3 s): logged by `_start_after_ack`
+                answered.set_exception(error)  # before: Bolt's error handler answers it
             finally:
-                acked.set()
+                if not answered.done():
+                    answered.set_result(None)
 
         _start_after_ack(work(), body)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(acked.wait(), ACK_DEADLINE_SECONDS)
-        if failure_before_ack.done():
-            raise failure_before_ack.result()
-        failure_before_ack.cancel()  # from now on, every failure is logged
+        done, _ = await asyncio.wait({answered}, timeout=ACK_DEADLINE_SECONDS)
+        if not done:
+            answered.cancel()  # from now on, every failure is logged
+            return None
+        answered.result()  # raises what failed before the ack
         return None
 
     return run
