@@ -28,9 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
-import re
 import shutil
 import statistics
 import sys
@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO))
 import aiohttp  # noqa: E402
 from tortoise import connections  # noqa: E402
 
+from bench.bot_metrics import Buckets, bound_holding, histogram_buckets  # noqa: E402
 from bench.postgres import create_database, drop_database  # noqa: E402
 from bench.serve_process import SECRET, start_serve, stop_serve  # noqa: E402
 from commands.demo import USERS, write_demo_bundle  # noqa: E402
@@ -271,7 +272,7 @@ async def run(args: argparse.Namespace) -> int:
             processes.append(answering)
             async with aiohttp.ClientSession() as session:
                 slack = SlackDriver(session, url, SECRET, fake)
-                return await measure(slack, fake, big_ids, args)
+                return await measure(slack, url, fake, big_ids, args)
         finally:
             for process in processes:
                 await stop_serve(process)
@@ -297,47 +298,28 @@ async def forget_jobs(database_url: str) -> None:
         await close_database()
 
 
-AckBuckets = dict[str, dict[float, float]]  # kind → bucket upper bound (s) → cumulative count
-
-
-async def bot_ack_buckets(slack: SlackDriver) -> AckBuckets:
-    """The bot's own answer times so far (`bot.metrics.ACK_SECONDS`, from its ``/metrics``)."""
-    metrics_url = slack.events_url.removesuffix("/slack/events") + "/metrics"
-    async with slack.session.get(metrics_url) as response:
-        text = await response.text()
-    buckets: AckBuckets = defaultdict(dict)
-    for labels, count in re.findall(
-        r"^invoice_backups_slack_ack_seconds_bucket\{(.*)\} (\S+)$", text, re.M
-    ):
-        label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        buckets[label["kind"]][float(label["le"])] = float(count)
-    return buckets
-
-
-def report_inside_the_bot(before: AckBuckets, after: AckBuckets) -> None:
+def report_inside_the_bot(before: Buckets, after: Buckets) -> None:
     """Per kind, the answers counted by the bot between the snapshots: how many, and the bucket
     bound (ms) that holds the 95th and the 99th percentile."""
     print("  inside the bot (its /metrics; time from the request's arrival to the answer):")
     for kind, bounds in sorted(after.items()):
-        counts = sorted(
-            (bound, count - before.get(kind, {}).get(bound, 0.0)) for bound, count in bounds.items()
-        )
-        total = counts[-1][1]
+        earlier = before.get(kind, {})
+        counts = {bound: count - earlier.get(bound, 0.0) for bound, count in bounds.items()}
+        total = max(counts.values())
         if total:
-            p95, p99 = _bucket_holding(counts, 0.95), _bucket_holding(counts, 0.99)
+            p95, p99 = (_within(bound_holding(counts, share)) for share in (0.95, 0.99))
             print(f"    {kind:<16} n {int(total):>4}   p95 {p95:>9}   p99 {p99:>9}")
 
 
-def _bucket_holding(counts: list[tuple[float, float]], share: float) -> str:
-    """The upper bound of the first cumulative bucket holding ``share`` of the count."""
-    for bound, count in counts:
-        if count >= share * counts[-1][1]:
-            return "∞" if bound == float("inf") else f"≤ {bound * 1000:g} ms"
-    return "∞"
+def _within(bound: float) -> str:
+    return "∞" if math.isinf(bound) else f"≤ {bound * 1000:g} ms"
+
+
+ACK_HISTOGRAM = "invoice_backups_slack_ack_seconds"
 
 
 async def measure(
-    slack: SlackDriver, fake: FakeSlack, big_ids: list[int], args: argparse.Namespace
+    slack: SlackDriver, bot_url: str, fake: FakeSlack, big_ids: list[int], args: argparse.Namespace
 ) -> int:
     view = await slack.open_modal(PM)  # also warms the identity cache and auth.test
     await slack.load_options(PM, view, PROJECT_ID)
@@ -356,7 +338,7 @@ async def measure(
     def big_backups_done() -> int:
         return sum(1 for parent in big_parents if fake.replies(parent.channel, parent.ts))
 
-    inside_before = await bot_ack_buckets(slack)
+    inside_before = await histogram_buckets(bot_url, ACK_HISTOGRAM, "kind")
     under_load: dict[str, list[float]] = defaultdict(list)
     unanswered: dict[str, int] = defaultdict(int)  # Bolt's 3 s ack deadline passed
     kinds = ("command", "options", "submission")
@@ -384,7 +366,7 @@ async def measure(
         sent += 1
         await asyncio.sleep(args.pause)
     loaded_for = time.perf_counter() - big_started
-    inside_after = await bot_ack_buckets(slack)
+    inside_after = await histogram_buckets(bot_url, ACK_HISTOGRAM, "kind")
     done_while_measuring = big_backups_done()
     load_during = os.getloadavg()[0]
     await fake.wait_for(lambda: big_backups_done() == args.big_backups, 900)

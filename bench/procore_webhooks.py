@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -49,6 +50,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.bot_metrics import bound_holding, histogram_buckets  # noqa: E402
 from bench.postgres import DEFAULT_SERVER, create_database, drop_database  # noqa: E402
 from bench.serve_process import start_serve, stop_serve  # noqa: E402
 from commands.apply_snapshot import apply_snapshot  # noqa: E402
@@ -241,26 +243,19 @@ def read_kind(path: str) -> str:
 async def scraped_seconds(bot_url: str) -> dict[str, tuple[int, str, str]]:
     """The bot's own webhook timings (`bot.metrics.WEBHOOK_SECONDS`): per part, the count and
     the bucket bounds (ms) holding the median and the 99th percentile."""
-    async with aiohttp.ClientSession() as session, session.get(f"{bot_url}/metrics") as response:
-        text = await response.text()
-    buckets: dict[str, list[tuple[float, float]]] = {}
-    for labels, count in re.findall(
-        r"^invoice_backups_webhook_seconds_bucket\{(.*)\} (\S+)$", text, re.M
-    ):
-        label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        buckets.setdefault(label["part"], []).append((float(label["le"]), float(count)))
+    buckets = await histogram_buckets(bot_url, "invoice_backups_webhook_seconds", "part")
     return {
-        part: (int(pairs[-1][1]), _bound(sorted(pairs), 0.5), _bound(sorted(pairs), 0.99))
-        for part, pairs in buckets.items()
+        part: (
+            int(max(counts.values())),
+            _ms(bound_holding(counts, 0.5)),
+            _ms(bound_holding(counts, 0.99)),
+        )
+        for part, counts in buckets.items()
     }
 
 
-def _bound(pairs: list[tuple[float, float]], share: float) -> str:
-    """The upper bound (ms) of the first bucket holding ``share`` of the observations."""
-    for bound, count in pairs:
-        if count >= share * pairs[-1][1]:
-            return "∞" if bound == float("inf") else f"{1000 * bound:g}"
-    return "∞"
+def _ms(bound: float) -> str:
+    return "∞" if math.isinf(bound) else f"{1000 * bound:g}"
 
 
 async def statements_per_delivery(sample: int, company_id: int) -> tuple[float, float]:

@@ -19,7 +19,6 @@ prevent (README: "Running several processes").
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from tests.slack.serve_process import (
     start_serve,
 )
 from tests.slack.slack_driver import SlackDriver, invoice_options
+from tests.slack.test_observability import sample
 from tests.slack.test_stop_signals import stopped_cleanly
 from tests.waiting import JOB_PATIENCE, eventually
 
@@ -304,9 +304,7 @@ async def test_serve_refuses_an_unmigrated_database_with_one_line(
 async def compiles_counted(session: aiohttp.ClientSession, serve: ServeProcess) -> float:
     """The compiles ``serve`` ran, from its ``/metrics`` (`bot.metrics.COMPILE_SECONDS`)."""
     async with session.get(f"{serve.url}/metrics") as response:
-        text = await response.text()
-    counted = re.findall(r"^invoice_backups_compile_duration_seconds_count (\S+)$", text, re.M)
-    return sum(float(count) for count in counted)
+        return sample(await response.text(), "invoice_backups_compile_duration_seconds_count")
 
 
 @pytest.mark.postgres
