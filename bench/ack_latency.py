@@ -15,6 +15,9 @@ Run: ``.venv/bin/python bench/ack_latency.py`` (``--help`` for options). It
 
 With ``--split`` (PostgreSQL) a second bot process runs the jobs and the one timed runs none
 (``BACKUPS_RUN_JOBS=false``), as a deployment that keeps compiles off the process answering Slack.
+With ``--pin`` as well, the process answering Slack has CPU 0 to itself and the job process (with
+the compiles), the fake Slack and the load generator share the others, as when the two processes
+run on hosts of their own (PostgreSQL stays on every CPU).
 
 The machine may be shared: the load average is printed with the figures.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -35,11 +39,13 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Coroutine
 from copy import deepcopy
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -56,7 +62,9 @@ from sources.bundle_writer import BundleData, write_bundle_folder  # noqa: E402
 from storage.blobs import LocalBlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
-from tests.slack.slack_driver import SlackDriver, flatten_options  # noqa: E402
+from tests.slack.slack_driver import Answer, SlackDriver, flatten_options  # noqa: E402
+
+T = TypeVar("T")
 
 PROJECT_ID = 4242
 PM = "U0PM"
@@ -270,9 +278,16 @@ async def run(args: argparse.Namespace) -> int:
                 **({"BACKUPS_RUN_JOBS": "false"} if args.split else {}),
             )
             processes.append(answering)
+            if args.pin:
+                print(pin_processes(answering.pid, [running.pid, os.getpid()]))
             async with aiohttp.ClientSession() as session:
                 slack = SlackDriver(session, url, SECRET, fake)
-                return await measure(slack, url, fake, big_ids, args)
+                timed = TimedRequests()
+                await timed.start(url, fake)
+                try:
+                    return await measure(slack, timed, url, fake, big_ids, args)
+                finally:
+                    await timed.close()
         finally:
             for process in processes:
                 await stop_serve(process)
@@ -284,6 +299,52 @@ async def run(args: argparse.Namespace) -> int:
             if postgres_name is not None:
                 await drop_database(args.postgres, postgres_name)
             shutil.rmtree(work, ignore_errors=True)
+
+
+def pin_processes(answering: int, others: list[int]) -> str:
+    """`--pin`: the answering bot process on CPU 0 alone; the job process (with every process
+    under it, and so the compiles it forks later) and this bench (the fake Slack, the load) on
+    the other CPUs. PostgreSQL is left on every CPU. Returns a line saying so."""
+    cpus = sorted(os.sched_getaffinity(0))
+    rest = set(cpus[1:])
+    for pid in _tree(answering):
+        _pin(pid, {cpus[0]})
+    for root in others:
+        for pid in _tree(root):
+            _pin(pid, rest)
+    return (
+        f"Pinned: the answering process on CPU {cpus[0]}; the job process, its children and "
+        f"the bench on CPU {', '.join(map(str, sorted(rest)))}; PostgreSQL on all"
+    )
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and every process under it, now."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children[int(fields[1])].append(int(entry.name))
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` on ``cpus`` (what it forks later inherits it)."""
+    try:
+        threads = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return
+    for thread in threads:
+        with contextlib.suppress(OSError):  # ended meanwhile
+            os.sched_setaffinity(thread, cpus)
 
 
 async def forget_jobs(database_url: str) -> None:
@@ -318,8 +379,64 @@ def _within(bound: float) -> str:
 ACK_HISTOGRAM = "invoice_backups_slack_ack_seconds"
 
 
+class TimedRequests:
+    """The timed requests, sent and timed from a thread with an event loop of its own.
+
+    The fake Slack runs on this process's main loop and takes the bot's 32 MB uploads while
+    requests are timed; on one loop, a request's answer would wait for that work and be counted
+    as the bot's. (Slack's own servers do not share a loop with its file uploads.)"""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="timed-requests", daemon=True
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._driver: SlackDriver | None = None
+
+    async def start(self, bot_url: str, fake: FakeSlack) -> None:
+        self._thread.start()
+
+        async def open_session() -> SlackDriver:
+            self._session = aiohttp.ClientSession()
+            return SlackDriver(self._session, bot_url, SECRET, fake)
+
+        self._driver = await self._on_thread(open_session())
+
+    async def command(self, user_id: str) -> Answer:
+        assert self._driver is not None
+        return await self._on_thread(self._driver.command(user_id, ""))
+
+    async def load_options(
+        self, user_id: str, view: dict[str, Any], project_id: int, query: str
+    ) -> Answer:
+        assert self._driver is not None
+        return await self._on_thread(self._driver.load_options(user_id, view, project_id, query))
+
+    async def submit(
+        self, user_id: str, view: dict[str, Any], project_id: int, chosen: list[dict[str, Any]]
+    ) -> Answer:
+        assert self._driver is not None
+        return await self._on_thread(self._driver.submit(user_id, view, project_id, chosen))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._on_thread(self._session.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()
+
+    async def _on_thread(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
+
+
 async def measure(
-    slack: SlackDriver, bot_url: str, fake: FakeSlack, big_ids: list[int], args: argparse.Namespace
+    slack: SlackDriver,
+    timed: TimedRequests,
+    bot_url: str,
+    fake: FakeSlack,
+    big_ids: list[int],
+    args: argparse.Namespace,
 ) -> int:
     view = await slack.open_modal(PM)  # also warms the identity cache and auth.test
     await slack.load_options(PM, view, PROJECT_ID)
@@ -349,13 +466,13 @@ async def measure(
             break
         kind = kinds[sent % len(kinds)]
         if kind == "command":
-            answer = await slack.command(PM, "")
+            answer = await timed.command(PM)
         elif kind == "options":
-            answer = await slack.load_options(PM, view, PROJECT_ID, rng.choice(QUERIES))
+            answer = await timed.load_options(PM, view, PROJECT_ID, rng.choice(QUERIES))
             assert flatten_options(answer) is not None
         else:
             chosen = [option(i) for i in rng.sample(all_ids, 3)]
-            answer = await slack.submit(
+            answer = await timed.submit(
                 PM, {**view, "hash": f"s{os.getpid()}-{sent}"}, PROJECT_ID, chosen
             )
         if answer.status != 200 and "unhandled request" in answer.text:
@@ -380,7 +497,7 @@ async def measure(
     by_query: dict[str, list[float]] = defaultdict(list)
     for number in range(args.search_samples):
         query = QUERIES[number % len(QUERIES)]
-        answer = await slack.load_options(PM, view, PROJECT_ID, query)
+        answer = await timed.load_options(PM, view, PROJECT_ID, query)
         idle["options"].append(answer.seconds)
         by_query[repr(query)].append(answer.seconds)
 
@@ -388,7 +505,8 @@ async def measure(
         f"Under load: {sum(map(len, under_load.values()))} signed requests over "
         f"{loaded_for:.1f} s while {BIG_BACKUP}-invoice backups compiled, two at a time "
         f"(BACKUPS_WORKERS={args.workers}"
-        f"{'; in another process: the one timed runs no jobs' if args.split else ''}; "
+        f"{'; in another process: the one timed runs no jobs' if args.split else ''}"
+        f"{', on a CPU of its own' if args.pin else ''}; "
         f"{done_while_measuring} of {args.big_backups} "
         f"finished by the end of sampling; 1-min load average {load_during:.2f} on "
         f"{os.cpu_count()} cores)",
@@ -446,6 +564,11 @@ def main() -> int:
         action="store_true",
         help="run the jobs in a second bot process and time one with BACKUPS_RUN_JOBS=false",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="with --split: the timed process on CPU 0 alone, the rest on the other CPUs",
+    )
     parser.add_argument("--work-dir", default=str(REPO / "bench" / "_work"))
     parser.add_argument(
         "--keep", action="store_true", help="keep the generated data (and PostgreSQL database)"
@@ -468,6 +591,10 @@ def main() -> int:
         args.reuse_url = (Path(args.reuse) / "database_url").read_text().strip()
     if args.split and not (args.postgres or str(args.reuse_url or "").startswith("postgres")):
         parser.error("--split needs PostgreSQL (processes share the jobs through it)")
+    if args.pin and not (args.split and len(os.sched_getaffinity(0)) > 1):
+        parser.error("--pin needs --split and at least two CPUs")
+    # The timing thread takes the GIL back from the fake Slack's loop within 0.5 ms, not 5 ms.
+    sys.setswitchinterval(0.0005)
     return asyncio.run(run(args))
 
 

@@ -7,7 +7,10 @@ Nothing returned here ever names an invoice the requester may not see.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +85,8 @@ class PeriodSize:
     dates: str
     invoice_count: int
 
+
+SCOPE_CACHE_SIZE = 20_000  # parsed commitment rows kept (`_scope`); a few MB at the most
 
 MISSING_PERIOD_GROUP = "No billing period: left out if picked (fix in Procore first)"
 
@@ -171,9 +176,50 @@ class ProjectAccess:
 def _scope(row: dict[str, Any]) -> CommitmentScope:
     """The rules' view of one commitment row (`_COMMITMENT_SCOPES`; JSON as stored: text on
     SQLite, text or parsed on PostgreSQL)."""
-    private_list = _json_list(row["private_list"])
-    contacts = _json_list(row["invoice_contacts"])
+    private_list, contacts = row["private_list"], row["invoice_contacts"]
+    if isinstance(private_list, str | bytes) and isinstance(contacts, str | bytes):
+        # Every options load and compile reads every commitment: parse each text once.
+        return _scope_of_text(
+            int(row["id"]),
+            bool(row["private"]),
+            private_list,
+            contacts,
+            bool(row["private_list_known"]),
+        )
+    return _scope_of(
+        int(row["id"]),
+        bool(row["private"]),
+        _json_list(private_list),
+        _json_list(contacts),
+        bool(row["private_list_known"]),
+    )
 
+
+@functools.lru_cache(maxsize=SCOPE_CACHE_SIZE)
+def _scope_of_text(
+    commitment_id: int,
+    private: bool,
+    private_list: str | bytes,
+    contacts: str | bytes,
+    private_list_known: bool,
+) -> CommitmentScope:
+    """`_scope` of a row whose JSON lists are text: a pure function of the row, so cached."""
+    return _scope_of(
+        commitment_id,
+        private,
+        _json_list(private_list),
+        _json_list(contacts),
+        private_list_known,
+    )
+
+
+def _scope_of(
+    commitment_id: int,
+    private: bool,
+    private_list: list[dict],
+    contacts: list[dict],
+    private_list_known: bool,
+) -> CommitmentScope:
     def ids(entries: list[dict]) -> frozenset[int]:
         return frozenset(int(entry["id"]) for entry in entries if entry.get("id") is not None)
 
@@ -181,13 +227,13 @@ def _scope(row: dict[str, Any]) -> CommitmentScope:
         return frozenset(str(entry["email"]).lower() for entry in entries if entry.get("email"))
 
     return CommitmentScope(
-        commitment_id=int(row["id"]),
-        private=bool(row["private"]),
+        commitment_id=commitment_id,
+        private=private,
         private_list_ids=ids(private_list),
         private_list_emails=emails(private_list),
         invoice_contact_ids=ids(contacts),
         invoice_contact_emails=emails(contacts),
-        private_list_known=bool(row["private_list_known"]),
+        private_list_known=private_list_known,
     )
 
 
@@ -246,15 +292,34 @@ def role_of_user(user: ProjectUser) -> ProjectRole:
 
 async def project_access(requester: Requester, project: Project) -> ProjectAccess:
     """Evaluate the rules for one project."""
-    return await access_for_role(project, await role_on_project(requester, project.id))
+    role, scope_rows = await _read_at_once(
+        role_on_project(requester, project.id), _commitment_scope_rows(project.id)
+    )
+    return await _evaluate(project, role, scope_rows)
 
 
 async def access_for_role(project: Project, role: ProjectRole) -> ProjectAccess:
     """Evaluate the rules for one project and one standing."""
+    return await _evaluate(project, role, await _commitment_scope_rows(project.id))
+
+
+async def _commitment_scope_rows(project_id: int) -> list[dict[str, Any]]:
     connection = connections.get("default")
     mark = "$1" if connection.capabilities.dialect == "postgres" else "?"
-    _, rows = await connection.execute_query(_COMMITMENT_SCOPES.format(mark=mark), [project.id])
-    scopes = [_scope(row) for row in rows]
+    _, rows = await connection.execute_query(_COMMITMENT_SCOPES.format(mark=mark), [project_id])
+    return rows
+
+
+async def _read_at_once(*reads: Awaitable[Any]) -> list[Any]:
+    """The results of independent reads, in order, sent at once: each takes a pooled
+    connection (inside a transaction, tortoise runs them one after the other on its one)."""
+    return list(await asyncio.gather(*reads))
+
+
+async def _evaluate(
+    project: Project, role: ProjectRole, scope_rows: list[dict[str, Any]]
+) -> ProjectAccess:
+    scopes = [_scope(row) for row in scope_rows]
     contacts_may_compile = bool(project.invoice_contacts_may_compile)
     visible = frozenset(s.commitment_id for s in scopes if may_see_commitment(role, s))
     compilable = frozenset(
@@ -321,10 +386,14 @@ async def compile_access(requester: Requester, project_id: int) -> ProjectAccess
 
     An unknown project gets the same answer as a forbidden one, so nothing is revealed.
     """
-    project = await Project.get_or_none(id=project_id)
+    project, role, scope_rows = await _read_at_once(
+        Project.get_or_none(id=project_id),
+        role_on_project(requester, project_id),
+        _commitment_scope_rows(project_id),
+    )
     if project is None:
         raise AccessDenied(NOT_A_MEMBER)
-    access = await project_access(requester, project)
+    access = await _evaluate(project, role, scope_rows)
     if not access.may_compile:
         raise access.denial()
     return access
@@ -338,20 +407,36 @@ def compilable_invoices(access: ProjectAccess) -> QuerySet[Invoice]:
     )
 
 
-async def visible_invoice_ids(
-    requester: Requester, project_id: int, invoice_ids: list[int]
-) -> set[int]:
-    """The subset of `invoice_ids` that exists in the project and that the requester may compile.
-
-    Raises `AccessDenied` when the requester may not compile on the project at all.
-    """
-    access = await compile_access(requester, project_id)
+async def visible_invoice_ids(access: ProjectAccess, invoice_ids: list[int]) -> set[int]:
+    """The subset of `invoice_ids` that exists in the project of ``access`` and that its
+    requester may compile."""
     rows = (
         await compilable_invoices(access)
         .filter(id__in=list(invoice_ids))
         .values_list("id", flat=True)
     )
     return {int(row) for row in rows}
+
+
+@dataclass(frozen=True)
+class CheckedSelection:
+    """A modal's choice under the access rules: the chosen invoices the requester may compile,
+    and the chosen whole periods expanded (`whole_periods`)."""
+
+    visible_invoice_ids: set[int]
+    whole_periods: list[WholePeriod]
+
+
+async def check_selection(
+    requester: Requester, project_id: int, invoice_ids: list[int], period_ids: list[int]
+) -> CheckedSelection:
+    """`visible_invoice_ids` and `whole_periods` of a submission under one access check;
+    `AccessDenied` when the requester may compile nothing on the project."""
+    access = await compile_access(requester, project_id)
+    visible, wholes = await _read_at_once(
+        visible_invoice_ids(access, invoice_ids), whole_periods(access, period_ids)
+    )
+    return CheckedSelection(visible, wholes)
 
 
 async def search_invoice_options(
@@ -421,19 +506,16 @@ async def _period_sizes(
     )
 
 
-async def whole_periods(
-    requester: Requester, project_id: int, period_ids: list[int]
-) -> list[WholePeriod]:
+async def whole_periods(access: ProjectAccess, period_ids: list[int]) -> list[WholePeriod]:
     """The existing billing periods among `period_ids`, each with the invoices of it that the
-    requester may compile (newest application first); `AccessDenied` when they may compile
-    nothing on the project. The one place a "whole period" choice is expanded."""
-    access = await compile_access(requester, project_id)
-    periods = await BillingPeriod.filter(project_id=project_id, id__in=list(period_ids))
-    rows = await (
+    requester of ``access`` may compile (newest application first). The one place a "whole
+    period" choice is expanded."""
+    periods, rows = await _read_at_once(
+        BillingPeriod.filter(project_id=access.project.id, id__in=list(period_ids)),
         compilable_invoices(access)
-        .filter(period_id__in=[period.id for period in periods])
+        .filter(period_id__in=list(period_ids))
         .order_by("-number", "-id")
-        .values_list("id", "period_id")
+        .values_list("id", "period_id"),
     )
     by_period: dict[int, list[int]] = {}
     for invoice_id, period_id in rows:

@@ -40,9 +40,8 @@ from bot.services import Services
 from commands.access import (
     AccessDenied,
     ProjectChoice,
+    check_selection,
     compilable_projects,
-    visible_invoice_ids,
-    whole_periods,
 )
 
 log = logging.getLogger(__name__)
@@ -124,11 +123,11 @@ async def submit_compile_modal(
     assert selection.project_id is not None
     try:
         identity = await services.identities.resolve(user_id)
-        visible = await visible_invoice_ids(
-            identity.requester, selection.project_id, list(selection.invoice_ids)
-        )
-        wholes = await whole_periods(
-            identity.requester, selection.project_id, list(selection.period_ids)
+        checked = await check_selection(
+            identity.requester,
+            selection.project_id,
+            list(selection.invoice_ids),
+            list(selection.period_ids),
         )
     except AccessDenied as denied:
         await ack_field_error(ack, PROJECT_BLOCK_ID, str(denied))
@@ -137,6 +136,7 @@ async def submit_compile_modal(
         if await ack_temporary_problem(ack, error, selection.invoices_block_id, "submission"):
             return
         raise
+    visible, wholes = checked.visible_invoice_ids, checked.whole_periods
     missing = sum(1 for invoice_id in selection.invoice_ids if invoice_id not in visible)
     if missing:
         message = unavailable_error(missing, len(selection.invoice_ids))

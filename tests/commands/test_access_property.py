@@ -13,16 +13,16 @@ from hypothesis import strategies as st
 from commands.access import (
     AccessDenied,
     Requester,
+    check_selection,
     project_access,
     search_invoice_options,
-    visible_invoice_ids,
 )
 from commands.demo import PROJECT_ID, write_demo_bundle
 from commands.import_bundle import import_bundle
 from commands.permissions import CommitmentScope, ProjectRole, may_compile_commitment
 from storage.blobs import LocalBlobStore
 from storage.db import close_database, open_database
-from storage.models import Commitment, Invoice, Project, ProjectUser
+from storage.models import BillingPeriod, Commitment, Invoice, Project, ProjectUser
 
 USER_IDS = (1, 2, 3, 4, 5)  # the demo directory
 LEVELS = ("none", "read_only", "standard", "admin")
@@ -100,13 +100,23 @@ async def check(url: str, assignment: dict) -> None:
         )
         counted = Counter(period for period in allowed_periods if period in periods_offered)
         assert {size.period_id: size.invoice_count for size in menu.period_sizes} == counted
+        # A submission of every invoice and every period ("All N invoices of …").
+        period_ids = list(
+            await BillingPeriod.filter(project_id=PROJECT_ID).values_list("id", flat=True)
+        )
         try:
-            compilable = await visible_invoice_ids(requester, PROJECT_ID, every_id)
+            checked = await check_selection(requester, PROJECT_ID, every_id, period_ids)
+            compilable = checked.visible_invoice_ids
+            in_periods = [i for whole in checked.whole_periods for i in whole.invoice_ids]
         except AccessDenied:
-            compilable = set()
+            compilable, in_periods = set(), []
             access = await project_access(requester, await Project.get(id=PROJECT_ID))
             assert not access.may_compile
         assert compilable == allowed
+        with_period = await Invoice.filter(
+            id__in=list(allowed), period_id__in=period_ids
+        ).values_list("id", flat=True)
+        assert sorted(in_periods) == sorted(with_period)
     finally:
         await close_database()
 

@@ -25,10 +25,10 @@ from tortoise import connections
 
 from commands.access import (
     AccessDenied,
+    check_selection,
     compile_access,
     project_access,
     search_invoice_options,
-    visible_invoice_ids,
 )
 from commands.apply_snapshot import KINDS, SnapshotRefused, apply_snapshot
 from sources.snapshot import SOURCE_PROCORE, BillingPeriodRecord, Deletions, ProjectRecord
@@ -321,7 +321,9 @@ async def test_an_unreadable_private_list_fails_closed(database: str) -> None:
         access = await project_access(requester, project)
         assert 502 not in access.visible_commitment_ids
         assert 502 not in access.compilable_commitment_ids
-    assert await visible_invoice_ids(ADMIN, PROJECT_ID, [7001, 7002]) == {7001}
+    assert (await check_selection(ADMIN, PROJECT_ID, [7001, 7002], [])).visible_invoice_ids == {
+        7001
+    }
     assert [
         o.invoice_id for o in (await search_invoice_options(ADMIN, PROJECT_ID, "")).options
     ] == [7001]
@@ -330,7 +332,10 @@ async def test_an_unreadable_private_list_fails_closed(database: str) -> None:
     await apply_snapshot(base_snapshot())
     stored = await Commitment.get(id=502)
     assert stored.private_list_known and stored.private_list[0]["id"] == 9003
-    assert await visible_invoice_ids(ADMIN, PROJECT_ID, [7001, 7002]) == {7001, 7002}
+    assert (await check_selection(ADMIN, PROJECT_ID, [7001, 7002], [])).visible_invoice_ids == {
+        7001,
+        7002,
+    }
     assert 502 in (await project_access(LISTED, project)).visible_commitment_ids
 
 

@@ -13,13 +13,14 @@ from pypdf import PdfReader
 from snapshots import ADMIN as SNAPSHOT_ADMIN
 from snapshots import PROJECT_ID as SNAPSHOT_PROJECT_ID
 from snapshots import attachment, base_snapshot, with_invoice
+from tortoise.transactions import in_transaction
 
 from commands.access import (
     AccessDenied,
+    check_selection,
     compilable_projects,
     match_project,
     search_invoice_options,
-    visible_invoice_ids,
 )
 from commands.apply_snapshot import apply_snapshot
 from commands.compile_backups import NOT_DOWNLOADED, CompileResult, TieOutNote
@@ -125,7 +126,19 @@ async def test_non_admin_is_refused_with_the_missing_permission(demo_project: in
 
 async def test_unknown_project_refusal_reveals_nothing(demo_project: int) -> None:
     with pytest.raises(AccessDenied):
-        await visible_invoice_ids(ADMIN, 424242, [9001])
+        await check_selection(ADMIN, 424242, [9001], [])
+
+
+async def test_the_access_check_answers_the_same_inside_a_transaction(demo_project: int) -> None:
+    # Outside, its reads go out at once on pooled connections; inside, on the transaction's one
+    # connection, which takes one query at a time (PostgreSQL refuses a second while one runs).
+    outside = await check_selection(ADMIN, demo_project, [9001, 9011], [])
+    async with in_transaction():
+        inside = await check_selection(ADMIN, demo_project, [9001, 9011], [])
+        with pytest.raises(AccessDenied):
+            await check_selection(STRANGER, demo_project, [9001], [])
+    assert inside == outside
+    assert inside.visible_invoice_ids == {9001, 9011}
 
 
 async def test_invoice_contacts_compile_only_their_own_when_allowed(demo_project: int) -> None:
@@ -133,7 +146,8 @@ async def test_invoice_contacts_compile_only_their_own_when_allowed(demo_project
     await Project.filter(id=demo_project).update(invoice_contacts_may_compile=True)
     assert [p.id for p in await compilable_projects(ACME_CONTACT)] == [demo_project]
     ids = await all_invoice_ids()
-    assert await visible_invoice_ids(ACME_CONTACT, demo_project, ids) == {9001, 9002, 9003}
+    checked = await check_selection(ACME_CONTACT, demo_project, ids, [])
+    assert checked.visible_invoice_ids == {9001, 9002, 9003}
     result = await compile_backup(ACME_CONTACT, demo_project, [9001, 9011, 9021])
     assert result.invoice_count == 1
     assert result.unavailable_count == 2
