@@ -79,6 +79,19 @@ class SnapshotRefused(Exception):
         super().__init__("\n".join(self.problems))
 
 
+def stored_project_record(project: Project, *, where: str = "project") -> ProjectRecord:
+    """``project`` as stored, for a partial snapshot that leaves it as it is: its settings
+    (contacts, dictionary) None, so the writer keeps them; ``where`` names it in problems."""
+    return ProjectRecord(
+        id=project.id,
+        name=project.name,
+        project_number=project.project_number,
+        company_id=project.company_id,
+        company_name=project.company_name,
+        where=where,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The report
 

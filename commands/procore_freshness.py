@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from commands.apply_snapshot import SnapshotRefused, apply_snapshot
+from commands.apply_snapshot import SnapshotRefused, apply_snapshot, stored_project_record
 from commands.compile_backups import format_size
 from commands.freshness import Freshness
 from procore.client import ProcoreClient
@@ -40,7 +40,6 @@ from sources.snapshot import (
     Deletions,
     FileRecord,
     InvoiceRecord,
-    ProjectRecord,
     ProjectSnapshot,
 )
 from storage.blobs import BlobStore, blob_key
@@ -105,13 +104,7 @@ class ProcoreFreshness:
         problems: dict[tuple[str, int], str] = {}
         invoices, downloaded = await self._with_files(project_id, invoices, problems)
         snapshot = ProjectSnapshot(
-            project=ProjectRecord(
-                id=project.id,
-                name=project.name,
-                project_number=project.project_number,
-                company_id=project.company_id,
-                company_name=project.company_name,
-            ),
+            project=stored_project_record(project),
             invoices=tuple(invoices),
             complete=False,
             source=SOURCE_PROCORE,

@@ -42,7 +42,7 @@ from typing import Any
 
 from tortoise import timezone
 
-from commands.apply_snapshot import SnapshotReport, apply_snapshot
+from commands.apply_snapshot import SnapshotReport, apply_snapshot, stored_project_record
 from procore import api
 from procore.client import ProcoreClient
 from procore.errors import ProcoreNotFound
@@ -52,7 +52,6 @@ from sources.snapshot import (
     CommitmentRecord,
     Deletions,
     InvoiceRecord,
-    ProjectRecord,
     ProjectSnapshot,
     UserRecord,
 )
@@ -359,14 +358,7 @@ async def _apply_reads(client: ProcoreClient, project_id: int, due: list[DueRead
         stored = await ProjectUser.filter(project_id=project_id).values_list("user_id", flat=True)
         reads.deleted_users |= {int(user_id) for user_id in stored if user_id not in listed}
     snapshot = ProjectSnapshot(
-        project=ProjectRecord(
-            id=project.id,
-            name=project.name,
-            project_number=project.project_number,
-            company_id=project.company_id,
-            company_name=project.company_name,
-            where=f"project {project.id}",
-        ),
+        project=stored_project_record(project, where=f"project {project.id}"),
         commitments=tuple(reads.commitments.values()),
         users=tuple(reads.users or ()),
         invoices=tuple(reads.invoices.values()),
