@@ -415,14 +415,7 @@ async def create_triggers(
     """Create (resource name, event type) triggers on a hook, up to 500 per bulk call
     (``POST …/hooks/{id}/triggers/bulk`` with ``[{resource_name, event_type}, …]``)."""
     wanted = [{"resource_name": name, "event_type": event} for name, event in triggers]
-    for start in range(0, len(wanted), MAX_TRIGGERS_PER_BULK_CALL):
-        await client.send(
-            "POST",
-            f"{_hooks_path(client, project_id)}/{hook_id}/triggers/bulk",
-            endpoint="POST " + _hooks_endpoint(project_id, "/{id}/triggers/bulk"),
-            json_body=wanted[start : start + MAX_TRIGGERS_PER_BULK_CALL],
-            project_id=project_id,
-        )
+    await _bulk_triggers(client, "POST", project_id, hook_id, wanted)
 
 
 async def delete_triggers(
@@ -431,12 +424,20 @@ async def delete_triggers(
     """Delete triggers of a hook, up to 500 per bulk call (``DELETE …/triggers/bulk`` with the
     ids as a JSON array of strings)."""
     ids = [str(trigger_id) for trigger_id in trigger_ids]
-    for start in range(0, len(ids), MAX_TRIGGERS_PER_BULK_CALL):
+    await _bulk_triggers(client, "DELETE", project_id, hook_id, ids)
+
+
+async def _bulk_triggers(
+    client: ProcoreClient, method: str, project_id: int | None, hook_id: int, body: list[Any]
+) -> None:
+    """``method …/hooks/{hook_id}/triggers/bulk`` with ``body`` (a JSON array), in calls of at
+    most `MAX_TRIGGERS_PER_BULK_CALL` entries each (none for an empty ``body``)."""
+    for start in range(0, len(body), MAX_TRIGGERS_PER_BULK_CALL):
         await client.send(
-            "DELETE",
+            method,
             f"{_hooks_path(client, project_id)}/{hook_id}/triggers/bulk",
-            endpoint="DELETE " + _hooks_endpoint(project_id, "/{id}/triggers/bulk"),
-            json_body=ids[start : start + MAX_TRIGGERS_PER_BULK_CALL],
+            endpoint=method + " " + _hooks_endpoint(project_id, "/{id}/triggers/bulk"),
+            json_body=body[start : start + MAX_TRIGGERS_PER_BULK_CALL],
             project_id=project_id,
         )
 
