@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -52,7 +52,11 @@ from bot.listeners.events import publish_home
 from bot.listeners.forms import TAMPERED, sealed, unsealed
 from bot.listeners.guard import settled, user_of
 from bot.listeners.replies import answer_privately, report_open_failure
-from bot.listeners.submissions import ack_field_error, ack_temporary_problem
+from bot.listeners.submissions import (
+    ack_field_error,
+    ack_temporary_problem,
+    submission_listener,
+)
 from bot.services import Services
 from commands import audit
 from commands.access import AccessDenied, Requester
@@ -298,21 +302,12 @@ async def _tell(client: AsyncWebClient, body: dict[str, Any], message: Message) 
 def register(app: AsyncApp, services: Services) -> None:
     """Listen to the digest modal, its time zone search, and the schedule buttons."""
 
-    async def on_submit(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        view: dict[str, Any],
-        client: AsyncWebClient,
-        context: AsyncBoltContext,
-    ) -> None:
-        await submit_schedule_modal(ack, body, view, client, services, context.bot_user_id)
-
     workspace = WorkspaceUrl()
 
     async def on_button(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await on_schedule_button(ack, body, client, workspace, services)
 
-    app.view(CALLBACK_ID)(settled(on_submit))
+    app.view(CALLBACK_ID)(settled(submission_listener(submit_schedule_modal, services)))
     app.options(TIMEZONE_ACTION_ID)(settled(load_timezone_options))
     for action_id in (RUN_NOW_ACTION, PAUSE_ACTION, RESUME_ACTION, DELETE_ACTION):
         app.action(action_id)(settled(on_button))

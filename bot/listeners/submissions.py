@@ -1,4 +1,5 @@
-"""Answering a modal submission that cannot go through: an error shown under a field.
+"""Answering a modal submission that cannot go through: an error shown under a field; and
+`submission_listener`, the one Bolt listener that hands a submission to its handler.
 
 A refusal (`AccessDenied` and the like) is shown as it is; a temporary problem (Slack could not
 say who the user is or did not answer, the database did not answer) asks to submit again.
@@ -8,12 +9,18 @@ Anything else is a bug and is left to propagate.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from slack_bolt.async_app import AsyncBoltContext
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import transient
 from bot.errors import is_database_error
 from bot.identity import IdentityUnavailable
+from bot.listeners.guard import Listener
+from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +54,25 @@ async def ack_temporary_problem(
     log.warning("%s: temporary problem: %s", context, error)
     await ack(response_action="errors", errors={block_id: TRY_AGAIN})
     return True
+
+
+SubmitModal = Callable[
+    [AsyncAck, dict[str, Any], dict[str, Any], AsyncWebClient, Services, str | None],
+    Awaitable[None],
+]
+
+
+def submission_listener(submit: SubmitModal, services: Services) -> Listener:
+    """The Bolt listener of a modal's submission: ``submit(ack, body, view, client, services,
+    bot_user_id)`` with the app's ``services`` and the bot's user id from Bolt's context."""
+
+    async def on_submit(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await submit(ack, body, view, client, services, context.bot_user_id)
+
+    return on_submit

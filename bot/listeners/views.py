@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
@@ -35,7 +35,11 @@ from bot.blocks.modal import (
 from bot.delivery import open_dm, posting_problem
 from bot.listeners.forms import TAMPERED, sealed, switch_project, unsealed
 from bot.listeners.guard import int64, settled, user_of
-from bot.listeners.submissions import ack_field_error, ack_temporary_problem
+from bot.listeners.submissions import (
+    ack_field_error,
+    ack_temporary_problem,
+    submission_listener,
+)
 from bot.services import Services
 from commands.access import (
     AccessDenied,
@@ -229,15 +233,6 @@ async def _switched_modal(
 def register(app: AsyncApp, services: Services) -> None:
     """Listen to the modal's submission and its project select."""
 
-    async def on_submit(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        view: dict[str, Any],
-        client: AsyncWebClient,
-        context: AsyncBoltContext,
-    ) -> None:
-        await submit_compile_modal(ack, body, view, client, services, context.bot_user_id)
-
     async def on_project_change(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
@@ -246,5 +241,5 @@ def register(app: AsyncApp, services: Services) -> None:
 
         await switch_project(ack, body, client, services.seal, CALLBACK_ID, rebuild)
 
-    app.view(CALLBACK_ID)(settled(on_submit))
+    app.view(CALLBACK_ID)(settled(submission_listener(submit_compile_modal, services)))
     app.action(PROJECT_ACTION_ID)(settled(on_project_change))
