@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -218,13 +219,8 @@ async def create_schedule(requester: Requester, spec: ScheduleSpec) -> ScheduleV
         skip_empty=spec.skip_empty,
         include_private=spec.include_private,
     )
-    await audit.record(
-        requester.key,
-        "digest.create",
-        "succeeded",
-        project_id=spec.project_id,
-        schedule=schedule.id,
-        include_private=spec.include_private,
+    await _audit_succeeded(
+        requester, "digest.create", schedule, include_private=spec.include_private
     )
     return _view(schedule, access.project.name)
 
@@ -265,19 +261,28 @@ async def _owned_schedule(requester: Requester, schedule_id: int, action: str) -
     raise AccessDenied("Only the schedule's owner or a project admin can change that schedule.")
 
 
+async def _audit_succeeded(
+    requester: Requester, action: str, schedule: Schedule, **details: Any
+) -> None:
+    """Audit ``action`` by ``requester`` on ``schedule`` as succeeded: its project, its id
+    (``schedule``) and ``details``."""
+    await audit.record(
+        requester.key,
+        action,
+        "succeeded",
+        project_id=schedule.project_id,
+        schedule=schedule.id,
+        **details,
+    )
+
+
 async def set_paused(requester: Requester, schedule_id: int, paused: bool) -> ScheduleView:
     """Pause or resume a schedule (its owner or a project admin)."""
     schedule = await _owned_schedule(requester, schedule_id, "digest.pause")
     schedule.paused = paused
     schedule.paused_reason = None
     await schedule.save(update_fields=["paused", "paused_reason", "updated_at"])
-    await audit.record(
-        requester.key,
-        "digest.pause" if paused else "digest.resume",
-        "succeeded",
-        project_id=schedule.project_id,
-        schedule=schedule.id,
-    )
+    await _audit_succeeded(requester, "digest.pause" if paused else "digest.resume", schedule)
     return (await _views([schedule]))[0]
 
 
@@ -285,13 +290,7 @@ async def delete_schedule(requester: Requester, schedule_id: int) -> None:
     """Delete a schedule (its owner or a project admin)."""
     schedule = await _owned_schedule(requester, schedule_id, "digest.delete")
     await schedule.delete()
-    await audit.record(
-        requester.key,
-        "digest.delete",
-        "succeeded",
-        project_id=schedule.project_id,
-        schedule=schedule_id,
-    )
+    await _audit_succeeded(requester, "digest.delete", schedule)
 
 
 async def authorize_run(requester: Requester, schedule_id: int) -> ScheduleView:
@@ -300,13 +299,7 @@ async def authorize_run(requester: Requester, schedule_id: int) -> ScheduleView:
     schedule = await _owned_schedule(requester, schedule_id, "digest.run_now")
     if schedule.paused:
         raise InvalidChange("This schedule is paused: resume it first, then run it.")
-    await audit.record(
-        requester.key,
-        "digest.run_now",
-        "succeeded",
-        project_id=schedule.project_id,
-        schedule=schedule.id,
-    )
+    await _audit_succeeded(requester, "digest.run_now", schedule)
     return (await _views([schedule]))[0]
 
 
