@@ -161,6 +161,21 @@ def unreadable_lists_blocks(numbers: Sequence[str]) -> list[Block]:
     ]
 
 
+def _setting_checkbox(
+    block_id: str, label: str, action_id: str, option: Option, *, on: bool
+) -> InputBlock:
+    """An optional input of one checkbox, ``option``, for a yes/no setting: ticked when ``on``
+    (read back by `_ticked`)."""
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        optional=True,
+        element=CheckboxesElement(
+            action_id=action_id, options=[option], initial_options=[option] if on else None
+        ),
+    )
+
+
 def access_modal(
     projects: Sequence[ProjectChoice], settings: ProjectSettings, roster: Sequence[RosterLine]
 ) -> View:
@@ -226,27 +241,19 @@ def access_modal(
             ),
         ),
         DividerBlock(),
-        InputBlock(
-            block_id=contacts_block_id(project.id),
-            label="Invoice contacts",
-            optional=True,
-            element=CheckboxesElement(
-                action_id=CONTACTS_ACTION_ID,
-                options=[contacts_option],
-                initial_options=[contacts_option]
-                if settings.invoice_contacts_may_compile
-                else None,
-            ),
+        _setting_checkbox(
+            contacts_block_id(project.id),
+            "Invoice contacts",
+            CONTACTS_ACTION_ID,
+            contacts_option,
+            on=settings.invoice_contacts_may_compile,
         ),
-        InputBlock(
-            block_id=tie_out_block_id(project.id),
-            label="Numbers that do not tie out",
-            optional=True,
-            element=CheckboxesElement(
-                action_id=TIE_OUT_ACTION_ID,
-                options=[tie_out_option],
-                initial_options=[tie_out_option] if settings.tie_out_blocks else None,
-            ),
+        _setting_checkbox(
+            tie_out_block_id(project.id),
+            "Numbers that do not tie out",
+            TIE_OUT_ACTION_ID,
+            tie_out_option,
+            on=settings.tie_out_blocks,
         ),
         DividerBlock(),
         section("*Your project's words*"),
@@ -342,6 +349,15 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _ticked(values: Mapping[str, Any], block_id: str, action_id: str, on: str) -> bool | None:
+    """Whether a `_setting_checkbox` came back with its option ``on`` ticked (None when the
+    form has no such block)."""
+    if block_id not in values:
+        return None
+    checked = _value(values, block_id, action_id).get("selected_options")
+    return any(option.get("value") == on for option in checked or [])
+
+
 def read_access_form(view: Mapping[str, Any]) -> AccessForm:
     """The submitted form, from ``view.state.values``."""
     values: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
@@ -357,18 +373,8 @@ def read_access_form(view: Mapping[str, Any]) -> AccessForm:
         )
         or {}
     )
-    contacts: bool | None = None
-    if contacts_block_id(project_id) in values:
-        checked = _value(values, contacts_block_id(project_id), CONTACTS_ACTION_ID).get(
-            "selected_options"
-        )
-        contacts = any(option.get("value") == CONTACTS_ON for option in checked or [])
-    tie_out: bool | None = None
-    if tie_out_block_id(project_id) in values:
-        checked = _value(values, tie_out_block_id(project_id), TIE_OUT_ACTION_ID).get(
-            "selected_options"
-        )
-        tie_out = any(option.get("value") == TIE_OUT_ON for option in checked or [])
+    contacts = _ticked(values, contacts_block_id(project_id), CONTACTS_ACTION_ID, CONTACTS_ON)
+    tie_out = _ticked(values, tie_out_block_id(project_id), TIE_OUT_ACTION_ID, TIE_OUT_ON)
     dictionary: dict[str, str] = {}
     for tool in DICTIONARY_CHOICES:
         selected = _value(values, dictionary_block_id(tool, project_id), DICTIONARY_ACTION_ID)
