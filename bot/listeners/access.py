@@ -166,22 +166,26 @@ async def apply_access_form(
         except InvalidChange as invalid:
             raise FieldError(link_project_user_block_id(project_id), str(invalid)) from invalid
         changes.append(link.confirmation)
-    allowed = form.contacts_may_compile
-    if allowed is not None and allowed != current.invoice_contacts_may_compile:
-        await set_invoice_contacts_may_compile(requester, project_id, allowed, owners)
-        changes.append(
-            "Invoice contacts may now compile their own commitments' invoices."
-            if allowed
-            else "Invoice contacts may no longer compile backups."
-        )
-    blocks = form.tie_out_blocks
-    if blocks is not None and blocks != current.tie_out_blocks:
-        await set_tie_out_blocks(requester, project_id, blocks, owners)
-        changes.append(
-            "Invoices whose numbers do not tie out are now left out of backups."
-            if blocks
-            else "Invoices whose numbers do not tie out are now included (and flagged)."
-        )
+    switches = (  # (wanted, stored, its use case, the change when on, when off)
+        (
+            form.contacts_may_compile,
+            current.invoice_contacts_may_compile,
+            set_invoice_contacts_may_compile,
+            "Invoice contacts may now compile their own commitments' invoices.",
+            "Invoice contacts may no longer compile backups.",
+        ),
+        (
+            form.tie_out_blocks,
+            current.tie_out_blocks,
+            set_tie_out_blocks,
+            "Invoices whose numbers do not tie out are now left out of backups.",
+            "Invoices whose numbers do not tie out are now included (and flagged).",
+        ),
+    )
+    for wanted, stored, set_switch, turned_on, turned_off in switches:
+        if wanted is not None and wanted != stored:
+            await set_switch(requester, project_id, wanted, owners)
+            changes.append(turned_on if wanted else turned_off)
     renamed = {
         tool: name for tool, name in form.dictionary.items() if current.dictionary.get(tool) != name
     }
