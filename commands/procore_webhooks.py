@@ -36,9 +36,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import timezone
 
@@ -306,6 +307,9 @@ async def _due_reads(project_id: int, debounce: float, max_wait: float) -> list[
         await asyncio.sleep(max(ready_in, MIN_WAIT_SECONDS))  # never a busy loop
 
 
+_Record = TypeVar("_Record", InvoiceRecord, CommitmentRecord)
+
+
 @dataclass
 class _Reads:
     invoices: dict[int, InvoiceRecord] = field(default_factory=dict)
@@ -379,30 +383,43 @@ async def _apply_reads(client: ProcoreClient, project_id: int, due: list[DueRead
 
 async def _reread(client: ProcoreClient, project_id: int, read: DueRead, reads: _Reads) -> None:
     if read.kind == INVOICE:
-        if read.last_event == "delete":
-            reads.deleted_invoices.add(read.resource_id)
-            return
-        reads.count += 1
-        try:
-            reads.invoices[read.resource_id] = await read_invoice(
-                client, project_id, read.resource_id
-            )
-        except ProcoreNotFound:
-            reads.deleted_invoices.add(read.resource_id)
+        await _read_or_deleted(
+            read,
+            reads,
+            lambda: read_invoice(client, project_id, read.resource_id),
+            reads.invoices,
+            reads.deleted_invoices,
+        )
     elif read.kind == COMMITMENT:
-        if read.last_event == "delete":
-            reads.deleted_commitments.add(read.resource_id)
-            return
-        reads.count += 1
-        try:
-            reads.commitments[read.resource_id] = await read_commitment(
-                client, project_id, read.detail, read.resource_id
-            )
-        except ProcoreNotFound:
-            reads.deleted_commitments.add(read.resource_id)
+        await _read_or_deleted(
+            read,
+            reads,
+            lambda: read_commitment(client, project_id, read.detail, read.resource_id),
+            reads.commitments,
+            reads.deleted_commitments,
+        )
     else:
         reads.count += 1
         reads.users = await read_users(client, project_id)
+
+
+async def _read_or_deleted(
+    read: DueRead,
+    reads: _Reads,
+    read_record: Callable[[], Awaitable[_Record]],
+    found: dict[int, _Record],
+    deleted: set[int],
+) -> None:
+    """One resource of ``read``: deleted (its last event, or a 404 when read) → its id in
+    ``deleted``; else ``read_record()`` (counted in ``reads.count``) into ``found`` by id."""
+    if read.last_event == "delete":
+        deleted.add(read.resource_id)
+        return
+    reads.count += 1
+    try:
+        found[read.resource_id] = await read_record()
+    except ProcoreNotFound:
+        deleted.add(read.resource_id)
 
 
 async def _read_missing_commitments(client: ProcoreClient, project_id: int, reads: _Reads) -> None:
