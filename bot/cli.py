@@ -514,12 +514,15 @@ async def _purge(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from commands.retention import purge_expired_backups
+    from commands.sweep_leftovers import sweep_leftovers
 
     days = args.days if args.days is not None else retention_days_from_env()
     if days < 1:
         raise CliError(f"--days must be at least 1, got {days}")
     report = await purge_expired_backups(datetime.now(UTC), days, args.blobs)
     print(report.render())
+    swept = await sweep_leftovers(datetime.now(UTC), args.blobs)
+    print(f"Leftovers of stopped processes on this host: {swept.render()}")
     return 0
 
 
@@ -615,7 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
     store = commands.add_parser("store", help="the object store of attachments and PDFs")
     store_actions = store.add_subparsers(dest="action", required=True)
     store_actions.add_parser("check", help="write, read and delete a probe object")
-    purge = commands.add_parser("purge", help="delete compiled PDFs older than the retention")
+    purge = commands.add_parser(
+        "purge",
+        help="delete compiled PDFs older than the retention, and killed compiles' leftovers",
+    )
     purge.add_argument(
         "--days", type=int, help="keep PDFs this many days (default: BACKUPS_RETENTION_DAYS or 30)"
     )

@@ -97,6 +97,25 @@ WEBHOOK_SECONDS = Histogram(
     registry=REGISTRY,
 )
 
+LEFTOVERS_REMOVED = Counter(
+    "invoice_backups_leftovers_removed_total",
+    "Leftovers of stopped processes removed by the sweep (commands.sweep_leftovers), by kind: "
+    "workspace (a killed compile's folder), partial (a partial download or write).",
+    ["kind"],
+    registry=REGISTRY,
+)
+LEFTOVER_BYTES_REMOVED = Counter(
+    "invoice_backups_leftover_bytes_removed_total",
+    "Bytes freed by the sweep of stopped processes' leftovers.",
+    registry=REGISTRY,
+)
+LEFTOVER_SWEEP_FAILURES = Counter(
+    "invoice_backups_leftover_sweep_failures_total",
+    "Sweeps of leftovers that failed (the database did not answer) or left something they could "
+    "not remove (permissions); the next sweep tries again.",
+    registry=REGISTRY,
+)
+
 
 def set_job_counts(counts: Mapping[tuple[str, str], int]) -> None:
     """Replace the job gauge with ``(kind, state) → count`` (states absent now drop to zero)."""

@@ -1,5 +1,6 @@
 """Running the bot: the aiohttp web server, Socket Mode, the job worker, the digest scheduler
-(`bot.scheduler`, which also runs the daily retention purge of old PDFs), one event loop.
+(`bot.scheduler`, which also runs the daily retention purge of old PDFs, and the sweep of what
+killed processes left on this host's disk at start-up and every `SWEEP_MINUTES`), one event loop.
 
 HTTP routes: ``POST /slack/events`` (slash commands, interactivity, options loads, events: the
 signature and timestamp are verified on the raw bytes before anything is parsed, so forged,
@@ -58,6 +59,7 @@ from bot.slack_jobs import CompileFunction, SlackDeliveries, register_slack_kind
 from bot.worker import JobWorker
 from commands.procore_freshness import ProcoreFreshness
 from commands.retention import purge_expired_backups
+from commands.sweep_leftovers import sweep_leftovers
 from procore import ProcoreClient
 from storage import jobs
 from storage.blobs import BlobStore, StoreConfig, StoreError, open_blob_store
@@ -74,6 +76,8 @@ HEALTH_DB_TIMEOUT = 2.0
 HEALTH_STORE_TIMEOUT = 5.0
 HTTP_SHUTDOWN_TIMEOUT = 5.0
 PURGE_JOB_ID = "purge-expired-backups"
+SWEEP_JOB_ID = "sweep-leftovers"
+SWEEP_MINUTES = 60
 PROCORE_SYNC_JOB_ID = "procore-sync"
 
 
@@ -138,6 +142,7 @@ class BotServer:
         )
         self.scheduler = ScheduleRegistry(wake_worker=self.worker.wake, **self._scheduler_options)
         self.scheduler.add_daily(PURGE_JOB_ID, self._purge_expired_backups, hour=3, minute=15)
+        self.scheduler.add_interval(SWEEP_JOB_ID, self._sweep_leftovers, minutes=SWEEP_MINUTES)
         if settings.procore is not None and settings.procore.sync_minutes > 0:
             self.scheduler.add_interval(
                 PROCORE_SYNC_JOB_ID,
@@ -243,6 +248,23 @@ class BotServer:
             log.warning("retention purge failed (next try tomorrow): %s", error)
             return
         log.info("retention purge: %s", report.render())
+
+    async def _sweep_leftovers(self, _fired_at: datetime) -> None:
+        """The sweep of killed compiles' workspaces and partial files (`commands.sweep_leftovers`),
+        on the wall clock (file times are); one line logged, failures too, never raised."""
+        try:
+            report = await sweep_leftovers(datetime.now(UTC), self.blob_store)
+        except Exception as error:
+            metrics.LEFTOVER_SWEEP_FAILURES.inc()
+            log.warning("leftover sweep failed (next try in %d minutes): %s", SWEEP_MINUTES, error)
+            return
+        metrics.LEFTOVERS_REMOVED.labels("workspace").inc(report.workspaces_removed)
+        metrics.LEFTOVERS_REMOVED.labels("partial").inc(report.partial_files_removed)
+        metrics.LEFTOVER_BYTES_REMOVED.inc(report.bytes_freed)
+        if report.failures:
+            metrics.LEFTOVER_SWEEP_FAILURES.inc()
+        if report.found_anything:
+            log.info("leftover sweep: %s", report.render())
 
     def _web_app(self, app: AsyncApp) -> web.Application:
         web_app = web.Application()

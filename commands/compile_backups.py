@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable
@@ -53,6 +54,9 @@ T = TypeVar("T")
 
 MAX_INVOICES = 200
 PROGRESS_POLL_SECONDS = 0.5
+# How often a running compile touches its workspace folder; far below the quiet time after which
+# `commands.sweep_leftovers` may take a workspace (`LEFTOVER_QUIET_FOR`).
+WORKSPACE_HEARTBEAT_SECONDS = 60.0
 INTERRUPTED_WARNING = "compile interrupted (stopped before it ended)"
 NOT_DOWNLOADED = "not downloaded from Procore yet"
 SIGNED_NOT_DOWNLOADED = f"signed PDF {NOT_DOWNLOADED}; generated invoice used"
@@ -810,13 +814,17 @@ async def _run_assembly(
     executor: concurrent.futures.Executor | None,
     report: ProgressCallback,
 ) -> BackupReport:
-    """Run `assemble_backup` off the event loop, relaying its progress notes to `report`."""
+    """Run `assemble_backup` off the event loop, relaying its progress notes to `report` and
+    touching the workspace folder every `WORKSPACE_HEARTBEAT_SECONDS` (a workspace nothing
+    touched for long belongs to no live compile: `commands.sweep_leftovers`)."""
     if executor is None:
         work = asyncio.ensure_future(asyncio.to_thread(run_assemble_backup, request))
     else:
         work = asyncio.ensure_future(_in_executor(executor, request))
     progress_file = Path(request.progress_path) if request.progress_path else None
-    last_note = ""
+    workspace = Path(request.output_path).parent
+    loop = asyncio.get_running_loop()
+    last_note, last_beat = "", loop.time()
     try:
         while not work.done():
             await asyncio.wait({work}, timeout=PROGRESS_POLL_SECONDS)
@@ -824,6 +832,9 @@ async def _run_assembly(
             if note and note != last_note and not work.done():
                 last_note = note
                 await report(note)
+            if loop.time() - last_beat >= WORKSPACE_HEARTBEAT_SECONDS:
+                last_beat = loop.time()
+                await asyncio.to_thread(_mark_alive, workspace)
         return work.result()
     except asyncio.CancelledError:
         await _stopped(work)
@@ -841,6 +852,12 @@ async def _in_executor(
     as long as that takes (over a second on a busy machine), and the event loop must not."""
     submitted = await asyncio.to_thread(executor.submit, run_assemble_backup, request)
     return await asyncio.wrap_future(submitted)
+
+
+def _mark_alive(workspace: Path) -> None:
+    """Set the workspace folder's modification time to now (nothing when it is not there)."""
+    with contextlib.suppress(OSError):
+        os.utime(workspace)
 
 
 def _read_note(progress_file: Path | None) -> str:

@@ -18,6 +18,14 @@ by a running compile of this process are never evicted; the cache folder belongs
 is meant for one process at a time). A compile writes its PDF under `BlobStore.backup_workspace`
 and `BlobStore.publish_backup` moves it into the store.
 
+Local scratch (`BlobStore.local_scratch`, removed by `BlobStore.remove_scratch`): what a process
+killed in the middle leaves on this host's disk: compile workspaces (folders
+``backups/<backup id>-<random>``, in the local store's folder or in the S3 store's
+``cache/compiles``: a partial PDF, the PDF child's ``.backup-*`` folder, ``progress.txt``), the
+S3 cache's partial downloads (``cache/tmp/``) and the local store's partial writes
+(``<key>#<n>``, obstore's staging files, which listings skip). Which of them may go is
+`commands.sweep_leftovers`' decision.
+
 Failures: `StoreUnavailable` (the store does not answer: network, timeouts, server errors; retry
 later), `StoreRefused` (it answers but refuses: credentials, permissions, no such bucket),
 `BlobMissing` (the object is not there).
@@ -80,6 +88,20 @@ class StoredObject:
 
     key: str
     size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class LocalScratch:
+    """A compile workspace folder or a partial file on this host's disk (`BlobStore.local_scratch`).
+
+    ``backup_folder``: ``backups/<backup id>-<random>`` for a workspace, None for a partial file.
+    ``byte_size`` and ``last_modified`` cover everything in it, at any depth (``last_modified``:
+    the newest change, of a file or of a folder)."""
+
+    path: Path
+    backup_folder: str | None
+    byte_size: int
     last_modified: datetime
 
 
@@ -227,6 +249,30 @@ class BlobStore:
         """Remove what a compile left in the workspace of ``key`` (interrupted or failed)."""
         await asyncio.to_thread(shutil.rmtree, self.backup_workspace(key).parent, True)
 
+    async def local_scratch(self) -> list[LocalScratch]:
+        """Every compile workspace folder and partial file of this store on this host's disk
+        (see the module docstring), whatever its age or owner."""
+        return await asyncio.to_thread(self._local_scratch)
+
+    def _local_scratch(self) -> list[LocalScratch]:
+        workspaces = self.backup_workspace(f"{BACKUPS_PREFIX}/folder/file").parent.parent
+        found = [
+            _scratch_of(folder, f"{BACKUPS_PREFIX}/{folder.name}")
+            for folder in _entries(workspaces)
+            if folder.is_dir() and not folder.is_symlink()
+        ]
+        found += [_scratch_of(path, None) for path in self._partial_files()]
+        return [scratch for scratch in found if scratch is not None]
+
+    def _partial_files(self) -> list[Path]:
+        """The files this store's interrupted writes leave on this host's disk."""
+        return []
+
+    async def remove_scratch(self, scratch: LocalScratch) -> bool:
+        """Delete a workspace folder or partial file found by `local_scratch`; False when it was
+        gone already. Raises OSError when it cannot be deleted (permissions)."""
+        return await asyncio.to_thread(_remove_path, scratch.path)
+
     async def object_size(self, key: str) -> int | None:
         """The size of the object ``key``, None when it is not stored."""
         stored = await self._head(key)
@@ -369,10 +415,59 @@ class LocalBlobStore(BlobStore):
     def backup_workspace(self, key: str) -> Path:
         return self.root / key
 
+    def _partial_files(self) -> list[Path]:
+        return [
+            path
+            for prefix in (BLOBS_PREFIX, PROBE_PREFIX)
+            for path in (self.root / prefix).rglob("*#*")
+            if STAGED_WRITE_PATTERN.fullmatch(path.name) and path.is_file()
+        ]
+
     async def publish_backup(self, path: Path, key: str) -> None:
         """The PDF is already in place."""
         if path != self.root / key:
             raise ValueError(f"{path} is not the workspace of {key}")
+
+
+# obstore's local store writes ``<key>#<n>`` and renames it to ``<key>`` once whole.
+STAGED_WRITE_PATTERN = re.compile(r".+#\d+")
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except FileNotFoundError:
+        return []
+
+
+def _scratch_of(path: Path, backup_folder: str | None) -> LocalScratch | None:
+    """``path`` with the size and newest change of everything in it; None when it is gone."""
+    try:
+        stat = path.lstat()
+    except FileNotFoundError:
+        return None
+    byte_size, newest = (0, stat.st_mtime) if path.is_dir() else (stat.st_size, stat.st_mtime)
+    if path.is_dir() and not path.is_symlink():
+        for folder, names, files in os.walk(path):
+            for name in names + files:
+                with contextlib.suppress(FileNotFoundError):
+                    entry = os.lstat(os.path.join(folder, name))
+                    newest = max(newest, entry.st_mtime)
+                    if name in files:
+                        byte_size += entry.st_size
+    return LocalScratch(path, backup_folder, byte_size, datetime.fromtimestamp(newest, UTC))
+
+
+def _remove_path(path: Path) -> bool:
+    """Delete the file or folder ``path``; False when it was not there."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _remove_empty_parents(path: Path, root: Path) -> None:
@@ -479,6 +574,9 @@ class S3BlobStore(BlobStore):
 
     def backup_workspace(self, key: str) -> Path:
         return self.cache.root / "compiles" / key
+
+    def _partial_files(self) -> list[Path]:
+        return self.cache.partial_files()
 
     async def publish_backup(self, path: Path, key: str) -> None:
         """Stream the PDF up (multipart), then remove the local copy."""
@@ -610,6 +708,9 @@ def _hash_and_write(digest: Any, writer: BinaryIO, chunk: Any) -> None:
     writer.write(chunk)
 
 
+PARTIAL_PREFIX = "blob-"  # of the cache's partial downloads, in its ``tmp`` folder
+
+
 class BlobCache:
     """A content-addressed folder of blobs, bounded by ``max_bytes`` (least recently used go
     first; pinned blobs stay). A file's modification time is its last use."""
@@ -642,9 +743,17 @@ class BlobCache:
         """A new temporary file name in the cache (to download into)."""
         temp_dir = self.root / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(dir=temp_dir, prefix="blob-")
+        descriptor, name = tempfile.mkstemp(dir=temp_dir, prefix=PARTIAL_PREFIX)
         os.close(descriptor)
         return Path(name)
+
+    def partial_files(self) -> list[Path]:
+        """Every file made by `partial_path` and not (yet) moved into place by `add`."""
+        return [
+            path
+            for path in _entries(self.root / "tmp")
+            if path.name.startswith(PARTIAL_PREFIX) and path.is_file()
+        ]
 
     def add(self, sha256: str, partial: Path) -> Path:
         """Move a downloaded (and checked) blob into place."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from pypdf import PdfReader
 from test_cli import run as run_cli
 
+from tests.leftovers import KILLED_AGO, age
 from tests.s3_server import S3Server, new_bucket_name
 
 
@@ -75,6 +76,12 @@ def test_the_demo_compiles_into_the_bucket_and_downloads(
     assert compiled.returncode == 0, compiled.stderr
     assert "PDF: backups/" in compiled.stdout and "(use -o FILE to download it)" in compiled.stdout
 
+    killed = data / "cache" / "compiles" / "backups" / "999-0badf00d"  # a killed compile's
+    (killed / ".backup-x").mkdir(parents=True)
+    (killed / ".backup-x" / "backup.pdf").write_bytes(b"%PDF-1.7 cut short")
+    age(killed, KILLED_AGO)
     purged = run(data, settings, "purge", "--days", "1")
     assert purged.returncode == 0, purged.stderr
     assert "0 expired" in purged.stdout and "0 unused blobs" in purged.stdout
+    assert "on this host: removed 1 compile workspace and 0 partial files" in purged.stdout
+    assert not killed.exists()
