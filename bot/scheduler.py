@@ -130,14 +130,19 @@ class ScheduleRegistry:
     ) -> None:
         """Run ``function`` every day at ``hour:minute`` UTC (give or take five minutes, so
         that several processes do not all start at once); housekeeping such as the retention
-        purge. Call before or after `start`."""
+        purge. Call before or after `start`. `scheduled_job(job_id)` is its APScheduler job."""
+
+        async def fire() -> None:
+            await self._to_the_end(function())
+
         self._scheduler.add_job(
-            function,
+            fire,
             "cron",
             hour=hour,
             minute=minute,
             jitter=300,
             id=job_id,
+            name=job_id,
             coalesce=True,
             max_instances=1,
             replace_existing=True,
@@ -163,6 +168,7 @@ class ScheduleRegistry:
             minutes=minutes,
             next_run_time=datetime.now(UTC),
             id=job_id,
+            name=job_id,
             coalesce=True,
             max_instances=1,
             replace_existing=True,
