@@ -13,10 +13,12 @@ Contract:
 - `refresh(schedule_id)` after every change (create, pause, resume, delete); `resync` (also every
   `resync_seconds`) reconciles with the database, so a schedule created or deleted through
   another process is picked up here too.
-- `stop` lets every fire in progress (digest or `add_interval` work) finish: APScheduler's
-  shutdown cancels the jobs it runs, but a fire runs in a task of its own that `stop` awaits.
-- The clock is injected (`clock`): every fire reads it (never the wall clock), so tests fire
-  runs at chosen moments without sleeping, and what they see never depends on when they run.
+- `stop` lets every fire in progress (a digest's, `add_interval`'s or `add_daily`'s work)
+  finish: APScheduler's shutdown cancels the jobs it runs, but a fire runs in a task of its own
+  that `stop` awaits.
+- The clock is injected (`clock`): digest fires and `add_interval`'s ``now`` read it, never the
+  wall clock, so tests fire runs at chosen moments without sleeping, and what they see never
+  depends on when they run.
 """
 
 from __future__ import annotations
