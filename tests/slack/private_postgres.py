@@ -1,10 +1,11 @@
 """A private PostgreSQL server for tests that stop and start it (never the shared one on 5432).
 
 `PrivatePostgres` runs ``initdb`` into a fresh temp dir and ``pg_ctl`` on a free port, listening
-on 127.0.0.1 with trust auth. When the tests run as root (CI), the server runs as the ``postgres``
-OS user through ``runuser`` (PostgreSQL refuses to run as root). `available` says whether the
-machine can do it. The `private_pg` fixture (a plugin of ``tests/conftest.py``) gives a test one
-such server, started, with a database ``invoice_backups``.
+on 127.0.0.1 with trust auth (should another process take the port before the server binds it,
+the first start tries again on another one). When the tests run as root (CI), the server runs as
+the ``postgres`` OS user through ``runuser`` (PostgreSQL refuses to run as root). `available`
+says whether the machine can do it. The `private_pg` fixture (a plugin of ``tests/conftest.py``)
+gives a test one such server, started, with a database ``invoice_backups``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import pytest
 from storage.db import close_database
 
 SERVER_USER = "postgres"
+START_ATTEMPTS = 5  # a first start's tries, each on a fresh port (the last one was taken)
+PORT_TAKEN = "Address already in use"  # what the server logs before it gives up
 
 
 def _bin_dir() -> Path | None:
@@ -56,6 +59,7 @@ def available() -> str | None:
 
 
 def _free_port() -> int:
+    """A port free now on 127.0.0.1 (another process may take it before the server binds it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -71,7 +75,8 @@ class PrivatePostgres:
         self.root = Path(tempfile.mkdtemp(prefix="ib-private-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self.port = _free_port()
+        self.port = _free_port()  # the first `start` may change it
+        self._started = False  # once started, the port stays (clients hold the URL)
         if os.geteuid() == 0:
             entry = pwd.getpwnam(SERVER_USER)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
@@ -83,12 +88,39 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
+        """Start the server and wait until it accepts connections.
+
+        The first start moves to another port when its port was taken since it was chosen (the
+        server exits, saying so in its log), up to START_ATTEMPTS tries; a restart keeps it."""
+        attempt = 1
+        while not self._launch():
+            if self._started or attempt == START_ATTEMPTS:
+                raise RuntimeError(f"port {self.port} is taken ({attempt} tries); see {self.log}")
+            attempt += 1
+            self.port = _free_port()
+        self._started = True
+
+    def _launch(self) -> bool:
+        """``pg_ctl start`` on ``port``: True once the server accepts connections, False when
+        it exited because the port is taken; RuntimeError when it fails otherwise."""
+        logged = self.log.stat().st_size if self.log.exists() else 0
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        try:
+            self._run(
+                "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start"
+            )
+        except RuntimeError:
+            if not self.log.exists():
+                raise
+            with self.log.open("rb") as written:
+                written.seek(logged)
+                if PORT_TAKEN in written.read().decode(errors="replace"):
+                    return False
+            raise
+        return True
 
     def stop(self) -> None:
         """Stop the server, disconnecting every client (a restart's first half)."""

@@ -15,9 +15,10 @@ import pytest
 from pypdf import PdfReader
 
 from bot.procore_sync_job import PROCORE_SYNC, enqueue_scheduled_sync
-from bot.server import BotServer
+from bot.scheduler import ScheduleRegistry
+from bot.server import PROCORE_SYNC_JOB_ID, BotServer
 from storage import jobs
-from storage.jobs import COMPILE_BACKUP, Job, JobStatus
+from storage.jobs import COMPILE_BACKUP, Enqueued, Job, JobStatus
 from storage.models import Invoice, Project
 from tests.procore.fake_procore import (
     FakeProcore,
@@ -37,7 +38,9 @@ from tests.slack.conftest import (
 )
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.slack_driver import SlackDriver
+from tests.slack.test_slack_digests import FakeClock
 from tests.slack.test_slack_manage_access import open_home
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -90,24 +93,50 @@ async def test_an_admin_syncs_a_project_now_and_a_viewer_may_not(
     assert (await Invoice.get(id=9001)).invoice_number == "SYNCED-NOW-1"
 
 
+async def fire_scheduled_sync(server: BotServer) -> None:
+    """Run the server's scheduled Procore sync as APScheduler does each period (at the clock's
+    time); returns once the sync is queued or joined."""
+    assert server.scheduler is not None
+    scheduled = server.scheduler.scheduled_job(PROCORE_SYNC_JOB_ID)
+    assert scheduled is not None, "no scheduled Procore sync"
+    await scheduled.func()
+
+
 async def test_the_scheduled_sync_runs_once_per_period_across_processes(
     fake_slack: FakeSlack, demo_project: int, fake_procore: FakeProcore
 ) -> None:
+    # The processes' clock (their schedulers'), in the middle of an hour: which period a fire
+    # belongs to depends on this clock alone, never on the time at which the test runs.
+    clock = FakeClock(datetime(2026, 11, 20, 9, 30, tzinfo=UTC))
     servers = [
         BotServer(
             bot_settings(fake_slack, procore=procore_settings(fake_procore, sync_minutes=60)),
             worker_options={"poll_seconds": 0.2},
+            scheduler_options={"clock": clock},
         )
         for _ in range(2)
     ]
     for server in servers:
         await server.start()
     try:
-        await finished_jobs(1)
+        await finished_jobs(1)  # the sync both processes queued as they started
+        for server in servers:  # both fire again in the same period, after that sync ended
+            await fire_scheduled_sync(server)
         syncs = await Job.filter(kind=PROCORE_SYNC)
-        assert len(syncs) == 1 and syncs[0].idempotency_key.startswith("procore-sync:")
+        assert [sync.idempotency_key for sync in syncs] == ["procore-sync:2026-11-20T09:00Z"]
         assert syncs[0].status == JobStatus.SUCCEEDED, syncs[0].error
         assert (await Project.get(id=DEMO_PROJECT)).source == "procore"
+
+        clock.now += timedelta(hours=1)  # the next period: one more sync across the processes
+        for server in servers:
+            await fire_scheduled_sync(server)
+        await finished_jobs(2)
+        syncs = await Job.filter(kind=PROCORE_SYNC).order_by("id")
+        assert [sync.idempotency_key for sync in syncs] == [
+            "procore-sync:2026-11-20T09:00Z",
+            "procore-sync:2026-11-20T10:00Z",
+        ]
+        assert all(sync.status == JobStatus.SUCCEEDED for sync in syncs), [s.error for s in syncs]
     finally:
         for server in servers:
             await server.stop()
@@ -177,6 +206,30 @@ async def test_syncs_never_overlap_across_processes(
         await watcher
         for server in servers:
             await server.stop()
+
+
+async def test_stopping_lets_a_scheduled_sync_being_queued_finish(database: str) -> None:
+    """A period's fire still queueing its sync when the process stops is not cut short (nor
+    logged as a traceback: the autouse ``bot_log`` checks): `stop` waits for it."""
+    queueing, release = asyncio.Event(), asyncio.Event()
+    queued: list[Enqueued] = []
+
+    async def queue_sync(now: datetime) -> None:
+        queueing.set()
+        await release.wait()
+        queued.append(await enqueue_scheduled_sync(now, 60))
+
+    registry = ScheduleRegistry(clock=lambda: datetime(2026, 11, 20, 9, 30, tzinfo=UTC))
+    registry.add_interval(PROCORE_SYNC_JOB_ID, queue_sync, minutes=60)
+    await registry.start()
+    await eventually(queueing.is_set, 10)  # APScheduler's first fire is under way
+    stopping = asyncio.create_task(registry.stop())
+    await asyncio.sleep(0)  # `stop` shuts APScheduler down (which cancels the jobs it runs)
+    assert not stopping.done()
+    release.set()
+    await stopping
+    [enqueued] = queued
+    assert enqueued.created and enqueued.job.idempotency_key == "procore-sync:2026-11-20T09:00Z"
 
 
 async def test_a_scheduled_sync_that_waits_coalesces_the_next_periods(database: str) -> None:

@@ -34,6 +34,7 @@ from storage.schedules import Schedule
 from tests.slack.conftest import DEMO_PROJECT, PM, VIEWER, bot_settings, finished_jobs
 from tests.slack.fake_slack import TEAM_ID, FakeSlack
 from tests.slack.slack_driver import Answer, SlackDriver
+from tests.waiting import eventually
 
 TORONTO = ZoneInfo("America/Toronto")
 PM_REQUESTER = Requester("slack:U0PM", "pm@example.com", "Dana", PM)
@@ -535,6 +536,33 @@ async def test_a_missed_run_fires_once_on_start_up_within_the_grace_and_never_af
     assert await Job.all().count() == 1
     # Nothing was missed just before the next run.
     assert await start_at(NOV_22 + timedelta(days=6, hours=23)) == []
+
+
+async def test_stopping_lets_daily_housekeeping_in_progress_finish(database: str) -> None:
+    """An `add_daily` job (the retention purge at 03:15 UTC: it fires in whichever test runs
+    then) still running when the process stops is not cut short, nor logged as a traceback
+    (the autouse ``bot_log`` checks): `stop` waits for it."""
+    running, release = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    async def housekeeping() -> None:
+        running.set()
+        await release.wait()
+        finished.append("housekeeping")
+
+    registry = ScheduleRegistry(resync_seconds=None)
+    registry.add_daily("housekeeping", housekeeping, hour=3, minute=15)
+    await registry.start()
+    daily = registry.scheduled_job("housekeeping")
+    assert daily is not None
+    daily.modify(next_run_time=datetime.now(UTC))  # due now, as at 03:15 UTC
+    await eventually(running.is_set, 10)
+    stopping = asyncio.create_task(registry.stop())
+    await asyncio.sleep(0)  # `stop` shuts APScheduler down (which cancels the jobs it runs)
+    assert not stopping.done()
+    release.set()
+    await stopping
+    assert finished == ["housekeeping"]
 
 
 async def test_two_bot_instances_firing_the_same_run_post_it_once(
