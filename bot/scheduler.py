@@ -14,8 +14,8 @@ Contract:
   `resync_seconds`) reconciles with the database, so a schedule created or deleted through
   another process is picked up here too.
 - `stop` lets every fire in progress (a digest's, `add_interval`'s or `add_daily`'s work)
-  finish: APScheduler's shutdown cancels the jobs it runs, but a fire runs in a task of its own
-  that `stop` awaits.
+  finish, within the time it is given: APScheduler's shutdown cancels the jobs it runs, but a
+  fire runs in a task of its own that `stop` awaits (and cancels when that time is up).
 - The clock is injected (`clock`): digest fires and `add_interval`'s ``now`` read it, never the
   wall clock, so tests fire runs at chosen moments without sleeping, and what they see never
   depends on when they run.
@@ -118,14 +118,20 @@ class ScheduleRegistry:
         )
         return missed
 
-    async def stop(self) -> None:
-        """Stop firing; let fires in progress finish enqueueing."""
+    async def stop(self, within: float | None = None) -> None:
+        """Stop firing; let fires in progress finish, for at most ``within`` seconds (None: as
+        long as they take); those still running then are cancelled."""
         self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
-        if self._fires:
-            await asyncio.gather(*self._fires, return_exceptions=True)
+        if not self._fires:
+            return
+        _, late = await asyncio.wait(set(self._fires), timeout=within)
+        for fire in late:
+            fire.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
 
     def add_daily(
         self, job_id: str, function: Callable[[], Awaitable[None]], *, hour: int, minute: int

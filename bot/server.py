@@ -361,8 +361,8 @@ class BotServer:
             self._runner = None
         with contextlib.suppress(TimeoutError):  # what listeners do after their acks
             await asyncio.wait_for(work_after_acks_done(), self.settings.shutdown_grace_seconds)
-        if self.scheduler is not None:
-            await self.scheduler.stop()
+        if self.scheduler is not None:  # housekeeping in progress: ends, or is cut at the grace
+            await self.scheduler.stop(within=self.settings.shutdown_grace_seconds)
         if self.worker is not None:
             await self.worker.stop(self.settings.shutdown_grace_seconds)
         await self._close_quietly()

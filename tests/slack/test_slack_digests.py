@@ -565,6 +565,30 @@ async def test_stopping_lets_daily_housekeeping_in_progress_finish(database: str
     assert finished == ["housekeeping"]
 
 
+async def test_housekeeping_that_outlasts_the_stop_grace_is_cancelled(database: str) -> None:
+    """A fire still running when `stop`'s time is up is cancelled (quietly: no traceback for
+    the autouse ``bot_log`` check), so a stuck purge cannot hold the process's stop."""
+    running, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def stuck_housekeeping() -> None:
+        running.set()
+        try:
+            await asyncio.Event().wait()  # never set
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    registry = ScheduleRegistry(resync_seconds=None)
+    registry.add_daily("housekeeping", stuck_housekeeping, hour=3, minute=15)
+    await registry.start()
+    daily = registry.scheduled_job("housekeeping")
+    assert daily is not None
+    daily.modify(next_run_time=datetime.now(UTC))
+    await eventually(running.is_set, 10)
+    await asyncio.wait_for(registry.stop(within=0.2), 10)
+    assert cancelled.is_set()
+
+
 async def test_two_bot_instances_firing_the_same_run_post_it_once(
     fake_slack: FakeSlack, demo_project: int, clock: FakeClock
 ) -> None:
