@@ -15,9 +15,9 @@ Run: ``.venv/bin/python bench/ack_latency.py`` (``--help`` for options). It
 
 With ``--split`` (PostgreSQL) a second bot process runs the jobs and the one timed runs none
 (``BACKUPS_RUN_JOBS=false``), as a deployment that keeps compiles off the process answering Slack.
-With ``--pin`` as well, the process answering Slack has CPU 0 to itself and the job process (with
-the compiles), the fake Slack and the load generator share the others, as when the two processes
-run on hosts of their own (PostgreSQL stays on every CPU).
+With ``--pin`` as well, the process answering Slack has the first CPU (shared only with the process
+that times the requests) and the job process (with the compiles) and the fake Slack share the
+others, as when the two processes run on hosts of their own (PostgreSQL stays on every CPU).
 
 The machine may be shared: the load average is printed with the figures.
 
@@ -33,19 +33,19 @@ import asyncio
 import contextlib
 import json
 import math
+import multiprocessing
 import os
 import random
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Coroutine
 from copy import deepcopy
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -63,8 +63,6 @@ from storage.blobs import LocalBlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
 from tests.slack.slack_driver import Answer, SlackDriver, flatten_options  # noqa: E402
-
-T = TypeVar("T")
 
 PROJECT_ID = 4242
 PM = "U0PM"
@@ -282,7 +280,9 @@ async def run(args: argparse.Namespace) -> int:
                 print(pin_processes(answering.pid, [running.pid, os.getpid()]))
             async with aiohttp.ClientSession() as session:
                 slack = SlackDriver(session, url, SECRET, fake)
-                timed = TimedRequests()
+                # Pinned, the timing process runs beside the bot it times: Slack's servers do
+                # not share a CPU with the compiles.
+                timed = TimedRequests({args.answer_cpu} if args.pin else None)
                 await timed.start(url, fake)
                 try:
                     return await measure(slack, timed, url, fake, big_ids, args)
@@ -302,9 +302,10 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def pin_processes(answering: int, others: list[int]) -> str:
-    """`--pin`: the answering bot process on CPU 0 alone; the job process (with every process
-    under it, and so the compiles it forks later) and this bench (the fake Slack, the load) on
-    the other CPUs. PostgreSQL is left on every CPU. Returns a line saying so."""
+    """`--pin`: the answering bot process on the first CPU; the job process (with every process
+    under it, and so the compiles it forks later) and this bench (the fake Slack taking the
+    uploads) on the others; the process that times the requests, forked later, runs on the
+    first (`TimedRequests`). PostgreSQL is left on every CPU. Returns a line saying so."""
     cpus = sorted(os.sched_getaffinity(0))
     rest = set(cpus[1:])
     for pid in _tree(answering):
@@ -313,8 +314,9 @@ def pin_processes(answering: int, others: list[int]) -> str:
         for pid in _tree(root):
             _pin(pid, rest)
     return (
-        f"Pinned: the answering process on CPU {cpus[0]}; the job process, its children and "
-        f"the bench on CPU {', '.join(map(str, sorted(rest)))}; PostgreSQL on all"
+        f"Pinned: the answering process and the timing process on CPU {cpus[0]}; the job "
+        f"process, its children and the fake Slack on CPU "
+        f"{', '.join(map(str, sorted(rest)))}; PostgreSQL on all"
     )
 
 
@@ -380,54 +382,76 @@ ACK_HISTOGRAM = "invoice_backups_slack_ack_seconds"
 
 
 class TimedRequests:
-    """The timed requests, sent and timed from a thread with an event loop of its own.
+    """The timed requests, sent and timed by a process of their own (forked at `start`).
 
-    The fake Slack runs on this process's main loop and takes the bot's 32 MB uploads while
-    requests are timed; on one loop, a request's answer would wait for that work and be counted
-    as the bot's. (Slack's own servers do not share a loop with its file uploads.)"""
+    The fake Slack runs in this process and takes the bot's 32 MB uploads while requests are
+    timed; in this process (on its loop, or in a thread waiting for the GIL) a request's answer
+    would wait for that work and be counted as the bot's. Slack's servers do not share a
+    process with its file uploads either."""
 
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="timed-requests", daemon=True
-        )
-        self._session: aiohttp.ClientSession | None = None
-        self._driver: SlackDriver | None = None
+    def __init__(self, cpus: set[int] | None = None) -> None:
+        """``cpus``: the CPUs the timing process runs on (None: those of this process)."""
+        self._cpus = cpus
+        self._connection: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
 
     async def start(self, bot_url: str, fake: FakeSlack) -> None:
-        self._thread.start()
-
-        async def open_session() -> SlackDriver:
-            self._session = aiohttp.ClientSession()
-            return SlackDriver(self._session, bot_url, SECRET, fake)
-
-        self._driver = await self._on_thread(open_session())
+        context = multiprocessing.get_context("fork")  # the child starts a loop of its own
+        self._connection, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_send_timed_requests, args=(theirs, bot_url, fake, self._cpus), daemon=True
+        )
+        self._process.start()
+        theirs.close()
 
     async def command(self, user_id: str) -> Answer:
-        assert self._driver is not None
-        return await self._on_thread(self._driver.command(user_id, ""))
+        return await self._ask("command", user_id, "")
 
     async def load_options(
         self, user_id: str, view: dict[str, Any], project_id: int, query: str
     ) -> Answer:
-        assert self._driver is not None
-        return await self._on_thread(self._driver.load_options(user_id, view, project_id, query))
+        return await self._ask("load_options", user_id, view, project_id, query)
 
     async def submit(
         self, user_id: str, view: dict[str, Any], project_id: int, chosen: list[dict[str, Any]]
     ) -> Answer:
-        assert self._driver is not None
-        return await self._on_thread(self._driver.submit(user_id, view, project_id, chosen))
+        return await self._ask("submit", user_id, view, project_id, chosen)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._on_thread(self._session.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        await asyncio.to_thread(self._thread.join)
-        self._loop.close()
+        if self._connection is not None:
+            self._connection.send(None)
+            self._connection.close()
+        if self._process is not None:
+            await asyncio.to_thread(self._process.join, 10)
 
-    async def _on_thread(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
+    async def _ask(self, method: str, *args: Any) -> Answer:
+        assert self._connection is not None
+        self._connection.send((method, args))
+        answer = await asyncio.to_thread(self._connection.recv)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def _send_timed_requests(
+    connection: Connection, bot_url: str, fake: FakeSlack, cpus: set[int] | None
+) -> None:
+    """The timing process: each request asked for on ``connection`` is sent with a
+    `SlackDriver` and its `Answer` (or the error) sent back; None ends it."""
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+
+    async def serve() -> None:
+        async with aiohttp.ClientSession() as session:
+            driver = SlackDriver(session, bot_url, SECRET, fake)
+            while (asked := connection.recv()) is not None:  # nothing else runs on this loop
+                method, args = asked
+                try:
+                    connection.send(await getattr(driver, method)(*args))
+                except Exception as error:
+                    connection.send(RuntimeError(f"{method}: {error!r}"))
+
+    asyncio.run(serve())
 
 
 async def measure(
@@ -593,8 +617,7 @@ def main() -> int:
         parser.error("--split needs PostgreSQL (processes share the jobs through it)")
     if args.pin and not (args.split and len(os.sched_getaffinity(0)) > 1):
         parser.error("--pin needs --split and at least two CPUs")
-    # The timing thread takes the GIL back from the fake Slack's loop within 0.5 ms, not 5 ms.
-    sys.setswitchinterval(0.0005)
+    args.answer_cpu = min(os.sched_getaffinity(0))  # with --pin, the answering process's CPU
     return asyncio.run(run(args))
 
 
