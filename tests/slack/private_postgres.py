@@ -15,7 +15,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -25,9 +24,9 @@ import asyncpg
 import pytest
 
 from storage.db import close_database
+from tests.server_ports import free_ports, log_size, logged_since, start_on_free_ports
 
 SERVER_USER = "postgres"
-START_ATTEMPTS = 5  # a first start's tries, each on a fresh port (the last one was taken)
 PORT_TAKEN = "Address already in use"  # what the server logs before it gives up
 
 
@@ -58,13 +57,6 @@ def available() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    """A port free now on 127.0.0.1 (another process may take it before the server binds it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PrivatePostgres:
     """One throw-away server: `start`, `stop`, `start` again, `destroy`."""
 
@@ -75,7 +67,7 @@ class PrivatePostgres:
         self.root = Path(tempfile.mkdtemp(prefix="ib-private-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self.port = _free_port()  # the first `start` may change it
+        [self.port] = free_ports(1)  # the first `start` may change it
         self._started = False  # once started, the port stays (clients hold the URL)
         if os.geteuid() == 0:
             entry = pwd.getpwnam(SERVER_USER)
@@ -91,19 +83,18 @@ class PrivatePostgres:
         """Start the server and wait until it accepts connections.
 
         The first start moves to another port when its port was taken since it was chosen (the
-        server exits, saying so in its log), up to START_ATTEMPTS tries; a restart keeps it."""
-        attempt = 1
-        while not self._launch():
-            if self._started or attempt == START_ATTEMPTS:
-                raise RuntimeError(f"port {self.port} is taken ({attempt} tries); see {self.log}")
-            attempt += 1
-            self.port = _free_port()
+        server exits, saying so in its log); a restart keeps it (`tests.server_ports`)."""
+
+        def move() -> None:
+            [self.port] = free_ports(1)
+
+        start_on_free_ports(self._launch, move, first=not self._started, log=self.log)
         self._started = True
 
     def _launch(self) -> bool:
         """``pg_ctl start`` on ``port``: True once the server accepts connections, False when
         it exited because the port is taken; RuntimeError when it fails otherwise."""
-        logged = self.log.stat().st_size if self.log.exists() else 0
+        logged = log_size(self.log)
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -113,12 +104,8 @@ class PrivatePostgres:
                 "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start"
             )
         except RuntimeError:
-            if not self.log.exists():
-                raise
-            with self.log.open("rb") as written:
-                written.seek(logged)
-                if PORT_TAKEN in written.read().decode(errors="replace"):
-                    return False
+            if PORT_TAKEN.encode() in logged_since(self.log, logged):
+                return False
             raise
         return True
 
