@@ -2,7 +2,9 @@
 
 The project select, the options search, the submission, the compile job, digests, App Home and
 the CLI all call these functions; the rules themselves are pure (`commands.permissions`).
-Nothing returned here ever names an invoice the requester may not see.
+Nothing returned here ever names an invoice the requester may not see. Independent reads go out
+at once (`asyncio.gather`, a pooled connection each; inside a transaction tortoise runs them one
+after the other on its one connection).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,50 +175,29 @@ class ProjectAccess:
 
 
 def _scope(row: dict[str, Any]) -> CommitmentScope:
-    """The rules' view of one commitment row (`_COMMITMENT_SCOPES`; JSON as stored: text on
-    SQLite, text or parsed on PostgreSQL)."""
-    private_list, contacts = row["private_list"], row["invoice_contacts"]
-    if isinstance(private_list, str | bytes) and isinstance(contacts, str | bytes):
-        # Every options load and compile reads every commitment: parse each text once.
-        return _scope_of_text(
-            int(row["id"]),
-            bool(row["private"]),
-            private_list,
-            contacts,
-            bool(row["private_list_known"]),
-        )
+    """The rules' view of one commitment row (`_COMMITMENT_SCOPES`)."""
     return _scope_of(
         int(row["id"]),
         bool(row["private"]),
-        _json_list(private_list),
-        _json_list(contacts),
+        _json_text(row["private_list"]),
+        _json_text(row["invoice_contacts"]),
         bool(row["private_list_known"]),
     )
 
 
+def _json_text(value: Any) -> str | bytes:
+    """A JSON column as its text (both drivers give text; a parsed value is written back)."""
+    return value if isinstance(value, str | bytes) else json.dumps(value)
+
+
+# Every options load and compile reads every commitment of the project: each row is parsed
+# once (the scope is a pure function of the row's values, and frozen).
 @functools.lru_cache(maxsize=SCOPE_CACHE_SIZE)
-def _scope_of_text(
+def _scope_of(
     commitment_id: int,
     private: bool,
     private_list: str | bytes,
     contacts: str | bytes,
-    private_list_known: bool,
-) -> CommitmentScope:
-    """`_scope` of a row whose JSON lists are text: a pure function of the row, so cached."""
-    return _scope_of(
-        commitment_id,
-        private,
-        _json_list(private_list),
-        _json_list(contacts),
-        private_list_known,
-    )
-
-
-def _scope_of(
-    commitment_id: int,
-    private: bool,
-    private_list: list[dict],
-    contacts: list[dict],
     private_list_known: bool,
 ) -> CommitmentScope:
     def ids(entries: list[dict]) -> frozenset[int]:
@@ -226,13 +206,14 @@ def _scope_of(
     def emails(entries: list[dict]) -> frozenset[str]:
         return frozenset(str(entry["email"]).lower() for entry in entries if entry.get("email"))
 
+    listed, contacted = _json_list(private_list), _json_list(contacts)
     return CommitmentScope(
         commitment_id=commitment_id,
         private=private,
-        private_list_ids=ids(private_list),
-        private_list_emails=emails(private_list),
-        invoice_contact_ids=ids(contacts),
-        invoice_contact_emails=emails(contacts),
+        private_list_ids=ids(listed),
+        private_list_emails=emails(listed),
+        invoice_contact_ids=ids(contacted),
+        invoice_contact_emails=emails(contacted),
         private_list_known=private_list_known,
     )
 
@@ -292,7 +273,7 @@ def role_of_user(user: ProjectUser) -> ProjectRole:
 
 async def project_access(requester: Requester, project: Project) -> ProjectAccess:
     """Evaluate the rules for one project."""
-    role, scope_rows = await _read_at_once(
+    role, scope_rows = await asyncio.gather(
         role_on_project(requester, project.id), _commitment_scope_rows(project.id)
     )
     return await _evaluate(project, role, scope_rows)
@@ -308,12 +289,6 @@ async def _commitment_scope_rows(project_id: int) -> list[dict[str, Any]]:
     mark = "$1" if connection.capabilities.dialect == "postgres" else "?"
     _, rows = await connection.execute_query(_COMMITMENT_SCOPES.format(mark=mark), [project_id])
     return rows
-
-
-async def _read_at_once(*reads: Awaitable[Any]) -> list[Any]:
-    """The results of independent reads, in order, sent at once: each takes a pooled
-    connection (inside a transaction, tortoise runs them one after the other on its one)."""
-    return list(await asyncio.gather(*reads))
 
 
 async def _evaluate(
@@ -386,7 +361,7 @@ async def compile_access(requester: Requester, project_id: int) -> ProjectAccess
 
     An unknown project gets the same answer as a forbidden one, so nothing is revealed.
     """
-    project, role, scope_rows = await _read_at_once(
+    project, role, scope_rows = await asyncio.gather(
         Project.get_or_none(id=project_id),
         role_on_project(requester, project_id),
         _commitment_scope_rows(project_id),
@@ -433,7 +408,7 @@ async def check_selection(
     """`visible_invoice_ids` and `whole_periods` of a submission under one access check;
     `AccessDenied` when the requester may compile nothing on the project."""
     access = await compile_access(requester, project_id)
-    visible, wholes = await _read_at_once(
+    visible, wholes = await asyncio.gather(
         visible_invoice_ids(access, invoice_ids), whole_periods(access, period_ids)
     )
     return CheckedSelection(visible, wholes)
@@ -510,7 +485,7 @@ async def whole_periods(access: ProjectAccess, period_ids: list[int]) -> list[Wh
     """The existing billing periods among `period_ids`, each with the invoices of it that the
     requester of ``access`` may compile (newest application first). The one place a "whole
     period" choice is expanded."""
-    periods, rows = await _read_at_once(
+    periods, rows = await asyncio.gather(
         BillingPeriod.filter(project_id=access.project.id, id__in=list(period_ids)),
         compilable_invoices(access)
         .filter(period_id__in=list(period_ids))
