@@ -46,6 +46,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from stat import S_ISDIR
 from typing import Any, BinaryIO
 
 import obstore
@@ -255,7 +256,7 @@ class BlobStore:
         return await asyncio.to_thread(self._local_scratch)
 
     def _local_scratch(self) -> list[LocalScratch]:
-        workspaces = self.backup_workspace(f"{BACKUPS_PREFIX}/folder/file").parent.parent
+        workspaces = self.backup_workspace(BACKUPS_PREFIX)  # the folder of every workspace
         found = [
             _scratch_of(folder, f"{BACKUPS_PREFIX}/{folder.name}")
             for folder in _entries(workspaces)
@@ -443,18 +444,17 @@ def _entries(folder: Path) -> list[Path]:
 def _scratch_of(path: Path, backup_folder: str | None) -> LocalScratch | None:
     """``path`` with the size and newest change of everything in it; None when it is gone."""
     try:
-        stat = path.lstat()
+        top = path.lstat()
     except FileNotFoundError:
         return None
-    byte_size, newest = (0, stat.st_mtime) if path.is_dir() else (stat.st_size, stat.st_mtime)
-    if path.is_dir() and not path.is_symlink():
-        for folder, names, files in os.walk(path):
-            for name in names + files:
+    byte_size, newest = (0 if S_ISDIR(top.st_mode) else top.st_size), top.st_mtime
+    if S_ISDIR(top.st_mode):
+        for folder, folders, files in os.walk(path):
+            for name in folders + files:
                 with contextlib.suppress(FileNotFoundError):
                     entry = os.lstat(os.path.join(folder, name))
                     newest = max(newest, entry.st_mtime)
-                    if name in files:
-                        byte_size += entry.st_size
+                    byte_size += 0 if S_ISDIR(entry.st_mode) else entry.st_size
     return LocalScratch(path, backup_folder, byte_size, datetime.fromtimestamp(newest, UTC))
 
 
