@@ -61,6 +61,7 @@ from commands.import_bundle import import_bundle  # noqa: E402
 from sources.bundle_writer import BundleData, write_bundle_folder  # noqa: E402
 from storage.blobs import LocalBlobStore  # noqa: E402
 from storage.db import close_database, open_database  # noqa: E402
+from tests.process_table import process_tree  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
 from tests.slack.slack_driver import Answer, SlackDriver, flatten_options  # noqa: E402
 
@@ -277,7 +278,7 @@ async def run(args: argparse.Namespace) -> int:
             )
             processes.append(answering)
             if args.pin:
-                print(pin_processes(answering.pid, [running.pid, os.getpid()]))
+                print(pin_processes(answering.pid, [running.pid, os.getpid()], args.answer_cpu))
             async with aiohttp.ClientSession() as session:
                 slack = SlackDriver(session, url, SECRET, fake)
                 # Pinned, the timing process runs beside the bot it times: Slack's servers do
@@ -301,41 +302,23 @@ async def run(args: argparse.Namespace) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def pin_processes(answering: int, others: list[int]) -> str:
-    """`--pin`: the answering bot process on the first CPU; the job process (with every process
+def pin_processes(answering: int, others: list[int], answer_cpu: int) -> str:
+    """`--pin`: the answering bot process on ``answer_cpu``; the job process (with every process
     under it, and so the compiles it forks later) and this bench (the fake Slack taking the
-    uploads) on the others; the process that times the requests, forked later, runs on the
-    first (`TimedRequests`). PostgreSQL is left on every CPU. Returns a line saying so."""
-    cpus = sorted(os.sched_getaffinity(0))
-    rest = set(cpus[1:])
-    for pid in _tree(answering):
-        _pin(pid, {cpus[0]})
+    uploads) on the other CPUs; the process that times the requests, forked later, runs on
+    ``answer_cpu`` too (`TimedRequests`). PostgreSQL is left on every CPU. Returns a line saying
+    so."""
+    rest = os.sched_getaffinity(0) - {answer_cpu}
+    for pid in process_tree(answering):
+        _pin(pid, {answer_cpu})
     for root in others:
-        for pid in _tree(root):
+        for pid in process_tree(root):
             _pin(pid, rest)
     return (
-        f"Pinned: the answering process and the timing process on CPU {cpus[0]}; the job "
+        f"Pinned: the answering process and the timing process on CPU {answer_cpu}; the job "
         f"process, its children and the fake Slack on CPU "
         f"{', '.join(map(str, sorted(rest)))}; PostgreSQL on all"
     )
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and every process under it, now."""
-    children: dict[int, list[int]] = defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children[int(fields[1])].append(int(entry.name))
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(children.get(pid, []))
-    return found
 
 
 def _pin(pid: int, cpus: set[int]) -> None:

@@ -88,6 +88,7 @@ from pdf.documents import (  # noqa: E402
     InvoiceSheet,
 )
 from tests.invoice_sheets import uniform_line, uniform_sheet  # noqa: E402
+from tests.process_table import process_tree  # noqa: E402
 
 WORK = ROOT / "bench" / "_work"  # main() picks a folder per workload under it
 WARM_TARGET = 1.5  # compile / floor, in a warm process
@@ -327,25 +328,12 @@ class TreeMemory:
     def _run(self) -> None:
         while not self._stop.is_set():
             rss = pss = 0
-            for pid in self._tree():
+            for pid in process_tree(self._pid):
                 rss += _statm_rss_bytes(pid)
                 pss += _pss_bytes(pid)
             self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
             self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
             self._stop.wait(self._interval)
-
-    def _tree(self) -> list[int]:
-        pids, pending = [], [self._pid]
-        while pending:
-            pid = pending.pop()
-            pids.append(pid)
-            try:
-                for task in os.listdir(f"/proc/{pid}/task"):
-                    with open(f"/proc/{pid}/task/{task}/children") as children:
-                        pending += [int(child) for child in children.read().split()]
-            except (OSError, ValueError):
-                continue
-        return pids
 
 
 def _statm_rss_bytes(pid: int) -> int:

@@ -42,6 +42,22 @@ def session_processes(session_id: int) -> list[ProcessRow]:
     return rows
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process under it now (``/proc/PID/task/TID/children``); those that
+    ended meanwhile are left out of the walk."""
+    pids, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        pids.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as children:
+                    pending += [int(child) for child in children.read().split()]
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
 def triage_children(session_id: int) -> list[ProcessRow]:
     """The attachment triage children running in the session (forked ones go by their name)."""
     return [
